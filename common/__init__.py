@@ -1,0 +1,1 @@
+"""Shared core of hardneg: losses, evaluators, data paths, run records, checkpoints."""

@@ -1,0 +1,277 @@
+r"""Hard-negative contrastive objectives in log space.
+
+Robinson, Chuang, Sra, Jegelka. "Contrastive Learning with Hard Negative Samples",
+ICLR 2021 (arXiv:2010.04592). For an anchor with positive similarity :math:`s^+` and
+:math:`N` negative similarities :math:`s^-_j` (cosines) at temperature :math:`t`:
+
+.. math::
+    \mathcal{L} = -\log \frac{e^{s^+/t}}{e^{s^+/t} + N_g}, \qquad
+    N_g = \max\Big(N e^{-1/t},\;
+        \frac{N\,\mathbb{E}_w[e^{s^-/t}] - \tau^+ N e^{s^+/t}}{1-\tau^+}\Big),
+    \qquad w_j \propto e^{\beta s^-_j / t}.
+
+``beta=0, tau_plus=0`` is NT-Xent (InfoNCE); ``beta=0, tau_plus>0`` is the debiased
+loss of Chuang et al. (2020). Nothing here exponentiates a raw logit: every sum of
+exponentials is a log-sum-exp with its row maximum taken out, so fp16/bf16 inputs and
+small temperatures stay finite.
+
+Two entry points share one implementation:
+
+* :func:`hcl_loss` -- two views ``(B, d)`` as in SimCLR (2B anchors, N = 2B-2);
+* :func:`masked_hcl_loss` -- anchors ``(R, d)`` against candidates ``(C, d)`` with
+  boolean positive / negative masks (several positives per anchor, e.g. the two
+  neighbouring sentences of quick-thought, or candidates gathered from other ranks).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from common.distributed import gather_with_grad, rank_and_world
+
+
+def check_hparams(temperature: float, tau_plus: float, beta: float) -> None:
+    """Raise ``ValueError`` naming the argument when a hyper-parameter is out of range."""
+    if not (temperature > 0 and math.isfinite(temperature)):
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature}")
+    if not 0 <= tau_plus < 1:
+        raise ValueError(f"tau_plus must be in [0, 1), got {tau_plus}")
+    if not (beta >= 0 and math.isfinite(beta)):
+        raise ValueError(f"beta must be a finite number >= 0, got {beta}")
+
+
+class _LogWeightedMean(torch.autograd.Function):
+    r"""Row-wise :math:`\log \mathbb{E}_w[e^{x}]` with :math:`w \propto e^{\beta x}` over finite entries.
+
+    Entries equal to ``-inf`` are not negatives. A hand-written backward keeps the two
+    softmax-like passes to two exponentials forward and one fused update backward
+    (eager autograd through two ``logsumexp`` calls costs several more full passes).
+    """
+
+    @staticmethod
+    def forward(ctx, logits: Tensor, beta: float, detach_weights: bool, count: Tensor) -> Tensor:
+        row_max = logits.amax(dim=1, keepdim=True)
+        shifted = logits - row_max
+        if beta == 0.0:
+            # Uniform weights: E[e^x] = sum(e^x) / N.  One exponential only (NT-Xent / DCL path).
+            weights_exp = None
+            weight_sum = count
+        else:
+            weights_exp = torch.exp(shifted * beta)  # e^{beta (x - m)}, 0 where masked
+            weight_sum = weights_exp.sum(dim=1)
+        tilted_exp = shifted.mul_(1.0 + beta).exp_()  # e^{(1+beta)(x - m)}, reuses `shifted`
+        tilted_sum = tilted_exp.sum(dim=1)
+        ctx.save_for_backward(tilted_exp, tilted_sum, weights_exp, weight_sum)
+        ctx.beta, ctx.detach_weights = beta, detach_weights
+        return row_max.squeeze(1) + tilted_sum.log() - weight_sum.log()
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        tilted_exp, tilted_sum, weights_exp, weight_sum = ctx.saved_tensors
+        beta = ctx.beta
+        if ctx.detach_weights or beta == 0.0:
+            # d/dx_j log sum_k w_k e^{x_k} with w held fixed = softmax((1+beta) x)_j.
+            return tilted_exp * (grad_out / tilted_sum).unsqueeze(1), None, None, None
+        # d/dx_j [LSE((1+b)x) - LSE(bx)] = (1+b) softmax((1+b)x)_j - b softmax(bx)_j.
+        grad = tilted_exp * (grad_out * (1.0 + beta) / tilted_sum).unsqueeze(1)
+        grad.addcmul_(weights_exp, (grad_out * beta / weight_sum).unsqueeze(1), value=-1.0)
+        return grad, None, None, None
+
+
+def _log1mexp(x: Tensor) -> Tensor:
+    """log(1 - e^x) for x < 0, accurate at both ends (Maechler, 2012)."""
+    return torch.where(x > -math.log(2.0), torch.log(-torch.expm1(x)), torch.log1p(-torch.exp(x)))
+
+
+def _pair_losses(
+    pos_logit: Tensor,
+    log_weighted_mean: Tensor,
+    log_count: Tensor,
+    temperature: float,
+    tau_plus: float,
+) -> Tensor:
+    """-log(e^{l+} / (e^{l+} + N_g)) per (anchor, positive) pair, all in log space."""
+    log_reweighted_sum = log_count + log_weighted_mean  # log(N E_w[e^{s-/t}])
+    log_floor = log_count - 1.0 / temperature  # log(N e^{-1/t})
+    if tau_plus == 0.0:
+        log_ng = torch.maximum(log_reweighted_sum, log_floor)
+    else:
+        # log of tau+ N e^{l+} relative to N E_w: the debiased sum is positive iff this is < 0.
+        ratio = math.log(tau_plus) + log_count + pos_logit - log_reweighted_sum
+        positive = ratio < 0
+        safe_ratio = torch.where(positive, ratio, torch.full_like(ratio, -1.0))
+        log_debiased = log_reweighted_sum + _log1mexp(safe_ratio) - math.log1p(-tau_plus)
+        log_ng = torch.where(positive, torch.maximum(log_debiased, log_floor), log_floor)
+    return torch.logaddexp(pos_logit, log_ng) - pos_logit
+
+
+def _prepare(*tensors: Tensor) -> list[Tensor]:
+    """L2-normalise in float32 at least: half-precision logits at t=0.05 overflow."""
+    dtype = torch.promote_types(tensors[0].dtype, torch.float32)
+    return [F.normalize(t.to(dtype), dim=-1) for t in tensors]
+
+
+def _check_embeddings(name: str, x: Tensor) -> None:
+    if x.dim() != 2:
+        raise ValueError(f"{name} must have shape (batch, dim), got {tuple(x.shape)}")
+
+
+def hcl_loss(
+    z1: Tensor,
+    z2: Tensor,
+    *,
+    temperature: float = 0.5,
+    tau_plus: float = 0.1,
+    beta: float = 1.0,
+    detach_weights: bool = False,
+    gather_distributed: bool = False,
+) -> Tensor:
+    """Hard-negative loss for two views, averaged over the 2B anchors.
+
+    Args:
+        z1, z2: ``(B, d)`` embeddings of the two views (normalised here; B >= 2 over all ranks).
+        temperature: t > 0.
+        tau_plus: class prior of false negatives, in [0, 1). 0 = no debiasing.
+        beta: concentration of the importance weights, >= 0. 0 = uniform weights.
+        detach_weights: treat the importance weights as constants in the gradient
+            (the released code differentiates through them; that is the default here).
+        gather_distributed: use the other ranks' embeddings as extra negatives (with
+            gradients). Every rank must pass the same B. Averaging gradients across
+            ranks (DDP) then gives the gradient of the loss on the global batch.
+    """
+    check_hparams(temperature, tau_plus, beta)
+    _check_embeddings("z1", z1)
+    if z1.shape != z2.shape:
+        raise ValueError(f"z1 and z2 must have the same shape, got {tuple(z1.shape)} and {tuple(z2.shape)}")
+    rank, world = rank_and_world() if gather_distributed else (0, 1)
+    batch = z1.shape[0]
+    if batch * world < 2:
+        raise ValueError(f"need at least 2 samples across all ranks for negatives, got batch size {batch}")
+    with torch.autocast(z1.device.type, enabled=False):
+        z1, z2 = _prepare(z1, z2)
+        all1 = gather_with_grad(z1) if world > 1 else z1
+        all2 = gather_with_grad(z2) if world > 1 else z2
+        anchors = torch.cat([z1, z2])
+        candidates = torch.cat([all1, all2])
+        logits = (anchors / temperature) @ candidates.T  # (2B, 2WB)
+        # Each anchor's own column and its partner's column are not negatives.
+        local = torch.arange(batch, device=z1.device) + rank * batch
+        other = local + world * batch
+        excluded = torch.stack([torch.cat([local, other]), torch.cat([other, local])], dim=1)
+        logits = logits.scatter(1, excluded, float("-inf"))
+        count = torch.full((2 * batch,), 2 * world * batch - 2, dtype=logits.dtype, device=logits.device)
+        log_mean = _LogWeightedMean.apply(logits, float(beta), detach_weights, count)
+        pos_logit = (z1 * z2).sum(dim=1).repeat(2) / temperature
+        return _pair_losses(pos_logit, log_mean, count.log(), temperature, tau_plus).mean()
+
+
+def masked_hcl_loss(
+    anchors: Tensor,
+    candidates: Tensor,
+    pos_mask: Tensor,
+    neg_mask: Tensor,
+    *,
+    temperature: float = 0.5,
+    tau_plus: float = 0.1,
+    beta: float = 1.0,
+    detach_weights: bool = False,
+) -> Tensor:
+    """Hard-negative loss over explicit masks.
+
+    Every ``(r, c)`` with ``pos_mask[r, c]`` is one positive pair; its negatives are the
+    candidates ``c'`` with ``neg_mask[r, c']`` (positives never count as negatives, so
+    the masks must not overlap). The loss of an anchor is the mean over its positives;
+    the result is the mean over anchors that have at least one positive. With one
+    positive per anchor and all other candidates negative this equals :func:`hcl_loss`.
+
+    Args:
+        anchors: ``(R, d)``; candidates: ``(C, d)`` (both normalised here).
+        pos_mask, neg_mask: boolean ``(R, C)``.
+        temperature, tau_plus, beta, detach_weights: as in :func:`hcl_loss`.
+    """
+    check_hparams(temperature, tau_plus, beta)
+    _check_embeddings("anchors", anchors)
+    _check_embeddings("candidates", candidates)
+    shape = (anchors.shape[0], candidates.shape[0])
+    for name, mask in (("pos_mask", pos_mask), ("neg_mask", neg_mask)):
+        if mask.dtype != torch.bool or tuple(mask.shape) != shape:
+            raise ValueError(f"{name} must be a bool tensor of shape {shape}, got {mask.dtype} {tuple(mask.shape)}")
+    if (pos_mask & neg_mask).any():
+        raise ValueError("pos_mask and neg_mask overlap: a candidate cannot be both positive and negative")
+    has_pos = pos_mask.any(dim=1)
+    if not has_pos.any():
+        raise ValueError("pos_mask has no positive pair")
+    count = neg_mask.sum(dim=1)
+    if (count[has_pos] == 0).any():
+        raise ValueError("every anchor with a positive needs at least one negative in neg_mask")
+    with torch.autocast(anchors.device.type, enabled=False):
+        anchors, candidates = _prepare(anchors, candidates)
+        rows = has_pos.nonzero().squeeze(1)  # only anchors that contribute
+        anchors, pos_mask, neg_mask = anchors[rows], pos_mask[rows], neg_mask[rows]
+        count = count[rows].to(anchors.dtype)
+        logits = ((anchors / temperature) @ candidates.T).masked_fill(~neg_mask, float("-inf"))
+        log_mean = _LogWeightedMean.apply(logits, float(beta), detach_weights, count)
+        pair_row, pair_col = pos_mask.nonzero(as_tuple=True)
+        pos_logit = (anchors[pair_row] * candidates[pair_col]).sum(dim=1) / temperature
+        losses = _pair_losses(pos_logit, log_mean[pair_row], count.log()[pair_row], temperature, tau_plus)
+        per_pair_weight = 1.0 / pos_mask.sum(dim=1).to(losses.dtype)[pair_row]
+        return (losses * per_pair_weight).sum() / rows.numel()
+
+
+def annealed_beta(beta: float, epoch: int, epochs: int, steps: int = 9) -> float:
+    """Beta for 1-based ``epoch`` under the released code's "down" annealing.
+
+    The released image code steps beta through ``linspace(beta, 0, steps)`` once every
+    ``epochs // steps`` epochs; the first step repeats the starting value, so beta is held
+    for two intervals, then falls linearly, reaching 0 after ``steps`` intervals.
+    """
+    interval = max(epochs // steps, 1)
+    done = (epoch - 1) // interval  # intervals finished before this epoch
+    if done == 0:
+        return float(beta)
+    index = min(done - 1, steps - 1)
+    return float(beta) * (1.0 - index / (steps - 1))
+
+
+class HardNegativeLoss(nn.Module):
+    """Module form of :func:`hcl_loss`: validated hyper-parameters, optional gathering.
+
+    ``beta`` may be changed between steps (annealing). Example::
+
+        loss_fn = HardNegativeLoss(temperature=0.5, tau_plus=0.1, beta=1.0)
+        loss = loss_fn(projector(encoder(view1)), projector(encoder(view2)))
+    """
+
+    def __init__(
+        self,
+        temperature: float = 0.5,
+        tau_plus: float = 0.1,
+        beta: float = 1.0,
+        detach_weights: bool = False,
+        gather_distributed: bool = False,
+    ) -> None:
+        super().__init__()
+        check_hparams(temperature, tau_plus, beta)
+        if gather_distributed and not torch.distributed.is_initialized():
+            raise ValueError("gather_distributed=True needs an initialised torch.distributed process group")
+        self.temperature, self.tau_plus, self.beta = temperature, tau_plus, beta
+        self.detach_weights, self.gather_distributed = detach_weights, gather_distributed
+
+    def forward(self, z1: Tensor, z2: Tensor) -> Tensor:
+        """Loss of two ``(B, d)`` views; see :func:`hcl_loss`."""
+        return hcl_loss(
+            z1,
+            z2,
+            temperature=self.temperature,
+            tau_plus=self.tau_plus,
+            beta=self.beta,
+            detach_weights=self.detach_weights,
+            gather_distributed=self.gather_distributed,
+        )
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}, tau_plus={self.tau_plus}, beta={self.beta}"

@@ -1,0 +1,26 @@
+"""Where data and caches live.
+
+``DATA_DIR`` (environment) wins; otherwise ``../shared/data`` beside the checkout when it
+exists (the staged, read-only copies), else ``./data``. Processed files never go next
+to the raw data: they go to ``HARDNEG_CACHE`` (default ``./.cache`` in the checkout).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def data_dir() -> Path:
+    if os.environ.get("DATA_DIR"):
+        return Path(os.environ["DATA_DIR"]).expanduser()
+    staged = REPO_ROOT.parent / "shared" / "data"
+    return staged if staged.is_dir() else REPO_ROOT / "data"
+
+
+def cache_dir() -> Path:
+    path = Path(os.environ.get("HARDNEG_CACHE") or REPO_ROOT / ".cache").expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
