@@ -22,7 +22,9 @@ The ``reference`` convention reproduces the authors' released graph code term fo
 weights :math:`e^{-2\beta q/s}` (note the sign; HCL issue 11) with
 :math:`s = \max(\max q, |\min q|)` over the node-by-graph matrix whose positive entries
 are set to 0 rather than left out, rows normalised by their mean over *all* graphs, and
-the debiasing term applied to the positive expectation of every matrix entry.
+and the debiasing term folded into the positive expectation of every matrix entry, where
+it enters the loss as :math:`+\tfrac{\tau^+}{1-\tau^+}\mathrm{sp}(p)`: the opposite sign of
+the debiased estimator's :math:`-\tau^+\mathrm{sp}(p)/(1-\tau^+)` used by ``paper``.
 """
 
 from __future__ import annotations

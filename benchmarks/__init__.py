@@ -1,0 +1,1 @@
+"""Experiment harness, microbenchmarks and the published reference numbers."""

@@ -1,0 +1,1 @@
+"""InfoGraph pipeline with hard negatives on TU data sets."""

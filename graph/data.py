@@ -1,0 +1,121 @@
+"""TU graph-classification data sets, featurised as the released InfoGraph/HCL code does.
+
+Raw files are read from ``DATA_DIR/tu/NAME/raw/`` (read-only) and processed into the
+writable cache. Graphs without node features get one-hot degrees (max degree < 1000)
+or standardised degrees, as in the released code. Mini-batches are collated once per
+run: the released code shuffles the data set once and then iterates a non-shuffling
+loader, so the batches are the same every epoch and need not be rebuilt.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from common.cli import UserError
+from common.paths import cache_dir, data_dir
+
+STAGED = ("MUTAG", "PTC_MR", "ENZYMES", "PROTEINS", "DD", "IMDB-BINARY", "IMDB-MULTI", "REDDIT-BINARY")
+REQUIRED_SUFFIXES = ("A.txt", "graph_indicator.txt", "graph_labels.txt")
+TU_URL = "https://chrsmrrs.github.io/datasets/docs/datasets/"
+
+
+@dataclass
+class GraphData:
+    """A featurised data set: PyG graphs in a fixed order, their labels and feature width."""
+
+    name: str
+    graphs: list  # list[torch_geometric.data.Data]
+    labels: Tensor
+    num_features: int
+
+    def batches(self, batch_size: int, seed: int, device: torch.device | str = "cpu") -> list:
+        """Shuffle graph order with ``seed`` once, then collate fixed batches onto ``device``."""
+        from torch_geometric.data import Batch
+
+        order = torch.randperm(len(self.graphs), generator=torch.Generator().manual_seed(seed)).tolist()
+        shuffled = [self.graphs[i] for i in order]
+        return [
+            Batch.from_data_list(shuffled[start : start + batch_size]).to(device)
+            for start in range(0, len(shuffled), batch_size)
+        ]
+
+
+def available(root: Path) -> list[str]:
+    """Names of TU data sets with raw files under ``root/tu``."""
+    tu = root / "tu"
+    return sorted(p.parent.name for p in tu.glob("*/raw") if (p / f"{p.parent.name}_A.txt").exists()) if tu.is_dir() else []
+
+
+def _expected_files(name: str) -> str:
+    return ", ".join(f"{name}_{suffix}" for suffix in REQUIRED_SUFFIXES)
+
+
+def _stage_raw(name: str, root: Path, cache: Path) -> None:
+    """Copy raw files into the cache so PyG can write ``processed/`` beside them."""
+    source = root / "tu" / name / "raw"
+    target = cache / "tu" / name / "raw"
+    missing = [s for s in REQUIRED_SUFFIXES if not (source / f"{name}_{s}").is_file()]
+    if missing:
+        raise UserError(f"data set {name} in {source} lacks {', '.join(f'{name}_{s}' for s in missing)}")
+    target.mkdir(parents=True, exist_ok=True)
+    for file in source.glob(f"{name}_*.txt"):
+        copy = target / file.name
+        if not copy.exists() or copy.stat().st_size != file.stat().st_size:
+            shutil.copyfile(file, copy)
+            shutil.rmtree(target.parent / "processed", ignore_errors=True)
+
+
+def _degree_features(graphs: list) -> int:
+    """Give featureless graphs degree features in place; returns the feature width."""
+    from torch_geometric.utils import degree
+
+    counts = [g.num_nodes for g in graphs]
+    offsets = torch.tensor([0, *counts[:-1]]).cumsum(0)
+    sources = torch.cat([g.edge_index[0] + off for g, off in zip(graphs, offsets.tolist(), strict=True)])
+    deg = degree(sources, num_nodes=sum(counts)).long()
+    max_degree = int(deg.max())
+    if max_degree < 1000:
+        features = F.one_hot(deg, max_degree + 1).float()
+    else:
+        deg = deg.float()
+        features = ((deg - deg.mean()) / deg.std()).unsqueeze(1)
+    for g, x in zip(graphs, features.split(counts), strict=True):
+        g.x = x
+    return features.shape[1]
+
+
+def load_tu(name: str, root: Path | None = None) -> GraphData:
+    """Load TU data set ``name`` from ``root`` (default: ``DATA_DIR``), downloading only if absent and online."""
+    from torch_geometric.datasets import TUDataset
+
+    root = Path(root) if root is not None else data_dir()
+    cache = cache_dir()
+    if (root / "tu" / name / "raw").is_dir():
+        _stage_raw(name, root, cache)
+    elif not (cache / "tu" / name / "processed").is_dir():
+        found = ", ".join(available(root)) or "none"
+        hint = (
+            f"data set {name} not found under {root / 'tu'} (found: {found}); expected {root / 'tu' / name / 'raw'}/"
+            f"{{{_expected_files(name)}}}, from {TU_URL}"
+        )
+        try:
+            TUDataset(str(cache / "tu"), name=name)  # PyG's normal download, for online users
+        except Exception as err:  # no network, unknown name, HTTP error: all mean "not available"
+            shutil.rmtree(cache / "tu" / name, ignore_errors=True)
+            raise UserError(f"{hint} ({type(err).__name__} while downloading)") from None
+    try:
+        dataset = TUDataset(str(cache / "tu"), name=name)
+        graphs = [dataset[i] for i in range(len(dataset))]
+    except Exception as err:  # PyG raises many types on malformed text files
+        raise UserError(f"could not read data set {name} ({_expected_files(name)}): {err}") from None
+    if not graphs:
+        raise UserError(f"data set {name} has no graphs")
+    num_features = graphs[0].x.shape[1] if graphs[0].x is not None else _degree_features(graphs)
+    labels = torch.cat([g.y for g in graphs])
+    return GraphData(name, graphs, labels, num_features)

@@ -1,0 +1,81 @@
+"""InfoGraph model: a GIN encoder with per-layer sum readouts and two discriminator heads.
+
+Sizes follow the released code: 3 GIN layers of width 32, each an MLP Linear-ReLU-Linear
+followed by ReLU and batch norm; the graph embedding concatenates the sum-pooled
+outputs of every layer, the node embedding concatenates the layers' node outputs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class GINEncoder(nn.Module):
+    def __init__(self, in_features: int, hidden: int = 32, layers: int = 3) -> None:
+        super().__init__()
+        from torch_geometric.nn import GINConv
+
+        def mlp(d_in: int) -> nn.Sequential:
+            return nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, hidden))
+
+        self.convs = nn.ModuleList(GINConv(mlp(in_features if i == 0 else hidden)) for i in range(layers))
+        self.norms = nn.ModuleList(nn.BatchNorm1d(hidden) for _ in range(layers))
+        self.out_features = hidden * layers
+
+    def forward(self, x: Tensor, edge_index: Tensor, batch: Tensor, num_graphs: int) -> tuple[Tensor, Tensor]:
+        """Returns (graph embeddings ``(G, hidden*layers)``, node embeddings ``(n, hidden*layers)``)."""
+        from torch_geometric.nn import global_add_pool
+
+        per_layer = []
+        for conv, norm in zip(self.convs, self.norms, strict=True):
+            x = norm(F.relu(conv(x, edge_index)))
+            per_layer.append(x)
+        nodes = torch.cat(per_layer, dim=1)
+        return global_add_pool(nodes, batch, size=num_graphs), nodes
+
+
+class Discriminator(nn.Module):
+    """Three-layer ReLU MLP with a linear shortcut (InfoGraph's local/global heads)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.block = nn.Sequential(*(m for _ in range(3) for m in (nn.Linear(dim, dim), nn.ReLU())))
+        self.shortcut = nn.Linear(dim, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.block(x) + self.shortcut(x)
+
+
+class InfoGraph(nn.Module):
+    def __init__(self, in_features: int, hidden: int = 32, layers: int = 3) -> None:
+        super().__init__()
+        self.encoder = GINEncoder(in_features, hidden, layers)
+        self.local_head = Discriminator(self.encoder.out_features)
+        self.global_head = Discriminator(self.encoder.out_features)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Xavier-uniform weights and zero biases for every linear layer, as released."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+
+    def forward(self, data) -> tuple[Tensor, Tensor]:
+        """(node scores input ``(n, D)``, graph scores input ``(G, D)``) for the local-global loss."""
+        graphs, nodes = self.encoder(data.x, data.edge_index, data.batch, data.num_graphs)
+        return self.local_head(nodes), self.global_head(graphs)
+
+    @torch.no_grad()
+    def embed(self, batches: list) -> tuple[np.ndarray, np.ndarray]:
+        """Graph embeddings and labels of all ``batches`` in eval mode (batch-norm running stats)."""
+        was_training = self.training
+        self.eval()
+        embeddings = [self.encoder(b.x, b.edge_index, b.batch, b.num_graphs)[0] for b in batches]
+        self.train(was_training)
+        labels = torch.cat([b.y for b in batches])
+        return torch.cat(embeddings).cpu().double().numpy(), labels.cpu().numpy()

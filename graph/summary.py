@@ -1,0 +1,66 @@
+"""Summaries of graph run records: mean ± std over repeats, paired against the baseline."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+
+from benchmarks.published import INFOGRAPH
+from graph.config import Cell
+
+
+def label_of(config: dict) -> str:
+    fields = Cell.__dataclass_fields__
+    return Cell(**{k: config[k] for k in fields}).label
+
+
+def summarize(records: list[dict]) -> list[dict]:
+    """One row per (profile, data set, method label), in first-seen order."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for record in records:
+        if record.get("pipeline") != "graph":
+            continue
+        config = record["config"]
+        groups[(config["profile"], config["dataset"], label_of(config))].append(record)
+    rows = []
+    for (profile, dataset, label), group in groups.items():
+        by_seed = {r["seed"]: r["metrics"]["accuracy"] for r in group}
+        baseline = {
+            r["seed"]: r["metrics"]["accuracy"] for r in groups.get((profile, dataset, "infograph"), [])
+        }
+        paired = [by_seed[s] - baseline[s] for s in by_seed if s in baseline]
+        accs = list(by_seed.values())
+        rows.append(
+            {
+                "profile": profile,
+                "dataset": dataset,
+                "method": label,
+                "repeats": len(accs),
+                "mean": statistics.fmean(accs),
+                "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+                "delta_vs_infograph": statistics.fmean(paired) if paired and label != "infograph" else None,
+                "delta_se": statistics.stdev(paired) / len(paired) ** 0.5 if len(paired) > 1 and label != "infograph" else None,
+                "seconds_per_epoch": statistics.fmean(r["metrics"]["seconds_per_epoch"] for r in group),
+                "wall_time_s": statistics.fmean(r["wall_time_s"] for r in group),
+                "published_infograph": INFOGRAPH.get(dataset),
+            }
+        )
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    """Markdown table; published numbers in their own labelled column."""
+    lines = [
+        "| profile | dataset | method | accuracy % (mean ± std) | n | Δ vs infograph (paired ± s.e.) | s/epoch | wall s/run | published InfoGraph (Sun et al. 2020) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        delta = "" if r["delta_vs_infograph"] is None else f"{r['delta_vs_infograph']:+.2f}"
+        if delta and r["delta_se"] is not None:
+            delta += f" ± {r['delta_se']:.2f}"
+        published = "" if r["published_infograph"] is None else "{:.2f} ± {:.2f}".format(*r["published_infograph"])
+        lines.append(
+            f"| {r['profile']} | {r['dataset']} | {r['method']} | {r['mean']:.2f} ± {r['std']:.2f} | {r['repeats']} "
+            f"| {delta} | {r['seconds_per_epoch']:.3f} | {r['wall_time_s']:.1f} | {published} |"
+        )
+    return "\n".join(lines)
