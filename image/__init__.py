@@ -1,0 +1,1 @@
+"""Image pipeline: SimCLR with hard negative samples on CIFAR / STL-10."""

@@ -1,0 +1,246 @@
+"""Command line of the image pipeline: ``python -m image pretrain|knn|linear|run``.
+
+Only argument parsing and calls live here; torch is imported inside the subcommands so
+that ``--help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from common.cli import UserError, run_main
+from image.config import METHODS, PROFILES, RUNTIME_FIELDS, ImageConfig, Method, method_tag, resolve_method, validate
+
+DEFAULT_OUT = Path("runs") / "image"
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per ``ImageConfig`` field; unset flags take the profile's value."""
+    group = parser.add_argument_group("settings (default: the --profile's value, shown as paper / quick)")
+    group.add_argument("--profile", choices=sorted(PROFILES), default="quick",
+                       help="quick: CPU-sized (compact ResNet-18, 10k-image subset); paper: the published setup")
+    for f in dataclasses.fields(ImageConfig):
+        defaults = f"{getattr(PROFILES['paper'], f.name)} / {getattr(PROFILES['quick'], f.name)}"
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(f.default, bool):
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
+                               help=f"{f.metadata['help']} [{defaults}]")
+        else:
+            group.add_argument(flag, type=type(f.default), default=None, choices=f.metadata.get("choices"),
+                               help=f"{f.metadata['help']} [{defaults}]")
+    group.add_argument("--download", action="store_true",
+                       help="let torchvision fetch cifar10/cifar100/stl10 into the cache (needs internet)")
+
+
+def _config(args: argparse.Namespace, base: ImageConfig | None = None) -> ImageConfig:
+    base = base if base is not None else PROFILES[args.profile]
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(ImageConfig) if getattr(args, f.name) is not None}
+    return validate(dataclasses.replace(base, **given))
+
+
+def _add_method_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tau-plus", type=float, default=None,
+                        help="class prior of false negatives (default: the method's: simclr 0, debiased/hard 0.1)")
+    parser.add_argument("--anneal-beta", action="store_true",
+                        help="anneal beta to 0 in 9 steps over training (the released code's 'down' schedule)")
+
+
+def _run_dir(out_dir: Path, cfg: ImageConfig, tag: str) -> Path:
+    """Folder of one pretraining run; the hash keeps runs with different settings apart."""
+    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in RUNTIME_FIELDS}
+    digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+    return out_dir / f"{cfg.dataset}-{cfg.arch}-w{cfg.width}-{digest}" / tag
+
+
+def _arch_label(cfg: ImageConfig) -> str:
+    return cfg.arch if cfg.width == 64 else f"{cfg.arch} (width {cfg.width})"
+
+
+def _setup(cfg: ImageConfig) -> Any:
+    """Import torch, apply the thread setting, return the device."""
+    import torch
+
+    from image.train import resolve_device
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    return resolve_device(cfg.device)
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    method = resolve_method(args.method, args.tau_plus, args.beta, args.anneal_beta)
+    _setup(cfg)
+    from image.data import load_dataset
+    from image.train import CHECKPOINT, pretrain
+
+    data = load_dataset(cfg.dataset, train_per_class=cfg.train_per_class, seed=cfg.seed, download=args.download)
+    run_dir = _run_dir(args.out_dir, cfg, method_tag(args.method, method))
+    state = pretrain(cfg, method, data, run_dir, resume=args.resume, stop_after=args.stop_after)
+    last = state["history"][-1]
+    print(f"pretrained {args.method} to epoch {state['epoch']}: loss {last['loss']:.4f}; checkpoint {run_dir / CHECKPOINT}")
+    return 0
+
+
+def _encoder_for_eval(args: argparse.Namespace) -> tuple[ImageConfig, Any, str]:
+    """(config, encoder, description) from ``--checkpoint`` or ``--random-init``."""
+    from common.checkpoint import load_checkpoint
+    from image.train import build_model
+
+    if (args.checkpoint is None) == (not args.random_init):
+        raise UserError("give exactly one of --checkpoint PATH or --random-init")
+    if args.random_init:
+        cfg = _config(args)
+        return cfg, build_model(cfg).encoder, "random-init"
+    state = load_checkpoint(args.checkpoint, required=("model", "config"))
+    saved = {k: v for k, v in state["config"].items() if k != "method"}
+    cfg = _config(args, ImageConfig(**saved))
+    model = build_model(cfg)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as err:
+        raise UserError(f"{args.checkpoint} does not fit {cfg.arch} at width {cfg.width}: {str(err).splitlines()[0]}") from None
+    return cfg, model.encoder, str(args.checkpoint)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    cfg, encoder, source = _encoder_for_eval(args)
+    device = _setup(cfg)
+    from image.data import load_dataset
+    from image.evaluate import encode, knn_accuracy, linear_probe
+
+    data = load_dataset(cfg.dataset, train_per_class=cfg.train_per_class, seed=cfg.seed, download=args.download)
+    encoder.to(device)
+    options = {"batch_size": cfg.eval_batch_size, "device": device, "bf16": cfg.bf16}
+    train_features, test_features = encode(encoder, data.train_images, **options), encode(encoder, data.test_images, **options)
+    if args.command == "knn":
+        accuracy = knn_accuracy(train_features, data.train_labels, test_features, data.test_labels,
+                                num_classes=data.num_classes, k=cfg.knn_k, temperature=cfg.knn_temperature)
+        print(f"{source}: kNN (k={cfg.knn_k}) top-1 {accuracy:.2f}% on {data.label} test")
+    else:
+        accuracy = linear_probe(train_features, data.train_labels, test_features, data.test_labels,
+                                num_classes=data.num_classes, epochs=cfg.linear_epochs, lr=cfg.linear_lr,
+                                weight_decay=cfg.linear_weight_decay, batch_size=cfg.linear_batch_size, seed=cfg.seed)
+        print(f"{source}: linear probe ({cfg.linear_epochs} epochs) top-1 {accuracy:.2f}% on {data.label} test")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Random-init baseline, then pretrain + kNN + linear probe per method; one record each."""
+    cfg = _config(args)
+    names = [n.strip() for n in args.methods.split(",") if n.strip()]
+    betas = [float(b) for b in args.hard_betas.split(",")] if args.hard_betas else [METHODS["hard"].beta]
+    runs: list[tuple[str, Method]] = []
+    for name in names:
+        for beta in betas if name == "hard" else [None]:
+            runs.append((name, resolve_method(name, args.tau_plus, beta, args.anneal_beta and name == "hard")))
+    device = _setup(cfg)
+    from common.records import append_record, make_record
+    from image.data import load_dataset
+    from image.evaluate import evaluate_encoder
+    from image.train import build_model, pretrain
+
+    data = load_dataset(cfg.dataset, train_per_class=cfg.train_per_class, seed=cfg.seed, download=args.download)
+    common = {**dataclasses.asdict(cfg), "profile": args.profile, "dataset_label": data.label,
+              "arch_label": _arch_label(cfg), "pretrain_images": data.pretrain.shape[0],
+              "test_images": data.test_images.shape[0]}
+    rows = []
+    started = time.perf_counter()
+    metrics = evaluate_encoder(build_model(cfg).encoder.to(device), data, cfg, device)
+    record = make_record(pipeline="image", config={**common, "method": "random-init"}, metrics=metrics,
+                         seed=cfg.seed, wall_time_s=time.perf_counter() - started)
+    append_record(args.records, record)
+    rows.append(("random-init", None, metrics))
+    for name, method in runs:
+        started = time.perf_counter()
+        tag = method_tag(name, method)
+        state = pretrain(cfg, method, data, _run_dir(args.out_dir, cfg, tag), resume=True)
+        model = build_model(cfg)
+        model.load_state_dict(state["model"])
+        metrics = evaluate_encoder(model.encoder.to(device), data, cfg, device)
+        history = state["history"]
+        metrics |= {
+            "pretrain_loss": history[-1]["loss"],
+            "pretrain_s": sum(h["seconds"] for h in history),
+            "images_per_s": sum(h["seconds"] * h["images_per_s"] for h in history) / sum(h["seconds"] for h in history),
+            "peak_memory_mb": history[-1]["peak_memory_mb"],
+        }
+        config = {**common, "method": tag, "tau_plus": method.tau_plus, "beta": method.beta,
+                  "anneal_beta": method.anneal_beta}
+        append_record(args.records, make_record(pipeline="image", config=config, metrics=metrics, seed=cfg.seed,
+                                                wall_time_s=time.perf_counter() - started))
+        rows.append((tag, method, metrics))
+    print(_table(rows, cfg, args.profile, data.label))
+    print(f"records appended to {args.records}")
+    return 0
+
+
+def _table(rows: list[tuple[str, Method | None, dict[str, Any]]], cfg: ImageConfig, profile: str, label: str) -> str:
+    lines = [
+        f"{label}, {_arch_label(cfg)}, profile {profile}: {cfg.epochs} epochs, batch {cfg.batch_size}, "
+        f"kNN k={cfg.knn_k}, linear probe {cfg.linear_epochs} epochs",
+        "| method | tau+ | beta | kNN top-1 | linear top-1 | pretrain s | images/s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for tag, method, m in rows:
+        tau = "-" if method is None else f"{method.tau_plus:g}"
+        beta = "-" if method is None else f"{method.beta:g}" + (" (annealed)" if method.anneal_beta else "")
+        seconds = f"{m['pretrain_s']:.0f}" if "pretrain_s" in m else "-"
+        rate = f"{m['images_per_s']:.0f}" if "images_per_s" in m else "-"
+        lines.append(f"| {tag} | {tau} | {beta} | {m['knn_top1']:.2f} | {m['linear_top1']:.2f} | {seconds} | {rate} |")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m image",
+        description="SimCLR with hard negative samples (Robinson et al., ICLR 2021) on CIFAR-10/100 and STL-10.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    pretrain = sub.add_parser("pretrain", help="pretrain one method; checkpoint after every epoch")
+    pretrain.add_argument("--method", choices=sorted(METHODS), default="hard", help="loss (default: hard)")
+    pretrain.add_argument("--beta", type=float, default=None, help="hardness beta (default: the method's: hard 1, others 0)")
+    _add_method_flags(pretrain)
+    pretrain.add_argument("--resume", action="store_true", help="continue the checkpoint of the same settings")
+    pretrain.add_argument("--stop-after", type=int, default=None, metavar="EPOCH",
+                          help="stop after this epoch (continue later with --resume), e.g. to fit a job time limit")
+    pretrain.add_argument("--out-dir", type=Path, default=DEFAULT_OUT, help=f"root of the run folders (default: {DEFAULT_OUT})")
+    _add_config_flags(pretrain)
+    pretrain.set_defaults(func=cmd_pretrain)
+
+    for name, what in (("knn", "weighted kNN top-1 of the encoder"), ("linear", "linear-probe top-1 on frozen features")):
+        evaluate = sub.add_parser(name, help=what)
+        evaluate.add_argument("--checkpoint", type=Path, default=None,
+                              help="checkpoint.pt written by pretrain (its settings are the defaults)")
+        evaluate.add_argument("--random-init", action="store_true", help="evaluate the encoder at its seeded initialisation")
+        _add_config_flags(evaluate)
+        evaluate.set_defaults(func=cmd_evaluate)
+
+    run = sub.add_parser("run", help="random-init baseline + pretrain, kNN and linear probe for each method; records")
+    run.add_argument("--methods", default="simclr,debiased,hard", help="comma-separated (default: simclr,debiased,hard)")
+    run.add_argument("--hard-betas", default="", help="comma-separated betas for hard, one run each (default: 1)")
+    _add_method_flags(run)
+    run.add_argument("--records", type=Path, default=DEFAULT_OUT / "records.jsonl",
+                     help=f"JSONL file the run records are appended to (default: {DEFAULT_OUT / 'records.jsonl'})")
+    run.add_argument("--out-dir", type=Path, default=DEFAULT_OUT,
+                     help=f"root of the run folders; finished or partial runs there are resumed (default: {DEFAULT_OUT})")
+    _add_config_flags(run)
+    run.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    run_main(main, sys.argv[1:])

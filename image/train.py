@@ -1,0 +1,220 @@
+"""SimCLR-style pretraining with the hard-negative loss; one process, or DDP under torchrun.
+
+Resuming is exact at epoch boundaries without saving any random-number state: the
+shuffling order and the augmentation generator are re-seeded at every epoch from
+(seed, epoch, rank), so epoch e draws the same numbers whether or not the run stopped
+before it. The checkpoint holds the model, the optimiser, the epoch and the history.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from common.checkpoint import load_checkpoint, save_checkpoint
+from common.cli import UserError
+from common.losses import HardNegativeLoss, annealed_beta
+from common.seed import seed_everything
+from image.config import RUNTIME_FIELDS, ImageConfig, Method
+from image.data import ImageData, SimCLRAugment
+from image.model import SimCLRModel
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` is the local GPU when there is one (the rank's own GPU under torchrun)."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and "LOCAL_RANK" in os.environ:
+        name = f"cuda:{int(os.environ['LOCAL_RANK'])}"
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device {name} requested but no CUDA GPU is available; use --device cpu")
+    return device
+
+
+@contextlib.contextmanager
+def distributed_from_env(device: torch.device) -> Iterator[tuple[int, int]]:
+    """Join the process group torchrun describes (NCCL on GPU, gloo on CPU); yields (rank, world)."""
+    if "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) == 1:
+        yield 0, 1
+        return
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    try:
+        yield dist.get_rank(), dist.get_world_size()
+    finally:
+        dist.destroy_process_group()
+
+
+def build_model(cfg: ImageConfig) -> SimCLRModel:
+    """The model at its seeded initialisation (the random-init baseline uses the same call)."""
+    seed_everything(cfg.seed)
+    return SimCLRModel(cfg.arch, cfg.width)
+
+
+def prepare_model(cfg: ImageConfig, device: torch.device) -> SimCLRModel:
+    """Seeded model on ``device``; BatchNorm becomes SyncBatchNorm when asked for under torchrun.
+
+    The conversion keeps parameter names, so checkpoints load into a plain model.
+    """
+    model = build_model(cfg)
+    if cfg.sync_bn and dist.is_available() and dist.is_initialized():
+        if device.type != "cuda":
+            raise UserError("--sync-bn needs CUDA devices (SyncBatchNorm has no CPU implementation)")
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    model = model.to(device)
+    return model.to(memory_format=torch.channels_last) if cfg.channels_last else model
+
+
+def wrap_for_training(model: nn.Module, cfg: ImageConfig, device: torch.device) -> nn.Module:
+    """DDP when a process group is up, then ``torch.compile`` when asked; parameters stay shared."""
+    if dist.is_available() and dist.is_initialized():
+        model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    return torch.compile(model) if cfg.compile else model
+
+
+def train_step(
+    model: nn.Module,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    view1: Tensor,
+    view2: Tensor,
+    *,
+    bf16: bool = False,
+) -> Tensor:
+    """One optimiser step on a batch of view pairs; returns the detached loss.
+
+    Both views go through the network as one batch (one forward, so BatchNorm sees both
+    views, as in the original SimCLR); the loss core computes in float32 at least.
+    """
+    with torch.autocast(view1.device.type, dtype=torch.bfloat16, enabled=bf16):
+        _, projection = model(torch.cat([view1, view2]))
+    z1, z2 = projection.chunk(2)
+    loss = loss_fn(z1, z2)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
+    return (seed * 1_000_003 + epoch) * 1_009 + rank
+
+
+def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k not in RUNTIME_FIELDS}
+
+
+def pretrain(
+    cfg: ImageConfig,
+    method: Method,
+    data: ImageData,
+    run_dir: Path,
+    *,
+    resume: bool = False,
+    stop_after: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Pretrain (or continue) in ``run_dir``; returns the last checkpoint dict.
+
+    A checkpoint is written atomically after every epoch. With ``resume`` an existing
+    checkpoint is continued (its settings must match, runtime flags aside); without it an
+    existing checkpoint is an error, so a finished run is never overwritten by accident.
+    ``stop_after`` returns after that epoch, to split a long run over several jobs.
+    """
+    device = resolve_device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    path = run_dir / CHECKPOINT
+    config = {**dataclasses.asdict(cfg), "method": dataclasses.asdict(method)}
+    state: dict[str, Any] | None = None
+    if path.exists():
+        if not resume:
+            raise UserError(f"{path} exists; pass --resume to continue it, or choose another --out-dir")
+        state = load_checkpoint(path, required=("model", "optimizer", "epoch", "config", "history"))
+        if _comparable(state["config"]) != _comparable(config):
+            changed = sorted(k for k in _comparable(config) if state["config"].get(k) != config[k])
+            raise UserError(f"{path} was trained with different settings ({', '.join(changed)}); use another --out-dir")
+    with distributed_from_env(device) as (rank, world):
+        if cfg.batch_size % world:
+            raise UserError(f"batch_size {cfg.batch_size} is not divisible by the {world} ranks")
+        model = prepare_model(cfg, device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        history: list[dict[str, float]] = []
+        start = 1
+        if state is not None:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            history, start = list(state["history"]), int(state["epoch"]) + 1
+        trained = wrap_for_training(model, cfg, device)
+        loss_fn = HardNegativeLoss(cfg.temperature, method.tau_plus, method.beta, gather_distributed=world > 1)
+        images = data.pretrain.to(device)
+        augment = SimCLRAugment(cfg.crop_size)
+        generator = torch.Generator(device=device)
+        local_batch = cfg.batch_size // world
+        steps = images.shape[0] // cfg.batch_size
+        if steps == 0:
+            raise UserError(f"batch_size {cfg.batch_size} is larger than the {images.shape[0]} pretraining images")
+        last = cfg.epochs if stop_after is None else min(stop_after, cfg.epochs)
+        for epoch in range(start, last + 1):
+            beta = annealed_beta(method.beta, epoch, cfg.epochs) if method.anneal_beta else method.beta
+            loss_fn.beta = beta
+            order = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch, 0)))
+            generator.manual_seed(_epoch_seed(cfg.seed, epoch, rank + 1))
+            trained.train()
+            started = time.perf_counter()
+            total = torch.zeros((), device=device)
+            bar = _progress(steps, f"epoch {epoch}/{cfg.epochs}", enabled=progress and rank == 0)
+            for step in range(steps):
+                first = step * cfg.batch_size + rank * local_batch
+                batch = images[order[first : first + local_batch].to(device)]
+                view1, view2 = augment(batch, generator), augment(batch, generator)
+                if cfg.channels_last:
+                    view1 = view1.contiguous(memory_format=torch.channels_last)
+                    view2 = view2.contiguous(memory_format=torch.channels_last)
+                total += train_step(trained, loss_fn, optimizer, view1, view2, bf16=cfg.bf16)
+                if bar is not None and (step % 10 == 9 or step == steps - 1):
+                    rate = (step + 1) * cfg.batch_size / (time.perf_counter() - started)
+                    bar.set_postfix(loss=f"{total.item() / (step + 1):.4f}", img_s=f"{rate:.0f}")
+                    bar.update(step + 1 - bar.n)
+            if bar is not None:
+                bar.close()
+            seconds = time.perf_counter() - started
+            history.append(
+                {"epoch": epoch, "loss": total.item() / steps, "beta": beta, "seconds": seconds,
+                 "images_per_s": steps * cfg.batch_size / seconds, "peak_memory_mb": _peak_memory_mb(device)}
+            )
+            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+                     "config": config, "history": history}
+            if rank == 0:
+                save_checkpoint(path, state)
+                if progress:
+                    print(f"epoch {epoch}: loss {history[-1]['loss']:.4f}, {history[-1]['images_per_s']:.0f} images/s, "
+                          f"{seconds:.1f} s, beta {beta:g}", flush=True)
+            if world > 1:
+                dist.barrier()
+    return state
+
+
+def _peak_memory_mb(device: torch.device) -> float | None:
+    return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+
+
+def _progress(total: int, description: str, *, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=description, unit="step", leave=False, dynamic_ncols=True)

@@ -1,0 +1,72 @@
+"""Command line, run for real in a subprocess: errors exit 2 in one line; a tiny ``run`` writes records."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from common.cli import UserError
+from common.paths import REPO_ROOT
+from image.__main__ import main
+from image.config import ImageConfig
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "image", *args], cwd=REPO_ROOT, env=environment,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_missing_data_exits_2_with_one_line(tmp_path: Path) -> None:
+    result = _cli("knn", "--random-init", env={"DATA_DIR": str(tmp_path), "HARDNEG_CACHE": str(tmp_path / "c")})
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
+    assert str(tmp_path / "images" / "cifar10_jpeg" / "cifar10_jpeg.zip") in result.stderr
+
+
+def test_bad_hyperparameters_are_user_errors_and_exit_2() -> None:
+    for args, message in ((("--beta", "-1"), "beta"), (("--tau-plus", "1.0"), "tau_plus"),
+                          (("--temperature", "0"), "temperature"), (("--batch-size", "1"), "batch_size"),
+                          (("--width", "0"), "width")):
+        with pytest.raises(UserError, match=message):
+            main(["pretrain", *args])
+    result = _cli("pretrain", "--beta", "-1")
+    assert result.returncode == 2
+    assert result.stderr == "error: beta must be a finite number >= 0, got -1.0\n"
+
+
+def test_help_explains_every_setting() -> None:
+    result = _cli("run", "--help")
+    assert result.returncode == 0
+    for field in dataclasses.fields(ImageConfig):
+        assert "--" + field.name.replace("_", "-") in result.stdout, field.name
+
+
+def test_tiny_run_writes_one_record_per_method_and_a_table(jpeg_data: Path, tmp_path: Path) -> None:
+    records = tmp_path / "records.jsonl"
+    settings = ["--width", "4", "--epochs", "1", "--batch-size", "8", "--train-per-class", "0", "--knn-k", "5",
+                "--linear-epochs", "2", "--threads", "1"]
+    env = {"DATA_DIR": str(jpeg_data), "HARDNEG_CACHE": os.environ["HARDNEG_CACHE"]}
+    result = _cli("run", "--methods", "simclr,hard", "--hard-betas", "0.5", "--records", str(records),
+                  "--out-dir", str(tmp_path / "runs"), *settings, env=env)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in records.read_text().splitlines()]
+    assert [r["config"]["method"] for r in lines] == ["random-init", "simclr", "hard-beta0.5"]
+    assert lines[2]["config"]["beta"] == 0.5 and lines[2]["config"]["dataset_label"] == "CIFAR-10 (JPEG q75)"
+    for record in lines:
+        assert 0 <= record["metrics"]["knn_top1"] <= 100 and 0 <= record["metrics"]["linear_top1"] <= 100
+    assert "| hard-beta0.5 | 0.1 | 0.5 |" in result.stdout
+    checkpoints = sorted(p.parent.name for p in (tmp_path / "runs").rglob("checkpoint.pt"))
+    assert checkpoints == ["hard-beta0.5", "simclr"]
+    # The same command again finds the finished runs and only evaluates.
+    again = _cli("run", "--methods", "simclr", "--records", str(records), "--out-dir", str(tmp_path / "runs"),
+                 *settings, env=env)
+    assert again.returncode == 0, again.stderr
+    assert "epoch 1:" not in again.stdout
+    assert len(records.read_text().splitlines()) == 5

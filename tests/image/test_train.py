@@ -1,0 +1,123 @@
+"""Training: the loss goes down, resuming is bit-identical, DDP on 2 gloo ranks equals 1 process."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+from pathlib import Path
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from common.cli import UserError
+from common.losses import HardNegativeLoss
+from image.config import QUICK, Method
+from image.data import ImageData, SimCLRAugment
+from image.model import SimCLRModel
+from image.train import CHECKPOINT, build_model, distributed_from_env, pretrain, train_step, wrap_for_training
+
+TINY = dataclasses.replace(QUICK, width=4, epochs=2, batch_size=8, train_per_class=0, threads=0)
+HARD = Method(tau_plus=0.1, beta=1.0)
+
+
+def _tiny_data(n: int = 20) -> ImageData:
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, 3, 16, 16), dtype=torch.uint8, generator=generator)
+    labels = torch.arange(n) % 2
+    return ImageData("cifar10-jpeg", images, images, labels, images[:4], labels[:4], num_classes=2)
+
+
+def test_a_few_steps_lower_the_loss_on_a_fixed_batch() -> None:
+    torch.manual_seed(0)
+    model = SimCLRModel("resnet18", 4)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = HardNegativeLoss(temperature=0.5, tau_plus=0.1, beta=1.0)
+    images = torch.randint(0, 256, (16, 3, 16, 16), dtype=torch.uint8)
+    augment, generator = SimCLRAugment(16), torch.Generator().manual_seed(0)
+    view1, view2 = augment(images, generator), augment(images, generator)
+    losses = [train_step(model, loss_fn, optimizer, view1, view2).item() for _ in range(6)]
+    assert losses[-1] < losses[0] - 0.05, losses
+
+
+def test_resume_continues_bit_identically(tmp_path: Path) -> None:
+    data = _tiny_data()
+    straight = pretrain(TINY, HARD, data, tmp_path / "straight", progress=False)
+    first = pretrain(TINY, HARD, data, tmp_path / "split", stop_after=1, progress=False)
+    assert first["epoch"] == 1 and (tmp_path / "split" / CHECKPOINT).is_file()
+    resumed = pretrain(TINY, HARD, data, tmp_path / "split", resume=True, progress=False)
+    assert resumed["epoch"] == straight["epoch"] == 2
+    for name, tensor in straight["model"].items():
+        assert torch.equal(tensor, resumed["model"][name]), name
+    assert straight["history"][1]["loss"] == resumed["history"][1]["loss"]
+    # And the first epoch really changed the model, so the comparison is not vacuous.
+    initial = build_model(TINY).state_dict()
+    assert not torch.equal(initial["encoder.stem.0.weight"], straight["model"]["encoder.stem.0.weight"])
+
+
+def test_existing_checkpoint_needs_resume_and_matching_settings(tmp_path: Path) -> None:
+    data = _tiny_data()
+    pretrain(TINY, HARD, data, tmp_path, stop_after=1, progress=False)
+    with pytest.raises(UserError, match="--resume"):
+        pretrain(TINY, HARD, data, tmp_path, progress=False)
+    with pytest.raises(UserError, match="lr"):
+        pretrain(dataclasses.replace(TINY, lr=0.1), HARD, data, tmp_path, resume=True, progress=False)
+    (tmp_path / CHECKPOINT).write_bytes(b"garbage")
+    with pytest.raises(UserError, match="corrupt"):
+        pretrain(TINY, HARD, data, tmp_path, resume=True, progress=False)
+
+
+WORLD, LOCAL_BATCH = 2, 4
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _views() -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(1)
+    images = torch.randint(0, 256, (WORLD * LOCAL_BATCH, 3, 16, 16), dtype=torch.uint8, generator=generator)
+    augment = SimCLRAugment(16)
+    return augment(images, generator).double(), augment(images, generator).double()
+
+
+def _one_step(model: torch.nn.Module, view1: torch.Tensor, view2: torch.Tensor, gather: bool) -> tuple:
+    """One step with BatchNorm in eval mode: its batch statistics are the one thing DDP keeps per rank."""
+    model.eval()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = HardNegativeLoss(temperature=0.5, tau_plus=0.1, beta=1.0, gather_distributed=gather)
+    loss = train_step(model, loss_fn, optimizer, view1, view2)
+    return loss, {n: p.detach().clone() for n, p in model.named_parameters()}
+
+
+def _ddp_worker(rank: int, port: int, out: dict) -> None:
+    torch.set_num_threads(1)
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(WORLD))
+    with distributed_from_env(torch.device("cpu")) as (rank_seen, world):
+        assert (rank_seen, world) == (rank, WORLD)
+        model = build_model(TINY).double()
+        ddp = wrap_for_training(model, TINY, torch.device("cpu"))
+        assert isinstance(ddp, torch.nn.parallel.DistributedDataParallel)
+        view1, view2 = _views()
+        part = slice(rank * LOCAL_BATCH, (rank + 1) * LOCAL_BATCH)
+        loss, params = _one_step(ddp, view1[part], view2[part], gather=True)
+        out[rank] = (loss, {n.removeprefix("module."): p for n, p in params.items()})
+
+
+def test_ddp_two_gloo_ranks_equal_one_process_on_the_full_batch() -> None:
+    out = mp.Manager().dict()
+    mp.spawn(_ddp_worker, args=(_free_port(), out), nprocs=WORLD, join=True)
+    view1, view2 = _views()
+    full_loss, full_params = _one_step(build_model(TINY).double(), view1, view2, gather=False)
+    losses = torch.stack([out[r][0] for r in range(WORLD)])
+    # Each rank's loss averages its own anchors against all negatives; their mean is the full loss.
+    assert losses.mean().item() == pytest.approx(full_loss.item(), rel=1e-12)
+    assert not torch.allclose(losses[0], losses[1])
+    initial = dict(build_model(TINY).double().named_parameters())
+    for name, expected in full_params.items():
+        assert not torch.equal(expected, initial[name].detach()), f"{name} did not move"
+        for rank in range(WORLD):
+            assert torch.allclose(out[rank][1][name], expected, rtol=1e-9, atol=1e-12), name
