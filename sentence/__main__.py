@@ -1,0 +1,348 @@
+"""``python -m sentence``: quick-thought training, transfer evaluation, MiniLM fine-tuning, full runs.
+
+Only argument parsing lives here; heavy modules (torch, sklearn, sentence-transformers) are
+imported inside the subcommands so ``--help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from common.cli import UserError, run_main
+from sentence.config import METHODS, PROFILES, TASKS, SentenceConfig, get_config
+
+DEFAULT_RECORDS = Path("runs/sentence/records.jsonl")
+ENCODER_HELP = "minilm (shipped all-MiniLM-L6-v2), random (untrained quick-thought), or PATH of a checkpoint from train/st-finetune"
+
+
+def _tasks(text: str) -> tuple[str, ...]:
+    tasks = tuple(t.strip().upper() for t in text.split(",") if t.strip())
+    unknown = [t for t in tasks if t not in TASKS]
+    if not tasks or unknown:
+        raise argparse.ArgumentTypeError(f"tasks must be a comma-separated subset of {','.join(TASKS)}")
+    return tasks
+
+
+def _methods(text: str) -> tuple[str, ...]:
+    methods = tuple(m.strip() for m in text.split(",") if m.strip())
+    if not methods or any(m not in METHODS for m in methods):
+        raise argparse.ArgumentTypeError(f"methods must be a comma-separated subset of {','.join(METHODS)}")
+    return methods
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="quick",
+                        help="settings profile: quick (sized for 2 CPU cores, ~1 h) or paper (Logeswaran & Lee sizes)")
+    parser.add_argument("--seed", type=int, default=None, help="random seed (default: the profile's, 0)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default 0: torch's choice)")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="folder holding books/gutenberg/ and senteval/ (default: DATA_DIR or ../shared/data)")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars (for logs)")
+
+
+def _training(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--steps", type=_positive, default=None, help="quick-thought optimiser steps (profile default)")
+    parser.add_argument("--batch-size", type=_positive, default=None,
+                        help="consecutive sentences per step (profile default 400)")
+    parser.add_argument("--train-books", type=int, default=None,
+                        help="use only the first N training books, a corpus slice (default 0: all)")
+
+
+def _evaluation(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tasks", type=_tasks, default=TASKS, help=f"comma-separated transfer tasks (default {','.join(TASKS)})")
+    parser.add_argument("--inner-kfold", type=_positive, default=None,
+                        help="inner cross-validation folds that choose the L2 strength (profile default)")
+    parser.add_argument("--jobs", type=int, default=None, help="parallel classifier fits (default: all usable cores)")
+
+
+def _records(parser: argparse.ArgumentParser, default: Path | None) -> None:
+    parser.add_argument("--records", type=Path, default=default,
+                        help=f"JSONL file the run records are appended to (default {default or 'none: print only'})")
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments are a ``UserError`` too: one line on stderr and exit code 2, like every other mistake."""
+
+    def error(self, message: str):
+        raise UserError(f"{self.prog}: {message} (see --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m sentence", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("prepare", help="split, tokenise and cache the book corpus; print its size and build time")
+    _common(p)
+
+    p = sub.add_parser("train", help="train one quick-thought encoder (resumes from its checkpoint)")
+    _common(p)
+    _training(p)
+    p.add_argument("--method", choices=sorted(METHODS), required=True,
+                   help="plain (tau_plus 0, beta 0), debiased (tau_plus 0.1), hard (tau_plus 0.1, beta 1)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="checkpoint file (default runs/sentence/PROFILE/qt-METHOD.pt); an existing one is resumed")
+
+    p = sub.add_parser("eval", help="evaluate any encoder on the transfer tasks")
+    _common(p)
+    _evaluation(p)
+    _records(p, None)
+    p.add_argument("--encoder", required=True, help=ENCODER_HELP)
+
+    p = sub.add_parser("st-finetune", help="SimCSE-style fine-tuning of all-MiniLM-L6-v2 with the plain or hard loss, then eval")
+    _common(p)
+    _evaluation(p)
+    _records(p, DEFAULT_RECORDS)
+    p.add_argument("--loss", choices=("plain", "hard"), required=True,
+                   help="plain = MultipleNegativesRankingLoss; hard = tau_plus/beta of the profile (0.1, 1)")
+    p.add_argument("--steps", type=_positive, default=None, help="fine-tuning steps (profile default)")
+    p.add_argument("--batch-size", type=_positive, default=None, help="sentences per step (profile default 64)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="checkpoint file (default runs/sentence/PROFILE/minilm-LOSS.pt); an existing one is resumed")
+    p.add_argument("--no-eval", action="store_true", help="only fine-tune")
+
+    p = sub.add_parser("run", help="train plain/debiased/hard, evaluate them, a random encoder and MiniLM; record and print")
+    _common(p)
+    _training(p)
+    _evaluation(p)
+    _records(p, DEFAULT_RECORDS)
+    p.add_argument("--methods", type=_methods, default=tuple(METHODS), help="comma-separated quick-thought methods")
+    p.add_argument("--out-dir", type=Path, default=None, help="checkpoint folder (default runs/sentence/PROFILE)")
+    p.add_argument("--no-random", action="store_true", help="skip the random-encoder row")
+    p.add_argument("--no-minilm", action="store_true", help="skip the shipped-MiniLM row")
+
+    p = sub.add_parser("table", help="print the markdown results table from run records")
+    _records(p, DEFAULT_RECORDS)
+    return parser
+
+
+def _setup(args: argparse.Namespace) -> SentenceConfig:
+    """Threads, config with the command-line overrides, and a readable data folder."""
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    train = {k: getattr(args, a, None) for k, a in (("steps", "steps"), ("batch_size", "batch_size"),
+                                                   ("train_books", "train_books"))}
+    finetune = {}
+    if args.command == "st-finetune":
+        finetune, train = dict(train), {}
+        finetune.pop("train_books")
+    overrides: dict[str, Any] = {"train": train, "finetune": finetune,
+                                 "eval": {"inner_kfold": getattr(args, "inner_kfold", None)}}
+    config = get_config(args.profile, **overrides)
+    if args.seed is not None:
+        import dataclasses
+
+        config = dataclasses.replace(config, seed=args.seed)
+    return config
+
+
+def _run_dir(args: argparse.Namespace, config: SentenceConfig) -> Path:
+    return getattr(args, "out_dir", None) or Path("runs/sentence") / config.profile
+
+
+def _evaluate_row(row: str, encoder, config: SentenceConfig, args: argparse.Namespace, extra_config: dict[str, Any],
+                  extra_metrics: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate one encoder, build its run record, append it when ``--records`` is set."""
+    from common.records import append_record, make_record
+    from sentence.senteval import evaluate
+
+    start = time.perf_counter()
+    scores = evaluate(encoder, args.tasks, config.eval, root=_senteval_root(args), n_jobs=args.jobs)
+    eval_time = time.perf_counter() - start
+    metrics = {**scores, **extra_metrics, "eval_time_s": round(eval_time, 1)}
+    record_config = {"row": row, "profile": config.profile, "tasks": list(args.tasks), **extra_config,
+                     "settings": config.to_dict()}
+    record = make_record(pipeline="sentence", config=record_config, metrics=metrics, seed=config.seed,
+                         wall_time_s=eval_time + extra_metrics.get("train_time_s", 0.0))
+    if args.records:
+        append_record(args.records, record)
+    print(json.dumps({"row": row, **{k: round(v, 2) for k, v in metrics.items()}}), flush=True)
+    return record
+
+
+def _senteval_root(args: argparse.Namespace) -> Path | None:
+    return args.data_dir
+
+
+def _train_metrics(state: dict[str, Any]) -> dict[str, Any]:
+    last = state["history"][-1] if state["history"] else {}
+    return {"train_time_s": round(state.get("wall_time_s", 0.0), 1), "train_steps": state["step"],
+            **{k: last[k] for k in ("val_neighbour_acc", "val_neighbour_chance", "loss") if k in last}}
+
+
+def _random_encoder(corpus, config: SentenceConfig):
+    import torch
+
+    from sentence.encoders import QuickThoughtEncoder
+    from sentence.train import new_model
+
+    torch.manual_seed(config.seed)
+    return QuickThoughtEncoder(new_model(corpus, config), corpus.tokenizer_json)
+
+
+def _encoder_from_path(path: Path):
+    """(encoder, record config, metrics) for a checkpoint written by ``train`` or ``st-finetune``."""
+    from common.checkpoint import load_checkpoint
+    from sentence.encoders import QuickThoughtEncoder, SentenceTransformerEncoder
+
+    state = load_checkpoint(path, required=("kind",))
+    if state["kind"] == "quick-thought":
+        from sentence.train import load_trained
+
+        model, state = load_trained(path)
+        return (QuickThoughtEncoder(model, state["tokenizer_json"]), f"qt-{state['method']}",
+                {"checkpoint": str(path), "method": state["method"]}, _train_metrics(state))
+    if state["kind"] == "minilm-finetune":
+        from sentence.finetune import load_finetuned
+
+        return (SentenceTransformerEncoder(load_finetuned(state)), f"minilm-{state['loss']}",
+                {"checkpoint": str(path), "loss": state["loss"]}, {"train_steps": state["step"]})
+    raise UserError(f"checkpoint {path} is of unknown kind {state['kind']!r}")
+
+
+def cmd_prepare(args: argparse.Namespace) -> None:
+    from sentence.corpus import load_corpus
+
+    config = _setup(args)
+    start = time.perf_counter()
+    corpus = load_corpus(config.corpus, args.data_dir)
+    val = sum(b - a for a, b in corpus.split_ranges(val=True))
+    print(f"{len(corpus.book_names)} books ({int(corpus.is_val.sum())} held out), {corpus.num_sentences} sentences "
+          f"({val} validation), {len(corpus.tokens)} tokens; ready in {time.perf_counter() - start:.1f} s")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from sentence.corpus import load_corpus
+    from sentence.train import train
+
+    config = _setup(args)
+    corpus = load_corpus(config.corpus, args.data_dir)
+    out = args.out or _run_dir(args, config) / f"qt-{args.method}.pt"
+    state = train(config, args.method, corpus, out, progress=not args.no_progress)
+    print(json.dumps({"checkpoint": str(out), **_train_metrics(state)}))
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    config = _setup(args)
+    if args.encoder == "minilm":
+        from sentence.encoders import SentenceTransformerEncoder, load_minilm
+
+        _evaluate_row("minilm", SentenceTransformerEncoder(load_minilm()), config, args, {}, {})
+    elif args.encoder == "random":
+        from sentence.corpus import load_corpus
+
+        corpus = load_corpus(config.corpus, args.data_dir)
+        _evaluate_row("random", _random_encoder(corpus, config), config, args, config.model.__dict__.copy(), {})
+    else:
+        path = Path(args.encoder)
+        encoder, row, extra, metrics = _encoder_from_path(path)
+        _evaluate_row(row, encoder, config, args, extra, metrics)
+
+
+def cmd_st_finetune(args: argparse.Namespace) -> None:
+    from sentence.corpus import load_corpus
+    from sentence.encoders import SentenceTransformerEncoder
+    from sentence.finetune import finetune, load_finetuned
+
+    config = _setup(args)
+    corpus = load_corpus(config.corpus, args.data_dir)
+    out = args.out or _run_dir(args, config) / f"minilm-{args.loss}.pt"
+    state = finetune(config, args.loss, corpus, out, progress=not args.no_progress)
+    metrics = {"train_time_s": round(state["wall_time_s"], 1), "train_steps": state["step"], "loss": state["last_loss"]}
+    if args.no_eval:
+        print(json.dumps({"checkpoint": str(out), **metrics}))
+        return
+    _evaluate_row(f"minilm-{args.loss}", SentenceTransformerEncoder(load_finetuned(state)), config, args,
+                  {"checkpoint": str(out), "loss": args.loss}, metrics)
+
+
+def _already_recorded(args: argparse.Namespace, row: str, config: SentenceConfig) -> dict[str, Any] | None:
+    """A finished record of this row with identical settings, so a re-run skips it."""
+    from common.records import read_records
+
+    if not args.records:
+        return None
+    for record in reversed(read_records(args.records)):
+        cfg = record.get("config", {})
+        if (cfg.get("row") == row and cfg.get("settings") == json.loads(json.dumps(config.to_dict()))
+                and cfg.get("tasks") == list(args.tasks)):
+            return record
+    return None
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from sentence.corpus import load_corpus
+    from sentence.encoders import QuickThoughtEncoder, SentenceTransformerEncoder, load_minilm
+    from sentence.report import markdown_table
+    from sentence.train import train
+
+    config = _setup(args)
+    corpus = load_corpus(config.corpus, args.data_dir)
+    records = []
+    start = time.perf_counter()
+    rows = [f"qt-{m}" for m in args.methods] + ([] if args.no_random else ["random"]) + ([] if args.no_minilm else ["minilm"])
+    for row in rows:
+        done = _already_recorded(args, row, config)
+        if done:
+            print(f"{row}: already recorded in {args.records}, skipping", flush=True)
+            records.append(done)
+            continue
+        if row.startswith("qt-"):
+            method = row[3:]
+            path = _run_dir(args, config) / f"{row}.pt"
+            state = train(config, method, corpus, path, progress=not args.no_progress)
+            from sentence.train import load_trained
+
+            model, state = load_trained(path)
+            records.append(_evaluate_row(row, QuickThoughtEncoder(model, state["tokenizer_json"]), config, args,
+                                         {"checkpoint": str(path), "method": method}, _train_metrics(state)))
+        elif row == "random":
+            records.append(_evaluate_row(row, _random_encoder(corpus, config), config, args, {}, {}))
+        else:
+            records.append(_evaluate_row(row, SentenceTransformerEncoder(load_minilm()), config, args, {}, {}))
+    print(f"\nprofile {config.profile}, {time.perf_counter() - start:.0f} s in all\n")
+    print(markdown_table(records))
+
+
+def cmd_table(args: argparse.Namespace) -> None:
+    from common.records import read_records
+    from sentence.report import markdown_table
+
+    if not args.records or not Path(args.records).exists():
+        raise UserError(f"no run records at {args.records}; run `python -m sentence run` first")
+    print(markdown_table(read_records(args.records)))
+
+
+COMMANDS = {"prepare": cmd_prepare, "train": cmd_train, "eval": cmd_eval, "st-finetune": cmd_st_finetune,
+            "run": cmd_run, "table": cmd_table}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "data_dir", None) is not None and not args.data_dir.is_dir():
+        raise UserError(f"--data-dir {args.data_dir} is not a folder")
+    if getattr(args, "encoder", None) not in (None, "minilm", "random") and not Path(args.encoder).is_file():
+        raise UserError(f"--encoder must be minilm, random or an existing checkpoint file; {args.encoder} does not exist")
+    if hasattr(args, "tasks"):
+        from sentence.senteval import check_task_files
+
+        check_task_files(args.tasks, args.data_dir)
+    COMMANDS[args.command](args)
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main, sys.argv[1:])

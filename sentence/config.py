@@ -1,0 +1,120 @@
+"""Every default of the sentence pipeline in one place, with the ``quick`` and ``paper`` profiles beside it.
+
+``quick`` is sized from the measured speeds of the 2-core CPU in ``shared/ENV.md`` (one quick-thought
+step with 400 sentences of 30 tokens: ~0.8 s at hidden 300, ~7 s at hidden 1200): three methods
+plus the evaluation of five encoders fit in about an hour. ``paper`` follows Logeswaran & Lee (2018):
+embedding 300, hidden 1200, batch 400, context of one sentence on each side.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+#: name -> (tau_plus, beta) of the loss core; plain is quick-thought's original objective.
+METHODS: dict[str, tuple[float, float]] = {
+    "plain": (0.0, 0.0),
+    "debiased": (0.1, 0.0),
+    "hard": (0.1, 1.0),
+}
+
+TASKS = ("MR", "CR", "SUBJ", "MPQA", "TREC", "MRPC")
+
+
+@dataclass(frozen=True)
+class CorpusConfig:
+    """How the book corpus becomes token ids (part of the cache key)."""
+
+    vocab_size: int = 20000
+    val_books: int = 6  # whole books held out for validation, chosen by a fixed seed
+    min_tokens: int = 2  # shorter "sentences" (chapter numbers, stray marks) are dropped
+    split_seed: int = 0
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    embed_dim: int = 300
+    hidden_dim: int = 300
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    batch_size: int = 400  # consecutive sentences per step (Logeswaran & Lee use 400)
+    max_tokens: int = 30  # sentences are truncated to this many tokens
+    steps: int = 1000
+    lr: float = 5e-4
+    grad_clip: float = 5.0
+    temperature: float = 0.1
+    train_books: int = 0  # 0 = all training books; otherwise the first N (a corpus slice)
+    val_batches: int = 20  # validation batches of ``batch_size`` consecutive held-out sentences
+    eval_every: int = 250
+    checkpoint_every: int = 100
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """SentEval protocol: 10-fold outer CV; L2 strength by inner CV on the training part."""
+
+    kfold: int = 10
+    inner_kfold: int = 5
+    c_grid: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0)  # C = 1 / L2 strength of logistic regression
+    max_iter: int = 200
+    batch_size: int = 256  # sentences per encoder call
+    seed: int = 1111
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """SimCSE-style unsupervised fine-tuning of all-MiniLM-L6-v2 (Gao et al., 2021 defaults)."""
+
+    steps: int = 200
+    batch_size: int = 64
+    lr: float = 3e-5
+    scale: float = 20.0  # 1 / temperature; SimCSE's 0.05
+    max_seq_length: int = 32
+    # The "hard" loss. No debiasing: a sentence and its dropout copy have cosine ~0.98, so at scale 20
+    # tau_plus * e^{s+/t} outweighs all negatives and a debiased loss sits at its floor with no gradient.
+    tau_plus: float = 0.0
+    beta: float = 1.0
+
+
+@dataclass(frozen=True)
+class SentenceConfig:
+    profile: str = "quick"
+    seed: int = 0
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+PROFILES: dict[str, SentenceConfig] = {
+    "quick": SentenceConfig(),
+    "paper": SentenceConfig(
+        profile="paper",
+        corpus=CorpusConfig(vocab_size=50000),
+        model=ModelConfig(embed_dim=300, hidden_dim=1200),
+        train=TrainConfig(steps=50000, eval_every=2000, checkpoint_every=1000, val_batches=50),
+        eval=EvalConfig(inner_kfold=10, c_grid=(0.001, 0.01, 0.1, 1.0, 10.0, 100.0), max_iter=1000),
+        finetune=FinetuneConfig(steps=2000),
+    ),
+}
+
+
+def get_config(profile: str, **overrides: dict) -> SentenceConfig:
+    """Profile ``profile`` with sections replaced field by field, e.g. ``train={"steps": 10}``."""
+    from common.cli import UserError
+
+    if profile not in PROFILES:
+        raise UserError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    config = PROFILES[profile]
+    changes = {}
+    for section, values in overrides.items():
+        values = {k: v for k, v in values.items() if v is not None}
+        if values:
+            changes[section] = dataclasses.replace(getattr(config, section), **values)
+    return dataclasses.replace(config, **changes)

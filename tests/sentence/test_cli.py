@@ -1,0 +1,41 @@
+"""Command line: bad input and missing data exit with code 2 and one line; --help is instant."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common.paths import REPO_ROOT
+
+
+def run_cli(*args: str, data: Path, cache: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DATA_DIR": str(data), "HARDNEG_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "sentence", *args], cwd=REPO_ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_missing_books_exit_2_with_one_line(tmp_path: Path) -> None:
+    result = run_cli("prepare", data=tmp_path, cache=tmp_path / "cache")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: no books found") and result.stderr.count("\n") == 1
+    assert str(tmp_path / "books" / "gutenberg") in result.stderr
+
+
+def test_missing_senteval_and_bad_encoder_exit_2(tmp_path: Path) -> None:
+    result = run_cli("eval", "--encoder", str(tmp_path / "nope.pt"), data=tmp_path, cache=tmp_path / "cache")
+    assert result.returncode == 2 and "nope.pt does not exist" in result.stderr
+    result = run_cli("eval", "--encoder", "minilm", "--tasks", "TREC", data=tmp_path, cache=tmp_path / "cache")
+    assert result.returncode == 2 and "train_5500.label" in result.stderr
+
+
+def test_help_is_fast_and_lists_subcommands(tmp_path: Path) -> None:
+    start = time.perf_counter()
+    result = run_cli("--help", data=tmp_path, cache=tmp_path / "cache")
+    assert result.returncode == 0 and time.perf_counter() - start < 5
+    for command in ("train", "eval", "st-finetune", "run", "table"):
+        assert command in result.stdout
+    result = run_cli("run", "--tasks", "XYZ", data=tmp_path, cache=tmp_path / "cache")
+    assert result.returncode == 2 and "tasks must be" in result.stderr
