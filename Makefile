@@ -9,8 +9,17 @@ export TRANSFORMERS_OFFLINE ?= 1
 
 DATASET ?= MUTAG
 PROFILE ?= quick
+GRAPH_ARGS ?=
 
-.PHONY: setup test lint graph graph-all bench-loss tables clean
+.PHONY: help setup test lint graph graph-all bench-loss tables clean
+
+help:
+	@echo "make setup                       build .venv (re-runs only when requirements.txt changes)"
+	@echo "make graph DATASET=MUTAG [PROFILE=quick|paper]   InfoGraph + hard negatives on one TU data set"
+	@echo "make graph-all [PROFILE=quick]    the 8 staged TU data sets"
+	@echo "make tables                      regenerate tables/ from tables/records/*.jsonl"
+	@echo "make bench-loss                  loss microbenchmarks -> tables/loss_speed.md"
+	@echo "make test                        ruff + the test suite"
 
 setup: $(STAMP)
 
@@ -25,8 +34,17 @@ lint: $(STAMP)
 test: lint
 	$(PY) -m pytest -q
 
+graph: $(STAMP)
+	$(PY) -m graph --dataset $(DATASET) --profile $(PROFILE) $(GRAPH_ARGS)
+
+graph-all: $(STAMP)
+	$(PY) -m graph --dataset all --profile $(PROFILE) $(GRAPH_ARGS)
+
 bench-loss: $(STAMP)
 	$(PY) -m benchmarks.loss_speed
 
+tables: $(STAMP)
+	$(PY) -m benchmarks.tables
+
 clean:
-	rm -rf .cache __pycache__ .pytest_cache
+	rm -rf .cache .pytest_cache .ruff_cache

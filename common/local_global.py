@@ -69,11 +69,11 @@ def local_global_loss(
     if local.shape[0] != batch.shape[0]:
         raise ValueError(f"batch has {batch.shape[0]} entries for {local.shape[0]} nodes")
     scores = local @ graph.T  # (n, G)
-    positive = F.one_hot(batch, num_graphs).bool()
+    positive = batch.unsqueeze(1) == torch.arange(num_graphs, device=batch.device)  # (n, G) bool, no int64 one-hot
     if convention == "reference":
         return _reference(scores, positive, tau_plus, beta)
     pos_score = (local * graph[batch]).sum(dim=1)
-    neg_softplus = F.softplus(scores).masked_fill(positive, 0.0)
+    neg_softplus = F.softplus(scores).masked_fill_(positive, 0.0)  # softplus saves its input, not its output
     if beta == 0.0:
         neg_expectation = neg_softplus.sum(dim=1) / (num_graphs - 1)
     else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import fcntl
+import functools
 import json
 import os
 import platform
@@ -27,8 +28,9 @@ from common.paths import REPO_ROOT
 _LIBRARIES = ("torch", "torchvision", "torch-geometric", "scikit-learn", "numpy", "sentence-transformers")
 
 
+@functools.cache
 def git_commit() -> str:
-    """Current commit hash, with ``-dirty`` when tracked files differ from it."""
+    """Commit of the checkout when the process first asked (``-dirty`` if tracked files differed)."""
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout.strip()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+import warnings
 from pathlib import Path
 
 from common.cli import UserError, run_main
@@ -47,6 +48,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=DEFAULT_RECORDS, help="run-records JSONL file to append to")
     p.add_argument("--device", default="cuda" if _cuda() else "cpu", help="torch device")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads and SVM jobs")
+    p.add_argument("--no-download", action="store_true",
+                   help="never try PyG's download when raw files are missing (also HARDNEG_OFFLINE=1)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return p.parse_args(argv)
 
@@ -59,6 +62,7 @@ def _cuda() -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)  # raised by PyG's import
     import torch
 
     from common.losses import check_hparams
@@ -96,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     loaded = {}
     for cell in todo:
         if cell.dataset not in loaded:
-            loaded = {cell.dataset: load_tu(cell.dataset, args.data_dir)}  # keep one data set in memory
+            loaded = {cell.dataset: load_tu(cell.dataset, args.data_dir, download=False if args.no_download else None)}  # keep one data set in memory
         data = loaded[cell.dataset]
         start = time.perf_counter()
         metrics = train_and_evaluate(cell, data, device=args.device, n_jobs=args.threads, progress=not args.no_progress)

@@ -9,6 +9,7 @@ loader, so the batches are the same every epoch and need not be rebuilt.
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,9 +91,16 @@ def _degree_features(graphs: list) -> int:
     return features.shape[1]
 
 
-def load_tu(name: str, root: Path | None = None) -> GraphData:
-    """Load TU data set ``name`` from ``root`` (default: ``DATA_DIR``), downloading only if absent and online."""
+def load_tu(name: str, root: Path | None = None, *, download: bool | None = None) -> GraphData:
+    """Load TU data set ``name`` from ``root`` (default: ``DATA_DIR``).
+
+    When the raw files are absent, PyG's normal download is tried unless ``download`` is
+    False (default: try, except when ``HARDNEG_OFFLINE=1``).
+    """
     from torch_geometric.datasets import TUDataset
+
+    if download is None:
+        download = os.environ.get("HARDNEG_OFFLINE") != "1"
 
     root = Path(root) if root is not None else data_dir()
     cache = cache_dir()
@@ -104,6 +112,8 @@ def load_tu(name: str, root: Path | None = None) -> GraphData:
             f"data set {name} not found under {root / 'tu'} (found: {found}); expected {root / 'tu' / name / 'raw'}/"
             f"{{{_expected_files(name)}}}, from {TU_URL}"
         )
+        if not download:
+            raise UserError(hint)
         try:
             TUDataset(str(cache / "tu"), name=name)  # PyG's normal download, for online users
         except Exception as err:  # no network, unknown name, HTTP error: all mean "not available"

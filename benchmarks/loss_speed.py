@@ -1,0 +1,139 @@
+"""Forward+backward time of the contrastive losses and of the graph objective.
+
+Compares, at equal inputs: NT-Xent as cross-entropy over the masked similarity matrix
+(the plain baseline), our debiased and hard losses, and a naive transcription of the
+published estimator (raw ``exp``, a mask built with a Python loop, ``masked_select``);
+and the local-global graph objective against its Python-loop-mask form. Writes
+``tables/loss_speed.md`` with the hardware. Run: ``make bench-loss``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from common.local_global import local_global_loss
+from common.losses import hcl_loss
+from common.records import hardware
+
+OUT = Path(__file__).resolve().parent.parent / "tables" / "loss_speed.md"
+
+
+def nt_xent_cross_entropy(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
+    views = F.normalize(torch.cat([z1, z2]), dim=1)
+    logits = (views @ views.T / temperature).fill_diagonal_(float("-inf"))
+    b = z1.shape[0]
+    targets = torch.cat([torch.arange(b, 2 * b), torch.arange(b)])
+    return F.cross_entropy(logits, targets)
+
+
+def naive_published(z1: torch.Tensor, z2: torch.Tensor, temperature=0.5, tau_plus=0.1, beta=1.0) -> torch.Tensor:
+    """The published estimator as released: raw exponentials and a loop-built mask."""
+    b = z1.shape[0]
+    out = F.normalize(torch.cat([z1, z2]), dim=1)
+    neg = torch.exp(out @ out.T / temperature)
+    mask = torch.ones((b, 2 * b), dtype=torch.bool)
+    for i in range(b):
+        mask[i, i] = False
+        mask[i, i + b] = False
+    mask = torch.cat([mask, mask])
+    neg = neg.masked_select(mask).view(2 * b, -1)
+    pos = torch.exp((out[:b] * out[b:]).sum(-1) / temperature)
+    pos = torch.cat([pos, pos])
+    n = 2 * b - 2
+    imp = (beta * neg.log()).exp()
+    reweighted = (imp * neg).sum(-1) / imp.mean(-1)
+    ng = ((-tau_plus * n * pos + reweighted) / (1 - tau_plus)).clamp(min=n * math.exp(-1 / temperature))
+    return -torch.log(pos / (pos + ng)).mean()
+
+
+def loop_mask_local_global(local, graph, batch):
+    """The InfoGraph objective with masks built node by node (the released code's way)."""
+    n, g = local.shape[0], graph.shape[0]
+    pos = torch.zeros(n, g)
+    neg = torch.ones(n, g)
+    for node, gid in enumerate(batch.tolist()):
+        pos[node, gid] = 1.0
+        neg[node, gid] = 0.0
+    res = local @ graph.T
+    log2 = math.log(2.0)
+    e_pos = (log2 - F.softplus(-res * pos)).sum() / n
+    e_neg = (F.softplus(-res * neg) + res * neg - log2).sum() / (n * (g - 1))
+    return e_neg - e_pos
+
+
+def time_fwd_bwd(fn: Callable[..., torch.Tensor], inputs: list[torch.Tensor], repeats: int) -> float:
+    """Median seconds of forward+backward after one warm-up call."""
+    times = []
+    for i in range(repeats + 1):
+        for x in inputs:
+            x.grad = None
+        start = time.perf_counter()
+        fn(*inputs).backward()
+        if i:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--batches", default="256,1024,4096", help="two-view batch sizes B (2B anchors)")
+    p.add_argument("--dim", type=int, default=128)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--out", type=Path, default=OUT)
+    args = p.parse_args()
+    torch.manual_seed(0)
+    rows = []
+    losses = {
+        "NT-Xent (cross-entropy)": nt_xent_cross_entropy,
+        "ours, NT-Xent (tau+=0, beta=0)": lambda a, b: hcl_loss(a, b, tau_plus=0.0, beta=0.0),
+        "ours, debiased (tau+=0.1)": lambda a, b: hcl_loss(a, b, tau_plus=0.1, beta=0.0),
+        "ours, hard (tau+=0.1, beta=1)": lambda a, b: hcl_loss(a, b, tau_plus=0.1, beta=1.0),
+        "naive published hard (raw exp, loop mask)": naive_published,
+    }
+    for b in (int(x) for x in args.batches.split(",")):
+        z = [torch.randn(b, args.dim, requires_grad=True) for _ in range(2)]
+        base = None
+        for name, fn in losses.items():
+            seconds = time_fwd_bwd(fn, z, args.repeats)
+            base = base or seconds
+            rows.append((f"B={b}, d={args.dim}", name, seconds, seconds / base))
+            print(f"B={b:5d} {name:45s} {1000 * seconds:9.2f} ms  x{seconds / base:.2f}", flush=True)
+
+    # Graph objective on a REDDIT-BINARY-sized batch: 128 graphs, ~430 nodes each, 96-d embeddings.
+    graphs, nodes = 128, 55_000
+    batch = torch.sort(torch.randint(0, graphs, (nodes,))).values
+    local = torch.randn(nodes, 96, requires_grad=True)
+    graph = torch.randn(graphs, 96, requires_grad=True)
+    loop = time_fwd_bwd(lambda a, g: loop_mask_local_global(a, g, batch), [local, graph], max(1, args.repeats // 2))
+    ours = time_fwd_bwd(lambda a, g: local_global_loss(a, g, batch), [local, graph], args.repeats)
+    hard = time_fwd_bwd(lambda a, g: local_global_loss(a, g, batch, tau_plus=0.5, beta=1.0), [local, graph], args.repeats)
+    for name, seconds in (("loop-mask InfoGraph JSD", loop), ("ours, InfoGraph JSD", ours), ("ours, hard (tau+=0.5, beta=1)", hard)):
+        rows.append((f"graph: {graphs} graphs, {nodes} nodes", name, seconds, seconds / loop))
+        print(f"graph {name:45s} {1000 * seconds:9.2f} ms  x{seconds / loop:.3f}", flush=True)
+
+    hw = hardware()
+    lines = [
+        "# Loss speed (forward + backward, float32)",
+        "",
+        f"Hardware: {hw['cpu']} ({hw['cpu_count']} cores, {hw['torch_threads']} torch threads), GPU: {hw['gpu'] or 'none'}. "
+        f"Median of {args.repeats} runs after a warm-up. Generated by `make bench-loss` (benchmarks/loss_speed.py).",
+        "",
+        "| inputs | loss | ms | ratio to first row of its block |",
+        "|---|---|---|---|",
+        *(f"| {inp} | {name} | {1000 * s:.2f} | {r:.2f} |" for inp, name, s, r in rows),
+    ]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""Graph pipeline: data loading, masks, model shapes, evaluator determinism, CLI errors and resume."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from common.cli import UserError
+from common.local_global import local_global_loss
+from graph.data import load_tu
+from graph.evaluate import svm_accuracy
+from graph.model import InfoGraph
+
+REPO = Path(__file__).resolve().parents[2]
+STAGED = REPO.parent / "shared" / "data"
+
+
+def write_toy_tu(root: Path, name: str = "TOY", graphs: int = 24, seed: int = 0) -> Path:
+    """A small TU-format data set: rings and stars of random sizes, labelled by shape."""
+    rng = np.random.default_rng(seed)
+    raw = root / "tu" / name / "raw"
+    raw.mkdir(parents=True)
+    edges, indicator, labels, offset = [], [], [], 0
+    for g in range(graphs):
+        n, star = int(rng.integers(4, 9)), g % 2
+        pairs = [(0, j) for j in range(1, n)] if star else [(j, (j + 1) % n) for j in range(n)]
+        for a, b in pairs:
+            edges += [(a + offset + 1, b + offset + 1), (b + offset + 1, a + offset + 1)]
+        indicator += [g + 1] * n
+        labels.append(star)
+        offset += n
+    (raw / f"{name}_A.txt").write_text("".join(f"{a}, {b}\n" for a, b in edges))
+    (raw / f"{name}_graph_indicator.txt").write_text("".join(f"{i}\n" for i in indicator))
+    (raw / f"{name}_graph_labels.txt").write_text("".join(f"{y}\n" for y in labels))
+    return root
+
+
+@pytest.fixture
+def toy_root(tmp_path, monkeypatch):
+    monkeypatch.setenv("HARDNEG_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HARDNEG_OFFLINE", "1")
+    return write_toy_tu(tmp_path / "data")
+
+
+def test_degree_features_match_a_loop_count(toy_root):
+    data = load_tu("TOY", toy_root)
+    assert len(data.graphs) == 24 and set(data.labels.tolist()) == {0, 1}
+    for graph in data.graphs:
+        degree = [0] * graph.num_nodes
+        for source in graph.edge_index[0].tolist():
+            degree[source] += 1
+        assert graph.x.argmax(dim=1).tolist() == degree
+        assert graph.x.shape[1] == data.num_features == 8  # stars of 8 nodes: max degree 7
+
+
+def test_batches_are_fixed_by_seed_and_masks_equal_loop_version(toy_root):
+    data = load_tu("TOY", toy_root)
+    a, b, c = data.batches(5, seed=1), data.batches(5, seed=1), data.batches(5, seed=2)
+    assert [x.y.tolist() for x in a] == [x.y.tolist() for x in b]
+    assert [x.num_nodes for x in a] != [x.num_nodes for x in c]
+    batch = a[0]
+    loop = torch.zeros(batch.num_nodes, batch.num_graphs, dtype=torch.bool)
+    for node, graph in enumerate(batch.batch.tolist()):
+        loop[node, graph] = True
+    assert torch.equal(F.one_hot(batch.batch, batch.num_graphs).bool(), loop)
+
+
+def test_model_shapes_and_loss_on_a_real_batch(toy_root):
+    data = load_tu("TOY", toy_root)
+    batch = data.batches(8, seed=0)[0]
+    model = InfoGraph(data.num_features, hidden=16, layers=3)
+    local, graph = model(batch)
+    assert local.shape == (batch.num_nodes, 48) and graph.shape == (batch.num_graphs, 48)
+    embeddings, labels = model.embed(data.batches(8, seed=0))
+    assert embeddings.shape == (24, 48) and labels.shape == (24,)
+    loss = local_global_loss(local, graph, batch.batch, tau_plus=0.5, beta=1.0)
+    loss.backward()
+    assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_evaluator_is_deterministic_and_separates_separable_data():
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 30)
+    separable = rng.normal(size=(60, 4)) + 6 * labels[:, None]
+    assert svm_accuracy(separable, labels, seed=0) == 1.0
+    noise = rng.normal(size=(60, 4))
+    assert svm_accuracy(noise, labels, seed=3) == svm_accuracy(noise, labels, seed=3)
+    assert svm_accuracy(noise, labels, seed=3) < 0.8
+
+
+@pytest.mark.skipif(not (STAGED / "tu" / "MUTAG" / "raw").is_dir(), reason="staged MUTAG not present")
+def test_staged_mutag_uses_node_labels(tmp_path, monkeypatch):
+    monkeypatch.setenv("HARDNEG_CACHE", str(tmp_path))
+    data = load_tu("MUTAG", STAGED)
+    assert len(data.graphs) == 188 and data.num_features == 7
+    assert sorted(torch.bincount(data.labels).tolist()) == [63, 125]
+
+
+def test_missing_data_set_is_a_clear_error(toy_root):
+    with pytest.raises(UserError, match=r"NOPE not found.*found: TOY.*NOPE_A\.txt"):
+        load_tu("NOPE", toy_root)
+
+
+def run_cli(*args, root, monkeypatch, capsys):
+    """The CLI in-process, exactly as ``python -m graph`` runs it; returns (exit code, stdout, stderr)."""
+    from common.cli import run_main
+    from graph.__main__ import main
+
+    monkeypatch.setenv("HARDNEG_OFFLINE", "1")
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(main, [*args, "--data-dir", str(root), "--threads", "1", "--no-progress"])
+    out = capsys.readouterr()
+    return exit_info.value.code, out.out, out.err
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [(["--dataset", "NOPE"], "not found"), (["--tau-plus", "1.5"], "tau_plus"), (["--methods", "magic"], "unknown method")],
+)
+def test_cli_bad_input_exits_2_with_one_line(toy_root, monkeypatch, capsys, args, message):
+    code, _, err = run_cli("--dataset", "TOY", *args, root=toy_root, monkeypatch=monkeypatch, capsys=capsys)
+    assert code == 2
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_real_command_line_exits_2_on_missing_data(tmp_path):
+    env = {**os.environ, "HARDNEG_CACHE": str(tmp_path / "cache"), "HARDNEG_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-m", "graph", "--dataset", "NOPE", "--data-dir", str(tmp_path)],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and result.stderr.startswith("error: data set NOPE not found")
+
+
+def test_cli_resumes_without_duplicating_records(toy_root, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "records.jsonl"
+    args = ("--dataset", "TOY", "--methods", "infograph,hard", "--conventions", "paper", "--repeats", "2",
+            "--epochs", "2", "--out", str(out))
+    code, _, err = run_cli(*args, root=toy_root, monkeypatch=monkeypatch, capsys=capsys)
+    assert code == 0, err
+    lines = out.read_text().splitlines()
+    assert len(lines) == 6  # (untrained, infograph, hard) x 2 repeats
+    # A run killed mid-write: two finished records survive and a partial line follows.
+    out.write_text("\n".join(lines[:2]) + "\n" + lines[2][:30])
+    code, stdout, err = run_cli(*args, root=toy_root, monkeypatch=monkeypatch, capsys=capsys)
+    assert code == 0, err
+    assert "2 already recorded" in stdout
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    keys = [(r["config"]["method"], r["seed"]) for r in records]
+    assert len(keys) == 6 and len(set(keys)) == 6
+    assert "| quick | TOY | hard b=1 [paper] |" in stdout
+    _, stdout, _ = run_cli(*args, root=toy_root, monkeypatch=monkeypatch, capsys=capsys)
+    assert "6 already recorded" in stdout and len(out.read_text().splitlines()) == 6
