@@ -151,11 +151,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     common = {**dataclasses.asdict(cfg), "profile": args.profile, "dataset_label": data.label,
               "arch_label": _arch_label(cfg), "pretrain_images": data.pretrain.shape[0],
               "test_images": data.test_images.shape[0]}
+    command = " ".join(["python -m image", *sys.argv[1:]])
     rows = []
     started = time.perf_counter()
     metrics = evaluate_encoder(build_model(cfg).encoder.to(device), data, cfg, device)
     record = make_record(pipeline="image", config={**common, "method": "random-init"}, metrics=metrics,
-                         seed=cfg.seed, wall_time_s=time.perf_counter() - started)
+                         seed=cfg.seed, wall_time_s=time.perf_counter() - started, command=command)
     append_record(args.records, record)
     rows.append(("random-init", None, metrics))
     for name, method in runs:
@@ -175,7 +176,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         config = {**common, "method": tag, "tau_plus": method.tau_plus, "beta": method.beta,
                   "anneal_beta": method.anneal_beta}
         append_record(args.records, make_record(pipeline="image", config=config, metrics=metrics, seed=cfg.seed,
-                                                wall_time_s=time.perf_counter() - started))
+                                                wall_time_s=time.perf_counter() - started, command=command))
         rows.append((tag, method, metrics))
     print(_table(rows, cfg, args.profile, data.label))
     print(f"records appended to {args.records}")
