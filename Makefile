@@ -10,13 +10,17 @@ export TRANSFORMERS_OFFLINE ?= 1
 DATASET ?= MUTAG
 PROFILE ?= quick
 GRAPH_ARGS ?=
+ARCH ?=
+IMAGE_DATASETS := cifar10-jpeg cifar10 cifar100 stl10
 
-.PHONY: help setup test lint graph graph-all bench-loss tables clean
+.PHONY: help setup test lint graph graph-all image sentence bench-loss tables clean
 
 help:
 	@echo "make setup                       build .venv (re-runs only when requirements.txt changes)"
 	@echo "make graph DATASET=MUTAG [PROFILE=quick|paper]   InfoGraph + hard negatives on one TU data set"
 	@echo "make graph-all [PROFILE=quick]    the 8 staged TU data sets"
+	@echo "make image [PROFILE=quick|paper DATASET=stl10 ARCH=resnet50]   SimCLR: simclr/debiased/hard"
+	@echo "make sentence [PROFILE=quick]    quick-thought: plain/debiased/hard + SentEval-style tasks"
 	@echo "make tables                      regenerate tables/ from tables/records/*.jsonl"
 	@echo "make bench-loss                  loss microbenchmarks -> tables/loss_speed.md"
 	@echo "make test                        ruff + the test suite"
@@ -39,6 +43,10 @@ graph: $(STAMP)
 
 graph-all: $(STAMP)
 	$(PY) -m graph --dataset all --profile $(PROFILE) $(GRAPH_ARGS)
+
+# DATASET defaults to MUTAG for `make graph`; image runs fall back to the staged CIFAR-10 (JPEG).
+image: $(STAMP)
+	$(PY) -m image run --profile $(PROFILE) --dataset $(if $(filter $(IMAGE_DATASETS),$(DATASET)),$(DATASET),cifar10-jpeg) $(if $(ARCH),--arch $(ARCH))
 
 bench-loss: $(STAMP)
 	$(PY) -m benchmarks.loss_speed
