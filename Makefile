@@ -13,7 +13,7 @@ GRAPH_ARGS ?=
 ARCH ?=
 IMAGE_DATASETS := cifar10-jpeg cifar10 cifar100 stl10
 
-.PHONY: help setup test lint graph graph-all image sentence bench-loss tables clean
+.PHONY: help setup test lint graph graph-all image sentence bench-loss tables reproduce-quick clean
 
 help:
 	@echo "make setup                       build .venv (re-runs only when requirements.txt changes)"
@@ -23,6 +23,7 @@ help:
 	@echo "make sentence [PROFILE=quick]    quick-thought: plain/debiased/hard + SentEval-style tasks"
 	@echo "make tables                      regenerate tables/ from tables/records/*.jsonl"
 	@echo "make bench-loss                  loss microbenchmarks -> tables/loss_speed.md"
+	@echo "make reproduce-quick             every quick suite (python -m benchmarks list), then the tables"
 	@echo "make test                        ruff + the test suite"
 
 setup: $(STAMP)
@@ -52,7 +53,12 @@ bench-loss: $(STAMP)
 	$(PY) -m benchmarks.loss_speed
 
 tables: $(STAMP)
-	$(PY) -m benchmarks.tables
+	$(PY) -m benchmarks tables
+
+# Every quick suite on CPU, then the tables (many hours on 2 cores; resumable).
+reproduce-quick: $(STAMP)
+	for suite in loss-speed graph image sentence ablations; do $(PY) -m benchmarks run $$suite --profile quick || exit 1; done
+	$(PY) -m benchmarks tables
 
 clean:
 	rm -rf .cache .pytest_cache .ruff_cache

@@ -1,0 +1,94 @@
+"""python -m benchmarks: list and run the experiment suites, regenerate the tables."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common.cli import UserError, run_main
+
+RECORDS = Path(__file__).resolve().parent.parent / "tables" / "records"
+
+
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        index, count = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N such as 1/4, got {text!r}") from None
+    return index, count
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="show the suites and their cell counts")
+    run = sub.add_parser("run", help="run every cell of a suite that has no record yet")
+    run.add_argument("suite", help="graph, image, sentence, ablations or loss-speed")
+    run.add_argument("--profile", default="quick", help="quick (CPU-sized) or paper (published protocol)")
+    run.add_argument("--shard", type=_shard, default=(1, 1),
+                     help="I/N: run the I-th of N deterministic slices (machines or GPUs share a suite)")
+    run.add_argument("--records", type=Path, default=RECORDS, help="folder of JSONL run records")
+    run.add_argument("--dry-run", action="store_true", help="list the cells that would run, run nothing")
+    tables = sub.add_parser("tables", help="regenerate tables/ from the run records")
+    tables.add_argument("--records", type=Path, default=RECORDS)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from benchmarks.suites import PROFILES, SUITES, expand, shard
+
+    if args.command == "list":
+        for name in SUITES:
+            counts = ", ".join(f"{p}: {len(expand(name, p))} cells" for p in PROFILES)
+            print(f"{name:11s} {counts}")
+        return 0
+    if args.command == "tables":
+        from benchmarks.tables import main as tables_main
+
+        return tables_main(["--records", str(args.records)])
+    try:
+        cells = shard(expand(args.suite, args.profile), *args.shard)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    return run_cells(cells, args)
+
+
+def run_cells(cells: list, args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from common.records import append_record, make_record, read_records
+
+    index, count = args.shard
+    records = args.records / f"{args.suite}-{args.profile}-shard{index}of{count}.jsonl"
+    done = {r["config"]["cell"] for r in read_records(args.records) if r.get("pipeline") == "harness"}
+    todo = [c for c in cells if c.key not in done]
+    print(f"{args.suite} ({args.profile}), shard {index}/{count}: {len(cells)} cells, {len(cells) - len(todo)} done, "
+          f"{len(todo)} to run -> {records}")
+    if args.dry_run:
+        for cell in todo:
+            print(f"  {cell.key}: python -m {' '.join(cell.argv).replace('{records}', str(records))}")
+        return 0
+    failed = []
+    for cell in tqdm(todo, desc=args.suite, unit="cell"):
+        argv = [a.replace("{records}", str(records)) for a in cell.argv]
+        start = time.perf_counter()
+        result = subprocess.run([sys.executable, "-m", *argv], check=False)
+        if result.returncode != 0:
+            failed.append(cell.key)
+            tqdm.write(f"cell {cell.key} failed with exit code {result.returncode}; the others go on")
+            continue
+        append_record(records, make_record(pipeline="harness", config={"cell": cell.key, "suite": cell.suite},
+                                           metrics={}, seed=0, wall_time_s=time.perf_counter() - start,
+                                           command=f"python -m {' '.join(argv)}"))
+    if failed:
+        print(f"{len(failed)} cell(s) failed: {', '.join(failed)}; run the same command again to retry them")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

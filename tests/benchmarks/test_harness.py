@@ -1,0 +1,72 @@
+"""Harness: suite expansion, sharding, resume by harness records, dry-run, table rendering."""
+
+import pytest
+
+from benchmarks.__main__ import main
+from benchmarks.suites import SUITES, expand, shard
+from common.cli import run_main
+from common.records import append_record
+from graph.summary import format_table, summarize
+
+
+def test_suites_expand_to_unique_cells_for_both_profiles():
+    for suite in SUITES:
+        for profile in ("quick", "paper"):
+            keys = [c.key for c in expand(suite, profile)]
+            assert keys and len(keys) == len(set(keys))
+    # 8 data sets x (infograph + 2 conventions x (debiased + 3 betas)) in the paper profile.
+    assert len(expand("graph", "paper")) == 8 * (1 + 2 * (1 + 3))
+    assert len(expand("graph", "quick")) == 8 * (1 + 2 * (1 + 1))
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 7])
+def test_every_cell_is_in_exactly_one_shard(count):
+    cells = expand("graph", "paper")
+    shards = [shard(cells, i, count) for i in range(1, count + 1)]
+    keys = [c.key for s in shards for c in s]
+    assert sorted(keys) == sorted(c.key for c in cells)
+    assert max(map(len, shards)) - min(map(len, shards)) <= 1
+    assert [c.key for c in shard(list(reversed(cells)), 1, count)] == [c.key for c in shards[0]]
+
+
+def test_bad_names_list_the_valid_ones(capsys):
+    with pytest.raises(ValueError, match="choose from graph, image, sentence"):
+        expand("nope", "quick")
+    with pytest.raises(SystemExit) as info:
+        run_main(main, ["run", "nope", "--dry-run"])
+    assert info.value.code == 2 and "choose from" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="shard"):
+        shard([], 3, 2)
+
+
+def test_dry_run_skips_cells_with_harness_records(tmp_path, capsys):
+    cells = expand("sentence", "quick")
+    append_record(tmp_path / "old.jsonl", {"pipeline": "harness", "config": {"cell": cells[0].key}})
+    with pytest.raises(SystemExit) as info:
+        run_main(main, ["run", "sentence", "--records", str(tmp_path), "--dry-run"])
+    out = capsys.readouterr().out
+    assert info.value.code == 0
+    assert "3 cells, 1 done, 2 to run" in out and cells[0].key + ":" not in out and cells[1].key + ":" in out
+    assert str(tmp_path / "sentence-quick-shard1of1.jsonl") in out
+
+
+def _graph_record(method, seed, accuracy, convention="paper", beta=0.0):
+    config = dict(dataset="MUTAG", method=method, convention=convention, tau_plus=0.5 if method != "infograph" else 0.0,
+                  beta=beta, repeat=seed, seed=seed, profile="quick", epochs=10, batch_size=128, hidden=32, layers=3,
+                  lr=0.001)
+    return {"pipeline": "graph", "config": config, "seed": seed, "wall_time_s": 2.0,
+            "metrics": {"accuracy": accuracy, "seconds_per_epoch": 0.5}}
+
+
+def test_graph_table_renders_paired_deltas_exactly():
+    records = [_graph_record("infograph", s, a) for s, a in ((0, 86.0), (1, 88.0))]
+    records += [_graph_record("hard", s, a, beta=1.0) for s, a in ((0, 87.0), (1, 90.0))]
+    assert format_table(summarize(records)).splitlines()[2:] == [
+        "| quick | MUTAG | infograph | 87.00 ± 1.41 | 2 |  | 0.500 | 2.0 | 89.01 ± 1.13 |",
+        "| quick | MUTAG | hard b=1 [paper] | 88.50 ± 2.12 | 2 | +1.50 ± 0.50 | 0.500 | 2.0 | 89.01 ± 1.13 |",
+    ]
+
+
+def test_unknown_profile_is_rejected():
+    with pytest.raises(ValueError, match="profile"):
+        expand("graph", "huge")
