@@ -56,6 +56,7 @@ def _training(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=_positive, default=None, help="quick-thought optimiser steps (profile default)")
     parser.add_argument("--batch-size", type=_positive, default=None,
                         help="consecutive sentences per step (profile default 400)")
+    parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (profile default: quick 2e-3, paper 5e-4)")
     parser.add_argument("--train-books", type=int, default=None,
                         help="use only the first N training books, a corpus slice (default 0: all)")
 
@@ -105,9 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     _evaluation(p)
     _records(p, DEFAULT_RECORDS)
     p.add_argument("--loss", choices=("plain", "hard"), required=True,
-                   help="plain = MultipleNegativesRankingLoss; hard = tau_plus/beta of the profile (0.1, 1)")
+                   help="plain = MultipleNegativesRankingLoss; hard = --tau-plus/--beta (default 0, 1)")
     p.add_argument("--steps", type=_positive, default=None, help="fine-tuning steps (profile default)")
     p.add_argument("--batch-size", type=_positive, default=None, help="sentences per step (profile default 64)")
+    p.add_argument("--tau-plus", type=float, default=None,
+                   help="debiasing prior of the hard loss (default 0: with dropout copies as positives a debiased loss "
+                        "sits at its floor)")
+    p.add_argument("--beta", type=float, default=None, help="hardness of the hard loss (default 1)")
     p.add_argument("--out", type=Path, default=None,
                    help="checkpoint file (default runs/sentence/PROFILE/minilm-LOSS.pt); an existing one is resumed")
     p.add_argument("--no-eval", action="store_true", help="only fine-tune")
@@ -133,12 +138,11 @@ def _setup(args: argparse.Namespace) -> SentenceConfig:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    train = {k: getattr(args, a, None) for k, a in (("steps", "steps"), ("batch_size", "batch_size"),
-                                                   ("train_books", "train_books"))}
+    train = {k: getattr(args, k, None) for k in ("steps", "batch_size", "lr", "train_books")}
     finetune = {}
     if args.command == "st-finetune":
-        finetune, train = dict(train), {}
-        finetune.pop("train_books")
+        finetune = {k: getattr(args, k) for k in ("steps", "batch_size", "tau_plus", "beta")}
+        train = {}
     overrides: dict[str, Any] = {"train": train, "finetune": finetune,
                                  "eval": {"inner_kfold": getattr(args, "inner_kfold", None)}}
     config = get_config(args.profile, **overrides)
@@ -184,13 +188,15 @@ def _train_metrics(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def _random_encoder(corpus, config: SentenceConfig):
+    """An untrained quick-thought model (the baseline any learning must beat) and its neighbour accuracy."""
     import torch
 
     from sentence.encoders import QuickThoughtEncoder
-    from sentence.train import new_model
+    from sentence.train import neighbour_accuracy, new_model
 
     torch.manual_seed(config.seed)
-    return QuickThoughtEncoder(new_model(corpus, config), corpus.tokenizer_json)
+    model = new_model(corpus, config)
+    return QuickThoughtEncoder(model, corpus.tokenizer_json), neighbour_accuracy(model, corpus, config)
 
 
 def _encoder_from_path(path: Path):
@@ -245,7 +251,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
         from sentence.corpus import load_corpus
 
         corpus = load_corpus(config.corpus, args.data_dir)
-        _evaluate_row("random", _random_encoder(corpus, config), config, args, config.model.__dict__.copy(), {})
+        encoder, metrics = _random_encoder(corpus, config)
+        _evaluate_row("random", encoder, config, args, {}, metrics)
     else:
         path = Path(args.encoder)
         encoder, row, extra, metrics = _encoder_from_path(path)
@@ -310,7 +317,8 @@ def cmd_run(args: argparse.Namespace) -> None:
             records.append(_evaluate_row(row, QuickThoughtEncoder(model, state["tokenizer_json"]), config, args,
                                          {"checkpoint": str(path), "method": method}, _train_metrics(state)))
         elif row == "random":
-            records.append(_evaluate_row(row, _random_encoder(corpus, config), config, args, {}, {}))
+            encoder, metrics = _random_encoder(corpus, config)
+            records.append(_evaluate_row(row, encoder, config, args, {}, metrics))
         else:
             records.append(_evaluate_row(row, SentenceTransformerEncoder(load_minilm()), config, args, {}, {}))
     print(f"\nprofile {config.profile}, {time.perf_counter() - start:.0f} s in all\n")

@@ -29,12 +29,15 @@ MIN_WORDS = 4  # very short lines (headings, "Yes.") make trivial pairs
 
 
 def training_sentences(corpus: Corpus, count: int, seed: int) -> list[str]:
-    """``count`` distinct training-book sentences of at least ``MIN_WORDS`` tokens, in a seeded random order."""
+    """``count`` distinct training-book sentences of at least ``MIN_WORDS`` tokens, in a seeded random order.
+
+    A prefix of one fixed permutation, so raising the step count on resume keeps the batches already seen.
+    """
     index = np.concatenate([np.arange(a, b) for a, b in corpus.split_ranges(val=False)])
     index = index[np.diff(corpus.offsets)[index] >= MIN_WORDS]
     if len(index) < count:
         raise UserError(f"the training books hold {len(index)} usable sentences, fewer than the {count} requested")
-    chosen = np.random.default_rng(seed).choice(index, size=count, replace=False)
+    chosen = np.random.default_rng(seed).permutation(index)[:count]
     return [corpus.sentence_text(int(k)) for k in chosen]
 
 
@@ -71,7 +74,7 @@ def finetune(config: SentenceConfig, loss_name: str, corpus: Corpus, checkpoint_
     bar = tqdm(total=fc.steps, initial=step, desc=f"MiniLM {loss_name}", disable=not progress, dynamic_ncols=True)
     while step < fc.steps:
         batch = sentences[step * fc.batch_size : (step + 1) * fc.batch_size]
-        features = {k: v.to(device) for k, v in model.preprocess(batch).items()}
+        features = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in model.preprocess(batch).items()}
         loss = loss_fn([features, dict(features)])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -130,7 +130,7 @@ def _classifier(config: EvalConfig, n_jobs: int):
     return make_pipeline(
         StandardScaler(),
         LogisticRegressionCV(Cs=list(config.c_grid), cv=inner, scoring="accuracy", max_iter=config.max_iter,
-                             n_jobs=n_jobs),
+                             l1_ratios=(0.0,), use_legacy_attributes=False, n_jobs=n_jobs),
     )
 
 
