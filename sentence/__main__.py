@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -157,14 +158,14 @@ def _run_dir(args: argparse.Namespace, config: SentenceConfig) -> Path:
     return getattr(args, "out_dir", None) or Path("runs/sentence") / config.profile
 
 
-def _evaluate_row(row: str, encoder, config: SentenceConfig, args: argparse.Namespace, extra_config: dict[str, Any],
+def _evaluate_row(row: str, encoder: Callable[[list[str]], Any], config: SentenceConfig, args: argparse.Namespace, extra_config: dict[str, Any],
                   extra_metrics: dict[str, Any]) -> dict[str, Any]:
     """Evaluate one encoder, build its run record, append it when ``--records`` is set."""
     from common.records import append_record, make_record
     from sentence.senteval import evaluate
 
     start = time.perf_counter()
-    scores = evaluate(encoder, args.tasks, config.eval, root=_senteval_root(args), n_jobs=args.jobs)
+    scores = evaluate(encoder, args.tasks, config.eval, root=args.data_dir, n_jobs=args.jobs)
     eval_time = time.perf_counter() - start
     metrics = {**scores, **extra_metrics, "eval_time_s": round(eval_time, 1)}
     record_config = {"row": row, "profile": config.profile, "tasks": list(args.tasks), **extra_config,
@@ -175,10 +176,6 @@ def _evaluate_row(row: str, encoder, config: SentenceConfig, args: argparse.Name
         append_record(args.records, record)
     print(json.dumps({"row": row, **{k: round(v, 2) for k, v in metrics.items()}}), flush=True)
     return record
-
-
-def _senteval_root(args: argparse.Namespace) -> Path | None:
-    return args.data_dir
 
 
 def _train_metrics(state: dict[str, Any]) -> dict[str, Any]:
@@ -344,6 +341,10 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"--data-dir {args.data_dir} is not a folder")
     if getattr(args, "encoder", None) not in (None, "minilm", "random") and not Path(args.encoder).is_file():
         raise UserError(f"--encoder must be minilm, random or an existing checkpoint file; {args.encoder} does not exist")
+    if args.command in ("prepare", "train", "st-finetune", "run") or getattr(args, "encoder", None) == "random":
+        from sentence.corpus import find_books
+
+        find_books(args.data_dir)  # fail in a second, before torch is imported or anything is trained
     if hasattr(args, "tasks"):
         from sentence.senteval import check_task_files
 

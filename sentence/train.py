@@ -96,7 +96,10 @@ def new_model(corpus: Corpus, config: SentenceConfig) -> QuickThought:
     return QuickThought(corpus.tokenizer().get_vocab_size(), config.model.embed_dim, config.model.hidden_dim)
 
 
-def _state(model, optimizer, step, config, method, generator, corpus, history, done, wall) -> dict[str, Any]:
+def _state(model: QuickThought, optimizer: torch.optim.Optimizer, step: int, config: SentenceConfig, method: str,
+           generator: torch.Generator, corpus: Corpus, history: list[dict[str, float]], done: bool,
+           wall: float) -> dict[str, Any]:
+    """Everything a resume needs: weights, optimiser, batch-sampler and torch RNG states, the vocabulary."""
     return {
         "kind": "quick-thought",
         "model": model.state_dict(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -63,7 +64,7 @@ def test_loss_matches_core_formula_and_mnrl(model) -> None:
 
 
 def test_one_training_step_updates_the_model(model) -> None:
-    model.train()
+    model = copy.deepcopy(model).train()  # the module's other tests keep the shipped weights
     torch.manual_seed(0)
     loss_fn = HardNegativesRankingLoss(model, scale=20.0, tau_plus=0.0, beta=1.0)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
