@@ -82,12 +82,47 @@ def time_fwd_bwd(fn: Callable[..., torch.Tensor], inputs: list[torch.Tensor], re
     return statistics.median(times)
 
 
+def resnet_step_share(batch: int) -> list[tuple[str, str, float, float]]:
+    """Time of one SimCLR ResNet-18 (CIFAR stem) training step and the hard loss's part in it."""
+    from image.model import SimCLRModel
+
+    model = SimCLRModel("resnet18")
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    views = torch.randn(2 * batch, 3, 32, 32)
+    projections = [torch.randn(batch, 128, requires_grad=True) for _ in range(2)]
+
+    def step(loss_fn) -> float:
+        start = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        _, z = model(views)
+        loss_fn(*z.chunk(2)).backward()
+        optimizer.step()
+        return time.perf_counter() - start
+
+    def hard(a, b):
+        return hcl_loss(a, b, tau_plus=0.1, beta=1.0)
+
+    step(hard)  # warm-up
+    steps = {name: min(step(fn) for _ in range(2)) for name, fn in (("NT-Xent", nt_xent_cross_entropy), ("hard", hard))}
+    loss_alone = time_fwd_bwd(hard, projections, 5)
+    label = f"ResNet-18 step, 2x{batch} images 32x32"
+    print(f"{label}: NT-Xent step {steps['NT-Xent']:.2f} s, hard step {steps['hard']:.2f} s, "
+          f"hard loss alone {1000 * loss_alone:.1f} ms = {100 * loss_alone / steps['hard']:.2f}% of the step", flush=True)
+    return [
+        (label, "full step with NT-Xent", steps["NT-Xent"], 1.0),
+        (label, "full step with hard loss", steps["hard"], steps["hard"] / steps["NT-Xent"]),
+        (label, "hard loss alone (fwd+bwd)", loss_alone, loss_alone / steps["NT-Xent"]),
+    ]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--batches", default="256,1024,4096", help="two-view batch sizes B (2B anchors)")
     p.add_argument("--dim", type=int, default=128)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument("--step-batch", type=int, default=64,
+                   help="images per view for the ResNet-18 training-step share (0 = skip; the paper uses 256)")
     args = p.parse_args()
     torch.manual_seed(0)
     rows = []
@@ -118,6 +153,9 @@ def main() -> None:
     for name, seconds in (("loop-mask InfoGraph JSD", loop), ("ours, InfoGraph JSD", ours), ("ours, hard (tau+=0.5, beta=1)", hard)):
         rows.append((f"graph: {graphs} graphs, {nodes} nodes", name, seconds, seconds / loop))
         print(f"graph {name:45s} {1000 * seconds:9.2f} ms  x{seconds / loop:.3f}", flush=True)
+
+    if args.step_batch:
+        rows += resnet_step_share(args.step_batch)
 
     hw = hardware()
     lines = [

@@ -69,14 +69,16 @@ def local_global_loss(
     if local.shape[0] != batch.shape[0]:
         raise ValueError(f"batch has {batch.shape[0]} entries for {local.shape[0]} nodes")
     scores = local @ graph.T  # (n, G)
-    positive = batch.unsqueeze(1) == torch.arange(num_graphs, device=batch.device)  # (n, G) bool, no int64 one-hot
     if convention == "reference":
-        return _reference(scores, positive, tau_plus, beta)
-    pos_score = (local * graph[batch]).sum(dim=1)
-    neg_softplus = F.softplus(scores).masked_fill_(positive, 0.0)  # softplus saves its input, not its output
+        return _reference(scores, batch, tau_plus, beta)
+    pos_score = scores.gather(1, batch.unsqueeze(1)).squeeze(1)
+    neg_softplus = F.softplus(scores)
     if beta == 0.0:
-        neg_expectation = neg_softplus.sum(dim=1) / (num_graphs - 1)
+        # All graphs minus the node's own: the subtracted term is the very same float, so its
+        # gradient cancels exactly and no (n, G) mask is built.
+        neg_expectation = (neg_softplus.sum(dim=1) - F.softplus(pos_score)) / (num_graphs - 1)
     else:
+        positive = _positive_mask(batch, num_graphs)
         scale = scores.detach().masked_fill(positive, 0.0).abs().amax().clamp_min(torch.finfo(scores.dtype).tiny)
         weights = torch.softmax((scores * (beta / scale)).masked_fill(positive, float("-inf")), dim=1)
         neg_expectation = (weights * neg_softplus).sum(dim=1)
@@ -85,9 +87,15 @@ def local_global_loss(
     return (F.softplus(-pos_score) + neg_expectation).mean() - 2 * _LOG2
 
 
-def _reference(scores: Tensor, positive: Tensor, tau_plus: float, beta: float) -> Tensor:
+def _positive_mask(batch: Tensor, num_graphs: int) -> Tensor:
+    """(n, G) bool, True at (node, its graph): one comparison, not a loop over nodes."""
+    return batch.unsqueeze(1) == torch.arange(num_graphs, device=batch.device)
+
+
+def _reference(scores: Tensor, batch: Tensor, tau_plus: float, beta: float) -> Tensor:
     """The released code's arithmetic, vectorised (its masks were built node by node)."""
     num_nodes, num_graphs = scores.shape
+    positive = _positive_mask(batch, num_graphs)
     pos_scores = scores * positive
     neg_scores = scores * ~positive
     pos_term = _LOG2 - F.softplus(-pos_scores) - (tau_plus / (1.0 - tau_plus)) * F.softplus(pos_scores)
