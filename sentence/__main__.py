@@ -82,7 +82,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m sentence", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="python -m sentence", description="Quick-thought training with hard negatives, an offline "
+                     "SentEval for any encoder, and MiniLM fine-tuning with a hard-negative sentence-transformers loss.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("prepare", help="split, tokenise and cache the book corpus; print its size and build time")
@@ -174,7 +175,7 @@ def _evaluate_row(row: str, encoder: Callable[[list[str]], Any], config: Sentenc
                          wall_time_s=eval_time + extra_metrics.get("train_time_s", 0.0))
     if args.records:
         append_record(args.records, record)
-    print(json.dumps({"row": row, **{k: round(v, 2) for k, v in metrics.items()}}), flush=True)
+    print(json.dumps({"row": row, **{k: round(v, 4) for k, v in metrics.items()}}), flush=True)
     return record
 
 
@@ -291,7 +292,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     from sentence.corpus import load_corpus
     from sentence.encoders import QuickThoughtEncoder, SentenceTransformerEncoder, load_minilm
     from sentence.report import markdown_table
-    from sentence.train import train
+    from sentence.train import load_trained, train
 
     config = _setup(args)
     corpus = load_corpus(config.corpus, args.data_dir)
@@ -307,9 +308,7 @@ def cmd_run(args: argparse.Namespace) -> None:
         if row.startswith("qt-"):
             method = row[3:]
             path = _run_dir(args, config) / f"{row}.pt"
-            state = train(config, method, corpus, path, progress=not args.no_progress)
-            from sentence.train import load_trained
-
+            train(config, method, corpus, path, progress=not args.no_progress)
             model, state = load_trained(path)
             records.append(_evaluate_row(row, QuickThoughtEncoder(model, state["tokenizer_json"]), config, args,
                                          {"checkpoint": str(path), "method": method}, _train_metrics(state)))
