@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
+
+from common.cli import UserError
 
 #: name -> (tau_plus, beta) of the loss core; plain is quick-thought's original objective.
 METHODS: dict[str, tuple[float, float]] = {
@@ -88,7 +91,7 @@ class SentenceConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
@@ -105,10 +108,8 @@ PROFILES: dict[str, SentenceConfig] = {
 }
 
 
-def get_config(profile: str, **overrides: dict) -> SentenceConfig:
-    """Profile ``profile`` with sections replaced field by field, e.g. ``train={"steps": 10}``."""
-    from common.cli import UserError
-
+def get_config(profile: str, **overrides: dict[str, Any]) -> SentenceConfig:
+    """Profile ``profile`` with sections replaced field by field, e.g. ``train={"steps": 10}`` (``None`` = keep)."""
     if profile not in PROFILES:
         raise UserError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     config = PROFILES[profile]
