@@ -115,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="debiasing prior of the hard loss (default 0: with dropout copies as positives a debiased loss "
                         "sits at its floor)")
     p.add_argument("--beta", type=float, default=None, help="hardness of the hard loss (default 1)")
+    p.add_argument("--scale", type=float, default=None,
+                   help="inverse temperature of both losses (default 20, SimCSE's 0.05; random book sentences are "
+                        "so easy for MiniLM at 20 that the loss is ~1e-4, a smaller scale gives it a gradient)")
     p.add_argument("--out", type=Path, default=None,
                    help="checkpoint file (default runs/sentence/PROFILE/minilm-LOSS.pt); an existing one is resumed")
     p.add_argument("--no-eval", action="store_true", help="only fine-tune")
@@ -143,7 +146,7 @@ def _setup(args: argparse.Namespace) -> SentenceConfig:
     train = {k: getattr(args, k, None) for k in ("steps", "batch_size", "lr", "train_books")}
     finetune = {}
     if args.command == "st-finetune":
-        finetune = {k: getattr(args, k) for k in ("steps", "batch_size", "tau_plus", "beta")}
+        finetune = {k: getattr(args, k) for k in ("steps", "batch_size", "tau_plus", "beta", "scale")}
         train = {}
     overrides: dict[str, Any] = {"train": train, "finetune": finetune,
                                  "eval": {"inner_kfold": getattr(args, "inner_kfold", None)}}
