@@ -13,7 +13,7 @@ GRAPH_ARGS ?=
 ARCH ?=
 IMAGE_DATASETS := cifar10-jpeg cifar10 cifar100 stl10
 
-.PHONY: help setup test lint graph graph-all image sentence bench-loss tables reproduce-quick clean
+.PHONY: help setup test lint graph graph-all image sentence sentence-finetune bench-loss tables reproduce-quick clean
 
 help:
 	@echo "make setup                       build .venv (re-runs only when requirements.txt changes)"
@@ -48,6 +48,13 @@ graph-all: $(STAMP)
 # DATASET defaults to MUTAG for `make graph`; image runs fall back to the staged CIFAR-10 (JPEG).
 image: $(STAMP)
 	$(PY) -m image run --profile $(PROFILE) --dataset $(if $(filter $(IMAGE_DATASETS),$(DATASET)),$(DATASET),cifar10-jpeg) $(if $(ARCH),--arch $(ARCH))
+
+sentence: $(STAMP)
+	$(PY) -m sentence run --profile $(PROFILE)
+
+# Unsupervised (SimCSE-style) fine-tuning of all-MiniLM-L6-v2: plain vs hard loss.
+sentence-finetune: $(STAMP)
+	$(PY) -m sentence st-finetune --loss plain && $(PY) -m sentence st-finetune --loss hard
 
 bench-loss: $(STAMP)
 	$(PY) -m benchmarks.loss_speed

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import csv
+import statistics
+from collections import defaultdict
 from pathlib import Path
 
-from benchmarks.published import INFOGRAPH_SOURCE
+from benchmarks.published import HCL_STL10, HCL_STL10_SOURCE, INFOGRAPH_SOURCE
 from common.io import atomic_write_text
 from common.records import read_records
 
@@ -51,13 +53,70 @@ def graph_table(records: list[dict], out_dir: Path) -> Path | None:
     return path
 
 
+def image_table(records: list[dict], out_dir: Path) -> Path | None:
+    records = [r for r in records if r.get("pipeline") == "image"]
+    if not records:
+        return None
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in records:
+        c = r["config"]
+        groups[(c["profile"], c["dataset_label"], c["arch_label"], c["epochs"], c["method"])].append(r)
+
+    def stat(group: list[dict], key: str) -> str:
+        values = [r["metrics"][key] for r in group if key in r["metrics"]]
+        if not values:
+            return "–"
+        return f"{statistics.fmean(values):.2f}" + (f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else "")
+
+    lines = [
+        "| profile | data | encoder | epochs | method | kNN top-1 % | linear top-1 % | n | pretrain s | images/s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (profile, data, arch, epochs, method), group in groups.items():
+        shown_epochs = "0 (random init)" if method == "random-init" else epochs
+        lines.append(f"| {profile} | {data} | {arch} | {shown_epochs} | {method} | {stat(group, 'knn_top1')} "
+                     f"| {stat(group, 'linear_top1')} | {len(group)} | {stat(group, 'pretrain_s')} | {stat(group, 'images_per_s')} |")
+    published = ["| method | linear top-1 % (published) |", "|---|---|",
+                 *(f"| {name} | {acc:.2f} |" for name, acc in HCL_STL10.items())]
+    text = [
+        "# Image pipeline: SimCLR with hard negatives",
+        "",
+        "kNN: weighted k=200 on encoder features; linear: probe on frozen features. `quick` is the CPU profile "
+        "(compact ResNet-18, 1,000 images per class, few epochs) and is not comparable to the published setting.",
+        "",
+        _provenance(records),
+        "",
+        *lines,
+        "",
+        f"## Published (not measured here): {HCL_STL10_SOURCE}",
+        "",
+        *published,
+    ]
+    path = out_dir / "image.md"
+    atomic_write_text(path, "\n".join(text) + "\n")
+    return path
+
+
+def sentence_table(records: list[dict], out_dir: Path) -> Path | None:
+    from sentence.report import markdown_table
+
+    records = [r for r in records if r.get("pipeline") == "sentence"]
+    if not records:
+        return None
+    text = ["# Sentence pipeline: quick-thought with hard negatives, SentEval-style transfer (accuracy %)", "",
+            _provenance(records), "", markdown_table(records)]
+    path = out_dir / "sentence.md"
+    atomic_write_text(path, "\n".join(text) + "\n")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Regenerate tables/ from the run records in tables/records/*.jsonl.")
     p.add_argument("--records", type=Path, default=TABLES / "records", help="folder of JSONL run records")
     p.add_argument("--out", type=Path, default=TABLES, help="where the tables are written")
     args = p.parse_args(argv)
     records = read_records(args.records)
-    for path in filter(None, [graph_table(records, args.out)]):
+    for path in filter(None, [table(records, args.out) for table in (graph_table, image_table, sentence_table)]):
         print(f"wrote {path}")
     return 0
 
