@@ -106,7 +106,8 @@ def _pair_losses(
         safe_ratio = torch.where(positive, ratio, torch.full_like(ratio, -1.0))
         log_debiased = log_reweighted_sum + _log1mexp(safe_ratio) - math.log1p(-tau_plus)
         log_ng = torch.where(positive, torch.maximum(log_debiased, log_floor), log_floor)
-    return torch.logaddexp(pos_logit, log_ng) - pos_logit
+    # log(1 + N_g e^{-l+}) as logaddexp(0, .): no cancellation when the loss is tiny.
+    return torch.logaddexp(torch.zeros_like(log_ng), log_ng - pos_logit)
 
 
 def _prepare(*tensors: Tensor) -> list[Tensor]:

@@ -20,7 +20,8 @@ def oracle_pair_loss(anchor, positive, negatives, t, tau_plus, beta):
     expected = sum(w * math.exp(s / t) for w, s in zip(weights, s_neg, strict=True)) / sum(weights)
     ng = (n * expected - tau_plus * n * math.exp(s_pos / t)) / (1 - tau_plus)
     ng = max(ng, n * math.exp(-1 / t))
-    return -math.log(math.exp(s_pos / t) / (math.exp(s_pos / t) + ng))
+    # -log(e^a / (e^a + ng)) written as log1p(ng e^-a), which keeps its digits when the loss is tiny.
+    return math.log1p(ng * math.exp(-s_pos / t))
 
 
 def oracle_two_view(z1, z2, t, tau_plus, beta):
@@ -46,7 +47,7 @@ def random_cases(count, seed=0):
         )
 
 
-@pytest.mark.parametrize("case", list(random_cases(40)))
+@pytest.mark.parametrize("case", list(random_cases(40)) + list(random_cases(40, seed=123)))
 def test_two_view_loss_matches_float64_oracle(case):
     batch, dim, t, tau_plus, beta = case
     g = torch.Generator().manual_seed(hash(case) % 2**31)
