@@ -46,6 +46,8 @@ def graph_table(records: list[dict], out_dir: Path) -> Path | None:
     ]
     path = out_dir / "graph.md"
     atomic_write_text(path, "\n".join(text) + "\n")
+    atomic_write_text(out_dir / "graph.tex", _latex(rows))
+    _plot_graph_betas(rows, out_dir / "graph_beta.png")
     with open(out_dir / "graph.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -110,13 +112,94 @@ def sentence_table(records: list[dict], out_dir: Path) -> Path | None:
     return path
 
 
+def loss_speed_table(records: list[dict], out_dir: Path) -> Path | None:
+    records = [r for r in records if r.get("pipeline") == "loss-speed"]
+    if not records:
+        return None
+    latest = records[-1]
+    hw = latest["hardware"]
+    lines = [
+        "# Loss speed (forward + backward, float32)",
+        "",
+        f"Latest of {len(records)} `make bench-loss` records: {hw['cpu']} ({hw['cpu_count']} cores, {hw['torch_threads']} "
+        f"torch threads), GPU: {hw['gpu'] or 'none'}, commit {latest['git_commit'][:12]}, {latest['finished_at']}. "
+        "Median of repeated runs after a warm-up; ratio to the first row of each block.",
+        "",
+        "| inputs | loss | ms | ratio |",
+        "|---|---|---|---|",
+        *(f"| {r['inputs']} | {r['loss']} | {1000 * r['seconds']:.2f} | {r['ratio']:.2f} |" for r in latest["metrics"]["rows"]),
+    ]
+    path = out_dir / "loss_speed.md"
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    _plot_loss_speed(latest["metrics"]["rows"], out_dir / "loss_speed.png")
+    return path
+
+
+def _plot_loss_speed(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    for r in rows:
+        if r["inputs"].startswith("B="):
+            series[r["loss"]].append((int(r["inputs"].split(",")[0][2:]), 1000 * r["seconds"]))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, points in series.items():
+        ax.plot(*zip(*sorted(points), strict=True), marker="o", label=name)
+    ax.set(xscale="log", yscale="log", xlabel="batch size B (2B anchors)", ylabel="forward+backward ms",
+           title="Contrastive loss time")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _plot_graph_betas(rows: list[dict], path: Path) -> None:
+    """Accuracy against beta per data set; plain and debiased baselines as horizontal lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    fig, axes = plt.subplots(1, len(datasets), figsize=(3 * len(datasets), 3), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets, strict=True):
+        mine = [r for r in rows if r["dataset"] == dataset]
+        for convention, marker in (("paper", "o"), ("reference", "s")):
+            points = sorted((float(r["method"].split("b=")[1].split()[0]), r["mean"]) for r in mine
+                            if r["method"].startswith("hard") and f"[{convention}]" in r["method"])
+            if points:
+                ax.plot(*zip(*points, strict=True), marker=marker, label=f"hard [{convention}]")
+        for r in mine:
+            if r["method"] in ("infograph", "untrained") or r["method"].startswith("debiased"):
+                ax.axhline(r["mean"], linestyle="--" if r["method"] != "untrained" else ":", linewidth=1,
+                           color={"infograph": "k", "untrained": "grey", "debiased [reference]": "tab:olive"}.get(r["method"], "tab:green"), label=r["method"])
+        ax.set(title=dataset, xlabel="beta", ylabel="accuracy %")
+    axes[0][0].legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _latex(rows: list[dict]) -> str:
+    lines = [r"\begin{tabular}{lllrr}", r"\toprule", r"data set & method & profile & accuracy (\%) & $\Delta$ \\", r"\midrule"]
+    for r in rows:
+        delta = "" if r["delta_vs_infograph"] is None else f"{r['delta_vs_infograph']:+.2f}"
+        method = r["method"].replace("_", r"\_")
+        lines.append(f"{r['dataset'].replace('_', chr(92) + '_')} & {method} & {r['profile']} & "
+                     f"{r['mean']:.2f} $\\pm$ {r['std']:.2f} & {delta} \\\\")
+    return "\n".join([*lines, r"\bottomrule", r"\end{tabular}", ""])
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Regenerate tables/ from the run records in tables/records/*.jsonl.")
     p.add_argument("--records", type=Path, default=TABLES / "records", help="folder of JSONL run records")
     p.add_argument("--out", type=Path, default=TABLES, help="where the tables are written")
     args = p.parse_args(argv)
     records = read_records(args.records)
-    for path in filter(None, [table(records, args.out) for table in (graph_table, image_table, sentence_table)]):
+    for path in filter(None, [table(records, args.out) for table in (graph_table, image_table, sentence_table, loss_speed_table)]):
         print(f"wrote {path}")
     return 0
 
