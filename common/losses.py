@@ -47,15 +47,21 @@ def check_hparams(temperature: float, tau_plus: float, beta: float) -> None:
 class _LogWeightedMean(torch.autograd.Function):
     r"""Row-wise :math:`\log \mathbb{E}_w[e^{x}]` with :math:`w \propto e^{\beta x}` over finite entries.
 
-    Entries equal to ``-inf`` are not negatives. A hand-written backward keeps the two
-    softmax-like passes to two exponentials forward and one fused update backward
-    (eager autograd through two ``logsumexp`` calls costs several more full passes).
+    ``exclude`` marks the entries that are not negatives: a ``(R, k)`` index tensor of
+    columns or a ``(R, C)`` bool mask. A hand-written backward keeps the two softmax-like
+    passes to two exponentials forward and one fused update backward, and its gradient is
+    already zero at excluded entries (eager autograd through a masked copy and two
+    ``logsumexp`` calls costs several more full passes).
     """
 
     @staticmethod
-    def forward(ctx, logits: Tensor, beta: float, detach_weights: bool, count: Tensor) -> Tensor:
-        row_max = logits.amax(dim=1, keepdim=True)
-        shifted = logits - row_max
+    def forward(ctx, logits: Tensor, exclude: Tensor, beta: float, detach_weights: bool, count: Tensor) -> Tensor:
+        if exclude.dtype == torch.bool:
+            shifted = logits.masked_fill(exclude, float("-inf"))
+        else:
+            shifted = logits.scatter(1, exclude, float("-inf"))
+        row_max = shifted.amax(dim=1, keepdim=True)
+        shifted.sub_(row_max)
         if beta == 0.0:
             # Uniform weights: E[e^x] = sum(e^x) / N.  One exponential only (NT-Xent / DCL path).
             weights_exp = None
@@ -75,11 +81,11 @@ class _LogWeightedMean(torch.autograd.Function):
         beta = ctx.beta
         if ctx.detach_weights or beta == 0.0:
             # d/dx_j log sum_k w_k e^{x_k} with w held fixed = softmax((1+beta) x)_j.
-            return tilted_exp * (grad_out / tilted_sum).unsqueeze(1), None, None, None
+            return tilted_exp * (grad_out / tilted_sum).unsqueeze(1), None, None, None, None
         # d/dx_j [LSE((1+b)x) - LSE(bx)] = (1+b) softmax((1+b)x)_j - b softmax(bx)_j.
         grad = tilted_exp * (grad_out * (1.0 + beta) / tilted_sum).unsqueeze(1)
         grad.addcmul_(weights_exp, (grad_out * beta / weight_sum).unsqueeze(1), value=-1.0)
-        return grad, None, None, None
+        return grad, None, None, None, None
 
 
 def _log1mexp(x: Tensor) -> Tensor:
@@ -163,9 +169,8 @@ def hcl_loss(
         local = torch.arange(batch, device=z1.device) + rank * batch
         other = local + world * batch
         excluded = torch.stack([torch.cat([local, other]), torch.cat([other, local])], dim=1)
-        logits = logits.scatter(1, excluded, float("-inf"))
         count = torch.full((2 * batch,), 2 * world * batch - 2, dtype=logits.dtype, device=logits.device)
-        log_mean = _LogWeightedMean.apply(logits, float(beta), detach_weights, count)
+        log_mean = _LogWeightedMean.apply(logits, excluded, float(beta), detach_weights, count)
         pos_logit = (z1 * z2).sum(dim=1).repeat(2) / temperature
         return _pair_losses(pos_logit, log_mean, count.log(), temperature, tau_plus).mean()
 
@@ -214,8 +219,8 @@ def masked_hcl_loss(
         rows = has_pos.nonzero().squeeze(1)  # only anchors that contribute
         anchors, pos_mask, neg_mask = anchors[rows], pos_mask[rows], neg_mask[rows]
         count = count[rows].to(anchors.dtype)
-        logits = ((anchors / temperature) @ candidates.T).masked_fill(~neg_mask, float("-inf"))
-        log_mean = _LogWeightedMean.apply(logits, float(beta), detach_weights, count)
+        logits = (anchors / temperature) @ candidates.T
+        log_mean = _LogWeightedMean.apply(logits, ~neg_mask, float(beta), detach_weights, count)
         pair_row, pair_col = pos_mask.nonzero(as_tuple=True)
         pos_logit = (anchors[pair_row] * candidates[pair_col]).sum(dim=1) / temperature
         losses = _pair_losses(pos_logit, log_mean[pair_row], count.log()[pair_row], temperature, tau_plus)
