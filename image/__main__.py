@@ -52,6 +52,11 @@ def _add_method_flags(parser: argparse.ArgumentParser) -> None:
                         help="anneal beta to 0 in 9 steps over training (the released code's 'down' schedule)")
 
 
+def _record_key(config: dict) -> str:
+    """Identity of a finished evaluation: its settings without the runtime-only fields."""
+    return json.dumps({k: v for k, v in config.items() if k not in RUNTIME_FIELDS}, sort_keys=True)
+
+
 def _run_dir(out_dir: Path, cfg: ImageConfig, tag: str) -> Path:
     """Folder of one pretraining run; the hash keeps runs with different settings apart."""
     settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in RUNTIME_FIELDS}
@@ -142,7 +147,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         for beta in betas if name == "hard" else [None]:
             runs.append((name, resolve_method(name, args.tau_plus, beta, args.anneal_beta and name == "hard")))
     device = _setup(cfg)
-    from common.records import append_record, make_record
+    from common.records import append_record, make_record, read_records
     from image.data import load_dataset
     from image.evaluate import evaluate_encoder
     from image.train import build_model, pretrain
@@ -152,31 +157,40 @@ def cmd_run(args: argparse.Namespace) -> int:
               "arch_label": _arch_label(cfg), "pretrain_images": data.pretrain.shape[0],
               "test_images": data.test_images.shape[0]}
     command = " ".join(["python -m image", *sys.argv[1:]])
+    recorded = {_record_key(r["config"]): r["metrics"] for r in read_records(args.records) if r.get("pipeline") == "image"}
     rows = []
-    started = time.perf_counter()
-    metrics = evaluate_encoder(build_model(cfg).encoder.to(device), data, cfg, device)
-    record = make_record(pipeline="image", config={**common, "method": "random-init"}, metrics=metrics,
-                         seed=cfg.seed, wall_time_s=time.perf_counter() - started, command=command)
-    append_record(args.records, record)
-    rows.append(("random-init", None, metrics))
-    for name, method in runs:
-        started = time.perf_counter()
-        tag = method_tag(name, method)
-        state = pretrain(cfg, method, data, _run_dir(args.out_dir, cfg, tag), resume=True)
-        model = build_model(cfg)
-        model.load_state_dict(state["model"])
-        metrics = evaluate_encoder(model.encoder.to(device), data, cfg, device)
-        history = state["history"]
-        metrics |= {
-            "pretrain_loss": history[-1]["loss"],
-            "pretrain_s": sum(h["seconds"] for h in history),
-            "images_per_s": sum(h["seconds"] * h["images_per_s"] for h in history) / sum(h["seconds"] for h in history),
-            "peak_memory_mb": history[-1]["peak_memory_mb"],
-        }
-        config = {**common, "method": tag, "tau_plus": method.tau_plus, "beta": method.beta,
-                  "anneal_beta": method.anneal_beta}
+
+    def finish(config: dict, started: float, metrics: dict) -> None:
         append_record(args.records, make_record(pipeline="image", config=config, metrics=metrics, seed=cfg.seed,
                                                 wall_time_s=time.perf_counter() - started, command=command))
+
+    config = {**common, "method": "random-init"}
+    metrics = recorded.get(_record_key(config))
+    if metrics is None:
+        started = time.perf_counter()
+        metrics = evaluate_encoder(build_model(cfg).encoder.to(device), data, cfg, device)
+        finish(config, started, metrics)
+    rows.append(("random-init", None, metrics))
+    for name, method in runs:
+        tag = method_tag(name, method)
+        config = {**common, "method": tag, "tau_plus": method.tau_plus, "beta": method.beta,
+                  "anneal_beta": method.anneal_beta}
+        metrics = recorded.get(_record_key(config))
+        if metrics is None:  # not finished yet: pretraining resumes from its last checkpoint
+            started = time.perf_counter()
+            state = pretrain(cfg, method, data, _run_dir(args.out_dir, cfg, tag), resume=True)
+            model = build_model(cfg)
+            model.load_state_dict(state["model"])
+            metrics = evaluate_encoder(model.encoder.to(device), data, cfg, device)
+            history = state["history"]
+            metrics |= {
+                "pretrain_loss": history[-1]["loss"],
+                "pretrain_s": sum(h["seconds"] for h in history),
+                "images_per_s": sum(h["seconds"] * h["images_per_s"] for h in history)
+                / sum(h["seconds"] for h in history),
+                "peak_memory_mb": history[-1]["peak_memory_mb"],
+            }
+            finish(config, started, metrics)
         rows.append((tag, method, metrics))
     print(_table(rows, cfg, args.profile, data.label))
     print(f"records appended to {args.records}")
