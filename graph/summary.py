@@ -49,7 +49,12 @@ def summarize(records: list[dict]) -> list[dict]:
 
 
 def format_table(rows: list[dict]) -> str:
-    """Markdown table; published numbers in their own labelled column."""
+    """Markdown table; the best trained method per (profile, data set) in bold; published numbers apart."""
+    best: dict[tuple, float] = {}
+    for r in rows:
+        if r["method"] != "untrained":
+            key = (r["profile"], r["dataset"])
+            best[key] = max(best.get(key, float("-inf")), r["mean"])
     lines = [
         "| profile | dataset | method | accuracy % (mean ± std) | n | Δ vs infograph (paired ± s.e.) | s/epoch | wall s/run | published InfoGraph (Sun et al. 2020) |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -59,8 +64,11 @@ def format_table(rows: list[dict]) -> str:
         if delta and r["delta_se"] is not None:
             delta += f" ± {r['delta_se']:.2f}"
         published = "" if r["published_infograph"] is None else "{:.2f} ± {:.2f}".format(*r["published_infograph"])
+        accuracy = f"{r['mean']:.2f} ± {r['std']:.2f}"
+        if r["method"] != "untrained" and r["mean"] == best[(r["profile"], r["dataset"])]:
+            accuracy = f"**{accuracy}**"
         lines.append(
-            f"| {r['profile']} | {r['dataset']} | {r['method']} | {r['mean']:.2f} ± {r['std']:.2f} | {r['repeats']} "
+            f"| {r['profile']} | {r['dataset']} | {r['method']} | {accuracy} | {r['repeats']} "
             f"| {delta} | {r['seconds_per_epoch']:.3f} | {r['wall_time_s']:.1f} | {published} |"
         )
     return "\n".join(lines)

@@ -63,7 +63,7 @@ def test_graph_table_renders_paired_deltas_exactly():
     records += [_graph_record("hard", s, a, beta=1.0) for s, a in ((0, 87.0), (1, 90.0))]
     assert format_table(summarize(records)).splitlines()[2:] == [
         "| quick | MUTAG | infograph | 87.00 ± 1.41 | 2 |  | 0.500 | 2.0 | 89.01 ± 1.13 |",
-        "| quick | MUTAG | hard b=1 [paper] | 88.50 ± 2.12 | 2 | +1.50 ± 0.50 | 0.500 | 2.0 | 89.01 ± 1.13 |",
+        "| quick | MUTAG | hard b=1 [paper] | **88.50 ± 2.12** | 2 | +1.50 ± 0.50 | 0.500 | 2.0 | 89.01 ± 1.13 |",
     ]
 
 
