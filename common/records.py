@@ -45,11 +45,8 @@ def git_commit() -> str:
 def hardware() -> dict[str, Any]:
     """CPU model and count, and the GPU name when one is used."""
     cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    with contextlib.suppress(OSError, StopIteration), open("/proc/cpuinfo") as f:  # Linux only; else keep platform's
+        cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     info: dict[str, Any] = {"cpu": cpu, "cpu_count": os.cpu_count(), "gpu": None}
     import torch
 
