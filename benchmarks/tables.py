@@ -21,6 +21,22 @@ def _provenance(records: list[dict]) -> str:
     return f"{len(records)} run records; commits {', '.join(commits)}; hardware: {'; '.join(hardware)}."
 
 
+def _write(out_dir: Path, name: str, lines: list[str]) -> Path:
+    path = out_dir / name
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (no display here or in CI)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def graph_table(records: list[dict], out_dir: Path) -> Path | None:
     from graph.summary import format_table, summarize
 
@@ -44,8 +60,7 @@ def graph_table(records: list[dict], out_dir: Path) -> Path | None:
         "",
         f"Published column: {INFOGRAPH_SOURCE}; not measured here.",
     ]
-    path = out_dir / "graph.md"
-    atomic_write_text(path, "\n".join(text) + "\n")
+    path = _write(out_dir, "graph.md", text)
     atomic_write_text(out_dir / "graph.tex", _latex(rows))
     _plot_graph_betas(rows, out_dir / "graph_beta.png")
     with open(out_dir / "graph.csv", "w", newline="") as f:
@@ -103,9 +118,7 @@ def image_table(records: list[dict], out_dir: Path) -> Path | None:
         "",
         *published,
     ]
-    path = out_dir / "image.md"
-    atomic_write_text(path, "\n".join(text) + "\n")
-    return path
+    return _write(out_dir, "image.md", text)
 
 
 def sentence_table(records: list[dict], out_dir: Path) -> Path | None:
@@ -116,9 +129,7 @@ def sentence_table(records: list[dict], out_dir: Path) -> Path | None:
         return None
     text = ["# Sentence pipeline: quick-thought with hard negatives, SentEval-style transfer (accuracy %)", "",
             _provenance(records), "", markdown_table(records)]
-    path = out_dir / "sentence.md"
-    atomic_write_text(path, "\n".join(text) + "\n")
-    return path
+    return _write(out_dir, "sentence.md", text)
 
 
 def loss_speed_table(records: list[dict], out_dir: Path) -> Path | None:
@@ -138,18 +149,12 @@ def loss_speed_table(records: list[dict], out_dir: Path) -> Path | None:
         "|---|---|---|---|",
         *(f"| {r['inputs']} | {r['loss']} | {1000 * r['seconds']:.2f} | {r['ratio']:.2f} |" for r in latest["metrics"]["rows"]),
     ]
-    path = out_dir / "loss_speed.md"
-    atomic_write_text(path, "\n".join(lines) + "\n")
     _plot_loss_speed(latest["metrics"]["rows"], out_dir / "loss_speed.png")
-    return path
+    return _write(out_dir, "loss_speed.md", lines)
 
 
 def _plot_loss_speed(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     series: dict[str, list[tuple[int, float]]] = defaultdict(list)
     for r in rows:
         if r["inputs"].startswith("B="):
@@ -167,11 +172,7 @@ def _plot_loss_speed(rows: list[dict], path: Path) -> None:
 
 def _plot_graph_betas(rows: list[dict], path: Path) -> None:
     """Accuracy against beta per data set; plain and debiased baselines as horizontal lines."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
     fig, axes = plt.subplots(1, len(datasets), figsize=(3 * len(datasets), 3), squeeze=False)
     for ax, dataset in zip(axes[0], datasets, strict=True):
