@@ -1,10 +1,11 @@
-"""Seconds per InfoGraph training epoch: our loop against the released one.
+"""Seconds per InfoGraph training epoch: the released training loop against ours.
 
 The released loop re-collates every mini-batch each epoch (a non-shuffling PyG
 DataLoader) and builds the node-by-graph masks with a Python loop over nodes. Ours
-collates the fixed batches once and builds masks with one comparison. Same model,
-same data, same optimiser; the loss value of the first batch is checked to agree.
-Writes tables/graph_epoch_speed.md.
+collates the fixed batches once and needs no masks for the plain objective; optionally
+the step is also compiled with torch.compile. Same model, same data, same optimiser;
+the loss value of the first batch is checked to agree. Appends a run record to
+tables/records/graph_speed.jsonl that ``make tables`` renders as tables/graph_epoch_speed.md.
 """
 
 from __future__ import annotations
@@ -15,83 +16,102 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.loss_speed import loop_mask_local_global
-from common.io import atomic_write_text
+from benchmarks.loss_speed import loop_mask_local_global, loop_masks
 from common.local_global import local_global_loss
-from common.records import hardware
+from common.records import append_record, make_record
 from graph.data import load_tu
 from graph.model import InfoGraph
 
-OUT = Path(__file__).resolve().parent.parent / "tables" / "graph_epoch_speed.md"
+RECORDS = Path(__file__).resolve().parent.parent / "tables" / "records" / "graph_speed.jsonl"
 
 
-def released_epoch(model, optimizer, graphs, batch_size) -> float:
+def released_epoch(model, optimizer, graphs, batch_size) -> tuple[float, float]:
+    """(seconds for the epoch, of which building masks)."""
     from torch_geometric.loader import DataLoader
 
-    start = time.perf_counter()
+    start, mask_seconds = time.perf_counter(), 0.0
     for data in DataLoader(graphs, batch_size=batch_size):
         optimizer.zero_grad()
-        local, graph = model(data)
-        loop_mask_local_global(local, graph, data.batch).backward()
+        local, graph = model(data.x, data.edge_index, data.batch, data.num_graphs)
+        mask_start = time.perf_counter()
+        masks = loop_masks(data.batch, data.num_graphs)
+        mask_seconds += time.perf_counter() - mask_start
+        loop_mask_local_global(local, graph, data.batch, masks).backward()
         optimizer.step()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, mask_seconds
 
 
-def our_epoch(model, optimizer, batches) -> float:
+def our_epoch(step, optimizer, batches) -> float:
     start = time.perf_counter()
     for data in batches:
         optimizer.zero_grad(set_to_none=True)
-        local, graph = model(data)
-        local_global_loss(local, graph, data.batch).backward()
+        step(data.x, data.edge_index, data.batch, data.num_graphs).backward()
         optimizer.step()
     return time.perf_counter() - start
+
+
+def measure(name: str, epochs: int, loops: list[str]) -> dict:
+    """Best epoch time of each loop, alternating loops epoch by epoch so all see the same background load."""
+    data = load_tu(name)
+    batches = data.batches(128, seed=0)
+    order = [g for b in batches for g in b.to_data_list()]  # the same graph order for every loop
+    check = batches[0]
+    runners = {}
+    for label in loops:
+        torch.manual_seed(0)
+        model = InfoGraph(data.num_features)
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
+
+        def step(x, edge_index, batch, num_graphs, model=model):
+            local, graph = model(x, edge_index, batch, num_graphs)
+            return local_global_loss(local, graph, batch)
+
+        if label == "compiled":
+            step = torch.compile(step, dynamic=True)
+        with torch.no_grad():
+            local, graph = model(check.x, check.edge_index, check.batch, check.num_graphs)
+            fn = loop_mask_local_global if label == "released" else local_global_loss
+            print(f"{name:14s} {label:9s} first-batch loss {fn(local, graph, check.batch).item():.6f}", flush=True)
+        runners[label] = (step, model, optimizer)
+    seconds: dict[str, list[float]] = {label: [] for label in loops}
+    mask_seconds = []
+    warmup_seconds = {}
+    for round_ in range(epochs + 1):
+        for label, (step, model, optimizer) in runners.items():
+            if label == "released":
+                took, masks = released_epoch(model, optimizer, order, 128)
+                mask_seconds.append(masks)
+            else:
+                took = our_epoch(step, optimizer, batches)
+            if round_:
+                seconds[label].append(took)
+            else:
+                warmup_seconds[label] = took  # includes compilation for "compiled"
+    best = {label: min(times) for label, times in seconds.items()}
+    row = {"dataset": name, "graphs": len(data.graphs), "nodes": sum(g.num_nodes for g in data.graphs),
+           "batches": len(batches), **{f"{label}_s": best[label] for label in loops},
+           "warmup_s": warmup_seconds, "released_mask_s": min(mask_seconds[1:])}
+    for label in loops[1:]:
+        row[f"speedup_{label}"] = best["released"] / best[label]
+    print(f"{name:14s} " + ", ".join(f"{label} {best[label]:.3f} s/epoch" for label in loops), flush=True)
+    return row
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--datasets", default="MUTAG,PROTEINS,REDDIT-BINARY")
+    p.add_argument("--datasets", default="MUTAG,PROTEINS,REDDIT-BINARY", help="comma-separated TU data sets")
     p.add_argument("--epochs", type=int, default=2, help="timed epochs per loop, alternating (after one warm-up epoch each)")
-    p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument("--no-compile", action="store_true", help="skip the torch.compile loop (it needs a C++ compiler)")
+    p.add_argument("--records", type=Path, default=RECORDS, help="JSONL file the run record is appended to")
     args = p.parse_args()
-    rows = []
-    for name in args.datasets.split(","):
-        data = load_tu(name)
-        batches = data.batches(128, seed=0)
-        order = [g for b in batches for g in b.to_data_list()]  # the same graph order for both loops
-        check = batches[0]
-        runners, timings = {}, {"released": [], "ours": []}
-        for label in timings:
-            torch.manual_seed(0)
-            model = InfoGraph(data.num_features)
-            optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
-            with torch.no_grad():
-                local, graph = model(check)
-                value = (loop_mask_local_global if label == "released" else local_global_loss)(local, graph, check.batch)
-            print(f"{name:14s} {label:9s} first-batch loss {value.item():.6f}", flush=True)
-            runners[label] = (model, optimizer)
-        # Alternate the two loops epoch by epoch so both see the same background load; keep the best.
-        for round_ in range(args.epochs + 1):
-            for label, (model, optimizer) in runners.items():
-                seconds = (released_epoch(model, optimizer, order, 128) if label == "released"
-                           else our_epoch(model, optimizer, batches))
-                if round_:
-                    timings[label].append(seconds)
-        print(f"{name:14s} released {min(timings['released']):.3f} s/epoch, ours {min(timings['ours']):.3f}", flush=True)
-        released, ours = min(timings["released"]), min(timings["ours"])
-        rows.append((name, sum(g.num_nodes for g in data.graphs), released, ours, released / ours))
-    hw = hardware()
-    text = [
-        "# InfoGraph epoch time: released training loop vs ours (batch 128, GIN 3x32, float32)",
-        "",
-        f"Hardware: {hw['cpu']} ({hw['cpu_count']} cores, {hw['torch_threads']} torch threads), GPU: {hw['gpu'] or 'none'}. "
-        f"Best of {args.epochs} alternating epochs after a warm-up; a shared CPU makes these indicative. Generated by `python -m benchmarks.graph_epoch_speed`.",
-        "",
-        "| data set | nodes | released loop s/epoch | ours s/epoch | speed-up |",
-        "|---|---|---|---|---|",
-        *(f"| {n} | {nodes} | {r:.3f} | {o:.3f} | {x:.1f}x |" for n, nodes, r, o, x in rows),
-    ]
-    atomic_write_text(args.out, "\n".join(text) + "\n")
-    print(f"wrote {args.out}")
+    started = time.perf_counter()
+    loops = ["released", "ours"] + ([] if args.no_compile else ["compiled"])
+    rows = [measure(name, args.epochs, loops) for name in args.datasets.split(",")]
+    config = {"datasets": args.datasets, "epochs": args.epochs, "loops": loops, "batch_size": 128, "model": "GIN 3x32",
+              "dtype": "float32"}
+    append_record(args.records, make_record(pipeline="graph-epoch-speed", config=config, metrics={"rows": rows}, seed=0,
+                                            wall_time_s=time.perf_counter() - started))
+    print(f"appended a record to {args.records}; `make tables` renders tables/graph_epoch_speed.md")
 
 
 if __name__ == "__main__":

@@ -55,14 +55,21 @@ def naive_published(z1: torch.Tensor, z2: torch.Tensor, temperature=0.5, tau_plu
     return -torch.log(pos / (pos + ng)).mean()
 
 
-def loop_mask_local_global(local, graph, batch):
-    """The InfoGraph objective with masks built node by node (the released code's way)."""
-    n, g = local.shape[0], graph.shape[0]
+def loop_masks(batch: torch.Tensor, g: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(positive, negative) float masks of shape (n, g), built node by node as the released code does."""
+    n = batch.shape[0]
     pos = torch.zeros(n, g)
     neg = torch.ones(n, g)
     for node, gid in enumerate(batch.tolist()):
         pos[node, gid] = 1.0
         neg[node, gid] = 0.0
+    return pos, neg
+
+
+def loop_mask_local_global(local, graph, batch, masks=None):
+    """The InfoGraph objective with masks built node by node (the released code's way)."""
+    n, g = local.shape[0], graph.shape[0]
+    pos, neg = masks if masks is not None else loop_masks(batch, g)
     res = local @ graph.T
     log2 = math.log(2.0)
     e_pos = (log2 - F.softplus(-res * pos)).sum() / n

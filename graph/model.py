@@ -65,9 +65,12 @@ class InfoGraph(nn.Module):
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
 
-    def forward(self, data) -> tuple[Tensor, Tensor]:
-        """(node scores input ``(n, D)``, graph scores input ``(G, D)``) for the local-global loss."""
-        graphs, nodes = self.encoder(data.x, data.edge_index, data.batch, data.num_graphs)
+    def forward(self, x: Tensor, edge_index: Tensor, batch: Tensor, num_graphs: int) -> tuple[Tensor, Tensor]:
+        """(node scores input ``(n, D)``, graph scores input ``(G, D)``) for the local-global loss.
+
+        Plain tensors rather than a PyG ``Batch``, so that ``torch.compile`` can trace it.
+        """
+        graphs, nodes = self.encoder(x, edge_index, batch, num_graphs)
         return self.local_head(nodes), self.global_head(graphs)
 
     @torch.no_grad()
