@@ -13,7 +13,7 @@ GRAPH_ARGS ?=
 ARCH ?=
 IMAGE_DATASETS := cifar10-jpeg cifar10 cifar100 stl10
 
-.PHONY: help setup test lint graph graph-all image sentence sentence-finetune bench-loss tables reproduce-quick clean
+.PHONY: help setup test lint graph graph-all image sentence sentence-finetune bench-loss bench-graph tables reproduce-quick clean
 
 help:
 	@echo "make setup                       build .venv (re-runs only when requirements.txt changes)"
@@ -23,6 +23,7 @@ help:
 	@echo "make sentence [PROFILE=quick]    quick-thought: plain/debiased/hard + SentEval-style tasks"
 	@echo "make tables                      regenerate tables/ from tables/records/*.jsonl"
 	@echo "make bench-loss                  loss microbenchmarks -> tables/loss_speed.md"
+	@echo "make bench-graph                 InfoGraph epoch time, released loop vs ours -> tables/graph_epoch_speed.md"
 	@echo "make reproduce-quick             every quick suite (python -m benchmarks list), then the tables"
 	@echo "make test                        ruff + the test suite"
 
@@ -58,6 +59,9 @@ sentence-finetune: $(STAMP)
 
 bench-loss: $(STAMP)
 	$(PY) -m benchmarks.loss_speed
+
+bench-graph: $(STAMP)
+	$(PY) -m benchmarks.graph_epoch_speed && $(PY) -m benchmarks tables
 
 tables: $(STAMP)
 	$(PY) -m benchmarks tables

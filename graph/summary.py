@@ -62,7 +62,7 @@ def format_table(rows: list[dict]) -> str:
     for r in rows:
         delta = "" if r["delta_vs_infograph"] is None else f"{r['delta_vs_infograph']:+.2f}"
         if delta and r["delta_se"] is not None:
-            delta += f" ± {r['delta_se']:.2f}"
+            delta += f" ± {r['delta_se']:.2f}" + ("*" if abs(r["delta_vs_infograph"]) > 2 * r["delta_se"] else "")
         published = "" if r["published_infograph"] is None else "{:.2f} ± {:.2f}".format(*r["published_infograph"])
         accuracy = f"{r['mean']:.2f} ± {r['std']:.2f}"
         if r["method"] != "untrained" and r["mean"] == best[(r["profile"], r["dataset"])]:
