@@ -161,13 +161,28 @@ def image_table(records: list[dict], out_dir: Path) -> Path | None:
 
 
 def sentence_table(records: list[dict], out_dir: Path) -> Path | None:
+    from sentence.config import METHODS
     from sentence.report import markdown_table
 
     records = [r for r in records if r.get("pipeline") == "sentence"]
     if not records:
         return None
     text = ["# Sentence pipeline: quick-thought with hard negatives, SentEval-style transfer (accuracy %)", "",
-            _provenance(records), "", markdown_table(records)]
+            _provenance(records), ""]
+    for profile in sorted({r["config"]["profile"] for r in records if "settings" in r["config"]}):
+        settings = next(r["config"]["settings"] for r in records if r["config"].get("profile") == profile)
+        train, model, tune = settings["train"], settings["model"], settings["finetune"]
+        text += [f"Profile `{profile}`: quick-thought GRUs embedding {model['embed_dim']} / hidden {model['hidden_dim']}, "
+                 f"{train['steps']} steps of {train['batch_size']} consecutive sentences (<= {train['max_tokens']} tokens), "
+                 f"Adam lr {train['lr']}, temperature {train['temperature']}; "
+                 + ", ".join(f"{m} tau_plus={t:g} beta={b:g}" for m, (t, b) in METHODS.items())
+                 + ". MiniLM fine-tuning (SimCSE-style, a sentence and its dropout copy): "
+                 f"{tune['steps']} steps of {tune['batch_size']} sentences, lr {tune['lr']}, scale {tune['scale']:g}; "
+                 f"hard = tau_plus {tune['tau_plus']:g}, beta {tune['beta']:g}. Evaluation: logistic regression, "
+                 f"{settings['eval']['kfold']}-fold CV (MR, CR, SUBJ, MPQA), L2 strength from an inner "
+                 f"{settings['eval']['inner_kfold']}-fold search; TREC and MRPC on their test splits.", ""]
+    text += ["Train/eval seconds were measured with other jobs sharing the 2-core CPU and are indicative only.", "",
+             markdown_table(records)]
     return _write(out_dir, "sentence.md", text)
 
 
