@@ -11,6 +11,7 @@ tables/records/graph_speed.jsonl that ``make tables`` renders as tables/graph_ep
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -108,7 +109,7 @@ def main() -> None:
     loops = ["released", "ours"] + ([] if args.no_compile else ["compiled"])
     rows = [measure(name, args.epochs, loops) for name in args.datasets.split(",")]
     config = {"datasets": args.datasets, "epochs": args.epochs, "loops": loops, "batch_size": 128, "model": "GIN 3x32",
-              "dtype": "float32"}
+              "dtype": "float32", "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset")}
     append_record(args.records, make_record(pipeline="graph-epoch-speed", config=config, metrics={"rows": rows}, seed=0,
                                             wall_time_s=time.perf_counter() - started))
     print(f"appended a record to {args.records}; `make tables` renders tables/graph_epoch_speed.md")

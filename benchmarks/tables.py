@@ -94,7 +94,8 @@ def graph_speed_table(records: list[dict], out_dir: Path) -> Path | None:
         "",
         f"Latest of {len(records)} `python -m benchmarks.graph_epoch_speed` records: {hw['cpu']} ({hw['cpu_count']} "
         f"cores, {hw['torch_threads']} torch threads), GPU: {hw['gpu'] or 'none'}, commit {latest['git_commit'][:12]}, "
-        f"{latest['finished_at']}. Best of {latest['config']['epochs']} alternating epochs after a warm-up epoch "
+        f"{latest['finished_at']}, OMP_WAIT_POLICY {latest['config'].get('omp_wait_policy', 'unrecorded')}. "
+        f"Best of {latest['config']['epochs']} alternating epochs after a warm-up epoch "
         "(the warm-up holds the one-off compilation). The released loop re-collates batches every epoch and builds "
         "its masks node by node in Python.",
         "",
