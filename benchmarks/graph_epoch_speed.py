@@ -22,6 +22,7 @@ from common.local_global import local_global_loss
 from common.records import append_record, make_record
 from graph.data import load_tu
 from graph.model import InfoGraph
+from graph.train import objective
 
 RECORDS = Path(__file__).resolve().parent.parent / "tables" / "records" / "graph_speed.jsonl"
 
@@ -62,13 +63,7 @@ def measure(name: str, epochs: int, loops: list[str]) -> dict:
         torch.manual_seed(0)
         model = InfoGraph(data.num_features)
         optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
-
-        def step(x, edge_index, batch, num_graphs, model=model):
-            local, graph = model(x, edge_index, batch, num_graphs)
-            return local_global_loss(local, graph, batch)
-
-        if label == "compiled":
-            step = torch.compile(step, dynamic=True)
+        step = objective(model, compile=label == "compiled")  # the plain JSD objective, as the released loop
         with torch.no_grad():
             local, graph = model(check.x, check.edge_index, check.batch, check.num_graphs)
             fn = loop_mask_local_global if label == "released" else local_global_loss

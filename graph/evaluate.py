@@ -7,7 +7,8 @@ Folds come from ``seed``, so equal embeddings give equal numbers.
 The classifier is scikit-learn's RBF ``SVC`` with ``gamma="scale"``, exactly as
 ``GridSearchCV(SVC(), {"C": C_GRID}, cv=5)`` would fit it, but the kernel is computed
 once from all pairwise squared distances and handed to libsvm precomputed: each of the
-360 fits then costs a matrix lookup instead of recomputing the kernel (about 4x faster).
+360 fits then costs a matrix lookup instead of recomputing the kernel (each fit about 4x
+faster, a whole evaluation 2-3x on 2 cores).
 """
 
 from __future__ import annotations

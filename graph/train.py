@@ -19,15 +19,17 @@ from graph.evaluate import svm_accuracy
 from graph.model import InfoGraph
 
 
-def objective(model: InfoGraph, cell: Cell, compile: bool = False) -> Callable[..., Tensor]:
-    """``f(x, edge_index, batch, num_graphs)`` -> the cell's local-global loss of one batch.
+def objective(
+    model: InfoGraph, *, tau_plus: float = 0.0, beta: float = 0.0, convention: str = "paper", compile: bool = False
+) -> Callable[..., Tensor]:
+    """``f(x, edge_index, batch, num_graphs)`` -> the local-global loss of one batch.
 
     With ``compile``, torch.compile fuses the element-wise work around the matmuls (one
     compilation with dynamic node counts, about a minute on CPU; it pays off over long runs).
     """
     def loss(x: Tensor, edge_index: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
         local, graph = model(x, edge_index, batch, num_graphs)
-        return local_global_loss(local, graph, batch, tau_plus=cell.tau_plus, beta=cell.beta, convention=cell.convention)
+        return local_global_loss(local, graph, batch, tau_plus=tau_plus, beta=beta, convention=convention)
 
     return torch.compile(loss, dynamic=True) if compile else loss
 
@@ -41,7 +43,7 @@ def train_and_evaluate(
     trainable = [b for b in batches if b.num_graphs >= 2]  # a lone graph has no negatives
     model = InfoGraph(data.num_features, cell.hidden, cell.layers).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cell.lr)
-    step_loss_of = objective(model, cell, compile)
+    step_loss_of = objective(model, tau_plus=cell.tau_plus, beta=cell.beta, convention=cell.convention, compile=compile)
     epoch_seconds, loss, diverged = [], float("nan"), False
     bar = tqdm(range(cell.epochs), desc=f"{cell.dataset} {cell.label} r{cell.repeat}", disable=not progress, leave=False)
     for _ in bar:

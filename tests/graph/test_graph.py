@@ -187,7 +187,8 @@ def test_compiled_objective_matches_eager_in_value_and_gradient(toy_root):
                         repeats=1, epochs=1, seed=0)[-1]
     torch.manual_seed(0)
     model = InfoGraph(data.num_features, hidden=16, layers=3)
-    eager, compiled = objective(model, cell), objective(model, cell, compile=True)
+    hparams = dict(tau_plus=cell.tau_plus, beta=cell.beta, convention=cell.convention)
+    eager, compiled = objective(model, **hparams), objective(model, **hparams, compile=True)
     for batch in data.batches(10, seed=0):  # 10, 10 and 4 graphs: node counts differ, one compilation
         args = (batch.x, batch.edge_index, batch.batch, batch.num_graphs)
         grads = []
