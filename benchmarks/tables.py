@@ -22,6 +22,13 @@ def _provenance(records: list[dict]) -> str:
     return f"{len(records)} run records; commits {', '.join(commits)}; hardware: {'; '.join(hardware)}."
 
 
+def _latest_provenance(records: list[dict], command: str) -> str:
+    """Where the newest of a benchmark's records (the one a speed table shows) was measured."""
+    latest, hw = records[-1], records[-1]["hardware"]
+    return (f"Latest of {len(records)} `{command}` records: {hw['cpu']} ({hw['cpu_count']} cores, {hw['torch_threads']} "
+            f"torch threads), GPU: {hw['gpu'] or 'none'}, commit {latest['git_commit'][:12]}, {latest['finished_at']}")
+
+
 def _write(out_dir: Path, name: str, lines: list[str]) -> Path:
     path = out_dir / name
     atomic_write_text(path, "\n".join(lines) + "\n")
@@ -85,16 +92,15 @@ def graph_speed_table(records: list[dict], out_dir: Path) -> Path | None:
     if not records:
         return None
     latest = records[-1]
-    hw, loops = latest["hardware"], latest["config"]["loops"]
+    loops = latest["config"]["loops"][1:]  # after "released"
+    names = {"ours": ("ours", ""), "compiled": ("ours + torch.compile", " (compiled)")}
     header = ["data set", "graphs", "nodes", "released loop s/epoch", "of which masks s"]
-    header += [f"{'ours' if loop == 'ours' else 'ours + torch.compile'} s/epoch" for loop in loops[1:]]
-    header += [f"speed-up{'' if loop == 'ours' else ' (compiled)'}" for loop in loops[1:]]
+    header += [f"{names[loop][0]} s/epoch" for loop in loops] + [f"speed-up{names[loop][1]}" for loop in loops]
     lines = [
         "# InfoGraph epoch time: released training loop vs ours (batch 128, GIN 3x32, float32, plain JSD objective)",
         "",
-        f"Latest of {len(records)} `python -m benchmarks.graph_epoch_speed` records: {hw['cpu']} ({hw['cpu_count']} "
-        f"cores, {hw['torch_threads']} torch threads), GPU: {hw['gpu'] or 'none'}, commit {latest['git_commit'][:12]}, "
-        f"{latest['finished_at']}, OMP_WAIT_POLICY {latest['config'].get('omp_wait_policy', 'unrecorded')}. "
+        f"{_latest_provenance(records, 'python -m benchmarks.graph_epoch_speed')}, "
+        f"OMP_WAIT_POLICY {latest['config'].get('omp_wait_policy', 'unrecorded')}. "
         f"Best of {latest['config']['epochs']} alternating epochs after a warm-up epoch "
         "(the warm-up holds the one-off compilation). The released loop re-collates batches every epoch and builds "
         "its masks node by node in Python.",
@@ -104,8 +110,7 @@ def graph_speed_table(records: list[dict], out_dir: Path) -> Path | None:
     ]
     for r in latest["metrics"]["rows"]:
         cells = [r["dataset"], str(r["graphs"]), str(r["nodes"]), f"{r['released_s']:.3f}", f"{r['released_mask_s']:.3f}"]
-        cells += [f"{r[f'{loop}_s']:.3f}" for loop in loops[1:]]
-        cells += [f"{r[f'speedup_{loop}']:.1f}x" for loop in loops[1:]]
+        cells += [f"{r[f'{loop}_s']:.3f}" for loop in loops] + [f"{r[f'speedup_{loop}']:.1f}x" for loop in loops]
         lines.append("| " + " | ".join(cells) + " |")
     return _write(out_dir, "graph_epoch_speed.md", lines)
 
@@ -192,13 +197,10 @@ def loss_speed_table(records: list[dict], out_dir: Path) -> Path | None:
     if not records:
         return None
     latest = records[-1]
-    hw = latest["hardware"]
     lines = [
         "# Loss speed (forward + backward, float32)",
         "",
-        f"Latest of {len(records)} `make bench-loss` records: {hw['cpu']} ({hw['cpu_count']} cores, {hw['torch_threads']} "
-        f"torch threads), GPU: {hw['gpu'] or 'none'}, commit {latest['git_commit'][:12]}, {latest['finished_at']}. "
-        "Median of repeated runs after a warm-up; ratio to the first row of each block.",
+        f"{_latest_provenance(records, 'make bench-loss')}. Median of repeated runs after a warm-up; ratio to the first row of each block.",
         "",
         "| inputs | loss | ms | ratio |",
         "|---|---|---|---|",
