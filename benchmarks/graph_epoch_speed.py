@@ -4,7 +4,8 @@ The released loop re-collates every mini-batch each epoch (a non-shuffling PyG
 DataLoader) and builds the node-by-graph masks with a Python loop over nodes. Ours
 collates the fixed batches once and needs no masks for the plain objective; optionally
 the step is also compiled with torch.compile. Same model, same data, same optimiser;
-the loss value of the first batch is checked to agree. Appends a run record to
+the loss value of the first batch is checked to agree. A GEMM floor (benchmarks.gemm_floor:
+the epoch's matrix multiplies alone) bounds what any rewrite at float32 could reach. Appends a run record to
 tables/records/graph_speed.jsonl that ``make tables`` renders as tables/graph_epoch_speed.md.
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.gemm_floor import record_gemms, replay_seconds
 from benchmarks.loss_speed import loop_mask_local_global, loop_masks
 from common.local_global import local_global_loss
 from common.records import append_record, make_record
@@ -84,12 +86,17 @@ def measure(name: str, epochs: int, loops: list[str]) -> dict:
             else:
                 warmup_seconds[label] = took  # includes compilation for "compiled"
     best = {label: min(times) for label, times in seconds.items()}
+    step, _, optimizer = runners["ours"]
+    gemms = record_gemms(lambda: our_epoch(step, optimizer, batches))
+    floor = replay_seconds(gemms)
     row = {"dataset": name, "graphs": len(data.graphs), "nodes": sum(g.num_nodes for g in data.graphs),
            "batches": len(batches), **{f"{label}_s": best[label] for label in loops},
-           "warmup_s": warmup_seconds, "released_mask_s": min(mask_seconds[1:])}
+           "warmup_s": warmup_seconds, "released_mask_s": min(mask_seconds[1:]),
+           "gemm_floor_s": floor, "gemm_gflop": sum(g.flops for g in gemms) / 1e9, "max_speedup": best["released"] / floor}
     for label in loops[1:]:
         row[f"speedup_{label}"] = best["released"] / best[label]
-    print(f"{name:14s} " + ", ".join(f"{label} {best[label]:.3f} s/epoch" for label in loops), flush=True)
+    print(f"{name:14s} " + ", ".join(f"{label} {best[label]:.3f} s/epoch" for label in loops)
+          + f", GEMM floor {floor:.3f} s ({row['gemm_gflop']:.1f} GFLOP)", flush=True)
     return row
 
 
