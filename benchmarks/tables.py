@@ -172,8 +172,19 @@ def image_table(records: list[dict], out_dir: Path) -> Path | None:
     return _write(out_dir, "image.md", text)
 
 
-def sentence_table(records: list[dict], out_dir: Path) -> Path | None:
+def _sentence_losses(records: list[dict], profile: str) -> dict[str, tuple[float, float]]:
+    """Quick-thought method -> (tau_plus, beta) as recorded; older records name only the method."""
     from sentence.config import METHODS
+
+    losses = dict(METHODS)
+    for r in records:
+        c = r["config"]
+        if c.get("profile") == profile and "tau_plus" in c and "method" in c:
+            losses[c["method"]] = (c["tau_plus"], c["beta"])
+    return losses
+
+
+def sentence_table(records: list[dict], out_dir: Path) -> Path | None:
     from sentence.report import markdown_table
 
     records = [r for r in records if r.get("pipeline") == "sentence"]
@@ -187,7 +198,7 @@ def sentence_table(records: list[dict], out_dir: Path) -> Path | None:
         text += [f"Profile `{profile}`: quick-thought GRUs embedding {model['embed_dim']} / hidden {model['hidden_dim']}, "
                  f"{train['steps']} steps of {train['batch_size']} consecutive sentences (<= {train['max_tokens']} tokens), "
                  f"Adam lr {train['lr']}, temperature {train['temperature']}; "
-                 + ", ".join(f"{m} tau_plus={t:g} beta={b:g}" for m, (t, b) in METHODS.items())
+                 + ", ".join(f"{m} tau_plus={t:g} beta={b:g}" for m, (t, b) in _sentence_losses(records, profile).items())
                  + ". MiniLM fine-tuning (SimCSE-style, a sentence and its dropout copy): "
                  f"{tune['steps']} steps of {tune['batch_size']} sentences, lr {tune['lr']}, scale {tune['scale']:g}; "
                  f"hard = tau_plus {tune['tau_plus']:g}, beta {tune['beta']:g}. Evaluation: logistic regression, "

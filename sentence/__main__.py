@@ -200,6 +200,12 @@ def _random_encoder(corpus, config: SentenceConfig):
     return QuickThoughtEncoder(model, corpus.tokenizer_json), neighbour_accuracy(model, corpus, config)
 
 
+def _method_config(method: str) -> dict[str, Any]:
+    """A quick-thought method and its loss settings, so a record says what it ran without this code."""
+    tau_plus, beta = METHODS[method]
+    return {"method": method, "tau_plus": tau_plus, "beta": beta}
+
+
 def _encoder_from_path(path: Path):
     """(encoder, record config, metrics) for a checkpoint written by ``train`` or ``st-finetune``."""
     from common.checkpoint import load_checkpoint
@@ -211,7 +217,7 @@ def _encoder_from_path(path: Path):
 
         model, state = load_trained(path)
         return (QuickThoughtEncoder(model, state["tokenizer_json"]), f"qt-{state['method']}",
-                {"checkpoint": str(path), "method": state["method"]}, _train_metrics(state))
+                {"checkpoint": str(path), **_method_config(state["method"])}, _train_metrics(state))
     if state["kind"] == "minilm-finetune":
         from sentence.finetune import load_finetuned
 
@@ -314,7 +320,7 @@ def cmd_run(args: argparse.Namespace) -> None:
             train(config, method, corpus, path, progress=not args.no_progress)
             model, state = load_trained(path)
             records.append(_evaluate_row(row, QuickThoughtEncoder(model, state["tokenizer_json"]), config, args,
-                                         {"checkpoint": str(path), "method": method}, _train_metrics(state)))
+                                         {"checkpoint": str(path), **_method_config(method)}, _train_metrics(state)))
         elif row == "random":
             encoder, metrics = _random_encoder(corpus, config)
             records.append(_evaluate_row(row, encoder, config, args, {}, metrics))

@@ -72,3 +72,14 @@ def test_graph_table_renders_paired_deltas_exactly():
 def test_unknown_profile_is_rejected():
     with pytest.raises(ValueError, match="profile"):
         expand("graph", "huge")
+
+
+def test_sentence_losses_come_from_records_when_they_carry_them():
+    from benchmarks.tables import _sentence_losses
+    from sentence.config import METHODS
+
+    old = {"config": {"profile": "quick", "method": "hard"}}
+    new = {"config": {"profile": "quick", "method": "hard", "tau_plus": 0.2, "beta": 3.0}}
+    other = {"config": {"profile": "paper", "method": "plain", "tau_plus": 0.5, "beta": 0.0}}
+    assert _sentence_losses([old], "quick") == METHODS
+    assert _sentence_losses([old, new, other], "quick") == {**METHODS, "hard": (0.2, 3.0)}
