@@ -57,7 +57,7 @@ def graph_table(records: list[dict], out_dir: Path) -> Path | None:
         "# Graph pipeline: InfoGraph with hard negatives (TU data sets, SVM accuracy)",
         "",
         f"Profiles: {', '.join(profiles)} (`quick` = 10 epochs x 3 repeats on CPU; `paper` = 200 epochs, the released "
-        "protocol). Accuracy: RBF SVM, stratified 10-fold CV, C from an inner 5-fold grid. Repeats share seeds "
+        "protocol; \"paper, N epochs\" = the paper protocol trained for N epochs instead). Accuracy: RBF SVM, stratified 10-fold CV, C from an inner 5-fold grid. Repeats share seeds "
         "across methods, so Δ is a paired difference to `infograph` (± its standard error; * marks |Δ| > 2 s.e.). "
         "`untrained` scores the "
         "freshly initialised encoder. tau_plus = 0.5 for debiased/hard, as in the released code. Timings were taken "
@@ -245,12 +245,15 @@ def _plot_loss_speed(rows: list[dict], path: Path) -> None:
 
 
 def _plot_graph_betas(rows: list[dict], path: Path) -> None:
-    """Accuracy against beta per data set; plain and debiased baselines as horizontal lines."""
+    """Accuracy against beta per data set (its `paper` rows when it has them, else its first setting);
+    plain and debiased baselines as horizontal lines."""
     plt = _pyplot()
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
     fig, axes = plt.subplots(1, len(datasets), figsize=(3 * len(datasets), 3), squeeze=False)
     for ax, dataset in zip(axes[0], datasets, strict=True):
-        mine = [r for r in rows if r["dataset"] == dataset]
+        settings = [r["profile"] for r in rows if r["dataset"] == dataset]
+        setting = "paper" if "paper" in settings else settings[0]
+        mine = [r for r in rows if r["dataset"] == dataset and r["profile"] == setting]
         for convention, marker in (("paper", "o"), ("reference", "s")):
             points = sorted((float(r["method"].split("b=")[1].split()[0]), r["mean"]) for r in mine
                             if r["method"].startswith("hard") and f"[{convention}]" in r["method"])
@@ -260,7 +263,7 @@ def _plot_graph_betas(rows: list[dict], path: Path) -> None:
             if r["method"] in ("infograph", "untrained") or r["method"].startswith("debiased"):
                 ax.axhline(r["mean"], linestyle="--" if r["method"] != "untrained" else ":", linewidth=1,
                            color={"infograph": "k", "untrained": "grey", "debiased [reference]": "tab:olive"}.get(r["method"], "tab:green"), label=r["method"])
-        ax.set(title=dataset, xlabel="beta", ylabel="accuracy %")
+        ax.set(title=f"{dataset} ({setting})", xlabel="beta", ylabel="accuracy %")
     axes[0][0].legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

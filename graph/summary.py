@@ -6,7 +6,7 @@ import statistics
 from collections import defaultdict
 
 from benchmarks.published import INFOGRAPH
-from graph.config import Cell
+from graph.config import PROFILES, Cell
 
 
 def label_of(config: dict) -> str:
@@ -14,16 +14,31 @@ def label_of(config: dict) -> str:
     return Cell(**{k: config[k] for k in fields}).label
 
 
+def setting_of(config: dict) -> str:
+    """The profile's name, or "<profile>, N epochs" for a run whose ``--epochs`` overrode it.
+
+    An untrained cell (0 epochs) belongs to its profile's default setting.
+    """
+    epochs, profile = config["epochs"], config["profile"]
+    return profile if epochs in (0, PROFILES[profile].epochs) else f"{profile}, {epochs} epochs"
+
+
 def summarize(records: list[dict]) -> list[dict]:
-    """One row per (profile, data set, method label), in first-seen order."""
+    """One row per (setting, data set, method label); see :func:`setting_of`.
+
+    Rows of one (setting, data set) stay together, both in first-seen order, even when
+    two data sets ran side by side and interleaved their records.
+    """
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for record in records:
         if record.get("pipeline") != "graph":
             continue
         config = record["config"]
-        groups[(config["profile"], config["dataset"], label_of(config))].append(record)
+        groups[(setting_of(config), config["dataset"], label_of(config))].append(record)
+    first_seen = {key[:2]: None for key in groups}
+    order = {pair: i for i, pair in enumerate(first_seen)}
     rows = []
-    for (profile, dataset, label), group in groups.items():
+    for (profile, dataset, label), group in sorted(groups.items(), key=lambda item: order[item[0][:2]]):
         by_seed = {r["seed"]: r["metrics"]["accuracy"] for r in group}
         baseline = {
             r["seed"]: r["metrics"]["accuracy"] for r in groups.get((profile, dataset, "infograph"), [])
