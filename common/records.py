@@ -30,13 +30,16 @@ _LIBRARIES = ("torch", "torchvision", "torch-geometric", "scikit-learn", "numpy"
 
 @functools.cache
 def git_commit() -> str:
-    """Commit of the checkout when the process first asked (``-dirty`` if tracked files differed)."""
+    """Commit of the checkout when the process first asked (``-dirty`` if tracked code differed).
+
+    Changes under tables/ do not count: they are the records and tables that runs write.
+    """
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout.strip()
 
     try:
         commit = git("rev-parse", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)tables")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("-dirty" if dirty else "")
