@@ -1,7 +1,8 @@
 """TU graph-classification data sets, featurised as the released InfoGraph/HCL code does.
 
 Raw files are read from ``DATA_DIR/tu/NAME/raw/`` (read-only) and processed into the
-writable cache. Graphs without node features get one-hot degrees (max degree < 1000)
+writable cache. Node labels (one-hot) are the features, node attributes when a set has no
+labels, and graphs with neither get one-hot degrees (max degree < 1000)
 or standardised degrees, as in the released code. Mini-batches are collated once per
 run: the released code shuffles the data set once and then iterates a non-shuffling
 loader, so the batches are the same every epoch and need not be rebuilt.
@@ -121,11 +122,15 @@ def load_tu(name: str, root: Path | None = None, *, download: bool | None = None
             raise UserError(f"{hint} ({type(err).__name__} while downloading)") from None
     try:
         dataset = TUDataset(str(cache / "tu"), name=name)
+        if dataset.num_node_labels == 0 and dataset.num_node_attributes > 0:
+            # Node labels are the features when present (as released); otherwise the attributes.
+            dataset = TUDataset(str(cache / "tu"), name=name, use_node_attr=True)
         graphs = [dataset[i] for i in range(len(dataset))]
     except Exception as err:  # PyG raises many types on malformed text files
         raise UserError(f"could not read data set {name} ({_expected_files(name)}): {err}") from None
     if not graphs:
         raise UserError(f"data set {name} has no graphs")
-    num_features = graphs[0].x.shape[1] if graphs[0].x is not None else _degree_features(graphs)
+    has_x = graphs[0].x is not None and graphs[0].x.shape[1] > 0
+    num_features = graphs[0].x.shape[1] if has_x else _degree_features(graphs)
     labels = torch.cat([g.y for g in graphs])
     return GraphData(name, graphs, labels, num_features)

@@ -121,6 +121,23 @@ def test_staged_mutag_uses_node_labels(tmp_path, monkeypatch):
     assert sorted(torch.bincount(data.labels).tolist()) == [63, 125]
 
 
+@pytest.mark.parametrize("with_labels", [False, True])
+def test_node_attributes_are_used_when_a_set_has_no_node_labels(toy_root, with_labels):
+    """Other TU sets: attributes alone become the features; with node labels, labels win (as released)."""
+    raw = toy_root / "tu" / "TOY" / "raw"
+    nodes = len((raw / "TOY_graph_indicator.txt").read_text().split())
+    attributes = np.random.default_rng(1).normal(size=(nodes, 2)).round(4)
+    (raw / "TOY_node_attributes.txt").write_text("".join(f"{a}, {b}\n" for a, b in attributes))
+    if with_labels:
+        (raw / "TOY_node_labels.txt").write_text("".join(f"{i % 3}\n" for i in range(nodes)))
+    data = load_tu("TOY", toy_root)
+    x = torch.cat([g.x for g in data.graphs])
+    if with_labels:
+        assert data.num_features == 3 and torch.equal(x, F.one_hot(torch.arange(nodes) % 3, 3).float())
+    else:
+        assert data.num_features == 2 and torch.allclose(x, torch.tensor(attributes, dtype=torch.float32))
+
+
 def test_missing_data_set_is_a_clear_error(toy_root):
     with pytest.raises(UserError, match=r"NOPE not found.*found: TOY.*NOPE_A\.txt"):
         load_tu("NOPE", toy_root)
