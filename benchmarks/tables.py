@@ -56,7 +56,7 @@ def graph_table(records: list[dict], out_dir: Path) -> Path | None:
     text = [
         "# Graph pipeline: InfoGraph with hard negatives (TU data sets, SVM accuracy)",
         "",
-        f"Profiles: {', '.join(profiles)} (`quick` = 10 epochs x 3 repeats on CPU; `paper` = 200 epochs, the released "
+        f"Profiles: {', '.join(f'`{p}`' for p in profiles)} (`quick` = 10 epochs x 3 repeats on CPU; `paper` = 200 epochs, the released "
         "protocol; \"paper, N epochs\" = the paper protocol trained for N epochs instead). Accuracy: RBF SVM, stratified 10-fold CV, C from an inner 5-fold grid. Repeats share seeds "
         "across methods, so Δ is a paired difference to `infograph` (± its standard error; * marks |Δ| > 2 s.e.). "
         "`untrained` scores the "
