@@ -33,7 +33,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     run.add_argument("--records", type=Path, default=RECORDS, help="folder of JSONL run records")
     run.add_argument("--dry-run", action="store_true", help="list the cells that would run, run nothing")
     tables = sub.add_parser("tables", help="regenerate tables/ from the run records")
-    tables.add_argument("--records", type=Path, default=RECORDS)
+    tables.add_argument("--records", type=Path, default=RECORDS, help="folder of JSONL run records (default: tables/records)")
     return p.parse_args(argv)
 
 
