@@ -6,6 +6,7 @@ import statistics
 from collections import defaultdict
 
 from benchmarks.published import INFOGRAPH
+from common.stats import format_delta, paired_delta
 from graph.config import PROFILES, Cell
 
 
@@ -43,7 +44,7 @@ def summarize(records: list[dict]) -> list[dict]:
         baseline = {
             r["seed"]: r["metrics"]["accuracy"] for r in groups.get((profile, dataset, "infograph"), [])
         }
-        paired = [by_seed[s] - baseline[s] for s in by_seed if s in baseline]
+        delta, delta_se = paired_delta(by_seed, baseline) if label != "infograph" else (None, None)
         accs = list(by_seed.values())
         rows.append(
             {
@@ -53,8 +54,8 @@ def summarize(records: list[dict]) -> list[dict]:
                 "repeats": len(accs),
                 "mean": statistics.fmean(accs),
                 "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
-                "delta_vs_infograph": statistics.fmean(paired) if paired and label != "infograph" else None,
-                "delta_se": statistics.stdev(paired) / len(paired) ** 0.5 if len(paired) > 1 and label != "infograph" else None,
+                "delta_vs_infograph": delta,
+                "delta_se": delta_se,
                 "seconds_per_epoch": statistics.fmean(r["metrics"]["seconds_per_epoch"] for r in group),
                 "wall_time_s": statistics.fmean(r["wall_time_s"] for r in group),
                 "published_infograph": INFOGRAPH.get(dataset),
@@ -75,9 +76,7 @@ def format_table(rows: list[dict]) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        delta = "" if r["delta_vs_infograph"] is None else f"{r['delta_vs_infograph']:+.2f}"
-        if delta and r["delta_se"] is not None:
-            delta += f" ± {r['delta_se']:.2f}" + ("*" if abs(r["delta_vs_infograph"]) > 2 * r["delta_se"] else "")
+        delta = format_delta(r["delta_vs_infograph"], r["delta_se"])
         published = "" if r["published_infograph"] is None else "{:.2f} ± {:.2f}".format(*r["published_infograph"])
         accuracy = f"{r['mean']:.2f} ± {r['std']:.2f}"
         if r["method"] != "untrained" and r["mean"] == best[(r["profile"], r["dataset"])]:
