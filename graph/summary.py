@@ -6,7 +6,7 @@ import statistics
 from collections import defaultdict
 
 from benchmarks.published import INFOGRAPH
-from common.stats import format_delta, paired_delta
+from common.stats import PairedDelta, format_delta, paired_delta
 from graph.config import PROFILES, Cell
 
 
@@ -44,7 +44,7 @@ def summarize(records: list[dict]) -> list[dict]:
         baseline = {
             r["seed"]: r["metrics"]["accuracy"] for r in groups.get((profile, dataset, "infograph"), [])
         }
-        delta, delta_se = paired_delta(by_seed, baseline) if label != "infograph" else (None, None)
+        delta = paired_delta(by_seed, baseline) if label != "infograph" else None
         accs = list(by_seed.values())
         rows.append(
             {
@@ -54,8 +54,10 @@ def summarize(records: list[dict]) -> list[dict]:
                 "repeats": len(accs),
                 "mean": statistics.fmean(accs),
                 "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
-                "delta_vs_infograph": delta,
-                "delta_se": delta_se,
+                "delta_vs_infograph": delta.mean if delta else None,
+                "delta_se": delta.se if delta else None,
+                "delta_n": delta.n if delta else None,
+                "delta_significant": delta.significant if delta else None,
                 "seconds_per_epoch": statistics.fmean(r["metrics"]["seconds_per_epoch"] for r in group),
                 "wall_time_s": statistics.fmean(r["wall_time_s"] for r in group),
                 "published_infograph": INFOGRAPH.get(dataset),
@@ -76,7 +78,7 @@ def format_table(rows: list[dict]) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        delta = format_delta(r["delta_vs_infograph"], r["delta_se"])
+        delta = format_delta(PairedDelta(r["delta_vs_infograph"], r["delta_se"], r["delta_n"]) if r["delta_n"] else None)
         published = "" if r["published_infograph"] is None else "{:.2f} ± {:.2f}".format(*r["published_infograph"])
         accuracy = f"{r['mean']:.2f} ± {r['std']:.2f}"
         if r["method"] != "untrained" and r["mean"] == best[(r["profile"], r["dataset"])]:

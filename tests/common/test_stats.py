@@ -1,23 +1,25 @@
 import math
 
-from common.stats import format_delta, paired_delta
+from common.stats import PairedDelta, format_delta, paired_delta
 
 
 def test_paired_delta_uses_only_common_seeds():
     values = {0: 10.0, 1: 12.0, 2: 11.0, 7: 99.0}
     baseline = {0: 9.0, 1: 9.0, 2: 10.0, 5: -50.0}
-    mean, se = paired_delta(values, baseline)  # diffs 1, 3, 1
-    assert math.isclose(mean, 5 / 3)
-    assert math.isclose(se, math.sqrt(((1 - 5 / 3) ** 2 * 2 + (3 - 5 / 3) ** 2) / 2) / math.sqrt(3))
+    delta = paired_delta(values, baseline)  # diffs 1, 3, 1
+    assert delta.n == 3 and math.isclose(delta.mean, 5 / 3)
+    assert math.isclose(delta.se, math.sqrt(((1 - 5 / 3) ** 2 * 2 + (3 - 5 / 3) ** 2) / 2) / math.sqrt(3))
 
 
 def test_single_or_no_common_seed():
-    assert paired_delta({0: 2.0}, {0: 1.5}) == (0.5, None)
-    assert paired_delta({0: 2.0}, {1: 1.5}) == (None, None)
+    assert paired_delta({0: 2.0}, {0: 1.5}) == PairedDelta(0.5, None, 1)
+    assert paired_delta({0: 2.0}, {1: 1.5}) is None
+    assert format_delta(None) == "" and format_delta(PairedDelta(0.5, None, 1)) == "+0.50"
 
 
-def test_format_marks_differences_beyond_two_standard_errors():
-    assert format_delta(None, None) == ""
-    assert format_delta(0.5, None) == "+0.50"
-    assert format_delta(-1.0, 0.4) == "-1.00 ± 0.40*"
-    assert format_delta(0.8, 0.4) == "+0.80 ± 0.40"
+def test_star_is_a_two_sided_paired_t_test_at_five_percent():
+    # t quantiles (0.975): 12.706 with 1 degree of freedom, 2.262 with 9
+    assert str(PairedDelta(-1.0, 0.4, 10)) == "-1.00 ± 0.40*"  # t = 2.5 > 2.262
+    assert str(PairedDelta(0.8, 0.4, 10)) == "+0.80 ± 0.40"  # t = 2.0
+    assert str(PairedDelta(5.0, 0.4, 2)) == "+5.00 ± 0.40"  # t = 12.5 < 12.706
+    assert str(PairedDelta(5.2, 0.4, 2)) == "+5.20 ± 0.40*"  # t = 13
