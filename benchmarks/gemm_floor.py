@@ -35,7 +35,10 @@ class Gemm:
 
     def inputs(self) -> list[torch.Tensor]:
         """Random tensors laid out as recorded (transposed views included), so BLAS takes the same path."""
-        return [torch.randn(1 + sum((n - 1) * s for n, s in zip(shape, stride, strict=True)), dtype=dtype).as_strided(shape, stride)
+        def storage(shape: tuple[int, ...], stride: tuple[int, ...]) -> int:
+            return 1 + sum((n - 1) * s for n, s in zip(shape, stride, strict=True))
+
+        return [torch.randn(storage(shape, stride), dtype=dtype).as_strided(shape, stride)
                 for shape, stride, dtype in self.tensors]
 
 

@@ -57,12 +57,13 @@ def graph_table(records: list[dict], out_dir: Path) -> Path | None:
     text = [
         "# Graph pipeline: InfoGraph with hard negatives (TU data sets, SVM accuracy)",
         "",
-        f"Profiles: {', '.join(f'`{p}`' for p in profiles)} (`quick` = 10 epochs x 3 repeats on CPU; `paper` = 200 epochs, the released "
-        "protocol; \"paper, N epochs\" = the paper protocol trained for N epochs instead). Accuracy: RBF SVM, stratified 10-fold CV, C from an inner 5-fold grid. Repeats share seeds "
-        "across methods, so Δ is a paired difference to `infograph` (± its standard error; * marks a two-sided paired t-test at p < 0.05). "
-        "`untrained` scores the "
-        "freshly initialised encoder. tau_plus = 0.5 for debiased/hard, as in the released code. Timings were taken "
-        "on a shared CPU (other jobs running) and are indicative only.",
+        f"Profiles: {', '.join(f'`{p}`' for p in profiles)} (`quick` = 10 epochs x 3 repeats on CPU; "
+        "`paper` = 200 epochs, the released protocol; \"paper, N epochs\" = the paper protocol trained for N epochs "
+        "instead). Accuracy: RBF SVM, stratified 10-fold CV, C from an inner 5-fold grid. Repeats share seeds "
+        "across methods, so Δ is a paired difference to `infograph` (± its standard error; * marks a two-sided "
+        "paired t-test at p < 0.05). `untrained` scores the freshly initialised encoder. tau_plus = 0.5 for "
+        "debiased/hard, as in the released code. Timings were taken on a shared CPU (other jobs running) and are "
+        "indicative only.",
         "",
         _provenance(records),
         "",
@@ -167,8 +168,9 @@ def image_table(records: list[dict], out_dir: Path) -> Path | None:
         "",
         "kNN: weighted k=200 on encoder features; linear: probe on frozen features (best method per setting in "
         "bold). Δ: paired by seed against simclr (each seed also fixes the training subset), ± its standard error, "
-        "* when a two-sided paired t-test gives p < 0.05 (with two seeds that needs |Δ| > 12.7 s.e.). `quick` is the CPU profile "
-        "(compact ResNet-18, 1,000 images per class, few epochs) and is not comparable to the published setting.",
+        "* when a two-sided paired t-test gives p < 0.05 (with two seeds that needs |Δ| > 12.7 s.e.). "
+        "`quick` is the CPU profile (compact ResNet-18, 1,000 images per class, few epochs) and is not comparable "
+        "to the published setting.",
         "",
         _provenance(records),
         "",
