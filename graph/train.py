@@ -34,6 +34,18 @@ def objective(
     return torch.compile(loss, dynamic=True) if compile else loss
 
 
+def train_epoch(step_loss_of: Callable[..., Tensor], optimizer: torch.optim.Optimizer, batches: list) -> Tensor:
+    """One pass of optimiser steps over ``batches``; the summed loss stays on the device (no host sync)."""
+    total = torch.zeros((), device=optimizer.param_groups[0]["params"][0].device)
+    for batch in batches:
+        optimizer.zero_grad(set_to_none=True)
+        step_loss = step_loss_of(batch.x, batch.edge_index, batch.batch, batch.num_graphs)
+        step_loss.backward()
+        optimizer.step()
+        total += step_loss.detach()
+    return total
+
+
 def train_and_evaluate(
     cell: Cell, data: GraphData, *, device: str = "cpu", n_jobs: int = 1, progress: bool = True, compile: bool = False
 ) -> dict:
@@ -48,14 +60,7 @@ def train_and_evaluate(
     bar = tqdm(range(cell.epochs), desc=f"{cell.dataset} {cell.label} r{cell.repeat}", disable=not progress, leave=False)
     for _ in bar:
         start = time.perf_counter()
-        total = torch.zeros((), device=device)
-        for batch in trainable:
-            optimizer.zero_grad(set_to_none=True)
-            step_loss = step_loss_of(batch.x, batch.edge_index, batch.batch, batch.num_graphs)
-            step_loss.backward()
-            optimizer.step()
-            total += step_loss.detach()
-        loss = (total / len(trainable)).item()  # one host sync per epoch
+        loss = (train_epoch(step_loss_of, optimizer, trainable) / len(trainable)).item()  # one host sync per epoch
         epoch_seconds.append(time.perf_counter() - start)
         bar.set_postfix(loss=f"{loss:.4f}", s_per_epoch=f"{epoch_seconds[-1]:.2f}")
         if not math.isfinite(loss):
