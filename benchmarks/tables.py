@@ -47,7 +47,7 @@ def _pyplot():
 
 
 def graph_table(records: list[dict], out_dir: Path) -> Path | None:
-    from graph.summary import format_table, summarize
+    from graph.summary import epoch_selection, format_epoch_selection, format_table, summarize
 
     records = [r for r in records if r.get("pipeline") == "graph"]
     if not records:
@@ -78,6 +78,19 @@ def graph_table(records: list[dict], out_dir: Path) -> Path | None:
         "|---|---|---|",
         *(f"| {d} | {m} | {acc} |" for d, methods in RELEASED_GRAPH.items() for m, acc in methods.items()),
     ]
+    selection = epoch_selection(records)
+    if selection:
+        text += [
+            "",
+            "## Epoch count, and choosing it on the test folds",
+            "",
+            "Runs made with `--eval-at` also scored their embeddings after those epochs (the same SVM protocol; "
+            "the main table uses the final epoch only). The last two columns choose the epoch by these very "
+            "scores, as one does when a grid of epoch counts is tried with no held-out data: an optimistic "
+            "number, shown to size how much such a choice can add, not as a result.",
+            "",
+            format_epoch_selection(selection),
+        ]
     path = _write(out_dir, "graph.md", text)
     atomic_write_text(out_dir / "graph.tex", _latex(rows))
     _plot_graph_betas(rows, out_dir / "graph_beta.png")

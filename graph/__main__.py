@@ -20,6 +20,13 @@ def _floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(",") if x)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     from graph.config import CONVENTIONS, DEFAULT_TAU_PLUS, METHODS, PROFILES
     from graph.data import STAGED
@@ -43,6 +50,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--tau-plus", type=float, default=DEFAULT_TAU_PLUS, help="false-negative prior for debiased/hard, in [0, 1)")
     p.add_argument("--repeats", type=int, default=None, help="repeats per method (default: the profile's)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: the profile's)")
+    p.add_argument("--eval-at", type=_ints, default=(),
+                   help="comma-separated epochs after which the embeddings are also scored (recorded as accuracy_at; "
+                   "the reported accuracy stays the final epoch's). Picking the best of these by its score selects "
+                   "on the test folds, so it shows how optimistic such a choice is. Runs already recorded are not redone")
     p.add_argument("--seed", type=int, default=0, help="seed of repeat 0; repeat r uses seed+r for every method")
     p.add_argument("--data-dir", type=Path, default=None, help="root holding tu/NAME/raw (default: $DATA_DIR, ../shared/data, ./data)")
     p.add_argument("--out", type=Path, default=DEFAULT_RECORDS, help="run-records JSONL file to append to")
@@ -93,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     epochs = args.epochs if args.epochs is not None else profile.epochs
     if repeats < 1 or epochs < 1 or args.threads < 1:
         raise UserError("--repeats, --epochs and --threads must be >= 1")
+    if any(not 1 <= e <= epochs for e in args.eval_at):
+        raise UserError(f"--eval-at epochs must lie in [1, {epochs}] (the run's --epochs), got {args.eval_at}")
     torch.set_num_threads(args.threads)
 
     cells = expand_cells(datasets, methods, profile=args.profile, conventions=conventions, betas=betas,
@@ -107,8 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         data = loaded[cell.dataset]
         start = time.perf_counter()
         metrics = train_and_evaluate(cell, data, device=args.device, n_jobs=args.threads, progress=not args.no_progress,
-                                     compile=args.compile)
-        config = {**cell_config(cell, data, args.device), "compile": args.compile}
+                                     compile=args.compile, eval_at=args.eval_at)
+        config = {**cell_config(cell, data, args.device), "compile": args.compile, "eval_at": list(args.eval_at)}
         record = make_record(pipeline="graph", config=config, metrics=metrics,
                              seed=cell.seed, wall_time_s=time.perf_counter() - start)
         append_record(args.out, record)

@@ -53,7 +53,7 @@ def summarize(records: list[dict]) -> list[dict]:
                 "method": label,
                 "repeats": len(accs),
                 "mean": statistics.fmean(accs),
-                "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+                "std": _std(accs),
                 "delta_vs_infograph": delta.mean if delta else None,
                 "delta_se": delta.se if delta else None,
                 "delta_n": delta.n if delta else None,
@@ -87,4 +87,48 @@ def format_table(rows: list[dict]) -> str:
             f"| {r['profile']} | {r['dataset']} | {r['method']} | {accuracy} | {r['repeats']} "
             f"| {delta} | {r['seconds_per_epoch']:.3f} | {r['wall_time_s']:.1f} | {published} |"
         )
+    return "\n".join(lines)
+
+
+def epoch_selection(records: list[dict]) -> list[dict]:
+    """Accuracy after each scored epoch (runs with ``--eval-at``), and what choosing among them yields.
+
+    Both choices look at the test folds' accuracy, so they are optimistic: ``best_fixed`` picks
+    one epoch count for the (data set, method) by its mean, ``best_per_run`` the best epoch of
+    every run separately.
+    """
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for record in records:
+        if record.get("pipeline") == "graph" and "accuracy_at" in record["metrics"]:
+            config = record["config"]
+            groups[(setting_of(config), config["dataset"], label_of(config))].append(record["metrics"]["accuracy_at"])
+    rows = []
+    for (setting, dataset, label), runs in groups.items():
+        epochs = sorted(set.intersection(*(set(map(int, run)) for run in runs)))
+        at = {e: [run[str(e)] for run in runs] for e in epochs}
+        best_runs = [max(run[str(e)] for e in epochs) for run in runs]
+        rows.append({
+            "profile": setting, "dataset": dataset, "method": label, "repeats": len(runs),
+            "at": {e: (statistics.fmean(v), _std(v)) for e, v in at.items()},
+            "best_fixed": max(statistics.fmean(v) for v in at.values()),
+            "best_per_run": (statistics.fmean(best_runs), _std(best_runs)),
+        })
+    return rows
+
+
+def _std(values: list[float]) -> float:
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def format_epoch_selection(rows: list[dict]) -> str:
+    epochs = sorted({e for r in rows for e in r["at"]})
+    lines = [
+        "| profile | dataset | method | n | " + " | ".join(f"epoch {e}" for e in epochs)
+        + " | best fixed epoch count (test-selected) | best epoch per run (test-selected) |",
+        "|---|---|---|---|" + "---|" * (len(epochs) + 2),
+    ]
+    for r in rows:
+        cells = ["{:.2f} ± {:.2f}".format(*r["at"][e]) if e in r["at"] else "" for e in epochs]
+        lines.append(f"| {r['profile']} | {r['dataset']} | {r['method']} | {r['repeats']} | " + " | ".join(cells)
+                     + " | {:.2f} | {:.2f} ± {:.2f} |".format(r["best_fixed"], *r["best_per_run"]))
     return "\n".join(lines)

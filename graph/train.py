@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 
+import numpy as np
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
@@ -46,19 +47,39 @@ def train_epoch(step_loss_of: Callable[..., Tensor], optimizer: torch.optim.Opti
     return total
 
 
+def score(model: InfoGraph, batches: list, *, seed: int, n_jobs: int) -> float:
+    """SVM accuracy in % of the model's frozen graph embeddings (NaN when an embedding is not finite)."""
+    embeddings, labels = model.embed(batches)
+    if not np.isfinite(embeddings).all():
+        return float("nan")
+    return 100 * svm_accuracy(embeddings, labels, seed=seed, n_jobs=n_jobs)
+
+
 def train_and_evaluate(
-    cell: Cell, data: GraphData, *, device: str = "cpu", n_jobs: int = 1, progress: bool = True, compile: bool = False
+    cell: Cell,
+    data: GraphData,
+    *,
+    device: str = "cpu",
+    n_jobs: int = 1,
+    progress: bool = True,
+    compile: bool = False,
+    eval_at: tuple[int, ...] = (),
 ) -> dict:
-    """Run ``cell`` and return its metrics (accuracy in %, seconds per epoch, ...)."""
+    """Run ``cell`` and return its metrics (accuracy in %, seconds per epoch, ...).
+
+    ``eval_at`` also scores the embeddings after those epochs (``accuracy_at``, keyed by epoch,
+    the final epoch included). Scoring neither consumes random numbers nor changes the model,
+    so the final accuracy is the same with or without it.
+    """
     seed_everything(cell.seed)
     batches = data.batches(cell.batch_size, cell.seed, device)
     trainable = [b for b in batches if b.num_graphs >= 2]  # a lone graph has no negatives
     model = InfoGraph(data.num_features, cell.hidden, cell.layers).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cell.lr)
     step_loss_of = objective(model, tau_plus=cell.tau_plus, beta=cell.beta, convention=cell.convention, compile=compile)
-    epoch_seconds, loss, diverged = [], float("nan"), False
-    bar = tqdm(range(cell.epochs), desc=f"{cell.dataset} {cell.label} r{cell.repeat}", disable=not progress, leave=False)
-    for _ in bar:
+    epoch_seconds, loss, diverged, accuracy_at = [], float("nan"), False, {}
+    bar = tqdm(range(1, cell.epochs + 1), desc=f"{cell.dataset} {cell.label} r{cell.repeat}", disable=not progress, leave=False)
+    for epoch in bar:
         start = time.perf_counter()
         loss = (train_epoch(step_loss_of, optimizer, trainable) / len(trainable)).item()  # one host sync per epoch
         epoch_seconds.append(time.perf_counter() - start)
@@ -66,17 +87,20 @@ def train_and_evaluate(
         if not math.isfinite(loss):
             diverged = True
             break
+        if epoch in eval_at and epoch < cell.epochs:
+            accuracy_at[str(epoch)] = score(model, batches, seed=cell.seed, n_jobs=n_jobs)
     start = time.perf_counter()
-    embeddings, labels = model.embed(batches)
-    finite = bool(torch.isfinite(torch.from_numpy(embeddings)).all())
-    accuracy = 100 * svm_accuracy(embeddings, labels, seed=cell.seed, n_jobs=n_jobs) if finite else float("nan")
+    accuracy = score(model, batches, seed=cell.seed, n_jobs=n_jobs)
+    if eval_at and cell.epochs and not diverged:
+        accuracy_at[str(cell.epochs)] = accuracy
     return {
         "accuracy": accuracy,
         "seconds_per_epoch": sum(epoch_seconds) / len(epoch_seconds) if epoch_seconds else 0.0,
         "train_seconds": sum(epoch_seconds),
         "eval_seconds": time.perf_counter() - start,
         "final_loss": loss,
-        "diverged": diverged or not finite,
+        "diverged": diverged or not math.isfinite(accuracy),
+        **({"accuracy_at": accuracy_at} if accuracy_at else {}),
     }
 
 

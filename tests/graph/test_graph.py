@@ -157,7 +157,8 @@ def run_cli(*args, root, monkeypatch, capsys):
 
 @pytest.mark.parametrize(
     "args,message",
-    [(["--dataset", "NOPE"], "not found"), (["--tau-plus", "1.5"], "tau_plus"), (["--methods", "magic"], "unknown method")],
+    [(["--dataset", "NOPE"], "not found"), (["--tau-plus", "1.5"], "tau_plus"), (["--methods", "magic"], "unknown method"),
+     (["--epochs", "5", "--eval-at", "2,6"], "--eval-at")],
 )
 def test_cli_bad_input_exits_2_with_one_line(toy_root, monkeypatch, capsys, args, message):
     code, _, err = run_cli("--dataset", "TOY", *args, root=toy_root, monkeypatch=monkeypatch, capsys=capsys)
@@ -219,3 +220,35 @@ def test_compiled_objective_matches_eager_in_value_and_gradient(toy_root):
         torch.testing.assert_close(value.detach(), expected, rtol=1e-5, atol=1e-5)
         for a, b in zip(*grads, strict=True):  # float32 sums fused in another order: compare at the tensor's scale
             torch.testing.assert_close(b, a, rtol=1e-3, atol=1e-4 * float(a.abs().max()))
+
+
+def test_scoring_interim_epochs_leaves_the_final_result_unchanged(toy_root):
+    """``--eval-at`` must observe training, not change it: same final accuracy and loss, scores keyed by epoch."""
+    from graph.config import expand_cells
+    from graph.train import train_and_evaluate
+
+    data = load_tu("TOY", toy_root)
+    cell = expand_cells(["TOY"], ["hard"], profile="quick", conventions=["paper"], betas=[1.0], tau_plus=0.5,
+                        repeats=1, epochs=3, seed=0)[-1]
+    plain = train_and_evaluate(cell, data, progress=False)
+    observed = train_and_evaluate(cell, data, progress=False, eval_at=(1, 3))
+    assert "accuracy_at" not in plain
+    assert observed["final_loss"] == plain["final_loss"] and observed["accuracy"] == plain["accuracy"]
+    assert set(observed["accuracy_at"]) == {"1", "3"} and observed["accuracy_at"]["3"] == plain["accuracy"]
+
+
+def test_epoch_selection_summary():
+    from graph.summary import epoch_selection
+
+    def record(seed, at):
+        config = {"dataset": "TOY", "method": "infograph", "convention": "paper", "tau_plus": 0.0, "beta": 0.0,
+                  "repeat": seed, "seed": seed, "profile": "paper", "epochs": 20, "batch_size": 128, "hidden": 32,
+                  "layers": 3, "lr": 0.001}
+        return {"pipeline": "graph", "config": config, "seed": seed, "metrics": {"accuracy": at["20"], "accuracy_at": at}}
+
+    rows = epoch_selection([record(0, {"10": 60.0, "20": 50.0}), record(1, {"10": 40.0, "20": 70.0})])
+    (row,) = rows
+    assert row["profile"] == "paper, 20 epochs" and row["repeats"] == 2
+    assert row["at"][10] == (50.0, pytest.approx(14.142, abs=1e-3)) and row["at"][20][0] == 60.0
+    assert row["best_fixed"] == 60.0  # epoch 20 has the better mean
+    assert row["best_per_run"][0] == 65.0  # 60 from run 0's epoch 10, 70 from run 1's epoch 20
