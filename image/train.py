@@ -69,6 +69,11 @@ def prepare_model(cfg: ImageConfig, device: torch.device) -> SimCLRModel:
 
     The conversion keeps parameter names, so checkpoints load into a plain model.
     """
+    if cfg.channels_last and device.type == "cpu" and cfg.width < 8:
+        # Measured here (AVX2 CPU): the weight gradient of a channels-last 1x1 stride-2 convolution with fewer
+        # than 8 input channels aborts or hangs the process (oneDNN issue 6035: it writes past a workspace).
+        raise UserError(f"--channels-last on CPU needs --width >= 8 (got {cfg.width}): oneDNN's 1x1 stride-2 "
+                        "convolution backward corrupts memory below 8 input channels; drop --channels-last")
     model = build_model(cfg)
     if cfg.sync_bn and dist.is_available() and dist.is_initialized():
         if device.type != "cuda":

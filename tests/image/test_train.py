@@ -16,7 +16,15 @@ from common.losses import HardNegativeLoss
 from image.config import QUICK, Method
 from image.data import ImageData, SimCLRAugment
 from image.model import SimCLRModel
-from image.train import CHECKPOINT, build_model, distributed_from_env, pretrain, train_step, wrap_for_training
+from image.train import (
+    CHECKPOINT,
+    build_model,
+    distributed_from_env,
+    prepare_model,
+    pretrain,
+    train_step,
+    wrap_for_training,
+)
 
 TINY = dataclasses.replace(QUICK, width=4, epochs=2, batch_size=8, train_per_class=0, threads=0)
 HARD = Method(tau_plus=0.1, beta=1.0)
@@ -39,6 +47,43 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch() -> None:
     view1, view2 = augment(images, generator), augment(images, generator)
     losses = [train_step(model, loss_fn, optimizer, view1, view2).item() for _ in range(6)]
     assert losses[-1] < losses[0] - 0.05, losses
+
+
+def test_channels_last_and_bf16_steps_match_float32() -> None:
+    """The GPU options run on CPU too. channels_last changes only the memory layout: same loss and gradients up
+    to float32 reordering. bf16 autocast keeps 8 mantissa bits: the loss agrees to 2% and stays float32, and the
+    gradient still points the same way (a tiny width-8 net amplifies rounding; a broken path gives cosine ~0)."""
+    images = torch.randint(0, 256, (16, 3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    augment = SimCLRAugment(16)
+    views = augment(images, torch.Generator().manual_seed(0)), augment(images, torch.Generator().manual_seed(1))
+
+    def step(channels_last: bool, bf16: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        torch.manual_seed(0)
+        model, (view1, view2) = SimCLRModel("resnet18", 8), views
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+            view1, view2 = (v.contiguous(memory_format=torch.channels_last) for v in views)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # no update: gradients of the same weights
+        loss = train_step(model, HardNegativeLoss(temperature=0.5, tau_plus=0.1, beta=1.0), optimizer, view1, view2, bf16=bf16)
+        return loss, torch.cat([p.grad.flatten() for p in model.parameters()])
+
+    def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
+        return torch.nn.functional.cosine_similarity(a, b, dim=0).item()
+
+    loss32, grad32 = step(False, False)
+    loss_cl, grad_cl = step(True, False)
+    torch.testing.assert_close(loss_cl, loss32, rtol=1e-5, atol=0.0)
+    assert cosine(grad_cl, grad32) > 0.999
+    loss16, grad16 = step(True, True)
+    assert loss16.dtype == torch.float32 and torch.isfinite(grad16).all()
+    torch.testing.assert_close(loss16, loss32, rtol=2e-2, atol=0.0)
+    assert cosine(grad16, grad32) > 0.9
+
+
+def test_channels_last_on_cpu_refuses_widths_that_crash_onednn() -> None:
+    with pytest.raises(UserError, match="width >= 8"):
+        prepare_model(dataclasses.replace(TINY, channels_last=True), torch.device("cpu"))
+    assert prepare_model(dataclasses.replace(TINY, width=8, channels_last=True), torch.device("cpu")) is not None
 
 
 def test_resume_continues_bit_identically(tmp_path: Path) -> None:
