@@ -6,7 +6,7 @@ import statistics
 from collections import defaultdict
 
 from benchmarks.published import INFOGRAPH
-from common.stats import PairedDelta, format_delta, paired_delta
+from common.stats import PairedDelta, format_delta, holm, paired_delta
 from graph.config import PROFILES, Cell
 
 
@@ -87,6 +87,44 @@ def format_table(rows: list[dict]) -> str:
             f"| {r['profile']} | {r['dataset']} | {r['method']} | {accuracy} | {r['repeats']} "
             f"| {delta} | {r['seconds_per_epoch']:.3f} | {r['wall_time_s']:.1f} | {published} |"
         )
+    return "\n".join(lines)
+
+
+def answers(rows: list[dict]) -> list[dict]:
+    """Per (setting, data set): which hard/debiased variants beat or trail InfoGraph beyond noise.
+
+    Each variant's paired t-test p-value, corrected with Holm-Bonferroni over all the variants
+    of that (setting, data set), so the family-wise false-positive rate stays at 5%.
+    """
+    families: dict[tuple, list[dict]] = defaultdict(list)
+    for r in rows:
+        if r["method"] not in ("infograph", "untrained") and r["delta_n"] and r["delta_n"] > 1:
+            families[(r["profile"], r["dataset"])].append(r)
+    out = []
+    for (setting, dataset), variants in families.items():
+        deltas = [PairedDelta(r["delta_vs_infograph"], r["delta_se"], r["delta_n"]) for r in variants]
+        reject = holm([d.p_value for d in deltas])
+        top = max(range(len(variants)), key=lambda i: deltas[i].mean)
+        out.append({
+            "profile": setting, "dataset": dataset, "variants": len(variants),
+            "repeats": min(d.n for d in deltas),
+            "better": [r["method"] for r, d, x in zip(variants, deltas, reject, strict=True) if x and d.mean > 0],
+            "worse": [r["method"] for r, d, x in zip(variants, deltas, reject, strict=True) if x and d.mean < 0],
+            "top": (variants[top]["method"], deltas[top]),
+        })
+    return out
+
+
+def format_answers(rows: list[dict]) -> str:
+    lines = [
+        "| profile | dataset | paired repeats | variants | better than infograph (Holm) | worse (Holm) | largest mean Δ |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        label, delta = r["top"]
+        lines.append(f"| {r['profile']} | {r['dataset']} | {r['repeats']} | {r['variants']} | "
+                     f"{', '.join(r['better']) or 'none'} | {', '.join(r['worse']) or 'none'} | "
+                     f"{label} {delta.mean:+.2f} ± {delta.se:.2f} (p = {delta.p_value:.2f}) |")
     return "\n".join(lines)
 
 

@@ -1,6 +1,6 @@
 import math
 
-from common.stats import PairedDelta, format_delta, paired_delta
+from common.stats import PairedDelta, format_delta, holm, paired_delta
 
 
 def test_paired_delta_uses_only_common_seeds():
@@ -23,3 +23,21 @@ def test_star_is_a_two_sided_paired_t_test_at_five_percent():
     assert str(PairedDelta(0.8, 0.4, 10)) == "+0.80 ± 0.40"  # t = 2.0
     assert str(PairedDelta(5.0, 0.4, 2)) == "+5.00 ± 0.40"  # t = 12.5 < 12.706
     assert str(PairedDelta(5.2, 0.4, 2)) == "+5.20 ± 0.40*"  # t = 13
+
+
+def test_p_value_equals_scipy_paired_t_test():
+    from scipy.stats import ttest_rel
+
+    values = {0: 71.2, 1: 73.0, 2: 72.4, 3: 70.9, 4: 74.1}
+    baseline = {0: 70.8, 1: 72.1, 2: 72.9, 3: 70.2, 4: 72.6}
+    expected = ttest_rel(list(values.values()), list(baseline.values())).pvalue
+    assert math.isclose(paired_delta(values, baseline).p_value, expected, rel_tol=1e-9)
+    assert PairedDelta(0.5, None, 1).p_value is None
+    assert PairedDelta(0.0, 0.0, 3).p_value == 1.0 and PairedDelta(0.5, 0.0, 3).p_value == 0.0
+
+
+def test_holm_steps_down_and_stops_at_the_first_failure():
+    # sorted: 0.01 <= 0.05/4, 0.015 <= 0.05/3, 0.03 > 0.05/2 stops, so 0.04 is kept though <= 0.05/1
+    assert holm([0.03, 0.01, 0.04, 0.015]) == [False, True, False, True]
+    assert holm([0.04]) == [True] and holm([0.04, 0.04]) == [False, False]
+    assert holm([]) == []

@@ -252,3 +252,23 @@ def test_epoch_selection_summary():
     assert row["at"][10] == (50.0, pytest.approx(14.142, abs=1e-3)) and row["at"][20][0] == 60.0
     assert row["best_fixed"] == 60.0  # epoch 20 has the better mean
     assert row["best_per_run"][0] == 65.0  # 60 from run 0's epoch 10, 70 from run 1's epoch 20
+
+
+def test_answers_correct_for_the_number_of_variants():
+    """A lone p = 0.03 is starred in the main table but not significant among 4 variants; p ~ 0 is."""
+    from common.stats import PairedDelta
+    from graph.summary import answers
+
+    def row(method, mean, se):
+        return {"profile": "paper", "dataset": "TOY", "method": method, "delta_vs_infograph": mean, "delta_se": se,
+                "delta_n": 10}
+
+    se_marginal = 1.0 / 2.55  # t = 2.55 with 9 degrees of freedom: p ~ 0.031
+    assert 0.02 < PairedDelta(1.0, se_marginal, 10).p_value < 0.04
+    rows = [row("untrained", -5.0, 0.1), row("infograph", None, None) | {"delta_n": None},
+            row("hard b=1 [paper]", 3.0, 0.2), row("hard b=2 [paper]", 1.0, se_marginal),
+            row("debiased [paper]", -2.0, 0.2), row("hard b=10 [paper]", 0.1, 0.5)]
+    (answer,) = answers(rows)
+    assert answer["variants"] == 4 and answer["repeats"] == 10  # untrained and the baseline are not variants
+    assert answer["better"] == ["hard b=1 [paper]"] and answer["worse"] == ["debiased [paper]"]
+    assert answer["top"][0] == "hard b=1 [paper]"
