@@ -190,7 +190,7 @@ def image_table(records: list[dict], out_dir: Path) -> Path | None:
         "",
         "kNN: weighted k=200 on encoder features; linear: probe on frozen features (best method per setting in "
         "bold). Δ: paired by seed against simclr (each seed also fixes the training subset), ± its standard error, "
-        "* when a two-sided paired t-test gives p < 0.05 (with two seeds that needs |Δ| > 12.7 s.e.). "
+        "* when a two-sided paired t-test gives p < 0.05 (that needs |Δ| > 12.7 s.e. with two seeds, > 4.3 s.e. with three). "
         "`quick` is the CPU profile (compact ResNet-18, 1,000 images per class, few epochs) and is not comparable "
         "to the published setting.",
         "",
