@@ -27,8 +27,9 @@ def setting_of(config: dict) -> str:
 def summarize(records: list[dict]) -> list[dict]:
     """One row per (setting, data set, method label); see :func:`setting_of`.
 
-    Rows of one (setting, data set) stay together, both in first-seen order, even when
-    two data sets ran side by side and interleaved their records.
+    Rows of one setting stay together, and within it those of one data set, each in
+    first-seen order, even when runs of several settings or data sets ran side by side
+    and interleaved their records.
     """
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for record in records:
@@ -36,10 +37,13 @@ def summarize(records: list[dict]) -> list[dict]:
             continue
         config = record["config"]
         groups[(setting_of(config), config["dataset"], label_of(config))].append(record)
-    first_seen = {key[:2]: None for key in groups}
-    order = {pair: i for i, pair in enumerate(first_seen)}
+    settings: dict[str, int] = {}
+    pairs: dict[tuple, int] = {}
+    for i, key in enumerate(groups):
+        settings.setdefault(key[0], i)
+        pairs.setdefault(key[:2], i)
     rows = []
-    for (profile, dataset, label), group in sorted(groups.items(), key=lambda item: order[item[0][:2]]):
+    for (profile, dataset, label), group in sorted(groups.items(), key=lambda item: (settings[item[0][0]], pairs[item[0][:2]])):
         by_seed = {r["seed"]: r["metrics"]["accuracy"] for r in group}
         baseline = {
             r["seed"]: r["metrics"]["accuracy"] for r in groups.get((profile, dataset, "infograph"), [])

@@ -272,3 +272,20 @@ def test_answers_correct_for_the_number_of_variants():
     assert answer["variants"] == 4 and answer["repeats"] == 10  # untrained and the baseline are not variants
     assert answer["better"] == ["hard b=1 [paper]"] and answer["worse"] == ["debiased [paper]"]
     assert answer["top"][0] == "hard b=1 [paper]"
+
+
+def test_summary_keeps_settings_and_data_sets_together_when_records_interleave():
+    """A later data set of one setting must not land after rows of another setting that ran in between."""
+    from graph.summary import summarize
+
+    def record(dataset, epochs, method="infograph"):
+        config = {"dataset": dataset, "method": method, "convention": "paper", "tau_plus": 0.0, "beta": 0.0,
+                  "repeat": 0, "seed": 0, "profile": "paper", "epochs": epochs, "batch_size": 128, "hidden": 32,
+                  "layers": 3, "lr": 0.001}
+        return {"pipeline": "graph", "config": config, "seed": 0, "wall_time_s": 1.0,
+                "metrics": {"accuracy": 50.0, "seconds_per_epoch": 0.1}}
+
+    records = [record("A", 200), record("A", 20), record("B", 200), record("A", 20, "debiased"), record("B", 20)]
+    order = [(row["profile"], row["dataset"], row["method"]) for row in summarize(records)]
+    assert order == [("paper", "A", "infograph"), ("paper", "B", "infograph"), ("paper, 20 epochs", "A", "infograph"),
+                     ("paper, 20 epochs", "A", "debiased [paper]"), ("paper, 20 epochs", "B", "infograph")]
