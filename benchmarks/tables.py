@@ -12,7 +12,7 @@ from pathlib import Path
 from benchmarks.published import HCL_STL10, HCL_STL10_SOURCE, INFOGRAPH_SOURCE, RELEASED_GRAPH, RELEASED_GRAPH_SOURCE
 from common.io import atomic_write_text
 from common.records import read_records
-from common.stats import format_delta, paired_delta
+from common.stats import format_delta, paired_delta, t_threshold
 
 TABLES = Path(__file__).resolve().parent.parent / "tables"
 
@@ -166,8 +166,8 @@ def image_table(records: list[dict], out_dir: Path) -> Path | None:
 
     lines = [
         "| profile | data | encoder | epochs | method | kNN top-1 % | linear top-1 % | Δ kNN vs simclr | Δ linear vs simclr "
-        "| n | pretrain s | images/s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| n |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     best: dict[tuple, float] = {}
     for (profile, data, arch, _, method), group in groups.items():
@@ -182,7 +182,9 @@ def image_table(records: list[dict], out_dir: Path) -> Path | None:
         simclr = groups.get((profile, data, arch, epochs, "simclr"), []) if method not in ("simclr", "random-init") else []
         lines.append(f"| {profile} | {data} | {arch} | {shown_epochs} | {method} | {stat(group, 'knn_top1')} "
                      f"| {linear} | {delta(group, 'knn_top1', simclr)} | {delta(group, 'linear_top1', simclr)} "
-                     f"| {len(group)} | {stat(group, 'pretrain_s')} | {stat(group, 'images_per_s')} |")
+                     f"| {len(group)} |")
+    seeds = sorted({len(group) for group in groups.values() if len(group) > 1})
+    thresholds = ", ".join(f"|Δ| > {t_threshold(n):.1f} s.e. with {n} seeds" for n in seeds) or "two seeds or more"
     published = ["| method | linear top-1 % (published) |", "|---|---|",
                  *(f"| {name} | {acc:.2f} |" for name, acc in HCL_STL10.items())]
     text = [
@@ -190,7 +192,7 @@ def image_table(records: list[dict], out_dir: Path) -> Path | None:
         "",
         "kNN: weighted k=200 on encoder features; linear: probe on frozen features (best method per setting in "
         "bold). Δ: paired by seed against simclr (each seed also fixes the training subset), ± its standard error, "
-        "* when a two-sided paired t-test gives p < 0.05 (that needs |Δ| > 12.7 s.e. with two seeds, > 4.3 s.e. with three). "
+        f"* when a two-sided paired t-test gives p < 0.05 (that needs {thresholds}). "
         "`quick` is the CPU profile (compact ResNet-18, 1,000 images per class, few epochs) and is not comparable "
         "to the published setting.",
         "",
@@ -198,11 +200,48 @@ def image_table(records: list[dict], out_dir: Path) -> Path | None:
         "",
         *lines,
         "",
+        "## Time, per machine and thread count",
+        "",
+        "Seconds and images/s (two views each) of each method's pretraining, and seconds of the whole "
+        "`python -m image run` of one seed (random-init baseline and every method, evaluation included); n counts "
+        "runs (seeds), mean ± std over them. Timings depend on the "
+        "machine and its other load: the 1-thread runs shared the CPU with other jobs.",
+        "",
+        *_image_speed_lines(records),
+        "",
         f"## Published (not measured here): {HCL_STL10_SOURCE}",
         "",
         *published,
     ]
     return _write(out_dir, "image.md", text)
+
+
+def _image_speed_lines(records: list[dict]) -> list[str]:
+    """Timing rows of the image records, grouped by (profile, machine, torch threads): never averaged across them."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in records:
+        hw = r["hardware"]
+        groups[(r["config"]["profile"], f"{hw['cpu']} ({hw['cpu_count']} cores)", hw["torch_threads"])].append(r)
+    lines = ["| profile | machine | torch threads | what | n | seconds | images/s |", "|---|---|---|---|---|---|---|"]
+    for (profile, machine, threads), group in groups.items():
+        by_method: dict[str, list[dict]] = defaultdict(list)
+        by_seed: dict[int, float] = defaultdict(float)
+        for r in group:
+            by_method[r["config"]["method"]].append(r["metrics"])
+            by_seed[r["seed"]] += r["wall_time_s"]
+        for method, metrics in by_method.items():
+            if "pretrain_s" in metrics[0]:
+                lines.append(f"| {profile} | {machine} | {threads} | pretrain {method} | {len(metrics)} "
+                             f"| {_mean_std(m['pretrain_s'] for m in metrics)} "
+                             f"| {_mean_std(m['images_per_s'] for m in metrics)} |")
+        lines.append(f"| {profile} | {machine} | {threads} | whole run | {len(by_seed)} "
+                     f"| {_mean_std(by_seed.values())} | |")
+    return lines
+
+
+def _mean_std(values) -> str:
+    values = list(values)
+    return f"{statistics.fmean(values):.0f}" + (f" ± {statistics.stdev(values):.0f}" if len(values) > 1 else "")
 
 
 def _sentence_losses(records: list[dict], profile: str) -> dict[str, tuple[float, float]]:

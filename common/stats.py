@@ -37,6 +37,13 @@ class PairedDelta:
         return f"{self.mean:+.2f} ± {self.se:.2f}" + ("*" if self.significant else "")
 
 
+def t_threshold(n: int) -> float:
+    """|mean| / se above which a paired t-test over ``n`` seeds is significant at 5% (two-sided)."""
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, n - 1))
+
+
 def paired_delta(values: dict[int, float], baseline: dict[int, float]) -> PairedDelta | None:
     """``values - baseline`` over the seeds both have; None without a common seed."""
     diffs = [values[seed] - baseline[seed] for seed in values if seed in baseline]

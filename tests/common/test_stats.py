@@ -1,6 +1,6 @@
 import math
 
-from common.stats import PairedDelta, format_delta, holm, paired_delta
+from common.stats import PairedDelta, format_delta, holm, paired_delta, t_threshold
 
 
 def test_paired_delta_uses_only_common_seeds():
@@ -23,6 +23,14 @@ def test_star_is_a_two_sided_paired_t_test_at_five_percent():
     assert str(PairedDelta(0.8, 0.4, 10)) == "+0.80 ± 0.40"  # t = 2.0
     assert str(PairedDelta(5.0, 0.4, 2)) == "+5.00 ± 0.40"  # t = 12.5 < 12.706
     assert str(PairedDelta(5.2, 0.4, 2)) == "+5.20 ± 0.40*"  # t = 13
+
+
+def test_t_threshold_is_where_the_star_starts():
+    assert math.isclose(t_threshold(2), 12.706, abs_tol=1e-3) and math.isclose(t_threshold(10), 2.262, abs_tol=1e-3)
+    for n in (2, 3, 4, 10):
+        se = 0.5
+        assert PairedDelta(t_threshold(n) * se * 1.001, se, n).significant
+        assert not PairedDelta(t_threshold(n) * se * 0.999, se, n).significant
 
 
 def test_p_value_equals_scipy_paired_t_test():
