@@ -182,6 +182,8 @@ def test_cli_resumes_without_duplicating_records(toy_root, tmp_path, monkeypatch
     assert code == 0, err
     lines = out.read_text().splitlines()
     assert len(lines) == 6  # (untrained, infograph, hard) x 2 repeats
+    assert all(json.loads(line)["config"]["flush_denormal"] for line in lines)  # on by default, and recorded
+    assert float(torch.tensor(1e-39) * 1.0) != 0.0  # and switched off again when the command returns
     # A run killed mid-write: two finished records survive and a partial line follows.
     out.write_text("\n".join(lines[:2]) + "\n" + lines[2][:30])
     code, stdout, err = run_cli(*args, root=toy_root, monkeypatch=monkeypatch, capsys=capsys)
