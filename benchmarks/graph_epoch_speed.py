@@ -7,6 +7,8 @@ the step is also compiled with torch.compile. Same model, same data, same optimi
 the loss value of the first batch is checked to agree. A GEMM floor (benchmarks.gemm_floor:
 the epoch's matrix multiplies alone) bounds what any rewrite at float32 could reach. Appends a run record to
 tables/records/graph_speed.jsonl that ``make tables`` renders as tables/graph_epoch_speed.md.
+Subnormal floats are flushed for all loops alike (``--no-flush-denormal`` keeps them), so the
+loops differ only in their code.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from benchmarks.gemm_floor import record_gemms, replay_seconds
 from benchmarks.loss_speed import loop_mask_local_global, loop_masks
 from common.local_global import local_global_loss
 from common.records import append_record, make_record
+from common.subnormal import flush_denormal
 from graph.data import load_tu
 from graph.model import InfoGraph
 from graph.train import objective, train_epoch
@@ -102,13 +105,17 @@ def main() -> None:
     p.add_argument("--datasets", default="MUTAG,PROTEINS,REDDIT-BINARY", help="comma-separated TU data sets")
     p.add_argument("--epochs", type=int, default=2, help="timed epochs per loop, alternating (after one warm-up epoch each)")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile loop (it needs a C++ compiler)")
+    p.add_argument("--flush-denormal", action=argparse.BooleanOptionalAction, default=True,
+                   help="flush subnormal floats for every loop, as `python -m graph` does by default (default: on)")
     p.add_argument("--records", type=Path, default=RECORDS, help="JSONL file the run record is appended to")
     args = p.parse_args()
     started = time.perf_counter()
     loops = ["released", "ours"] + ([] if args.no_compile else ["compiled"])
-    rows = [measure(name, args.epochs, loops) for name in args.datasets.split(",")]
+    with flush_denormal(args.flush_denormal) as flushing:  # process-wide: the worker threads keep the mode they start with
+        rows = [measure(name, args.epochs, loops) for name in args.datasets.split(",")]
     config = {"datasets": args.datasets, "epochs": args.epochs, "loops": loops, "batch_size": 128, "model": "GIN 3x32",
-              "dtype": "float32", "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset")}
+              "dtype": "float32", "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset"),
+              "flush_denormal": flushing}
     append_record(args.records, make_record(pipeline="graph-epoch-speed", config=config, metrics={"rows": rows}, seed=0,
                                             wall_time_s=time.perf_counter() - started))
     print(f"appended a record to {args.records}; `make tables` renders tables/graph_epoch_speed.md")

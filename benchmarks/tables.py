@@ -112,37 +112,47 @@ def graph_table(records: list[dict], out_dir: Path) -> Path | None:
 
 
 def graph_speed_table(records: list[dict], out_dir: Path) -> Path | None:
+    """The newest record of each (machine, torch threads, subnormal flushing): speed-ups differ between them."""
     records = [r for r in records if r.get("pipeline") == "graph-epoch-speed"]
     if not records:
         return None
-    latest = records[-1]
-    loops = latest["config"]["loops"][1:]  # after "released"
-    names = {"ours": ("ours", ""), "compiled": ("ours + torch.compile", " (compiled)")}
-    header = ["data set", "graphs", "nodes", "released loop s/epoch", "of which masks s"]
-    header += [f"{names[loop][0]} s/epoch" for loop in loops] + [f"speed-up{names[loop][1]}" for loop in loops]
-    floors = all("gemm_floor_s" in r for r in latest["metrics"]["rows"])
-    header += ["GEMM floor s/epoch", "GFLOP/epoch", "speed-up bound"] if floors else []
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in records:
+        hw = r["hardware"]
+        groups[(hw["cpu"], hw["cpu_count"], hw["torch_threads"], r["config"].get("flush_denormal", False))].append(r)
     lines = [
         "# InfoGraph epoch time: released training loop vs ours (batch 128, GIN 3x32, float32, plain JSD objective)",
         "",
-        f"{_latest_provenance(records, 'python -m benchmarks.graph_epoch_speed')}, "
-        f"OMP_WAIT_POLICY {latest['config'].get('omp_wait_policy', 'unrecorded')}. "
-        f"Best of {latest['config']['epochs']} alternating epochs after a warm-up epoch "
-        "(the warm-up holds the one-off compilation). The released loop re-collates batches every epoch and builds "
-        "its masks node by node in Python."
-        + (" The GEMM floor replays only the matrix multiplies of one of our epochs (same shapes and layouts, "
-           "forward and backward), back to back: no float32 rewrite of this model can be faster on this machine, "
-           "so released / floor bounds the speed-up." if floors else ""),
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
+        "Best of the alternating epochs after a warm-up epoch (the warm-up holds the one-off compilation). The "
+        "released loop re-collates batches every epoch and builds its masks node by node in Python. The GEMM floor "
+        "replays only the matrix multiplies of one of our epochs (same shapes and layouts, forward and backward), "
+        "back to back: no float32 rewrite of this model can be faster on that machine, so released / floor bounds "
+        "the speed-up. Subnormal floats are flushed (or kept) for every loop of a record alike. One section per "
+        "machine and setting, from its newest record.",
     ]
-    for r in latest["metrics"]["rows"]:
+    for (cpu, cores, threads, flushed), group in groups.items():
+        latest = group[-1]
+        lines += ["", f"## {cpu} ({cores} cores), {threads} torch threads, subnormals {'flushed' if flushed else 'kept'}",
+                  "", f"{_latest_provenance(group, 'python -m benchmarks.graph_epoch_speed')}, OMP_WAIT_POLICY "
+                  f"{latest['config'].get('omp_wait_policy', 'unrecorded')}, best of {latest['config']['epochs']} epochs.",
+                  "", *_graph_speed_rows(latest)]
+    return _write(out_dir, "graph_epoch_speed.md", lines)
+
+
+def _graph_speed_rows(record: dict) -> list[str]:
+    loops = record["config"]["loops"][1:]  # after "released"
+    names = {"ours": ("ours", ""), "compiled": ("ours + torch.compile", " (compiled)")}
+    header = ["data set", "graphs", "nodes", "released loop s/epoch", "of which masks s"]
+    header += [f"{names[loop][0]} s/epoch" for loop in loops] + [f"speed-up{names[loop][1]}" for loop in loops]
+    floors = all("gemm_floor_s" in r for r in record["metrics"]["rows"])
+    header += ["GEMM floor s/epoch", "GFLOP/epoch", "speed-up bound"] if floors else []
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in record["metrics"]["rows"]:
         cells = [r["dataset"], str(r["graphs"]), str(r["nodes"]), f"{r['released_s']:.3f}", f"{r['released_mask_s']:.3f}"]
         cells += [f"{r[f'{loop}_s']:.3f}" for loop in loops] + [f"{r[f'speedup_{loop}']:.1f}x" for loop in loops]
         cells += [f"{r['gemm_floor_s']:.3f}", f"{r['gemm_gflop']:.1f}", f"{r['max_speedup']:.1f}x"] if floors else []
         lines.append("| " + " | ".join(cells) + " |")
-    return _write(out_dir, "graph_epoch_speed.md", lines)
+    return lines
 
 
 def image_table(records: list[dict], out_dir: Path) -> Path | None:
