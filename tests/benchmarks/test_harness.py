@@ -106,3 +106,21 @@ def test_image_time_rows_are_per_machine_and_thread_count():
         "| quick | B (2 cores) | 2 | pretrain simclr | 1 | 200 | 50 |",
         "| quick | B (2 cores) | 2 | whole run | 1 | 220 | |",
     ]
+
+
+def test_epoch_speed_table_keeps_the_newest_record_of_each_machine_and_setting(tmp_path):
+    from benchmarks.tables import graph_speed_table
+
+    def record(cpu, flushed, released_s):
+        row = {"dataset": "MUTAG", "graphs": 188, "nodes": 3371, "released_s": released_s, "released_mask_s": 0.01,
+               "ours_s": 0.02, "speedup_ours": released_s / 0.02}
+        return {"pipeline": "graph-epoch-speed", "git_commit": "0" * 40, "finished_at": "t",
+                "hardware": {"cpu": cpu, "cpu_count": 2, "torch_threads": 2, "gpu": None},
+                "config": {"loops": ["released", "ours"], "epochs": 2, "flush_denormal": flushed},
+                "metrics": {"rows": [row]}}
+
+    records = [record("A", False, 0.04), record("A", False, 0.06), record("A", True, 0.08), record("B", False, 0.10)]
+    text = graph_speed_table(records, tmp_path).read_text()
+    assert text.count("## ") == 3 and "## A (2 cores), 2 torch threads, subnormals flushed" in text
+    assert "| 0.060 |" in text and "| 0.040 |" not in text  # an older record of the same machine and setting is left out
+    assert "| 0.080 |" in text and "| 0.100 |" in text and "| 5.0x |" in text
