@@ -19,8 +19,13 @@ TABLES = Path(__file__).resolve().parent.parent / "tables"
 
 def _provenance(records: list[dict]) -> str:
     commits = sorted({r["git_commit"][:12] for r in records})
-    hardware = sorted({f"{r['hardware']['cpu']} ({r['hardware']['cpu_count']} cores), GPU: {r['hardware']['gpu'] or 'none'}" for r in records})
+    hardware = sorted({f"{_machine(r)}, GPU: {r['hardware']['gpu'] or 'none'}" for r in records})
     return f"{len(records)} run records; commits {', '.join(commits)}; hardware: {'; '.join(hardware)}."
+
+
+def _machine(record: dict) -> str:
+    hw = record["hardware"]
+    return f"{hw['cpu']} ({hw['cpu_count']} cores)"
 
 
 def _latest_provenance(records: list[dict], command: str) -> str:
@@ -118,8 +123,7 @@ def graph_speed_table(records: list[dict], out_dir: Path) -> Path | None:
         return None
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in records:
-        hw = r["hardware"]
-        groups[(hw["cpu"], hw["cpu_count"], hw["torch_threads"], r["config"].get("flush_denormal", False))].append(r)
+        groups[(_machine(r), r["hardware"]["torch_threads"], r["config"].get("flush_denormal", False))].append(r)
     lines = [
         "# InfoGraph epoch time: released training loop vs ours (batch 128, GIN 3x32, float32, plain JSD objective)",
         "",
@@ -130,9 +134,9 @@ def graph_speed_table(records: list[dict], out_dir: Path) -> Path | None:
         "the speed-up. Subnormal floats are flushed (or kept) for every loop of a record alike. One section per "
         "machine and setting, from its newest record.",
     ]
-    for (cpu, cores, threads, flushed), group in groups.items():
+    for (machine, threads, flushed), group in groups.items():
         latest = group[-1]
-        lines += ["", f"## {cpu} ({cores} cores), {threads} torch threads, subnormals {'flushed' if flushed else 'kept'}",
+        lines += ["", f"## {machine}, {threads} torch threads, subnormals {'flushed' if flushed else 'kept'}",
                   "", f"{_latest_provenance(group, 'python -m benchmarks.graph_epoch_speed')}, OMP_WAIT_POLICY "
                   f"{latest['config'].get('omp_wait_policy', 'unrecorded')}, best of {latest['config']['epochs']} epochs.",
                   "", *_graph_speed_rows(latest)]
@@ -230,8 +234,7 @@ def _image_speed_lines(records: list[dict]) -> list[str]:
     """Timing rows of the image records, grouped by (profile, machine, torch threads): never averaged across them."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in records:
-        hw = r["hardware"]
-        groups[(r["config"]["profile"], f"{hw['cpu']} ({hw['cpu_count']} cores)", hw["torch_threads"])].append(r)
+        groups[(r["config"]["profile"], _machine(r), r["hardware"]["torch_threads"])].append(r)
     lines = ["| profile | machine | torch threads | what | n | seconds | images/s |", "|---|---|---|---|---|---|---|"]
     for (profile, machine, threads), group in groups.items():
         by_method: dict[str, list[dict]] = defaultdict(list)
