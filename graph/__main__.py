@@ -65,7 +65,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="torch.compile the training step (needs a C++ compiler on CPU; ~1 min once per run, "
                    "then faster epochs: worth it for the paper profile on the larger data sets)")
     p.add_argument("--flush-denormal", action=argparse.BooleanOptionalAction, default=True,
-                   help="flush subnormal floats to zero on CPU (default: on): about 1.4x faster REDDIT-BINARY "
+                   help="flush subnormal floats to zero on CPU (default: on): about 1.3x faster REDDIT-BINARY "
                    "epochs, values below 1.2e-38 become 0 (see common/subnormal.py)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return p.parse_args(argv)
