@@ -81,7 +81,9 @@ def graph_table(records: list[dict], out_dir: Path) -> Path | None:
         "Per setting and data set, every hard/debiased variant above is a paired t-test against `infograph`; "
         "here the p-values are corrected with Holm-Bonferroni across that (setting, data set)'s variants, so "
         "that the chance of any false \"significant\" stays at 5% (the stars above test each row alone). "
-        "\"none\" means no variant differs from InfoGraph beyond noise at these repeats.",
+        "\"none\" means no variant differs from InfoGraph beyond noise at these repeats. The last column sizes what "
+        "the repeats rule out: the upper end of 95% intervals for the variants' Δ, taken jointly over them "
+        "(Bonferroni), so with 95% confidence no variant adds more accuracy than that.",
         "",
         format_answers(answers(rows)),
         "",

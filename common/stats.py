@@ -37,11 +37,20 @@ class PairedDelta:
         return f"{self.mean:+.2f} ± {self.se:.2f}" + ("*" if self.significant else "")
 
 
-def t_threshold(n: int) -> float:
-    """|mean| / se above which a paired t-test over ``n`` seeds is significant at 5% (two-sided)."""
+def t_threshold(n: int, alpha: float = 0.05) -> float:
+    """|mean| / se above which a paired t-test over ``n`` seeds is significant at ``alpha`` (two-sided)."""
     from scipy.stats import t
 
-    return float(t.ppf(0.975, n - 1))
+    return float(t.ppf(1 - alpha / 2, n - 1))
+
+
+def largest_gain(deltas: list[PairedDelta], alpha: float = 0.05) -> float:
+    """Upper end of Bonferroni-simultaneous (1 - ``alpha``) intervals: no variant gains more, at that confidence.
+
+    Where no variant is significant this sizes what the repeats rule out, e.g. "no hard variant
+    adds more than 1.2 points", rather than leaving "not significant" open to any effect size.
+    """
+    return max(d.mean + t_threshold(d.n, alpha / len(deltas)) * d.se for d in deltas)
 
 
 def paired_delta(values: dict[int, float], baseline: dict[int, float]) -> PairedDelta | None:

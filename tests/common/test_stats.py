@@ -1,6 +1,6 @@
 import math
 
-from common.stats import PairedDelta, format_delta, holm, paired_delta, t_threshold
+from common.stats import PairedDelta, format_delta, holm, largest_gain, paired_delta, t_threshold
 
 
 def test_paired_delta_uses_only_common_seeds():
@@ -31,6 +31,14 @@ def test_t_threshold_is_where_the_star_starts():
         se = 0.5
         assert PairedDelta(t_threshold(n) * se * 1.001, se, n).significant
         assert not PairedDelta(t_threshold(n) * se * 0.999, se, n).significant
+
+
+def test_largest_gain_is_the_joint_upper_confidence_bound():
+    one = PairedDelta(0.5, 0.4, 10)
+    assert math.isclose(largest_gain([one]), 0.5 + 2.2622 * 0.4, abs_tol=1e-3)  # the plain 95% interval
+    # two variants: each interval at 97.5% (t = 2.685 with 9 degrees of freedom); the wide one sets the bound
+    assert math.isclose(largest_gain([PairedDelta(1.0, 0.5, 10), PairedDelta(1.5, 0.1, 10)]), 1.0 + 2.685 * 0.5,
+                        abs_tol=1e-3)
 
 
 def test_p_value_equals_scipy_paired_t_test():

@@ -274,6 +274,9 @@ def test_answers_correct_for_the_number_of_variants():
     assert answer["variants"] == 4 and answer["repeats"] == 10  # untrained and the baseline are not variants
     assert answer["better"] == ["hard b=1 [paper]"] and answer["worse"] == ["debiased [paper]"]
     assert answer["top"][0] == "hard b=1 [paper]"
+    from common.stats import t_threshold
+
+    assert answer["largest_gain"] == pytest.approx(3.0 + t_threshold(10, 0.05 / 4) * 0.2)  # Bonferroni over 4 variants
 
 
 def test_summary_keeps_settings_and_data_sets_together_when_records_interleave():
