@@ -2,7 +2,7 @@
 
 ``paper`` is the published setup (Robinson et al. 2021, released image code): ResNet-50,
 batch 256, Adam 1e-3 / wd 1e-6, temperature 0.5, 400 epochs, kNN k=200, 100-epoch
-linear probe. ``quick`` is sized from measured CPU speed (see ``QUICK_SIZING``) so that
+linear probe. ``quick`` is sized from measured CPU speed (see the note above ``QUICK``) so that
 simclr, debiased and hard finish pretraining and evaluation in about 30 minutes on
 2 CPU cores, and still learn well above a random encoder.
 """
@@ -51,9 +51,9 @@ class ImageConfig:
 
 
 PAPER = ImageConfig()
-# Measured on 1 CPU thread: a width-16 ResNet-18 trains at ~100 images/s (two views each)
-# and encodes ~730 images/s; 2 threads give roughly 1.6x that.
-# 10k images x 8 epochs at batch 128 = 80k images, about 8 minutes per method on 2 threads.
+# 10k images x 8 epochs at batch 128 = 80k images per method. Measured (tables/image.md): 40-90 images/s
+# on one thread of a 2-core AMD EPYC beside other jobs, 275-300 images/s on both threads of a quiet
+# 2-core AVX-512 Xeon, where the whole run (baseline + three methods + evaluation) took about 15 minutes.
 QUICK = dataclasses.replace(
     PAPER,
     arch="resnet18",
