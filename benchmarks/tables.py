@@ -172,9 +172,7 @@ def image_table(records: list[dict], out_dir: Path) -> Path | None:
 
     def stat(group: list[dict], key: str) -> str:
         values = [r["metrics"][key] for r in group if key in r["metrics"]]
-        if not values:
-            return "–"
-        return f"{statistics.fmean(values):.2f}" + (f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else "")
+        return _mean_std(values, 2) if values else "–"
 
     def delta(group: list[dict], key: str, baseline: list[dict]) -> str:
         by_seed = {r["seed"]: r["metrics"][key] for r in group}
@@ -254,9 +252,11 @@ def _image_speed_lines(records: list[dict]) -> list[str]:
     return lines
 
 
-def _mean_std(values) -> str:
+def _mean_std(values, digits: int = 0) -> str:
+    """``mean ± std`` (just the mean for a single value)."""
     values = list(values)
-    return f"{statistics.fmean(values):.0f}" + (f" ± {statistics.stdev(values):.0f}" if len(values) > 1 else "")
+    mean = f"{statistics.fmean(values):.{digits}f}"
+    return mean + (f" ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else "")
 
 
 def _sentence_losses(records: list[dict], profile: str) -> dict[str, tuple[float, float]]:

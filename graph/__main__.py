@@ -83,12 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from common.losses import check_hparams
-    from common.records import append_record, make_record, read_records
     from common.subnormal import flush_denormal
     from graph.config import CONVENTIONS, METHODS, PROFILES, expand_cells
-    from graph.data import STAGED, load_tu
-    from graph.summary import format_table, summarize
-    from graph.train import cell_config, train_and_evaluate
+    from graph.data import STAGED
 
     profile = PROFILES[args.profile]
     datasets = list(STAGED) if args.dataset == "all" else [d for d in args.dataset.split(",") if d]
@@ -110,33 +107,42 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError("--repeats, --epochs and --threads must be >= 1")
     if any(not 1 <= e <= epochs for e in args.eval_at):
         raise UserError(f"--eval-at epochs must lie in [1, {epochs}] (the run's --epochs), got {args.eval_at}")
+    cells = expand_cells(datasets, methods, profile=args.profile, conventions=conventions, betas=betas,
+                         tau_plus=args.tau_plus, repeats=repeats, epochs=epochs, seed=args.seed)
     with flush_denormal(args.flush_denormal) as flushing:  # before the first parallel op
         torch.set_num_threads(args.threads)
+        _run(args, cells, flushing)
+    return 0
 
-        cells = expand_cells(datasets, methods, profile=args.profile, conventions=conventions, betas=betas,
-                             tau_plus=args.tau_plus, repeats=repeats, epochs=epochs, seed=args.seed)
-        done = {_key(r["config"]) for r in read_records(args.out) if r.get("pipeline") == "graph"}
-        todo = [c for c in cells if _key(c.__dict__) not in done]
-        print(f"{len(cells)} runs, {len(cells) - len(todo)} already recorded in {args.out}, {len(todo)} to do")
-        loaded = {}
-        for cell in todo:
-            if cell.dataset not in loaded:
-                loaded = {cell.dataset: load_tu(cell.dataset, args.data_dir, download=False if args.no_download else None)}  # keep one data set in memory
-            data = loaded[cell.dataset]
-            start = time.perf_counter()
-            metrics = train_and_evaluate(cell, data, device=args.device, n_jobs=args.threads, progress=not args.no_progress,
-                                         compile=args.compile, eval_at=args.eval_at)
-            config = {**cell_config(cell, data, args.device), "compile": args.compile, "eval_at": list(args.eval_at),
-                      "flush_denormal": flushing}
-            record = make_record(pipeline="graph", config=config, metrics=metrics,
-                                 seed=cell.seed, wall_time_s=time.perf_counter() - start)
-            append_record(args.out, record)
-            print(f"{cell.dataset:14s} {cell.label:28s} repeat {cell.repeat}: {metrics['accuracy']:.2f}% "
-                  f"({metrics['seconds_per_epoch']:.3f} s/epoch, {record['wall_time_s']:.1f} s)", flush=True)
-        wanted = {_key(c.__dict__) for c in cells}
-        records = [r for r in read_records(args.out) if r.get("pipeline") == "graph" and _key(r["config"]) in wanted]
-        print(format_table(summarize(records)))
-        return 0
+
+def _run(args: argparse.Namespace, cells: list, flushing: bool) -> None:
+    """Run and record the cells not recorded yet, then print the summary of all of them."""
+    from common.records import append_record, make_record, read_records
+    from graph.data import load_tu
+    from graph.summary import format_table, summarize
+    from graph.train import cell_config, train_and_evaluate
+
+    done = {_key(r["config"]) for r in read_records(args.out) if r.get("pipeline") == "graph"}
+    todo = [c for c in cells if _key(c.__dict__) not in done]
+    print(f"{len(cells)} runs, {len(cells) - len(todo)} already recorded in {args.out}, {len(todo)} to do")
+    loaded = {}
+    for cell in todo:
+        if cell.dataset not in loaded:
+            loaded = {cell.dataset: load_tu(cell.dataset, args.data_dir, download=False if args.no_download else None)}  # keep one data set in memory
+        data = loaded[cell.dataset]
+        start = time.perf_counter()
+        metrics = train_and_evaluate(cell, data, device=args.device, n_jobs=args.threads, progress=not args.no_progress,
+                                     compile=args.compile, eval_at=args.eval_at)
+        config = {**cell_config(cell, data, args.device), "compile": args.compile, "eval_at": list(args.eval_at),
+                  "flush_denormal": flushing}
+        record = make_record(pipeline="graph", config=config, metrics=metrics,
+                             seed=cell.seed, wall_time_s=time.perf_counter() - start)
+        append_record(args.out, record)
+        print(f"{cell.dataset:14s} {cell.label:28s} repeat {cell.repeat}: {metrics['accuracy']:.2f}% "
+              f"({metrics['seconds_per_epoch']:.3f} s/epoch, {record['wall_time_s']:.1f} s)", flush=True)
+    wanted = {_key(c.__dict__) for c in cells}
+    records = [r for r in read_records(args.out) if r.get("pipeline") == "graph" and _key(r["config"]) in wanted]
+    print(format_table(summarize(records)))
 
 
 def _key(config: dict) -> tuple:

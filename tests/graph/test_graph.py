@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from common.cli import UserError
 from common.local_global import local_global_loss
+from common.stats import t_threshold
 from graph.data import load_tu
 from graph.evaluate import svm_accuracy
 from graph.model import InfoGraph
@@ -274,8 +275,6 @@ def test_answers_correct_for_the_number_of_variants():
     assert answer["variants"] == 4 and answer["repeats"] == 10  # untrained and the baseline are not variants
     assert answer["better"] == ["hard b=1 [paper]"] and answer["worse"] == ["debiased [paper]"]
     assert answer["top"][0] == "hard b=1 [paper]"
-    from common.stats import t_threshold
-
     assert answer["largest_gain"] == pytest.approx(3.0 + t_threshold(10, 0.05 / 4) * 0.2)  # Bonferroni over 4 variants
 
 
