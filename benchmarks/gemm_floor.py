@@ -48,14 +48,14 @@ class _Recorder(TorchDispatchMode):
         self.gemms: list[Gemm] = []
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if func in _GEMMS:
-            tensors = tuple((tuple(a.shape), tuple(a.stride()), a.dtype) for a in args if isinstance(a, torch.Tensor))
-            self.gemms.append(Gemm(func, tensors))
+        tensors = [a for a in args if isinstance(a, torch.Tensor)]
+        if func in _GEMMS and all(a.layout == torch.strided for a in tensors):  # dense GEMMs only, not sparse products
+            self.gemms.append(Gemm(func, tuple((tuple(a.shape), tuple(a.stride()), a.dtype) for a in tensors)))
         return func(*args, **(kwargs or {}))
 
 
 def record_gemms(run: Callable[[], None]) -> list[Gemm]:
-    """Every GEMM (forward and backward) that ``run()`` dispatches on this thread, in order."""
+    """Every dense GEMM (forward and backward) that ``run()`` dispatches on this thread, in order."""
     recorder = _Recorder()
     with recorder:
         run()

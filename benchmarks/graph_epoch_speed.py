@@ -1,9 +1,11 @@
 """Seconds per InfoGraph training epoch: the released training loop against ours.
 
 The released loop re-collates every mini-batch each epoch (a non-shuffling PyG
-DataLoader) and builds the node-by-graph masks with a Python loop over nodes. Ours
-collates the fixed batches once and needs no masks for the plain objective; optionally
-the step is also compiled with torch.compile. Same model, same data, same optimiser;
+DataLoader), runs the encoder through PyG's ``GINConv`` (gather-then-scatter neighbour sums)
+and builds the node-by-graph masks with a Python loop over nodes. Ours collates the fixed
+batches and their sparse adjacency once, keeps batch-norm gradients contiguous and needs
+no masks for the plain objective; optionally the step is also compiled with
+torch.compile. Same weights, same data, same optimiser;
 the loss value of the first batch is checked to agree. A GEMM floor (benchmarks.gemm_floor:
 the epoch's matrix multiplies alone) bounds what any rewrite at float32 could reach. Appends a run record to
 tables/records/graph_speed.jsonl that ``make tables`` renders as tables/graph_epoch_speed.md.
@@ -19,6 +21,7 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from benchmarks.gemm_floor import record_gemms, replay_seconds
 from benchmarks.loss_speed import loop_mask_local_global, loop_masks
@@ -32,14 +35,37 @@ from graph.train import objective, train_epoch
 RECORDS = Path(__file__).resolve().parent.parent / "tables" / "records" / "graph_speed.jsonl"
 
 
-def released_epoch(model, optimizer, graphs, batch_size) -> tuple[float, float]:
+def released_convs(model: InfoGraph) -> list:
+    """PyG ``GINConv`` layers around the model's own MLPs (whose weights GINConv re-initialises, so restored)."""
+    from torch_geometric.nn import GINConv
+
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    convs = [GINConv(mlp) for mlp in model.encoder.mlps]
+    model.load_state_dict(weights)
+    return convs
+
+
+def released_forward(model: InfoGraph, convs: list, data) -> tuple[torch.Tensor, torch.Tensor]:
+    """The released model's forward with our weights: PyG ``GINConv`` layers, batch norm, sum readout."""
+    from torch_geometric.nn import global_add_pool
+
+    x, per_layer = data.x, []
+    for conv, norm in zip(convs, model.encoder.norms, strict=True):
+        x = norm(F.relu(conv(x, data.edge_index)))
+        per_layer.append(x)
+    nodes = torch.cat(per_layer, dim=1)
+    graphs = global_add_pool(nodes, data.batch, size=data.num_graphs)
+    return model.local_head(nodes), model.global_head(graphs)
+
+
+def released_epoch(model, convs, optimizer, graphs, batch_size) -> tuple[float, float]:
     """(seconds for the epoch, of which building masks)."""
     from torch_geometric.loader import DataLoader
 
     start, mask_seconds = time.perf_counter(), 0.0
     for data in DataLoader(graphs, batch_size=batch_size):
         optimizer.zero_grad()
-        local, graph = model(data.x, data.edge_index, data.batch, data.num_graphs)
+        local, graph = released_forward(model, convs, data)
         mask_start = time.perf_counter()
         masks = loop_masks(data.batch, data.num_graphs)
         mask_seconds += time.perf_counter() - mask_start
@@ -58,18 +84,21 @@ def measure(name: str, epochs: int, loops: list[str]) -> dict:
     """Best epoch time of each loop, alternating loops epoch by epoch so all see the same background load."""
     data = load_tu(name)
     batches = data.batches(128, seed=0)
-    order = [g for b in batches for g in b.to_data_list()]  # the same graph order for every loop
+    order = [data.graphs[i] for i in data.order(seed=0)]  # the same graph order for every loop
     check = batches[0]
     runners = {}
     for label in loops:
         torch.manual_seed(0)
         model = InfoGraph(data.num_features)
         optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
-        step = objective(model, compile=label == "compiled")  # the plain JSD objective, as the released loop
+        # the released loop's "step" is its GINConv layers; ours the plain JSD objective, as released
+        step = released_convs(model) if label == "released" else objective(model, compile=label == "compiled")
         with torch.no_grad():
-            local, graph = model(check.x, check.edge_index, check.batch, check.num_graphs)
-            fn = loop_mask_local_global if label == "released" else local_global_loss
-            print(f"{name:14s} {label:9s} first-batch loss {fn(local, graph, check.batch).item():.6f}", flush=True)
+            if label == "released":
+                loss = loop_mask_local_global(*released_forward(model, step, check), check.batch)
+            else:
+                loss = local_global_loss(*model(check.x, check.neighbours, check.batch, check.num_graphs), check.batch)
+            print(f"{name:14s} {label:9s} first-batch loss {loss.item():.6f}", flush=True)
         runners[label] = (step, model, optimizer)
     seconds: dict[str, list[float]] = {label: [] for label in loops}
     mask_seconds = []
@@ -77,7 +106,7 @@ def measure(name: str, epochs: int, loops: list[str]) -> dict:
     for round_ in range(epochs + 1):
         for label, (step, model, optimizer) in runners.items():
             if label == "released":
-                took, masks = released_epoch(model, optimizer, order, 128)
+                took, masks = released_epoch(model, step, optimizer, order, 128)
                 mask_seconds.append(masks)
             else:
                 took = our_epoch(step, optimizer, batches)

@@ -5,7 +5,8 @@ writable cache. Node labels (one-hot) are the features, node attributes when a s
 labels, and graphs with neither get one-hot degrees (max degree < 1000)
 or standardised degrees, as in the released code. Mini-batches are collated once per
 run: the released code shuffles the data set once and then iterates a non-shuffling
-loader, so the batches are the same every epoch and need not be rebuilt.
+loader, so the batches are the same every epoch and need not be rebuilt; each carries its
+sparse neighbour-sum operator (``graph.sparse``), also built once.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from torch import Tensor
 
 from common.cli import UserError
 from common.paths import cache_dir, data_dir
+from graph.sparse import SparseMatrix
 
 STAGED = ("MUTAG", "PTC_MR", "ENZYMES", "PROTEINS", "DD", "IMDB-BINARY", "IMDB-MULTI", "REDDIT-BINARY")
 REQUIRED_SUFFIXES = ("A.txt", "graph_indicator.txt", "graph_labels.txt")
@@ -36,16 +38,26 @@ class GraphData:
     labels: Tensor
     num_features: int
 
-    def batches(self, batch_size: int, seed: int, device: torch.device | str = "cpu") -> list:
-        """Shuffle graph order with ``seed`` once, then collate fixed batches onto ``device``."""
-        from torch_geometric.data import Batch
+    def order(self, seed: int) -> list[int]:
+        """The run's graph order: one shuffle with ``seed``, as the released code shuffles once."""
+        return torch.randperm(len(self.graphs), generator=torch.Generator().manual_seed(seed)).tolist()
 
-        order = torch.randperm(len(self.graphs), generator=torch.Generator().manual_seed(seed)).tolist()
-        shuffled = [self.graphs[i] for i in order]
-        return [
-            Batch.from_data_list(shuffled[start : start + batch_size]).to(device)
-            for start in range(0, len(shuffled), batch_size)
-        ]
+    def batches(self, batch_size: int, seed: int, device: torch.device | str = "cpu") -> list:
+        """Shuffle graph order with ``seed`` once, then collate fixed batches onto ``device``.
+
+        Each PyG ``Batch`` gains ``neighbours`` (:class:`graph.sparse.SparseMatrix`).
+        """
+        shuffled = [self.graphs[i] for i in self.order(seed)]
+        return [collate(shuffled[start : start + batch_size], device) for start in range(0, len(shuffled), batch_size)]
+
+
+def collate(graphs: list, device: torch.device | str = "cpu"):
+    """One PyG ``Batch`` of ``graphs`` on ``device`` with its neighbour-sum operator attached."""
+    from torch_geometric.data import Batch
+
+    batch = Batch.from_data_list(graphs).to(device)
+    batch.neighbours = SparseMatrix.neighbours(batch.edge_index, batch.num_nodes)
+    return batch
 
 
 def available(root: Path) -> list[str]:

@@ -12,26 +12,35 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from graph.sparse import SparseMatrix
+
 
 class GINEncoder(nn.Module):
+    """GIN layers ``x <- BN(ReLU(MLP(x + A x)))`` (PyG's ``GINConv`` with eps = 0, as released)."""
+
     def __init__(self, in_features: int, hidden: int = 32, layers: int = 3) -> None:
         super().__init__()
-        from torch_geometric.nn import GINConv
 
         def mlp(d_in: int) -> nn.Sequential:
             return nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, hidden))
 
-        self.convs = nn.ModuleList(GINConv(mlp(in_features if i == 0 else hidden)) for i in range(layers))
+        self.mlps = nn.ModuleList(mlp(in_features if i == 0 else hidden) for i in range(layers))
         self.norms = nn.ModuleList(nn.BatchNorm1d(hidden) for _ in range(layers))
         self.out_features = hidden * layers
 
-    def forward(self, x: Tensor, edge_index: Tensor, batch: Tensor, num_graphs: int) -> tuple[Tensor, Tensor]:
-        """Returns (graph embeddings ``(G, hidden*layers)``, node embeddings ``(n, hidden*layers)``)."""
+    def forward(self, x: Tensor, neighbours: SparseMatrix, batch: Tensor, num_graphs: int) -> tuple[Tensor, Tensor]:
+        """Returns (graph embeddings ``(G, hidden*layers)``, node embeddings ``(n, hidden*layers)``).
+
+        ``neighbours @ h`` sums each node's in-neighbours (:class:`graph.sparse.SparseMatrix`,
+        built once per batch); ``batch[i]`` is node i's graph.
+        """
         from torch_geometric.nn import global_add_pool
 
         per_layer = []
-        for conv, norm in zip(self.convs, self.norms, strict=True):
-            x = norm(F.relu(conv(x, edge_index)))
+        for mlp, norm in zip(self.mlps, self.norms, strict=True):
+            x = norm(F.relu(mlp(x + neighbours @ x)))
+            if x.requires_grad:  # its gradient arrives as a column slice of the concatenation below,
+                x.register_hook(torch.Tensor.contiguous)  # and batch-norm backward is several times slower on strided input
             per_layer.append(x)
         nodes = torch.cat(per_layer, dim=1)
         return global_add_pool(nodes, batch, size=num_graphs), nodes
@@ -65,12 +74,12 @@ class InfoGraph(nn.Module):
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
 
-    def forward(self, x: Tensor, edge_index: Tensor, batch: Tensor, num_graphs: int) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, neighbours: SparseMatrix, batch: Tensor, num_graphs: int) -> tuple[Tensor, Tensor]:
         """(node scores input ``(n, D)``, graph scores input ``(G, D)``) for the local-global loss.
 
-        Plain tensors rather than a PyG ``Batch``, so that ``torch.compile`` can trace it.
+        Tensors and operators rather than a PyG ``Batch``, so that ``torch.compile`` can trace it.
         """
-        graphs, nodes = self.encoder(x, edge_index, batch, num_graphs)
+        graphs, nodes = self.encoder(x, neighbours, batch, num_graphs)
         return self.local_head(nodes), self.global_head(graphs)
 
     @torch.no_grad()
@@ -78,7 +87,7 @@ class InfoGraph(nn.Module):
         """Graph embeddings and labels of all ``batches`` in eval mode (batch-norm running stats)."""
         was_training = self.training
         self.eval()
-        embeddings = [self.encoder(b.x, b.edge_index, b.batch, b.num_graphs)[0] for b in batches]
+        embeddings = [self.encoder(b.x, b.neighbours, b.batch, b.num_graphs)[0] for b in batches]
         self.train(was_training)
         labels = torch.cat([b.y for b in batches])
         return torch.cat(embeddings).cpu().double().numpy(), labels.cpu().numpy()

@@ -18,18 +18,19 @@ from graph.config import Cell
 from graph.data import GraphData
 from graph.evaluate import svm_accuracy
 from graph.model import InfoGraph
+from graph.sparse import SparseMatrix
 
 
 def objective(
     model: InfoGraph, *, tau_plus: float = 0.0, beta: float = 0.0, convention: str = "paper", compile: bool = False
 ) -> Callable[..., Tensor]:
-    """``f(x, edge_index, batch, num_graphs)`` -> the local-global loss of one batch.
+    """``f(x, neighbours, batch, num_graphs)`` -> the local-global loss of one batch.
 
     With ``compile``, torch.compile fuses the element-wise work around the matmuls (one
     compilation with dynamic node counts, about a minute on CPU; it pays off over long runs).
     """
-    def loss(x: Tensor, edge_index: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
-        local, graph = model(x, edge_index, batch, num_graphs)
+    def loss(x: Tensor, neighbours: SparseMatrix, batch: Tensor, num_graphs: int) -> Tensor:
+        local, graph = model(x, neighbours, batch, num_graphs)
         return local_global_loss(local, graph, batch, tau_plus=tau_plus, beta=beta, convention=convention)
 
     return torch.compile(loss, dynamic=True) if compile else loss
@@ -40,7 +41,7 @@ def train_epoch(step_loss_of: Callable[..., Tensor], optimizer: torch.optim.Opti
     total = torch.zeros((), device=optimizer.param_groups[0]["params"][0].device)
     for batch in batches:
         optimizer.zero_grad(set_to_none=True)
-        step_loss = step_loss_of(batch.x, batch.edge_index, batch.batch, batch.num_graphs)
+        step_loss = step_loss_of(batch.x, batch.neighbours, batch.batch, batch.num_graphs)
         step_loss.backward()
         optimizer.step()
         total += step_loss.detach()

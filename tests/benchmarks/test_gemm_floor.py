@@ -22,3 +22,12 @@ def test_batched_matmul_counts_the_batch_and_replays_with_recorded_layouts():
     assert [t.stride() for t in inputs] == [a.stride(), b.stride()]
     assert gemms[0].op(*inputs).shape == (4, 3, 8)
     assert replay_seconds(gemms, rounds=2) > 0
+
+
+def test_sparse_products_are_not_counted_as_dense_gemms():
+    from graph.sparse import SparseMatrix
+
+    matrix = SparseMatrix.neighbours(torch.tensor([[0, 1, 2], [1, 2, 0]]), 3)
+    dense = torch.randn(3, 4, requires_grad=True)
+    gemms = record_gemms(lambda: (matrix @ dense @ torch.randn(4, 5)).sum().backward())
+    assert [g.flops for g in gemms] == [2 * 3 * 4 * 5] * 2  # the dense product and its input gradient only

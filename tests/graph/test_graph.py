@@ -76,7 +76,7 @@ def test_model_shapes_and_loss_on_a_real_batch(toy_root):
     data = load_tu("TOY", toy_root)
     batch = data.batches(8, seed=0)[0]
     model = InfoGraph(data.num_features, hidden=16, layers=3)
-    local, graph = model(batch.x, batch.edge_index, batch.batch, batch.num_graphs)
+    local, graph = model(batch.x, batch.neighbours, batch.batch, batch.num_graphs)
     assert local.shape == (batch.num_nodes, 48) and graph.shape == (batch.num_graphs, 48)
     embeddings, labels = model.embed(data.batches(8, seed=0))
     assert embeddings.shape == (24, 48) and labels.shape == (24,)
@@ -211,7 +211,7 @@ def test_compiled_objective_matches_eager_in_value_and_gradient(toy_root):
     hparams = dict(tau_plus=cell.tau_plus, beta=cell.beta, convention=cell.convention)
     eager, compiled = objective(model, **hparams), objective(model, **hparams, compile=True)
     for batch in data.batches(10, seed=0):  # 10, 10 and 4 graphs: node counts differ, one compilation
-        args = (batch.x, batch.edge_index, batch.batch, batch.num_graphs)
+        args = (batch.x, batch.neighbours, batch.batch, batch.num_graphs)
         grads = []
         for fn in (eager, compiled):
             model.zero_grad()
