@@ -68,3 +68,11 @@ def test_the_benchmarks_released_forward_equals_our_model():
     released = released_forward(model, released_convs(model), batch)
     for a, b in zip(ours, released, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_a_batch_without_edges_sums_to_zero():
+    """Graphs of isolated nodes (nnz = 0) must not break the product or its gradient."""
+    matrix = SparseMatrix.neighbours(torch.zeros(2, 0, dtype=torch.long), 4)
+    x = torch.randn(4, 3, requires_grad=True)
+    (matrix @ x).sum().backward()
+    assert torch.equal(matrix @ x.detach(), torch.zeros(4, 3)) and torch.equal(x.grad, torch.zeros(4, 3))
