@@ -62,8 +62,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-download", action="store_true",
                    help="never try PyG's download when raw files are missing (also HARDNEG_OFFLINE=1)")
     p.add_argument("--compile", action="store_true",
-                   help="torch.compile the training step (needs a C++ compiler on CPU; ~1 min once per run, "
-                   "then faster epochs: worth it for the paper profile on the larger data sets)")
+                   help="torch.compile the training step (needs a C++ compiler on CPU; ~1 min once per run; "
+                   "no faster than eager on our 2-core CPUs, see tables/graph_epoch_speed.md: meant for GPUs)")
     p.add_argument("--flush-denormal", action=argparse.BooleanOptionalAction, default=True,
                    help="flush subnormal floats to zero on CPU (default: on): about 1.3x faster REDDIT-BINARY "
                    "epochs, values below 1.2e-38 become 0 (see common/subnormal.py)")

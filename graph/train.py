@@ -27,7 +27,9 @@ def objective(
     """``f(x, neighbours, batch, num_graphs)`` -> the local-global loss of one batch.
 
     With ``compile``, torch.compile fuses the element-wise work around the matmuls (one
-    compilation with dynamic node counts, about a minute on CPU; it pays off over long runs).
+    compilation with dynamic node counts, about a minute on CPU; the sparse neighbour sums
+    stay eager). On our 2-core CPUs the compiled step is no faster than eager
+    (tables/graph_epoch_speed.md); it is there for GPUs.
     """
     def loss(x: Tensor, neighbours: SparseMatrix, batch: Tensor, num_graphs: int) -> Tensor:
         local, graph = model(x, neighbours, batch, num_graphs)
