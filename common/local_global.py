@@ -93,19 +93,25 @@ def _positive_mask(batch: Tensor, num_graphs: int) -> Tensor:
 
 
 def _reference(scores: Tensor, batch: Tensor, tau_plus: float, beta: float) -> Tensor:
-    """The released code's arithmetic, vectorised (its masks were built node by node)."""
+    """The released code's arithmetic, vectorised (its masks were built node by node).
+
+    The released code zeroes the positive entries of the (n, G) matrix instead of leaving
+    them out. A zeroed entry adds a known constant to the positive sum, so that sum is taken
+    over the n true positives plus a count, not over the whole matrix; the row
+    normalisation of the weights is likewise applied to row sums, not entry by entry.
+    """
     num_nodes, num_graphs = scores.shape
-    positive = _positive_mask(batch, num_graphs)
-    pos_scores = scores * positive
-    neg_scores = scores * ~positive
-    pos_term = _LOG2 - F.softplus(-pos_scores) - (tau_plus / (1.0 - tau_plus)) * F.softplus(pos_scores)
-    if beta == 0.0:
-        neg_term = (F.softplus(neg_scores) - _LOG2) / (1.0 - tau_plus)
-    else:
-        scale = torch.maximum(neg_scores.max(), neg_scores.min().abs())
-        weights = torch.exp(-2.0 * beta * neg_scores / scale)
-        weights = weights / weights.mean(dim=1, keepdim=True)
-        neg_term = weights * F.softplus(neg_scores) / (1.0 - tau_plus) - _LOG2
-    expected_pos = pos_term.sum() / num_nodes
-    expected_neg = neg_term.sum() / (num_nodes * (num_graphs - 1))
-    return expected_neg - expected_pos
+    entries, ratio = num_nodes * num_graphs, tau_plus / (1.0 - tau_plus)
+    pos = scores.gather(1, batch.unsqueeze(1)).squeeze(1)
+    # released: log2 - sp(-p) - ratio * sp(p) on every entry; a zeroed one gives -ratio * log2
+    pos_sum = (_LOG2 - F.softplus(-pos) - ratio * F.softplus(pos)).sum() - (entries - num_nodes) * ratio * _LOG2
+    neg_scores = scores.scatter(1, batch.unsqueeze(1), 0.0)
+    neg_softplus = F.softplus(neg_scores)
+    if beta == 0.0:  # released: (sp(q) - log2) / (1 - tau_plus) per entry
+        neg_sum = (neg_softplus.sum() - entries * _LOG2) / (1.0 - tau_plus)
+    else:  # released: w * sp(q) / (1 - tau_plus) - log2, w normalised by its row mean
+        low, high = torch.aminmax(neg_scores)
+        weights = torch.exp(neg_scores * (-2.0 * beta / torch.maximum(high, low.abs())))
+        weighted = ((weights * neg_softplus).sum(dim=1) / weights.mean(dim=1)).sum()
+        neg_sum = weighted / (1.0 - tau_plus) - entries * _LOG2
+    return neg_sum / (num_nodes * (num_graphs - 1)) - pos_sum / num_nodes

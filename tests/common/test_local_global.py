@@ -73,6 +73,19 @@ def test_reference_equals_released_formula(tau_plus, beta):
     assert got.item() == pytest.approx(want.item(), rel=1e-10)
 
 
+@pytest.mark.parametrize("tau_plus,beta", [(0.0, 0.0), (0.5, 0.0), (0.5, 2.0)])
+def test_reference_gradient_equals_released_formula(tau_plus, beta):
+    """The row-sum rewrite must train like the released arithmetic: same gradients, scale included."""
+    local, graph, batch = toy_batch(2)
+    grads = []
+    for fn in (lambda a, b: local_global_loss(a, b, batch, tau_plus=tau_plus, beta=beta, convention="reference"),
+               lambda a, b: released_formula(a, b, batch, tau_plus, beta)):
+        a, b = local.clone().requires_grad_(), graph.clone().requires_grad_()
+        grads.append(torch.autograd.grad(fn(a, b), (a, b)))
+    for got, want in zip(*grads, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
+
+
 @pytest.mark.parametrize("tau_plus,beta", [(0.0, 0.0), (0.5, 0.0), (0.1, 1.0), (0.5, 10.0)])
 def test_paper_equals_loop_formula(tau_plus, beta):
     local, graph, batch = toy_batch(1)
