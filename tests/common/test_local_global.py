@@ -1,41 +1,17 @@
-"""InfoGraph local-global objective: both conventions against direct loop transcriptions."""
+"""InfoGraph local-global objective: both conventions against direct loop transcriptions.
+
+The released arithmetic is transcribed once, in ``benchmarks.loss_speed`` (which also times it).
+"""
 
 import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
+from benchmarks.loss_speed import loop_mask_local_global
 from common.local_global import local_global_loss
 
 LOG2 = math.log(2.0)
-
-
-def loop_masks(batch, num_graphs):
-    """Masks built node by node, as the released code does."""
-    pos = torch.zeros(len(batch), num_graphs, dtype=torch.float64)
-    neg = torch.ones(len(batch), num_graphs, dtype=torch.float64)
-    for node, graph in enumerate(batch.tolist()):
-        pos[node, graph] = 1.0
-        neg[node, graph] = 0.0
-    return pos, neg
-
-
-def released_formula(local, graph, batch, tau_plus, beta):
-    """Transcription of the published JSD_hard arithmetic (positive entries zeroed, not dropped)."""
-    n, g = local.shape[0], graph.shape[0]
-    pos_mask, neg_mask = loop_masks(batch, g)
-    res = local @ graph.T
-    p, q = res * pos_mask, res * neg_mask
-    e_pos = LOG2 - F.softplus(-p) - (tau_plus / (1 - tau_plus)) * (F.softplus(-p) + p)
-    if beta == 0:
-        e_neg = (F.softplus(-q) + q - LOG2) / (1 - tau_plus)
-    else:
-        scale = max(q.max(), q.min().abs())
-        weight = (beta * (-2 * q / scale)).exp()
-        weight = weight / weight.mean(dim=1).view(-1, 1)
-        e_neg = weight * (F.softplus(-q) + q) / (1 - tau_plus) - LOG2
-    return e_neg.sum() / (n * (g - 1)) - e_pos.sum() / n
 
 
 def paper_formula(local, graph, batch, tau_plus, beta):
@@ -69,7 +45,7 @@ def toy_batch(seed, nodes=30, graphs=5, dim=6):
 def test_reference_equals_released_formula(tau_plus, beta):
     local, graph, batch = toy_batch(0)
     got = local_global_loss(local, graph, batch, tau_plus=tau_plus, beta=beta, convention="reference")
-    want = released_formula(local, graph, batch, tau_plus, beta)
+    want = loop_mask_local_global(local, graph, batch, tau_plus=tau_plus, beta=beta)
     assert got.item() == pytest.approx(want.item(), rel=1e-10)
 
 
@@ -79,7 +55,7 @@ def test_reference_gradient_equals_released_formula(tau_plus, beta):
     local, graph, batch = toy_batch(2)
     grads = []
     for fn in (lambda a, b: local_global_loss(a, b, batch, tau_plus=tau_plus, beta=beta, convention="reference"),
-               lambda a, b: released_formula(a, b, batch, tau_plus, beta)):
+               lambda a, b: loop_mask_local_global(a, b, batch, tau_plus=tau_plus, beta=beta)):
         a, b = local.clone().requires_grad_(), graph.clone().requires_grad_()
         grads.append(torch.autograd.grad(fn(a, b), (a, b)))
     for got, want in zip(*grads, strict=True):
