@@ -78,18 +78,14 @@ def local_global_loss(
         # gradient cancels exactly and no (n, G) mask is built.
         neg_expectation = (neg_softplus.sum(dim=1) - F.softplus(pos_score)) / (num_graphs - 1)
     else:
-        positive = _positive_mask(batch, num_graphs)
-        scale = scores.detach().masked_fill(positive, 0.0).abs().amax().clamp_min(torch.finfo(scores.dtype).tiny)
-        weights = torch.softmax((scores * (beta / scale)).masked_fill(positive, float("-inf")), dim=1)
+        own = batch.unsqueeze(1)  # the positive entry of each row, written over rather than masked
+        low, high = torch.aminmax(scores.detach().scatter(1, own, 0.0))
+        scale = torch.maximum(high, -low).clamp_min(torch.finfo(scores.dtype).tiny)
+        weights = torch.softmax((scores * (beta / scale)).scatter_(1, own, float("-inf")), dim=1)
         neg_expectation = (weights * neg_softplus).sum(dim=1)
     if tau_plus > 0.0:
         neg_expectation = ((neg_expectation - tau_plus * F.softplus(pos_score)) / (1.0 - tau_plus)).clamp_min(0.0)
     return (F.softplus(-pos_score) + neg_expectation).mean() - 2 * _LOG2
-
-
-def _positive_mask(batch: Tensor, num_graphs: int) -> Tensor:
-    """(n, G) bool, True at (node, its graph): one comparison, not a loop over nodes."""
-    return batch.unsqueeze(1) == torch.arange(num_graphs, device=batch.device)
 
 
 def _reference(scores: Tensor, batch: Tensor, tau_plus: float, beta: float) -> Tensor:

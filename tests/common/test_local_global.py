@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from benchmarks.loss_speed import loop_mask_local_global
 from common.local_global import local_global_loss
@@ -67,6 +68,30 @@ def test_paper_equals_loop_formula(tau_plus, beta):
     local, graph, batch = toy_batch(1)
     got = local_global_loss(local, graph, batch, tau_plus=tau_plus, beta=beta, convention="paper")
     assert got.item() == pytest.approx(paper_formula(local, graph, batch, tau_plus, beta), rel=1e-10)
+
+
+@pytest.mark.parametrize("tau_plus,beta", [(0.0, 1.0), (0.5, 2.0)])
+def test_paper_gradient_equals_a_row_by_row_autograd_transcription(tau_plus, beta):
+    """Gradients of the paper convention against rows written out one by one (the weight scale held constant)."""
+    local, graph, batch = toy_batch(3)
+
+    def rows(a, b):
+        scores = a @ b.T
+        others = [[j for j in range(b.shape[0]) if j != own] for own in batch.tolist()]
+        scale = max(float(scores[i, js].abs().max()) for i, js in enumerate(others))
+        total = 0.0
+        for i, own in enumerate(batch.tolist()):
+            p, q = scores[i, own], scores[i, others[i]]
+            expected = (torch.softmax(beta * q / scale, dim=0) * F.softplus(q)).sum()
+            total = total + F.softplus(-p) + ((expected - tau_plus * F.softplus(p)) / (1 - tau_plus)).clamp_min(0.0)
+        return total / len(batch) - 2 * LOG2
+
+    grads = []
+    for fn in (lambda a, b: local_global_loss(a, b, batch, tau_plus=tau_plus, beta=beta), rows):
+        a, b = local.clone().requires_grad_(), graph.clone().requires_grad_()
+        grads.append(torch.autograd.grad(fn(a, b), (a, b)))
+    for got, want in zip(*grads, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
 
 
 def test_conventions_agree_on_plain_infograph_and_differ_with_hard_weights():
