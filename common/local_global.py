@@ -69,16 +69,16 @@ def local_global_loss(
     if local.shape[0] != batch.shape[0]:
         raise ValueError(f"batch has {batch.shape[0]} entries for {local.shape[0]} nodes")
     scores = local @ graph.T  # (n, G)
+    own = batch.unsqueeze(1)  # the positive entry of each row, gathered or written over rather than masked
     if convention == "reference":
-        return _reference(scores, batch, tau_plus, beta)
-    pos_score = scores.gather(1, batch.unsqueeze(1)).squeeze(1)
+        return _reference(scores, own, tau_plus, beta)
+    pos_score = scores.gather(1, own).squeeze(1)
     neg_softplus = F.softplus(scores)
     if beta == 0.0:
         # All graphs minus the node's own: the subtracted term is the very same float, so its
         # gradient cancels exactly and no (n, G) mask is built.
         neg_expectation = (neg_softplus.sum(dim=1) - F.softplus(pos_score)) / (num_graphs - 1)
     else:
-        own = batch.unsqueeze(1)  # the positive entry of each row, written over rather than masked
         low, high = torch.aminmax(scores.detach().scatter(1, own, 0.0))
         scale = torch.maximum(high, -low).clamp_min(torch.finfo(scores.dtype).tiny)
         weights = torch.softmax((scores * (beta / scale)).scatter_(1, own, float("-inf")), dim=1)
@@ -88,7 +88,7 @@ def local_global_loss(
     return (F.softplus(-pos_score) + neg_expectation).mean() - 2 * _LOG2
 
 
-def _reference(scores: Tensor, batch: Tensor, tau_plus: float, beta: float) -> Tensor:
+def _reference(scores: Tensor, own: Tensor, tau_plus: float, beta: float) -> Tensor:
     """The released code's arithmetic, vectorised (its masks were built node by node).
 
     The released code zeroes the positive entries of the (n, G) matrix instead of leaving
@@ -98,10 +98,10 @@ def _reference(scores: Tensor, batch: Tensor, tau_plus: float, beta: float) -> T
     """
     num_nodes, num_graphs = scores.shape
     entries, ratio = num_nodes * num_graphs, tau_plus / (1.0 - tau_plus)
-    pos = scores.gather(1, batch.unsqueeze(1)).squeeze(1)
+    pos = scores.gather(1, own).squeeze(1)
     # released: log2 - sp(-p) - ratio * sp(p) on every entry; a zeroed one gives -ratio * log2
     pos_sum = (_LOG2 - F.softplus(-pos) - ratio * F.softplus(pos)).sum() - (entries - num_nodes) * ratio * _LOG2
-    neg_scores = scores.scatter(1, batch.unsqueeze(1), 0.0)
+    neg_scores = scores.scatter(1, own, 0.0)
     neg_softplus = F.softplus(neg_scores)
     if beta == 0.0:  # released: (sp(q) - log2) / (1 - tau_plus) per entry
         neg_sum = (neg_softplus.sum() - entries * _LOG2) / (1.0 - tau_plus)
