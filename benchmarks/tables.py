@@ -7,6 +7,7 @@ import csv
 import io
 import statistics
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.published import HCL_STL10, HCL_STL10_SOURCE, INFOGRAPH_SOURCE, RELEASED_GRAPH, RELEASED_GRAPH_SOURCE
@@ -26,6 +27,14 @@ def _provenance(records: list[dict]) -> str:
 def _machine(record: dict) -> str:
     hw = record["hardware"]
     return f"{hw['cpu']} ({hw['cpu_count']} cores)"
+
+
+def _per_machine(records: list[dict], extra: Callable[[dict], tuple] = lambda r: ()) -> dict[tuple, list[dict]]:
+    """Records grouped by (machine, torch threads, *extra(record)), in first-seen order: timings never mix across them."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in records:
+        groups[(_machine(r), r["hardware"]["torch_threads"], *extra(r))].append(r)
+    return groups
 
 
 def _latest_provenance(records: list[dict], command: str) -> str:
@@ -123,9 +132,7 @@ def graph_speed_table(records: list[dict], out_dir: Path) -> Path | None:
     records = [r for r in records if r.get("pipeline") == "graph-epoch-speed"]
     if not records:
         return None
-    groups: dict[tuple, list[dict]] = defaultdict(list)
-    for r in records:
-        groups[(_machine(r), r["hardware"]["torch_threads"], r["config"].get("flush_denormal", False))].append(r)
+    groups = _per_machine(records, lambda r: (r["config"].get("flush_denormal", False),))
     lines = [
         "# InfoGraph epoch time: released training loop vs ours (batch 128, GIN 3x32, float32, plain JSD objective)",
         "",
@@ -238,11 +245,9 @@ def image_table(records: list[dict], out_dir: Path) -> Path | None:
 
 def _image_speed_lines(records: list[dict]) -> list[str]:
     """Timing rows of the image records, grouped by (profile, machine, torch threads): never averaged across them."""
-    groups: dict[tuple, list[dict]] = defaultdict(list)
-    for r in records:
-        groups[(r["config"]["profile"], _machine(r), r["hardware"]["torch_threads"])].append(r)
+    groups = _per_machine(records, lambda r: (r["config"]["profile"],))
     lines = ["| profile | machine | torch threads | what | n | seconds | images/s |", "|---|---|---|---|---|---|---|"]
-    for (profile, machine, threads), group in groups.items():
+    for (machine, threads, profile), group in groups.items():
         by_method: dict[str, list[dict]] = defaultdict(list)
         by_seed: dict[int, float] = defaultdict(float)
         for r in group:
@@ -303,20 +308,19 @@ def sentence_table(records: list[dict], out_dir: Path) -> Path | None:
 
 
 def loss_speed_table(records: list[dict], out_dir: Path) -> Path | None:
+    """One section per (machine, torch threads), from its newest record; the plot shows the newest record of all."""
     records = [r for r in records if r.get("pipeline") == "loss-speed"]
     if not records:
         return None
-    latest = records[-1]
-    lines = [
-        "# Loss speed (forward + backward, float32)",
-        "",
-        f"{_latest_provenance(records, 'make bench-loss')}. Median of repeated runs after a warm-up; ratio to the first row of each block.",
-        "",
-        "| inputs | loss | ms | ratio |",
-        "|---|---|---|---|",
-        *(f"| {r['inputs']} | {r['loss']} | {1000 * r['seconds']:.2f} | {r['ratio']:.2f} |" for r in latest["metrics"]["rows"]),
-    ]
-    _plot_loss_speed(latest["metrics"]["rows"], out_dir / "loss_speed.png")
+    lines = ["# Loss speed (forward + backward, float32)", "",
+             "Median of repeated runs after a warm-up; ratio to the first row of each block. One section per machine "
+             f"and thread count, from its newest record; loss_speed.png plots the newest record ({_machine(records[-1])})."]
+    for (machine, threads), group in _per_machine(records).items():
+        lines += ["", f"## {machine}, {threads} torch threads", "", f"{_latest_provenance(group, 'make bench-loss')}.", "",
+                  "| inputs | loss | ms | ratio |", "|---|---|---|---|",
+                  *(f"| {r['inputs']} | {r['loss']} | {1000 * r['seconds']:.2f} | {r['ratio']:.2f} |"
+                    for r in group[-1]["metrics"]["rows"])]
+    _plot_loss_speed(records[-1]["metrics"]["rows"], out_dir / "loss_speed.png")
     return _write(out_dir, "loss_speed.md", lines)
 
 

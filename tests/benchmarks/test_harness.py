@@ -124,3 +124,17 @@ def test_epoch_speed_table_keeps_the_newest_record_of_each_machine_and_setting(t
     assert text.count("## ") == 3 and "## A (2 cores), 2 torch threads, subnormals flushed" in text
     assert "| 0.060 |" in text and "| 0.040 |" not in text  # an older record of the same machine and setting is left out
     assert "| 0.080 |" in text and "| 0.100 |" in text and "| 5.0x |" in text
+
+
+def test_loss_speed_table_has_a_section_per_machine_from_its_newest_record(tmp_path):
+    from benchmarks.tables import loss_speed_table
+
+    def record(cpu, ms):
+        row = {"inputs": "B=256, d=128", "loss": "ours", "seconds": ms / 1000, "ratio": 1.0}
+        return {"pipeline": "loss-speed", "git_commit": "0" * 40, "finished_at": "t",
+                "hardware": {"cpu": cpu, "cpu_count": 2, "torch_threads": 2, "gpu": None}, "metrics": {"rows": [row]}}
+
+    text = loss_speed_table([record("A", 1.5), record("A", 2.5), record("B", 3.5)], tmp_path).read_text()
+    assert text.count("## ") == 2 and "## A (2 cores), 2 torch threads" in text
+    assert "| 2.50 |" in text and "| 3.50 |" in text and "| 1.50 |" not in text  # an older record of A is left out
+    assert (tmp_path / "loss_speed.png").stat().st_size > 0
