@@ -293,3 +293,40 @@ def test_summary_keeps_settings_and_data_sets_together_when_records_interleave()
     order = [(row["profile"], row["dataset"], row["method"]) for row in summarize(records)]
     assert order == [("paper", "A", "infograph"), ("paper", "B", "infograph"), ("paper, 20 epochs", "A", "infograph"),
                      ("paper, 20 epochs", "A", "debiased [paper]"), ("paper, 20 epochs", "B", "infograph")]
+
+
+def test_confirmation_tests_only_the_fresh_seeds_and_leaves_them_out_of_the_grid():
+    """The picked variant's Δ on the grid's seeds and on fresh seeds are separate; Holm runs over confirmations."""
+    from graph.summary import Confirmation, confirmations, format_confirmations
+
+    def record(method, beta, seed, accuracy):
+        config = {"dataset": "TOY", "method": method, "convention": "paper", "tau_plus": 0.5 if beta else 0.0,
+                  "beta": beta, "repeat": seed, "seed": seed, "profile": "paper", "epochs": 200, "batch_size": 128,
+                  "hidden": 32, "layers": 3, "lr": 0.001}
+        return {"pipeline": "graph", "config": config, "seed": seed, "metrics": {"accuracy": accuracy}}
+
+    grid = [record("infograph", 0.0, s, 50.0) for s in range(3)] + [record("hard", 1.0, s, 53.0 + s) for s in range(3)]
+    fresh = [record("infograph", 0.0, s, 50.0 + s % 2) for s in range(10, 13)]
+    fresh += [record("hard", 1.0, s, 50.0 + s % 2 + 0.1 * (s - 10)) for s in range(10, 13)]  # Δ 0, 0.1, 0.2
+    picked = Confirmation("paper", "TOY", "hard b=1 [paper]", range(10, 13))
+    assert [picked.covers(r) for r in (grid[0], fresh[0])] == [False, True]
+    other = Confirmation("paper", "TOY", "hard b=2 [paper]", range(10, 13))  # never run
+    rows = confirmations(grid + fresh, (picked, other))
+    assert rows[0]["picked"].mean == pytest.approx(4.0) and rows[0]["picked"].n == 3
+    assert rows[0]["fresh"].mean == pytest.approx(0.1) and rows[0]["fresh"].n == 3
+    assert rows[0]["fresh"].p_value == pytest.approx(1 - (3 / 5) ** 0.5)  # t = sqrt(3) on 2 df: p = 1 - t / sqrt(2 + t^2)
+    assert rows[0]["confirmed"] is False and "confirmed" not in rows[1]
+    text = format_confirmations(rows)
+    assert "| 0.225 | no |" in text and "fewer than 2 fresh seeds so far" in text
+
+
+def test_declared_confirmations_name_real_variants():
+    from graph.config import PROFILES
+    from graph.data import STAGED
+    from graph.summary import CONFIRMATIONS
+
+    labels = {"infograph"} | {f"{m} [{c}]" for m in ("debiased",) for c in ("paper", "reference")}
+    labels |= {f"hard b={b:g} [{c}]" for b in (1, 2, 10) for c in ("paper", "reference")}
+    for c in CONFIRMATIONS:
+        assert c.setting in PROFILES and c.dataset in STAGED and c.variant in labels
+        assert min(c.seeds) >= PROFILES["paper"].repeats  # fresh: beyond the grid's seeds 0-9
