@@ -82,7 +82,9 @@ def confirmations(records: list[dict], declared: tuple[Confirmation, ...] = CONF
                 for label, by_seed in accuracy.items()}
         new = {label: {s: a for s, a in by_seed.items() if s in c.seeds} for label, by_seed in accuracy.items()}
         rows.append({"confirmation": c, "picked": paired_delta(grid.get(c.variant, {}), grid.get("infograph", {})),
-                     "fresh": paired_delta(new.get(c.variant, {}), new.get("infograph", {}))})
+                     "fresh": paired_delta(new.get(c.variant, {}), new.get("infograph", {})),
+                     "fresh_means": {label: statistics.fmean(new[label].values()) if new.get(label) else None
+                                     for label in ("untrained", "infograph", c.variant)}})
     for seeds in dict.fromkeys(c.seeds for c in declared):  # one Holm family per stage (its fresh seeds)
         stage = [r for r in rows if r["confirmation"].seeds == seeds]
         tested = [r["fresh"] is not None and r["fresh"].n > 1 for r in stage]
@@ -94,15 +96,28 @@ def confirmations(records: list[dict], declared: tuple[Confirmation, ...] = CONF
 
 
 def format_confirmations(rows: list[dict]) -> str:
-    lines = ["| profile | dataset | variant | Δ on the grid's seeds (where it was picked) | fresh seeds | Δ on fresh seeds "
-             "| p (fresh) | beats infograph on fresh seeds (Holm) |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| profile | dataset | variant | Δ on the grid's seeds (where it was picked) | fresh seeds "
+             "| mean on fresh seeds: untrained / infograph / variant | Δ on fresh seeds | p (fresh) "
+             "| beats infograph on fresh seeds (Holm) |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         c, fresh, tested = r["confirmation"], r["fresh"], "confirmed" in r
         verdict = ("yes" if r["confirmed"] else "no") if tested else "fewer than 2 fresh seeds so far"
+        p = "" if not tested else "< 0.001" if fresh.p_value < 0.001 else f"{fresh.p_value:.3f}"
+        means = " / ".join("" if m is None else f"{m:.2f}" for m in r["fresh_means"].values())
         lines.append(f"| {c.setting} | {c.dataset} | {c.variant} | {format_delta(r['picked'])} "
-                     f"| {c.seeds.start}-{c.seeds.stop - 1} | {format_delta(fresh)} "
-                     f"| {f'{fresh.p_value:.3f}' if tested else ''} | {verdict} |")
+                     f"| {c.seeds.start}-{c.seeds.stop - 1} | {means} | {format_delta(fresh)} | {p} | {verdict} |")
+    confirmed = [r for r in rows if r.get("confirmed")]
+    if confirmed:
+        lines += ["", "Confirmed beyond noise: " + "; ".join(_confirmed_line(r) for r in confirmed) + "."]
     return "\n".join(lines)
+
+
+def _confirmed_line(row: dict) -> str:
+    c, means = row["confirmation"], row["fresh_means"]
+    line = f"{c.variant} on {c.dataset} ({c.setting}), {row['fresh']} over {row['fresh'].n} fresh seeds"
+    if means["untrained"] is not None and means["untrained"] > means[c.variant]:
+        line += f", though the untrained encoder scores higher still ({means['untrained']:.2f} against {means[c.variant]:.2f})"
+    return line
 
 
 def summarize(records: list[dict]) -> list[dict]:

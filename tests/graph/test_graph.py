@@ -317,7 +317,7 @@ def test_confirmation_tests_only_the_fresh_seeds_and_leaves_them_out_of_the_grid
     assert rows[0]["fresh"].p_value == pytest.approx(1 - (3 / 5) ** 0.5)  # t = sqrt(3) on 2 df: p = 1 - t / sqrt(2 + t^2)
     assert rows[0]["confirmed"] is False and "confirmed" not in rows[1]
     text = format_confirmations(rows)
-    assert "| 0.225 | no |" in text and "fewer than 2 fresh seeds so far" in text
+    assert "|  / 50.33 / 50.43 | +0.10 ± 0.06 | 0.225 | no |" in text  # no untrained runs here and "fewer than 2 fresh seeds so far" in text
 
 
 def test_declared_confirmations_name_real_variants():
@@ -330,3 +330,21 @@ def test_declared_confirmations_name_real_variants():
     for c in CONFIRMATIONS:
         assert c.setting in PROFILES and c.dataset in STAGED and c.variant in labels
         assert min(c.seeds) >= PROFILES["paper"].repeats  # fresh: beyond the grid's seeds 0-9
+
+
+def test_a_confirmed_gain_is_named_with_the_untrained_encoder_when_that_scores_higher():
+    from graph.summary import Confirmation, confirmations, format_confirmations
+
+    def record(method, seed, accuracy):
+        config = {"dataset": "TOY", "method": method, "convention": "reference", "tau_plus": 0.5 if method == "debiased" else 0.0,
+                  "beta": 0.0, "repeat": seed, "seed": seed, "profile": "quick", "epochs": 0 if method == "untrained" else 10,
+                  "batch_size": 128, "hidden": 32, "layers": 3, "lr": 0.001}
+        return {"pipeline": "graph", "config": config, "seed": seed, "metrics": {"accuracy": accuracy}}
+
+    seeds = range(20, 26)
+    records = [record("untrained", s, 80.0) for s in seeds] + [record("infograph", s, 70.0 + s % 3) for s in seeds]
+    records += [record("debiased", s, 72.0 + s % 3 + 0.04 * (s - 20)) for s in seeds]  # +2.0 to +2.2
+    text = format_confirmations(confirmations(records, (Confirmation("quick", "TOY", "debiased [reference]", seeds),)))
+    assert "| 80.00 / 71.00 / 73.10 | +2.10 ± 0.03* | < 0.001 | yes |" in text
+    assert text.endswith("Confirmed beyond noise: debiased [reference] on TOY (quick), +2.10 ± 0.03* over 6 fresh seeds, "
+                         "though the untrained encoder scores higher still (80.00 against 73.10).")
