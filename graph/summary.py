@@ -64,27 +64,27 @@ def is_confirmation_run(record: dict) -> bool:
 
 
 def confirmations(records: list[dict], declared: tuple[Confirmation, ...] = CONFIRMATIONS) -> list[dict]:
-    """Per declared confirmation: Δ vs infograph on the grid's seeds (those of no confirmation) and on its fresh ones.
+    """Per declared confirmation: Δ vs infograph on the grid's seeds (no stage's of that data set) and on its fresh ones.
 
     The fresh p-values are Holm-corrected over the confirmations that share those seeds, one
     family per stage (one not run yet counts with p = 1, so the correction never loosens as
     runs come in).
     """
+    accuracy: dict[tuple, dict[int, float]] = defaultdict(dict)  # (setting, data set, label) -> seed -> accuracy
+    for r in records:
+        if r.get("pipeline") == "graph":
+            config = r["config"]
+            accuracy[(setting_of(config), config["dataset"], label_of(config))][r["seed"]] = r["metrics"]["accuracy"]
     rows = []
     for c in declared:
-        accuracy: dict[str, dict[int, float]] = defaultdict(dict)
-        for r in records:
-            config = r["config"]
-            if r.get("pipeline") == "graph" and (setting_of(config), config["dataset"]) == (c.setting, c.dataset):
-                accuracy[label_of(config)][r["seed"]] = r["metrics"]["accuracy"]
-
-        grid = {label: {s: a for s, a in by_seed.items() if not any(s in d.seeds for d in declared)}
-                for label, by_seed in accuracy.items()}
-        new = {label: {s: a for s, a in by_seed.items() if s in c.seeds} for label, by_seed in accuracy.items()}
-        rows.append({"confirmation": c, "picked": paired_delta(grid.get(c.variant, {}), grid.get("infograph", {})),
-                     "fresh": paired_delta(new.get(c.variant, {}), new.get("infograph", {})),
-                     "fresh_means": {label: statistics.fmean(new[label].values()) if new.get(label) else None
-                                     for label in ("untrained", "infograph", c.variant)}})
+        stages = [d.seeds for d in declared if (d.setting, d.dataset) == (c.setting, c.dataset)]
+        runs = {label: accuracy.get((c.setting, c.dataset, label), {}) for label in ("untrained", "infograph", c.variant)}
+        grid = {label: {s: a for s, a in by_seed.items() if not any(s in seeds for seeds in stages)}
+                for label, by_seed in runs.items()}
+        new = {label: {s: a for s, a in by_seed.items() if s in c.seeds} for label, by_seed in runs.items()}
+        rows.append({"confirmation": c, "picked": paired_delta(grid[c.variant], grid["infograph"]),
+                     "fresh": paired_delta(new[c.variant], new["infograph"]),
+                     "fresh_means": {label: statistics.fmean(v.values()) if v else None for label, v in new.items()}})
     for seeds in dict.fromkeys(c.seeds for c in declared):  # one Holm family per stage (its fresh seeds)
         stage = [r for r in rows if r["confirmation"].seeds == seeds]
         tested = [r["fresh"] is not None and r["fresh"].n > 1 for r in stage]
