@@ -9,8 +9,8 @@ torch.compile. Same weights, same data, same optimiser;
 the loss value of the first batch is checked to agree. A GEMM floor (benchmarks.gemm_floor:
 the epoch's matrix multiplies alone) bounds what any rewrite at float32 could reach. Appends a run record to
 tables/records/graph_speed.jsonl that ``make tables`` renders as tables/graph_epoch_speed.md.
-Subnormal floats are flushed for all loops alike (``--no-flush-denormal`` keeps them), so the
-loops differ only in their code.
+Subnormal floats are flushed and freed memory is kept in the process for all loops alike
+(``--no-flush-denormal``, ``--no-retain-memory``), so the loops differ only in their code.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from benchmarks.gemm_floor import record_gemms, replay_seconds
 from benchmarks.loss_speed import loop_mask_local_global, loop_masks
+from common.allocator import retain_freed_memory
 from common.local_global import local_global_loss
 from common.records import append_record, make_record
 from common.subnormal import flush_denormal
@@ -158,15 +159,18 @@ def main() -> None:
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile loop (it needs a C++ compiler)")
     p.add_argument("--flush-denormal", action=argparse.BooleanOptionalAction, default=True,
                    help="flush subnormal floats for every loop, as `python -m graph` does by default (default: on)")
+    p.add_argument("--retain-memory", action=argparse.BooleanOptionalAction, default=True,
+                   help="keep freed memory in the process for every loop, as `python -m graph` does by default (default: on)")
     p.add_argument("--records", type=Path, default=RECORDS, help="JSONL file the run record is appended to")
     args = p.parse_args()
     started = time.perf_counter()
     loops = ["released", "ours"] + ([] if args.no_compile else ["compiled"])
+    retained = args.retain_memory and retain_freed_memory()
     with flush_denormal(args.flush_denormal) as flushing:  # process-wide: the worker threads keep the mode they start with
         rows = [measure(name, args.epochs, loops) for name in args.datasets.split(",")]
     config = {"datasets": args.datasets, "epochs": args.epochs, "loops": loops, "batch_size": 128, "model": "GIN 3x32",
               "dtype": "float32", "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset"),
-              "flush_denormal": flushing}
+              "flush_denormal": flushing, "retain_freed_memory": retained}
     append_record(args.records, make_record(pipeline="graph-epoch-speed", config=config, metrics={"rows": rows}, seed=0,
                                             wall_time_s=time.perf_counter() - started))
     print(f"appended a record to {args.records}; `make tables` renders tables/graph_epoch_speed.md")

@@ -151,11 +151,11 @@ def graph_table(records: list[dict], out_dir: Path) -> Path | None:
 
 
 def graph_speed_table(records: list[dict], out_dir: Path) -> Path | None:
-    """The newest record of each (machine, torch threads, subnormal flushing): speed-ups differ between them."""
+    """The newest record of each (machine, torch threads, subnormal flushing, memory kept): speed-ups differ between them."""
     records = [r for r in records if r.get("pipeline") == "graph-epoch-speed"]
     if not records:
         return None
-    groups = _per_machine(records, lambda r: (r["config"].get("flush_denormal", False),))
+    groups = _per_machine(records, lambda r: (r["config"].get("flush_denormal", False), r["config"].get("retain_freed_memory", False)))
     lines = [
         "# InfoGraph epoch time: released training loop vs ours (batch 128, GIN 3x32, float32, plain JSD objective)",
         "",
@@ -166,12 +166,14 @@ def graph_speed_table(records: list[dict], out_dir: Path) -> Path | None:
         "layer forward and backward on the first batch both ways) and needs no masks. The GEMM floor "
         "replays only the matrix multiplies of one of our epochs (same shapes and layouts, forward and backward), "
         "back to back: no float32 rewrite of this model can be faster on that machine, so released / floor bounds "
-        "the speed-up. Subnormal floats are flushed (or kept) for every loop of a record alike. One section per "
+        "the speed-up. Subnormal floats are flushed (or kept), and freed memory kept in the process (or returned to "
+        "the kernel, glibc's default, common/allocator.py), for every loop of a record alike. One section per "
         "machine and setting, from its newest record.",
     ]
-    for (machine, threads, flushed), group in groups.items():
+    for (machine, threads, flushed, retained), group in groups.items():
         latest = group[-1]
-        lines += ["", f"## {machine}, {threads} torch threads, subnormals {'flushed' if flushed else 'kept'}",
+        memory = ", freed memory kept" if retained else ""
+        lines += ["", f"## {machine}, {threads} torch threads, subnormals {'flushed' if flushed else 'kept'}{memory}",
                   "", f"{_latest_provenance(group, 'python -m benchmarks.graph_epoch_speed')}, OMP_WAIT_POLICY "
                   f"{latest['config'].get('omp_wait_policy', 'unrecorded')}, best of {latest['config']['epochs']} epochs.",
                   "", *_graph_speed_rows(latest)]

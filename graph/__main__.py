@@ -67,6 +67,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--flush-denormal", action=argparse.BooleanOptionalAction, default=True,
                    help="flush subnormal floats to zero on CPU (default: on): about 1.3x faster REDDIT-BINARY "
                    "epochs, values below 1.2e-38 become 0 (see common/subnormal.py)")
+    p.add_argument("--retain-memory", action=argparse.BooleanOptionalAction, default=True,
+                   help="keep freed memory in the process instead of returning it to the kernel each step (glibc; "
+                   "default: on): no page faults once training is under way, at the cost of keeping the peak "
+                   "heap size (see common/allocator.py)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return p.parse_args(argv)
 
@@ -82,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)  # raised by PyG's import
     import torch
 
+    from common.allocator import retain_freed_memory
     from common.losses import check_hparams
     from common.subnormal import flush_denormal
     from graph.config import CONVENTIONS, METHODS, PROFILES, expand_cells
@@ -109,13 +114,14 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"--eval-at epochs must lie in [1, {epochs}] (the run's --epochs), got {args.eval_at}")
     cells = expand_cells(datasets, methods, profile=args.profile, conventions=conventions, betas=betas,
                          tau_plus=args.tau_plus, repeats=repeats, epochs=epochs, seed=args.seed)
+    retained = args.retain_memory and retain_freed_memory()
     with flush_denormal(args.flush_denormal) as flushing:  # before the first parallel op
         torch.set_num_threads(args.threads)
-        _run(args, cells, flushing)
+        _run(args, cells, {"flush_denormal": flushing, "retain_freed_memory": retained})
     return 0
 
 
-def _run(args: argparse.Namespace, cells: list, flushing: bool) -> None:
+def _run(args: argparse.Namespace, cells: list, process_settings: dict) -> None:
     """Run and record the cells not recorded yet, then print the summary of all of them."""
     from common.records import append_record, make_record, read_records
     from graph.data import load_tu
@@ -134,7 +140,7 @@ def _run(args: argparse.Namespace, cells: list, flushing: bool) -> None:
         metrics = train_and_evaluate(cell, data, device=args.device, n_jobs=args.threads, progress=not args.no_progress,
                                      compile=args.compile, eval_at=args.eval_at)
         config = {**cell_config(cell, data, args.device), "compile": args.compile, "eval_at": list(args.eval_at),
-                  "flush_denormal": flushing}
+                  **process_settings}
         record = make_record(pipeline="graph", config=config, metrics=metrics,
                              seed=cell.seed, wall_time_s=time.perf_counter() - start)
         append_record(args.out, record)

@@ -70,7 +70,7 @@ def test_paper_equals_loop_formula(tau_plus, beta):
     assert got.item() == pytest.approx(paper_formula(local, graph, batch, tau_plus, beta), rel=1e-10)
 
 
-@pytest.mark.parametrize("tau_plus,beta", [(0.0, 1.0), (0.5, 2.0)])
+@pytest.mark.parametrize("tau_plus,beta", [(0.0, 0.0), (0.5, 0.0), (0.0, 1.0), (0.5, 2.0)])
 def test_paper_gradient_equals_a_row_by_row_autograd_transcription(tau_plus, beta):
     """Gradients of the paper convention against rows written out one by one (the weight scale held constant)."""
     local, graph, batch = toy_batch(3)
