@@ -163,10 +163,11 @@ def graph_speed_table(records: list[dict], out_dir: Path) -> Path | None:
         "released loop re-collates batches every epoch, sums neighbours with PyG's GINConv (gather along edges, "
         "scatter-add) and builds its masks node by node in Python. Ours collates once, sums neighbours as a CSR "
         "product built once per batch (records from 2026-12-01T21:49 on; the neighbour-sum columns time one width-32 "
-        "layer forward and backward on the first batch both ways) and needs no masks. The GEMM floor "
+        "layer forward and backward on the first batch both ways) and needs no masks; from 2026-12-02T09 on, it also scores each class of nodes that the encoder cannot tell apart "
+        "(same Weisfeiler-Lehman colour, same graph) once, weighted by the class size: the same loss and gradients "
+        "as scoring every node (graph/wl.py; `ours, every node scored` times it without). The GEMM floor "
         "replays only the matrix multiplies of one of our epochs (same shapes and layouts, forward and backward), "
-        "back to back: no float32 rewrite of this model can be faster on that machine, so released / floor bounds "
-        "the speed-up. Subnormal floats are flushed (or kept), and freed memory kept in the process (or returned to "
+        "back to back: released / floor bounds what rewriting the rest of our epoch at float32 could add. Subnormal floats are flushed (or kept), and freed memory kept in the process (or returned to "
         "the kernel, glibc's default, common/allocator.py), for every loop of a record alike. One section per "
         "machine and setting, from its newest record.",
     ]
@@ -182,19 +183,23 @@ def graph_speed_table(records: list[dict], out_dir: Path) -> Path | None:
 
 def _graph_speed_rows(record: dict) -> list[str]:
     loops = record["config"]["loops"][1:]  # after "released"
-    names = {"ours": ("ours", ""), "compiled": ("ours + torch.compile", " (compiled)")}
+    names = {"ours": ("ours", ""), "every-node": ("ours, every node scored", " (every node)"),
+             "compiled": ("ours + torch.compile", " (compiled)")}
     header = ["data set", "graphs", "nodes", "released loop s/epoch", "of which masks s"]
     header += [f"{names[loop][0]} s/epoch" for loop in loops] + [f"speed-up{names[loop][1]}" for loop in loops]
     floors = all("gemm_floor_s" in r for r in record["metrics"]["rows"])
     header += ["GEMM floor s/epoch", "GFLOP/epoch", "speed-up bound"] if floors else []
     sums = all("neighbour_sum_ms" in r for r in record["metrics"]["rows"])
+    distinct = all("rows_scored" in r for r in record["metrics"]["rows"])
     header += ["neighbour sum ms, PyG", "neighbour sum ms, CSR"] if sums else []
+    header += ["rows scored (ours)", "batching s (once per run)"] if distinct else []
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in record["metrics"]["rows"]:
         cells = [r["dataset"], str(r["graphs"]), str(r["nodes"]), f"{r['released_s']:.3f}", f"{r['released_mask_s']:.3f}"]
         cells += [f"{r[f'{loop}_s']:.3f}" for loop in loops] + [f"{r[f'speedup_{loop}']:.1f}x" for loop in loops]
         cells += [f"{r['gemm_floor_s']:.3f}", f"{r['gemm_gflop']:.1f}", f"{r['max_speedup']:.1f}x"] if floors else []
         cells += [f"{r['neighbour_sum_ms'][way]:.2f}" for way in ("gather_scatter", "csr")] if sums else []
+        cells += [f"{r['rows_scored']} ({r['nodes'] / r['rows_scored']:.2f}x fewer)", f"{r['collate_s']:.2f}"] if distinct else []
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 

@@ -49,6 +49,7 @@ def local_global_loss(
     tau_plus: float = 0.0,
     beta: float = 0.0,
     convention: str = "paper",
+    counts: Tensor | None = None,
 ) -> Tensor:
     """Local-global JSD loss of node embeddings ``(n, d)`` against graph embeddings ``(G, d)``.
 
@@ -59,6 +60,9 @@ def local_global_loss(
         tau_plus: class prior of false negatives, in [0, 1).
         beta: hardness of the negative weighting, >= 0.
         convention: ``"paper"`` or ``"reference"`` (see module docstring).
+        counts: ``(n,)`` how many nodes each row stands for (default: one each). The loss
+            equals that of the rows repeated ``counts`` times (:mod:`graph.wl` finds the
+            nodes that share a row).
     """
     check_hparams(1.0, tau_plus, beta)
     if convention not in CONVENTIONS:
@@ -66,12 +70,14 @@ def local_global_loss(
     num_graphs = graph.shape[0]
     if num_graphs < 2:
         raise ValueError(f"need at least 2 graphs in a batch for negatives, got {num_graphs}")
-    if local.shape[0] != batch.shape[0]:
-        raise ValueError(f"batch has {batch.shape[0]} entries for {local.shape[0]} nodes")
+    if local.shape[0] != batch.shape[0] or (counts is not None and counts.shape != batch.shape):
+        raise ValueError(f"batch has {batch.shape[0]} entries for {local.shape[0]} nodes"
+                         + ("" if counts is None else f" and {tuple(counts.shape)} counts"))
     scores = local @ graph.T  # (n, G)
+    counts = None if counts is None else counts.to(scores.dtype)
     own = batch.unsqueeze(1)  # the positive entry of each row, gathered or written over rather than masked
     if convention == "reference":
-        return _reference(scores, own, tau_plus, beta)
+        return _reference(scores, own, tau_plus, beta, counts)
     if beta == 0.0:
         # All graphs minus the node's own: the subtracted term is the very same float, so its
         # gradient cancels exactly and no (n, G) mask is built.
@@ -86,10 +92,20 @@ def local_global_loss(
         neg_expectation = (weights * neg_softplus).sum(dim=1)
     if tau_plus > 0.0:
         neg_expectation = ((neg_expectation - tau_plus * F.softplus(pos_score)) / (1.0 - tau_plus)).clamp_min(0.0)
-    return (F.softplus(-pos_score) + neg_expectation).mean() - 2 * _LOG2
+    return _node_sum(F.softplus(-pos_score) + neg_expectation, counts) / _num_nodes(scores, counts) - 2 * _LOG2
 
 
-def _reference(scores: Tensor, own: Tensor, tau_plus: float, beta: float) -> Tensor:
+def _node_sum(per_row: Tensor, counts: Tensor | None) -> Tensor:
+    """Sum of a per-row term over the nodes the rows stand for."""
+    return per_row.sum() if counts is None else (per_row * counts).sum()
+
+
+def _num_nodes(scores: Tensor, counts: Tensor | None) -> int | Tensor:
+    """How many nodes the rows stand for (a tensor with ``counts``: no host sync)."""
+    return scores.shape[0] if counts is None else counts.sum()
+
+
+def _reference(scores: Tensor, own: Tensor, tau_plus: float, beta: float, counts: Tensor | None) -> Tensor:
     """The released code's arithmetic, vectorised (its masks were built node by node).
 
     The released code zeroes the positive entries of the (n, G) matrix instead of leaving
@@ -97,22 +113,22 @@ def _reference(scores: Tensor, own: Tensor, tau_plus: float, beta: float) -> Ten
     over the n true positives plus a count, not over the whole matrix; the row
     normalisation of the weights is likewise applied to row sums, not entry by entry.
     """
-    num_nodes, num_graphs = scores.shape
+    num_nodes, num_graphs = _num_nodes(scores, counts), scores.shape[1]
     entries, ratio = num_nodes * num_graphs, tau_plus / (1.0 - tau_plus)
     if beta == 0.0:
         row_sums, pos = _SoftplusRowSums.apply(scores, own)
     else:
         pos = scores.gather(1, own).squeeze(1)
     # released: log2 - sp(-p) - ratio * sp(p) on every entry; a zeroed one gives -ratio * log2
-    pos_sum = (_LOG2 - F.softplus(-pos) - ratio * F.softplus(pos)).sum() - (entries - num_nodes) * ratio * _LOG2
+    pos_sum = _node_sum(_LOG2 - F.softplus(-pos) - ratio * F.softplus(pos), counts) - (entries - num_nodes) * ratio * _LOG2
     if beta == 0.0:  # released: (sp(q) - log2) / (1 - tau_plus) per entry; a zeroed positive gives sp(0) - log2 = 0
-        neg_sum = (row_sums.sum() - F.softplus(pos).sum() - (entries - num_nodes) * _LOG2) / (1.0 - tau_plus)
+        neg_sum = (_node_sum(row_sums - F.softplus(pos), counts) - (entries - num_nodes) * _LOG2) / (1.0 - tau_plus)
     else:  # released: w * sp(q) / (1 - tau_plus) - log2, w normalised by its row mean
         neg_scores = scores.scatter(1, own, 0.0)
         neg_softplus = F.softplus(neg_scores)
         low, high = torch.aminmax(neg_scores)
         weights = torch.exp(neg_scores * (-2.0 * beta / torch.maximum(high, low.abs())))
-        weighted = ((weights * neg_softplus).sum(dim=1) / weights.mean(dim=1)).sum()
+        weighted = _node_sum((weights * neg_softplus).sum(dim=1) / weights.mean(dim=1), counts)
         neg_sum = weighted / (1.0 - tau_plus) - entries * _LOG2
     return neg_sum / (num_nodes * (num_graphs - 1)) - pos_sum / num_nodes
 

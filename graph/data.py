@@ -6,7 +6,8 @@ labels, and graphs with neither get one-hot degrees (max degree < 1000)
 or standardised degrees, as in the released code. Mini-batches are collated once per
 run: the released code shuffles the data set once and then iterates a non-shuffling
 loader, so the batches are the same every epoch and need not be rebuilt; each carries its
-sparse neighbour-sum operator (``graph.sparse``), also built once.
+sparse neighbour-sum operator (``graph.sparse``), also built once, and optionally the nodes
+that the encoder cannot tell apart (``graph.wl``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from torch import Tensor
 from common.cli import UserError
 from common.paths import cache_dir, data_dir
 from graph.sparse import SparseMatrix
+from graph.wl import distinct_rows
 
 STAGED = ("MUTAG", "PTC_MR", "ENZYMES", "PROTEINS", "DD", "IMDB-BINARY", "IMDB-MULTI", "REDDIT-BINARY")
 REQUIRED_SUFFIXES = ("A.txt", "graph_indicator.txt", "graph_labels.txt")
@@ -42,21 +44,26 @@ class GraphData:
         """The run's graph order: one shuffle with ``seed``, as the released code shuffles once."""
         return torch.randperm(len(self.graphs), generator=torch.Generator().manual_seed(seed)).tolist()
 
-    def batches(self, batch_size: int, seed: int, device: torch.device | str = "cpu") -> list:
+    def batches(self, batch_size: int, seed: int, device: torch.device | str = "cpu", distinct_depth: int = 0) -> list:
         """Shuffle graph order with ``seed`` once, then collate fixed batches onto ``device``.
 
-        Each PyG ``Batch`` gains ``neighbours`` (:class:`graph.sparse.SparseMatrix`).
+        Each PyG ``Batch`` gains ``neighbours`` (:class:`graph.sparse.SparseMatrix`) and, with
+        ``distinct_depth`` > 0 (the encoder's layer count), ``rows`` and ``row_counts``
+        (:func:`graph.wl.distinct_rows`).
         """
         shuffled = [self.graphs[i] for i in self.order(seed)]
-        return [collate(shuffled[start : start + batch_size], device) for start in range(0, len(shuffled), batch_size)]
+        return [collate(shuffled[start : start + batch_size], device, distinct_depth)
+                for start in range(0, len(shuffled), batch_size)]
 
 
-def collate(graphs: list, device: torch.device | str = "cpu"):
-    """One PyG ``Batch`` of ``graphs`` on ``device`` with its neighbour-sum operator attached."""
+def collate(graphs: list, device: torch.device | str = "cpu", distinct_depth: int = 0):
+    """One PyG ``Batch`` of ``graphs`` on ``device`` with its neighbour-sum operator (and distinct rows) attached."""
     from torch_geometric.data import Batch
 
     batch = Batch.from_data_list(graphs).to(device)
     batch.neighbours = SparseMatrix.neighbours(batch.edge_index, batch.num_nodes)
+    if distinct_depth:
+        batch.rows, batch.row_counts = distinct_rows(batch.x, batch.edge_index, batch.batch, distinct_depth)
     return batch
 
 

@@ -28,22 +28,26 @@ class GINEncoder(nn.Module):
         self.norms = nn.ModuleList(nn.BatchNorm1d(hidden) for _ in range(layers))
         self.out_features = hidden * layers
 
-    def forward(self, x: Tensor, neighbours: SparseMatrix, batch: Tensor, num_graphs: int) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, x: Tensor, neighbours: SparseMatrix, batch: Tensor, num_graphs: int, rows: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         """Returns (graph embeddings ``(G, hidden*layers)``, node embeddings ``(n, hidden*layers)``).
 
         ``neighbours @ h`` sums each node's in-neighbours (:class:`graph.sparse.SparseMatrix`,
-        built once per batch); ``batch[i]`` is node i's graph.
+        built once per batch); ``batch[i]`` is node i's graph. With ``rows``, only those nodes'
+        embeddings are returned (pooling still sums every node), and the full ``(n, hidden*layers)``
+        concatenation is never built.
         """
         from torch_geometric.nn import global_add_pool
 
         per_layer = []
         for mlp, norm in zip(self.mlps, self.norms, strict=True):
             x = norm(F.relu(mlp(x + neighbours @ x)))
-            if x.requires_grad:  # its gradient arrives as a column slice of the concatenation below,
+            if x.requires_grad:  # its gradient can arrive as a column slice of the concatenation below,
                 x.register_hook(torch.Tensor.contiguous)  # and batch-norm backward is several times slower on strided input
             per_layer.append(x)
-        nodes = torch.cat(per_layer, dim=1)
-        return global_add_pool(nodes, batch, size=num_graphs), nodes
+        graphs = torch.cat([global_add_pool(h, batch, size=num_graphs) for h in per_layer], dim=1)
+        return graphs, torch.cat(per_layer if rows is None else [h.index_select(0, rows) for h in per_layer], dim=1)
 
 
 class Discriminator(nn.Module):
@@ -74,12 +78,16 @@ class InfoGraph(nn.Module):
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
 
-    def forward(self, x: Tensor, neighbours: SparseMatrix, batch: Tensor, num_graphs: int) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, x: Tensor, neighbours: SparseMatrix, batch: Tensor, num_graphs: int, rows: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         """(node scores input ``(n, D)``, graph scores input ``(G, D)``) for the local-global loss.
 
+        With ``rows``, the local head sees only those nodes (one per class of nodes with equal
+        embeddings, :func:`graph.wl.distinct_rows`); the encoder still runs on every node.
         Tensors and operators rather than a PyG ``Batch``, so that ``torch.compile`` can trace it.
         """
-        graphs, nodes = self.encoder(x, neighbours, batch, num_graphs)
+        graphs, nodes = self.encoder(x, neighbours, batch, num_graphs, rows)
         return self.local_head(nodes), self.global_head(graphs)
 
     @torch.no_grad()

@@ -24,16 +24,21 @@ from graph.sparse import SparseMatrix
 def objective(
     model: InfoGraph, *, tau_plus: float = 0.0, beta: float = 0.0, convention: str = "paper", compile: bool = False
 ) -> Callable[..., Tensor]:
-    """``f(x, neighbours, batch, num_graphs)`` -> the local-global loss of one batch.
+    """``f(x, neighbours, batch, num_graphs, rows, row_counts)`` -> the local-global loss of one batch.
+
+    ``rows`` and ``row_counts`` (or None, None) score one node per class of nodes with equal
+    embeddings, weighted by the class size (:mod:`graph.wl`): the same loss and gradients.
 
     With ``compile``, torch.compile fuses the element-wise work around the matmuls (one
     compilation with dynamic node counts, about a minute on CPU; the sparse neighbour sums
     stay eager). On our 2-core CPUs the compiled step is no faster than eager
     (tables/graph_epoch_speed.md); it is there for GPUs.
     """
-    def loss(x: Tensor, neighbours: SparseMatrix, batch: Tensor, num_graphs: int) -> Tensor:
-        local, graph = model(x, neighbours, batch, num_graphs)
-        return local_global_loss(local, graph, batch, tau_plus=tau_plus, beta=beta, convention=convention)
+    def loss(x: Tensor, neighbours: SparseMatrix, batch: Tensor, num_graphs: int,
+             rows: Tensor | None = None, row_counts: Tensor | None = None) -> Tensor:
+        local, graph = model(x, neighbours, batch, num_graphs, rows)
+        own = batch if rows is None else batch.index_select(0, rows)
+        return local_global_loss(local, graph, own, tau_plus=tau_plus, beta=beta, convention=convention, counts=row_counts)
 
     return torch.compile(loss, dynamic=True) if compile else loss
 
@@ -43,7 +48,8 @@ def train_epoch(step_loss_of: Callable[..., Tensor], optimizer: torch.optim.Opti
     total = torch.zeros((), device=optimizer.param_groups[0]["params"][0].device)
     for batch in batches:
         optimizer.zero_grad(set_to_none=True)
-        step_loss = step_loss_of(batch.x, batch.neighbours, batch.batch, batch.num_graphs)
+        rows, counts = getattr(batch, "rows", None), getattr(batch, "row_counts", None)  # absent: score every node
+        step_loss = step_loss_of(batch.x, batch.neighbours, batch.batch, batch.num_graphs, rows, counts)
         step_loss.backward()
         optimizer.step()
         total += step_loss.detach()
@@ -67,15 +73,19 @@ def train_and_evaluate(
     progress: bool = True,
     compile: bool = False,
     eval_at: tuple[int, ...] = (),
+    distinct_nodes: bool = True,
 ) -> dict:
     """Run ``cell`` and return its metrics (accuracy in %, seconds per epoch, ...).
+
+    ``distinct_nodes`` scores one node per class of nodes the encoder cannot tell apart
+    (:mod:`graph.wl`); the loss and its gradients are those of every node, computed once per class.
 
     ``eval_at`` also scores the embeddings after those epochs (``accuracy_at``, keyed by epoch,
     the final epoch included). Scoring neither consumes random numbers nor changes the model,
     so the final accuracy is the same with or without it.
     """
     seed_everything(cell.seed)
-    batches = data.batches(cell.batch_size, cell.seed, device)
+    batches = data.batches(cell.batch_size, cell.seed, device, distinct_depth=cell.layers if distinct_nodes else 0)
     trainable = [b for b in batches if b.num_graphs >= 2]  # a lone graph has no negatives
     model = InfoGraph(data.num_features, cell.hidden, cell.layers).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cell.lr)

@@ -126,3 +126,28 @@ def test_gradients_finite_and_errors():
         local_global_loss(local, graph[:1], torch.zeros(len(batch), dtype=torch.long))
     with pytest.raises(ValueError, match="tau_plus"):
         local_global_loss(local, graph, batch, tau_plus=1.0)
+
+
+@pytest.mark.parametrize("convention", ["paper", "reference"])
+@pytest.mark.parametrize("tau_plus,beta", [(0.0, 0.0), (0.5, 0.0), (0.5, 2.0)])
+def test_counted_rows_equal_the_rows_repeated(convention, tau_plus, beta):
+    """A row standing for k nodes gives the loss, and the gradients, of k equal rows."""
+    local, graph, batch = toy_batch(4, nodes=12)
+    counts = torch.randint(1, 5, (len(batch),), generator=torch.Generator().manual_seed(0))
+    hparams = dict(tau_plus=tau_plus, beta=beta, convention=convention)
+    grads = []
+    for repeat in (True, False):
+        a, b = local.clone().requires_grad_(), graph.clone().requires_grad_()
+        if repeat:
+            value = local_global_loss(a.repeat_interleave(counts, 0), b, batch.repeat_interleave(counts), **hparams)
+        else:
+            value = local_global_loss(a, b, batch, counts=counts, **hparams)
+        grads.append((value, *torch.autograd.grad(value, (a, b))))
+    for got, want in zip(grads[1], grads[0], strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_counts_of_the_wrong_shape_are_an_error():
+    local, graph, batch = toy_batch(4, nodes=12)
+    with pytest.raises(ValueError, match="counts"):
+        local_global_loss(local, graph, batch, counts=torch.ones(len(batch) - 1, dtype=torch.long))

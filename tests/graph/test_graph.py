@@ -348,3 +348,15 @@ def test_a_confirmed_gain_is_named_with_the_untrained_encoder_when_that_scores_h
     assert "| 80.00 / 71.00 / 73.10 | +2.10 ± 0.03* | < 0.001 | yes |" in text
     assert text.endswith("Confirmed beyond noise: debiased [reference] on TOY (quick), +2.10 ± 0.03* over 6 fresh seeds, "
                          "though the untrained encoder scores higher still (80.00 against 73.10).")
+
+
+def test_training_with_and_without_distinct_rows_takes_the_same_first_step(toy_root):
+    """One batch, one epoch: the recorded loss is the first step's, the same whichever rows are scored."""
+    from graph.config import expand_cells
+    from graph.train import train_and_evaluate
+
+    data = load_tu("TOY", toy_root)
+    cell = expand_cells(["TOY"], ["hard"], profile="quick", conventions=["paper"], betas=[1.0], tau_plus=0.5,
+                        repeats=1, epochs=1, seed=0)[-1]
+    every, distinct = (train_and_evaluate(cell, data, progress=False, distinct_nodes=flag)["final_loss"] for flag in (False, True))
+    assert distinct == pytest.approx(every, rel=1e-5)
