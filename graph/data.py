@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -24,7 +24,7 @@ from torch import Tensor
 from common.cli import UserError
 from common.paths import cache_dir, data_dir
 from graph.sparse import SparseMatrix
-from graph.wl import distinct_rows
+from graph.wl import distinct_rows, wl_colours
 
 STAGED = ("MUTAG", "PTC_MR", "ENZYMES", "PROTEINS", "DD", "IMDB-BINARY", "IMDB-MULTI", "REDDIT-BINARY")
 REQUIRED_SUFFIXES = ("A.txt", "graph_indicator.txt", "graph_labels.txt")
@@ -39,6 +39,7 @@ class GraphData:
     graphs: list  # list[torch_geometric.data.Data]
     labels: Tensor
     num_features: int
+    _colours: dict[int, list[Tensor]] = field(default_factory=dict, repr=False)  # per depth, per graph
 
     def order(self, seed: int) -> list[int]:
         """The run's graph order: one shuffle with ``seed``, as the released code shuffles once."""
@@ -51,19 +52,34 @@ class GraphData:
         ``distinct_depth`` > 0 (the encoder's layer count), ``rows`` and ``row_counts``
         (:func:`graph.wl.distinct_rows`).
         """
-        shuffled = [self.graphs[i] for i in self.order(seed)]
-        return [collate(shuffled[start : start + batch_size], device, distinct_depth)
-                for start in range(0, len(shuffled), batch_size)]
+        order = self.order(seed)
+        colours = self.colours(distinct_depth) if distinct_depth else None
+        return [collate([self.graphs[i] for i in chunk], device,
+                        None if colours is None else torch.cat([colours[i] for i in chunk]))
+                for chunk in (order[start : start + batch_size] for start in range(0, len(order), batch_size))]
+
+    def colours(self, depth: int) -> list[Tensor]:
+        """Each graph's node colours after ``depth`` refinements (:func:`graph.wl.wl_colours`), computed once."""
+        if depth not in self._colours:
+            counts = [g.num_nodes for g in self.graphs]
+            offsets = torch.tensor([0, *counts[:-1]]).cumsum(0).tolist()
+            edges = torch.cat([g.edge_index + offset for g, offset in zip(self.graphs, offsets, strict=True)], dim=1)
+            union = wl_colours(torch.cat([g.x for g in self.graphs]), edges, depth)
+            self._colours[depth] = list(union.split(counts))
+        return self._colours[depth]
 
 
-def collate(graphs: list, device: torch.device | str = "cpu", distinct_depth: int = 0):
-    """One PyG ``Batch`` of ``graphs`` on ``device`` with its neighbour-sum operator (and distinct rows) attached."""
+def collate(graphs: list, device: torch.device | str = "cpu", colours: Tensor | None = None):
+    """One PyG ``Batch`` of ``graphs`` on ``device`` with its neighbour-sum operator attached.
+
+    With the nodes' ``colours`` (:func:`graph.wl.wl_colours`), also the batch's distinct rows.
+    """
     from torch_geometric.data import Batch
 
     batch = Batch.from_data_list(graphs).to(device)
     batch.neighbours = SparseMatrix.neighbours(batch.edge_index, batch.num_nodes)
-    if distinct_depth:
-        batch.rows, batch.row_counts = distinct_rows(batch.x, batch.edge_index, batch.batch, distinct_depth)
+    if colours is not None:
+        batch.rows, batch.row_counts = distinct_rows(colours.to(device), batch.batch)
     return batch
 
 

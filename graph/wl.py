@@ -15,6 +15,7 @@ node. REDDIT-BINARY's 859,254 nodes fall into 337,179 such classes at depth 3.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -26,15 +27,24 @@ def wl_colours(x: Tensor, edge_index: Tensor, rounds: int) -> Tensor:
     repeated edges count repeatedly. Exact, no hashing: see :func:`_multiset_ids`.
     """
     num_nodes = x.shape[0]
-    colours = torch.zeros(num_nodes, dtype=torch.long, device=x.device)
-    for column in x.reshape(num_nodes, -1).unbind(1):  # distinct rows of x, a column at a time
-        colours = _pair_ids(colours, torch.unique(column, return_inverse=True)[1])
+    colours = _distinct_row_ids(x.reshape(num_nodes, -1))
     source, target = edge_index[0], edge_index[1]
     degree = torch.bincount(target, minlength=num_nodes)
     for _ in range(rounds):
         neighbours = _multiset_ids(target, colours[source], num_nodes)
         colours = _pair_ids(_pair_ids(colours, degree), neighbours + 1)
     return colours
+
+
+def _distinct_row_ids(x: Tensor) -> Tensor:
+    """Dense ids of the rows of ``x``, equal for byte-identical rows (one sort of the rows as byte strings).
+
+    Rows that are equal as numbers but not as bytes (0.0 and -0.0) get two ids: that only
+    splits a class, it never merges rows that differ.
+    """
+    rows = np.ascontiguousarray(x.detach().cpu().numpy())
+    as_bytes = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
+    return torch.from_numpy(np.unique(as_bytes, return_inverse=True)[1].reshape(-1).astype(np.int64)).to(x.device)
 
 
 def _pair_ids(a: Tensor, b: Tensor) -> Tensor:
@@ -67,15 +77,14 @@ def _multiset_ids(owner: Tensor, values: Tensor, num_owners: int) -> Tensor:
     return ids.index_copy_(0, owner, values)
 
 
-def distinct_rows(x: Tensor, edge_index: Tensor, batch: Tensor, rounds: int) -> tuple[Tensor, Tensor]:
-    """``(rows, counts)``: one node per (graph, colour) class of the batch, and each class's size.
+def distinct_rows(colours: Tensor, batch: Tensor) -> tuple[Tensor, Tensor]:
+    """``(rows, counts)``: one node per (graph, colour) class of a batch, and each class's size.
 
+    ``colours`` from :func:`wl_colours` at the encoder's depth, ``batch[i]`` node i's graph.
     ``rows`` index the batch's nodes (the first node of each class); ``counts`` sum to the
     number of nodes.
     """
-    colours = wl_colours(x, edge_index, rounds)
-    keys = batch * (int(colours.max()) + 1) + colours
-    _, inverse, counts = torch.unique(keys, return_inverse=True, return_counts=True)
-    nodes = torch.arange(len(keys), device=keys.device)
-    rows = torch.full_like(counts, len(keys)).scatter_reduce_(0, inverse, nodes, "amin")
+    _, inverse, counts = torch.unique(batch * (int(colours.max()) + 1) + colours, return_inverse=True, return_counts=True)
+    nodes = torch.arange(len(batch), device=batch.device)
+    rows = torch.full_like(counts, len(batch)).scatter_reduce_(0, inverse, nodes, "amin")
     return rows, counts

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch_geometric.data import Data
 
-from graph.data import collate
+from graph.data import GraphData
 from graph.model import InfoGraph
 from graph.train import objective
 from graph.wl import distinct_rows, wl_colours
@@ -53,10 +53,21 @@ def star_and_path_graphs() -> list[Data]:
     return [star, path, star, marked]
 
 
+def distinct_batch():
+    graphs = star_and_path_graphs()
+    data = GraphData("TOY", graphs, torch.zeros(len(graphs)), 1)
+    batch = data.batches(len(graphs), seed=0, distinct_depth=3)[0]  # colours of the whole set, sliced per batch
+    rows, counts = distinct_rows(wl_colours(batch.x, batch.edge_index, 3), batch.batch)  # or of the batch alone
+    def pairs(rows, counts):
+        return sorted(zip(rows.tolist(), counts.tolist(), strict=True))
+
+    assert pairs(rows, counts) == pairs(batch.rows, batch.row_counts)
+    return batch
+
+
 def test_distinct_rows_merge_only_within_a_graph():
-    batch = collate(star_and_path_graphs(), distinct_depth=3)
-    rows, counts = distinct_rows(batch.x, batch.edge_index, batch.batch, 3)
-    assert torch.equal(rows, batch.rows) and torch.equal(counts, batch.row_counts)
+    batch = distinct_batch()
+    rows, counts = batch.rows, batch.row_counts
     assert int(counts.sum()) == batch.num_nodes
     # star: hub + 6 leaves -> 2 rows; path of 6: three mirror pairs -> 3; the second star -> 2; marked path: 3 distinct
     assert len(rows) == 2 + 3 + 2 + 3
@@ -64,7 +75,7 @@ def test_distinct_rows_merge_only_within_a_graph():
 
 
 def test_nodes_of_one_class_get_equal_embeddings():
-    batch = collate(star_and_path_graphs(), distinct_depth=3)
+    batch = distinct_batch()
     torch.manual_seed(0)
     model = InfoGraph(1, hidden=8, layers=3).double()  # training mode: batch statistics couple all nodes
     _, nodes = model.encoder(batch.x.double(), _double(batch.neighbours), batch.batch, batch.num_graphs)
@@ -77,7 +88,7 @@ def test_nodes_of_one_class_get_equal_embeddings():
 @pytest.mark.parametrize("hparams", [dict(), dict(tau_plus=0.5), dict(tau_plus=0.5, beta=2.0),
                                      dict(tau_plus=0.5, beta=1.0, convention="reference")])
 def test_scoring_distinct_rows_gives_the_loss_and_gradients_of_every_node(hparams):
-    batch = collate(star_and_path_graphs(), distinct_depth=3)
+    batch = distinct_batch()
     torch.manual_seed(0)
     model = InfoGraph(1, hidden=8, layers=3).double()
     step = objective(model, **hparams)
