@@ -98,8 +98,9 @@ def test_scoring_distinct_rows_gives_the_loss_and_gradients_of_every_node(hparam
         value = step(batch.x.double(), _double(batch.neighbours), batch.batch, batch.num_graphs, rows, counts)
         value.backward()
         results.append([value.detach()] + [p.grad.clone() for p in model.parameters()])
+    scale = max(float(t.abs().max()) for t in results[0])  # some gradients are 0 up to float64 noise (biases before ReLU-BN)
     for got, want in zip(results[1], results[0], strict=True):
-        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12 * scale)
 
 
 def _double(matrix):
