@@ -115,21 +115,19 @@ def _reference(scores: Tensor, own: Tensor, tau_plus: float, beta: float, counts
     """
     num_nodes, num_graphs = _num_nodes(scores, counts), scores.shape[1]
     entries, ratio = num_nodes * num_graphs, tau_plus / (1.0 - tau_plus)
-    if beta == 0.0:
-        row_sums, pos = _SoftplusRowSums.apply(scores, own)
-    else:
-        pos = scores.gather(1, own).squeeze(1)
-    # released: log2 - sp(-p) - ratio * sp(p) on every entry; a zeroed one gives -ratio * log2
-    pos_sum = _node_sum(_LOG2 - F.softplus(-pos) - ratio * F.softplus(pos), counts) - (entries - num_nodes) * ratio * _LOG2
     if beta == 0.0:  # released: (sp(q) - log2) / (1 - tau_plus) per entry; a zeroed positive gives sp(0) - log2 = 0
+        row_sums, pos = _SoftplusRowSums.apply(scores, own)
         neg_sum = (_node_sum(row_sums - F.softplus(pos), counts) - (entries - num_nodes) * _LOG2) / (1.0 - tau_plus)
     else:  # released: w * sp(q) / (1 - tau_plus) - log2, w normalised by its row mean
+        pos = scores.gather(1, own).squeeze(1)
         neg_scores = scores.scatter(1, own, 0.0)
         neg_softplus = F.softplus(neg_scores)
         low, high = torch.aminmax(neg_scores)
         weights = torch.exp(neg_scores * (-2.0 * beta / torch.maximum(high, low.abs())))
         weighted = _node_sum((weights * neg_softplus).sum(dim=1) / weights.mean(dim=1), counts)
         neg_sum = weighted / (1.0 - tau_plus) - entries * _LOG2
+    # released: log2 - sp(-p) - ratio * sp(p) on every entry; a zeroed one gives -ratio * log2
+    pos_sum = _node_sum(_LOG2 - F.softplus(-pos) - ratio * F.softplus(pos), counts) - (entries - num_nodes) * ratio * _LOG2
     return neg_sum / (num_nodes * (num_graphs - 1)) - pos_sum / num_nodes
 
 

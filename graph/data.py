@@ -61,9 +61,7 @@ class GraphData:
     def colours(self, depth: int) -> list[Tensor]:
         """Each graph's node colours after ``depth`` refinements (:func:`graph.wl.wl_colours`), computed once."""
         if depth not in self._colours:
-            counts = [g.num_nodes for g in self.graphs]
-            offsets = torch.tensor([0, *counts[:-1]]).cumsum(0).tolist()
-            edges = torch.cat([g.edge_index + offset for g, offset in zip(self.graphs, offsets, strict=True)], dim=1)
+            edges, counts = _union_edges(self.graphs)
             union = wl_colours(torch.cat([g.x for g in self.graphs]), edges, depth)
             self._colours[depth] = list(union.split(counts))
         return self._colours[depth]
@@ -108,14 +106,19 @@ def _stage_raw(name: str, root: Path, cache: Path) -> None:
             shutil.rmtree(target.parent / "processed", ignore_errors=True)
 
 
+def _union_edges(graphs: list) -> tuple[Tensor, list[int]]:
+    """Edges of the disjoint union of ``graphs`` (node ids shifted graph by graph), and each graph's node count."""
+    counts = [g.num_nodes for g in graphs]
+    offsets = torch.tensor([0, *counts[:-1]]).cumsum(0).tolist()
+    return torch.cat([g.edge_index + offset for g, offset in zip(graphs, offsets, strict=True)], dim=1), counts
+
+
 def _degree_features(graphs: list) -> int:
     """Give featureless graphs degree features in place; returns the feature width."""
     from torch_geometric.utils import degree
 
-    counts = [g.num_nodes for g in graphs]
-    offsets = torch.tensor([0, *counts[:-1]]).cumsum(0)
-    sources = torch.cat([g.edge_index[0] + off for g, off in zip(graphs, offsets.tolist(), strict=True)])
-    deg = degree(sources, num_nodes=sum(counts)).long()
+    edges, counts = _union_edges(graphs)
+    deg = degree(edges[0], num_nodes=sum(counts)).long()
     max_degree = int(deg.max())
     if max_degree < 1000:
         features = F.one_hot(deg, max_degree + 1).float()

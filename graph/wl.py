@@ -63,13 +63,12 @@ def _multiset_ids(owner: Tensor, values: Tensor, num_owners: int) -> Tensor:
     width = int(values.max()) + 1 if len(values) else 1
     order = torch.sort(owner * width + values).values  # by owner, then by value
     owner, values = order // width, order % width
-    while len(owner) and torch.any(owner[1:] == owner[:-1]):  # some list still holds two or more values
-        first = torch.ones_like(owner, dtype=torch.bool)
-        first[1:] = owner[1:] != owner[:-1]
+    while bool((same := owner[1:] == owner[:-1]).any()):  # some list still holds two or more values
+        no = torch.zeros(1, dtype=torch.bool, device=owner.device)
+        has_next = torch.cat([same, no])
         position = torch.arange(len(owner), device=owner.device)
-        position = position - torch.cummax(torch.where(first, position, 0), dim=0).values  # index within its list
-        has_next = torch.zeros_like(first)
-        has_next[:-1] = owner[1:] == owner[:-1]
+        starts = torch.where(torch.cat([no, same]), 0, position)  # each list's first index, 0 elsewhere
+        position = position - torch.cummax(starts, dim=0).values  # index within its list
         left = (position % 2 == 0).nonzero().squeeze(1)
         partner = torch.where(has_next[left], values[(left + 1).clamp_max(len(values) - 1)] + 1, 0)
         owner, values = owner[left], _pair_ids(values[left], partner)
@@ -84,7 +83,8 @@ def distinct_rows(colours: Tensor, batch: Tensor) -> tuple[Tensor, Tensor]:
     ``rows`` index the batch's nodes (the first node of each class); ``counts`` sum to the
     number of nodes.
     """
-    _, inverse, counts = torch.unique(batch * (int(colours.max()) + 1) + colours, return_inverse=True, return_counts=True)
+    inverse = _pair_ids(batch, colours)
+    counts = torch.bincount(inverse)
     nodes = torch.arange(len(batch), device=batch.device)
     rows = torch.full_like(counts, len(batch)).scatter_reduce_(0, inverse, nodes, "amin")
     return rows, counts
