@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from common.cli import UserError, run_main
-from sentence.config import METHODS, PROFILES, TASKS, SentenceConfig, get_config
+from sentence.config import FINETUNE_VARIANTS, METHODS, PROFILES, TASKS, SentenceConfig, get_config
 
 DEFAULT_RECORDS = Path("runs/sentence/records.jsonl")
 ENCODER_HELP = "minilm (shipped all-MiniLM-L6-v2), random (untrained quick-thought), or PATH of a checkpoint from train/st-finetune"
@@ -95,31 +95,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=sorted(METHODS), required=True,
                    help="plain (tau_plus 0, beta 0), debiased (tau_plus 0.1), hard (tau_plus 0.1, beta 1)")
     p.add_argument("--out", type=Path, default=None,
-                   help="checkpoint file (default runs/sentence/PROFILE/qt-METHOD.pt); an existing one is resumed")
+                   help="checkpoint file (default runs/sentence/PROFILE/qt-METHOD-seedSEED.pt); an existing one is resumed")
 
-    p = sub.add_parser("eval", help="evaluate any encoder on the transfer tasks")
+    p = sub.add_parser("eval", help="evaluate any encoder on the transfer tasks or on one task folder")
     _common(p)
     _evaluation(p)
     _records(p, None)
     p.add_argument("--encoder", required=True, help=ENCODER_HELP)
+    p.add_argument("--task-dir", type=Path, default=None,
+                   help="evaluate on this folder instead of --tasks: SentEval's SST layout, sentiment-train, "
+                        "sentiment-dev and sentiment-test with one 'sentence<TAB>label' per line (UTF-8, labels any "
+                        "strings); C is chosen on dev, accuracy is on test")
 
-    p = sub.add_parser("st-finetune", help="SimCSE-style fine-tuning of all-MiniLM-L6-v2 with the plain or hard loss, then eval")
+    variants = "; ".join(f"{name}: {', '.join(f'{k}={v}' for k, v in spec.items())}" for name, spec in FINETUNE_VARIANTS.items())
+    p = sub.add_parser("st-finetune", help="fine-tune all-MiniLM-L6-v2 on (sentence, next sentence) pairs, then eval")
     _common(p)
     _evaluation(p)
     _records(p, DEFAULT_RECORDS)
-    p.add_argument("--loss", choices=("plain", "hard"), required=True,
-                   help="plain = MultipleNegativesRankingLoss; hard = --tau-plus/--beta (default 0, 1)")
+    p.add_argument("--variant", choices=tuple(FINETUNE_VARIANTS), required=True,
+                   help=f"the loss (mnrl = sentence-transformers' MultipleNegativesRankingLoss, hcl = ours): {variants}")
     p.add_argument("--steps", type=_positive, default=None, help="fine-tuning steps (profile default)")
-    p.add_argument("--batch-size", type=_positive, default=None, help="sentences per step (profile default 64)")
-    p.add_argument("--tau-plus", type=float, default=None,
-                   help="debiasing prior of the hard loss (default 0: with dropout copies as positives a debiased loss "
-                        "sits at its floor)")
-    p.add_argument("--beta", type=float, default=None, help="hardness of the hard loss (default 1)")
-    p.add_argument("--scale", type=float, default=None,
-                   help="inverse temperature of both losses (default 20, SimCSE's 0.05; random book sentences are "
-                        "so easy for MiniLM at 20 that the loss is ~1e-4, a smaller scale gives it a gradient)")
+    p.add_argument("--batch-size", type=_positive, default=None, help="pairs per step (profile default 32)")
+    p.add_argument("--scale", type=float, default=None, help="inverse temperature of every loss (default 20)")
     p.add_argument("--out", type=Path, default=None,
-                   help="checkpoint file (default runs/sentence/PROFILE/minilm-LOSS.pt); an existing one is resumed")
+                   help="checkpoint file (default runs/sentence/PROFILE/minilm-VARIANT-seedSEED.pt); an existing one "
+                        "is resumed when its settings and seed match")
     p.add_argument("--no-eval", action="store_true", help="only fine-tune")
 
     p = sub.add_parser("run", help="train plain/debiased/hard, evaluate them, a random encoder and MiniLM; record and print")
@@ -146,7 +146,7 @@ def _setup(args: argparse.Namespace) -> SentenceConfig:
     train = {k: getattr(args, k, None) for k in ("steps", "batch_size", "lr", "train_books")}
     finetune = {}
     if args.command == "st-finetune":
-        finetune = {k: getattr(args, k) for k in ("steps", "batch_size", "tau_plus", "beta", "scale")}
+        finetune = {k: getattr(args, k) for k in ("steps", "batch_size", "scale")}
         train = {}
     overrides: dict[str, Any] = {"train": train, "finetune": finetune,
                                  "eval": {"inner_kfold": getattr(args, "inner_kfold", None)}}
@@ -169,16 +169,26 @@ def _evaluate_row(row: str, encoder: Callable[[list[str]], Any], config: Sentenc
     from sentence.senteval import evaluate
 
     start = time.perf_counter()
-    scores = evaluate(encoder, args.tasks, config.eval, root=args.data_dir, n_jobs=args.jobs)
+    timings: dict[str, float] = {}
+    if getattr(args, "task_dir", None):
+        from sentence.senteval import default_jobs, evaluate_task, load_task_dir
+
+        task = load_task_dir(args.task_dir)
+        scores, timings = evaluate_task(encoder, task, config.eval, args.jobs or default_jobs())
+        tasks = [f"dir:{args.task_dir}"]
+    else:
+        scores = evaluate(encoder, args.tasks, config.eval, root=args.data_dir, n_jobs=args.jobs, timings=timings)
+        tasks = list(args.tasks)
     eval_time = time.perf_counter() - start
-    metrics = {**scores, **extra_metrics, "eval_time_s": round(eval_time, 1)}
-    record_config = {"row": row, "profile": config.profile, "tasks": list(args.tasks), **extra_config,
+    metrics = {**scores, **extra_metrics, "eval_time_s": round(eval_time, 1),
+               **{k: round(v, 1) for k, v in timings.items()}}
+    record_config = {"row": row, "profile": config.profile, "tasks": tasks, **extra_config,
                      "settings": config.to_dict()}
     record = make_record(pipeline="sentence", config=record_config, metrics=metrics, seed=config.seed,
                          wall_time_s=eval_time + extra_metrics.get("train_time_s", 0.0))
     if args.records:
         append_record(args.records, record)
-    print(json.dumps({"row": row, **{k: round(v, 4) for k, v in metrics.items()}}), flush=True)
+    print(json.dumps({"row": row, **{k: round(v, 4) for k, v in metrics.items() if isinstance(v, float | int)}}), flush=True)
     return record
 
 
@@ -206,6 +216,11 @@ def _method_config(method: str) -> dict[str, Any]:
     return {"method": method, "tau_plus": tau_plus, "beta": beta}
 
 
+def _variant_config(variant: str, path: Path) -> dict[str, Any]:
+    """A fine-tune variant and its loss parameters, so a record says what it ran without this code."""
+    return {"checkpoint": str(path), "variant": variant, **FINETUNE_VARIANTS[variant]}
+
+
 def _encoder_from_path(path: Path):
     """(encoder, record config, metrics) for a checkpoint written by ``train`` or ``st-finetune``."""
     from common.checkpoint import load_checkpoint
@@ -219,10 +234,11 @@ def _encoder_from_path(path: Path):
         return (QuickThoughtEncoder(model, state["tokenizer_json"]), f"qt-{state['method']}",
                 {"checkpoint": str(path), **_method_config(state["method"])}, _train_metrics(state))
     if state["kind"] == "minilm-finetune":
-        from sentence.finetune import load_finetuned
+        from sentence.finetune import curve_metrics, load_finetuned
 
-        return (SentenceTransformerEncoder(load_finetuned(state)), f"minilm-{state['loss']}",
-                {"checkpoint": str(path), "loss": state["loss"]}, {"train_steps": state["step"]})
+        state = load_checkpoint(path, required=("kind", "variant", "curve", "model"))
+        return (SentenceTransformerEncoder(load_finetuned(state)), f"minilm-{state['variant']}",
+                _variant_config(state["variant"], path), {"train_steps": state["step"], **curve_metrics(state)})
     raise UserError(f"checkpoint {path} is of unknown kind {state['kind']!r}")
 
 
@@ -243,7 +259,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     config = _setup(args)
     corpus = load_corpus(config.corpus, args.data_dir)
-    out = args.out or _run_dir(args, config) / f"qt-{args.method}.pt"
+    out = args.out or _run_dir(args, config) / f"qt-{args.method}-seed{config.seed}.pt"
     state = train(config, args.method, corpus, out, progress=not args.no_progress)
     print(json.dumps({"checkpoint": str(out), **_train_metrics(state)}))
 
@@ -269,18 +285,22 @@ def cmd_eval(args: argparse.Namespace) -> None:
 def cmd_st_finetune(args: argparse.Namespace) -> None:
     from sentence.corpus import load_corpus
     from sentence.encoders import SentenceTransformerEncoder
-    from sentence.finetune import finetune, load_finetuned
+    from sentence.finetune import curve_metrics, finetune, load_finetuned
 
     config = _setup(args)
-    corpus = load_corpus(config.corpus, args.data_dir)
-    out = args.out or _run_dir(args, config) / f"minilm-{args.loss}.pt"
-    state = finetune(config, args.loss, corpus, out, progress=not args.no_progress)
-    metrics = {"train_time_s": round(state["wall_time_s"], 1), "train_steps": state["step"], "loss": state["last_loss"]}
-    if args.no_eval:
-        print(json.dumps({"checkpoint": str(out), **metrics}))
+    row = f"minilm-{args.variant}"
+    if _already_recorded(args, row, config):
+        print(f"{row} seed {config.seed}: already recorded in {args.records}, skipping", flush=True)
         return
-    _evaluate_row(f"minilm-{args.loss}", SentenceTransformerEncoder(load_finetuned(state)), config, args,
-                  {"checkpoint": str(out), "loss": args.loss}, metrics)
+    corpus = load_corpus(config.corpus, args.data_dir)
+    out = args.out or _run_dir(args, config) / f"{row}-seed{config.seed}.pt"
+    state = finetune(config, args.variant, corpus, out, progress=not args.no_progress)
+    metrics = {"train_time_s": round(state["wall_time_s"], 1), "train_steps": state["step"], **curve_metrics(state)}
+    if args.no_eval:
+        print(json.dumps({"checkpoint": str(out), **{k: v for k, v in metrics.items() if k != "loss_curve"}}))
+        return
+    _evaluate_row(row, SentenceTransformerEncoder(load_finetuned(state)), config, args, _variant_config(args.variant, out),
+                  metrics)
 
 
 def _already_recorded(args: argparse.Namespace, row: str, config: SentenceConfig) -> dict[str, Any] | None:
@@ -291,8 +311,8 @@ def _already_recorded(args: argparse.Namespace, row: str, config: SentenceConfig
         return None
     for record in reversed(read_records(args.records)):
         cfg = record.get("config", {})
-        if (cfg.get("row") == row and cfg.get("settings") == json.loads(json.dumps(config.to_dict()))
-                and cfg.get("tasks") == list(args.tasks)):
+        if (cfg.get("row") == row and record.get("seed") == config.seed
+                and cfg.get("settings") == json.loads(json.dumps(config.to_dict())) and cfg.get("tasks") == list(args.tasks)):
             return record
     return None
 
@@ -316,7 +336,7 @@ def cmd_run(args: argparse.Namespace) -> None:
             continue
         if row.startswith("qt-"):
             method = row[3:]
-            path = _run_dir(args, config) / f"{row}.pt"
+            path = _run_dir(args, config) / f"{row}-seed{config.seed}.pt"
             train(config, method, corpus, path, progress=not args.no_progress)
             model, state = load_trained(path)
             records.append(_evaluate_row(row, QuickThoughtEncoder(model, state["tokenizer_json"]), config, args,
@@ -353,7 +373,11 @@ def main(argv: list[str] | None = None) -> int:
         from sentence.corpus import find_books
 
         find_books(args.data_dir)  # fail in a second, before torch is imported or anything is trained
-    if hasattr(args, "tasks"):
+    if getattr(args, "task_dir", None) is not None:
+        from sentence.senteval import load_task_dir
+
+        load_task_dir(args.task_dir)  # a malformed folder fails before any model is loaded
+    elif hasattr(args, "tasks"):
         from sentence.senteval import check_task_files
 
         check_task_files(args.tasks, args.data_dir)

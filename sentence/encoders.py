@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -14,6 +15,16 @@ from sentence.model import QuickThought, gather_padded
 EVAL_MAX_TOKENS = 100
 
 
+def weights_digest(kind: str, module: torch.nn.Module, *extra: str) -> str:
+    """Content identity of an encoder (its kind, every weight, the settings that change its output),
+    the key of the evaluator's embedding cache: the same weights always find the same embeddings."""
+    digest = hashlib.sha256("\n".join((kind, *extra)).encode())
+    for name, tensor in module.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return f"{kind}:{digest.hexdigest()}"
+
+
 class QuickThoughtEncoder:
     """``[f(s); g(s)]`` of a quick-thought model, tokenised with the corpus vocabulary it was trained on."""
 
@@ -23,6 +34,7 @@ class QuickThoughtEncoder:
         self.model = model.eval()
         self.tokenizer = Tokenizer.from_str(tokenizer_json)
         self.max_tokens = max_tokens
+        self.identity = weights_digest("quick-thought", model, tokenizer_json, str(max_tokens))
 
     def __call__(self, sentences: list[str]) -> np.ndarray:
         encodings = self.tokenizer.encode_batch_fast(sentences, add_special_tokens=False)
@@ -58,6 +70,7 @@ class SentenceTransformerEncoder:
 
     def __init__(self, model, batch_size: int = 64) -> None:
         self.model, self.batch_size = model, batch_size
+        self.identity = weights_digest("sentence-transformers", model, str(model.max_seq_length))
 
     def __call__(self, sentences: list[str]) -> np.ndarray:
         return self.model.encode(sentences, batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False)

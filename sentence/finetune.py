@@ -1,98 +1,159 @@
-"""SimCSE-style unsupervised fine-tuning of all-MiniLM-L6-v2 with the plain or the hard ranking loss.
+"""Fine-tuning of all-MiniLM-L6-v2 on neighbouring book sentences with the plain, hard, debiased or
+sentence-transformers' hardness-weighted ranking loss.
 
-Each corpus sentence is its own positive: the two forward passes see different dropout masks
-(Gao, Yao, Chen, "SimCSE", EMNLP 2021), and the rest of the batch are the negatives. The loop is
-written out (rather than ``SentenceTransformerTrainer``) so it needs no ``accelerate`` and shares
-the pipeline's atomic checkpoints and exact resume.
+A pair is (sentence, next sentence of the same training book), the quick-thought positives; the
+other positives of the batch are the negatives. Every variant sees the same pairs in the same
+order for a seed. The loop is written out (rather than ``SentenceTransformerTrainer``) so it needs
+no ``accelerate`` and shares the pipeline's atomic checkpoints and exact resume; it keeps the loss
+curve and, for debiased losses, the fraction of anchors whose negative term sits on its floor.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from common.checkpoint import load_checkpoint, save_checkpoint
 from common.cli import UserError
 from common.seed import seed_everything
-from sentence.config import SentenceConfig
+from sentence.config import FINETUNE_VARIANTS, SentenceConfig
 from sentence.corpus import Corpus
 from sentence.encoders import load_minilm
-from sentence.st_loss import HardNegativesRankingLoss
 
-LOSSES = ("plain", "hard")
-_REQUIRED = ("kind", "model", "optimizer", "step", "config", "loss", "done")
+_REQUIRED = ("kind", "model", "optimizer", "step", "config", "variant", "done", "curve")
 MIN_WORDS = 4  # very short lines (headings, "Yes.") make trivial pairs
 
 
-def training_sentences(corpus: Corpus, count: int, seed: int) -> list[str]:
-    """``count`` distinct training-book sentences of at least ``MIN_WORDS`` tokens, in a seeded random order.
+def training_pairs(corpus: Corpus, count: int, seed: int) -> tuple[list[str], list[str]]:
+    """``count`` (sentence, next sentence) pairs from the training books, both of at least ``MIN_WORDS``
+    tokens, in a seeded random order; distinct anchors.
 
     A prefix of one fixed permutation, so raising the step count on resume keeps the batches already seen.
     """
-    index = np.concatenate([np.arange(a, b) for a, b in corpus.split_ranges(val=False)])
-    index = index[np.diff(corpus.offsets)[index] >= MIN_WORDS]
+    index = np.concatenate([np.arange(a, b - 1) for a, b in corpus.split_ranges(val=False)])  # k and k + 1 in one book
+    words = np.diff(corpus.offsets)
+    index = index[(words[index] >= MIN_WORDS) & (words[index + 1] >= MIN_WORDS)]
     if len(index) < count:
-        raise UserError(f"the training books hold {len(index)} usable sentences, fewer than the {count} requested")
+        raise UserError(f"the training books hold {len(index)} usable sentence pairs, fewer than the {count} requested")
     chosen = np.random.default_rng(seed).permutation(index)[:count]
-    return [corpus.sentence_text(int(k)) for k in chosen]
+    return [corpus.sentence_text(int(k)) for k in chosen], [corpus.sentence_text(int(k) + 1) for k in chosen]
 
 
-def finetune(config: SentenceConfig, loss_name: str, corpus: Corpus, checkpoint_path: Path, *,
+def make_loss(model, variant: str, scale: float) -> torch.nn.Module:
+    """The loss module of a fine-tune variant (see ``FINETUNE_VARIANTS``)."""
+    spec = FINETUNE_VARIANTS[variant]
+    if spec["loss"] == "mnrl":
+        from sentence_transformers.losses import MultipleNegativesRankingLoss
+
+        return MultipleNegativesRankingLoss(model, scale=scale, hardness_mode=spec.get("hardness_mode"),
+                                            hardness_strength=spec.get("hardness_strength", 0.0))
+    from sentence.st_loss import HardNegativesRankingLoss
+
+    return HardNegativesRankingLoss(model, scale=scale, tau_plus=spec["tau_plus"], beta=spec["beta"])
+
+
+@torch.no_grad()
+def floor_fraction(anchors: Tensor, positives: Tensor, scale: float, tau_plus: float, beta: float) -> float:
+    """Fraction of anchors whose debiased negative term is clamped to its floor ``N e^{-1/t}`` (zero gradient
+    through the negatives): where ``E_w[e^{s/t}] - tau_plus e^{s+/t} <= (1 - tau_plus) e^{-1/t}``."""
+    if tau_plus == 0.0:
+        return 0.0
+    a = torch.nn.functional.normalize(anchors.double(), dim=1)
+    p = torch.nn.functional.normalize(positives.double(), dim=1)
+    logits = scale * a @ p.T
+    positive = logits.diagonal().clone()
+    negatives = logits.masked_fill(torch.eye(len(a), dtype=torch.bool, device=a.device), float("-inf"))
+    log_mean = torch.logsumexp((beta + 1) * negatives, dim=1) - torch.logsumexp(beta * negatives, dim=1)
+    estimate = log_mean.exp() - tau_plus * positive.exp()
+    return float((estimate <= (1 - tau_plus) * math.exp(-scale)).double().mean())
+
+
+def _identity(config: SentenceConfig, variant: str) -> dict[str, Any]:
+    """What a resumed checkpoint must share with this run (the step count may grow)."""
+    tune = {k: v for k, v in config.to_dict()["finetune"].items() if k not in ("steps", "curve_every")}
+    return {"seed": config.seed, "variant": variant, "loss": FINETUNE_VARIANTS[variant], **tune}
+
+
+def check_resume(path: Path, saved: dict[str, Any], wanted: dict[str, Any]) -> None:
+    """Refuse to continue a checkpoint written with other identity fields, naming each that differs."""
+    differ = [f"{key} {saved.get(key)!r} != {wanted[key]!r}" for key in wanted if saved.get(key) != wanted[key]]
+    if differ:
+        raise UserError(f"checkpoint {path} was written with other settings ({'; '.join(differ)}); "
+                        "choose another --out or delete it")
+
+
+def finetune(config: SentenceConfig, variant: str, corpus: Corpus, checkpoint_path: Path, *,
              progress: bool = True) -> dict[str, Any]:
-    """Fine-tune (or resume) the shipped MiniLM; returns the final checkpoint state."""
+    """Fine-tune (or resume) the shipped MiniLM with ``variant``; returns the final checkpoint state."""
     from tqdm import tqdm
 
-    if loss_name not in LOSSES:
-        raise UserError(f"unknown loss {loss_name!r}; choose one of {', '.join(LOSSES)}")
-    fc = config.finetune
-    tau_plus, beta = (fc.tau_plus, fc.beta) if loss_name == "hard" else (0.0, 0.0)
+    if variant not in FINETUNE_VARIANTS:
+        raise UserError(f"unknown fine-tune variant {variant!r}; choose one of {', '.join(FINETUNE_VARIANTS)}")
+    fc, spec = config.finetune, FINETUNE_VARIANTS[variant]
     seed_everything(config.seed)
     model = load_minilm()
     model.max_seq_length = fc.max_seq_length
-    loss_fn = HardNegativesRankingLoss(model, scale=fc.scale, tau_plus=tau_plus, beta=beta)
+    loss_fn = make_loss(model, variant, fc.scale)
     optimizer = torch.optim.AdamW(model.parameters(), lr=fc.lr)
-    step, wall = 0, 0.0
+    identity = _identity(config, variant)
+    step, wall, curve, window = 0, 0.0, [], []
     if checkpoint_path.exists():
         state = load_checkpoint(checkpoint_path, required=_REQUIRED)
-        saved = {k: v for k, v in state["config"]["finetune"].items() if k != "steps"}
-        if state["loss"] != loss_name or saved != {k: v for k, v in vars(fc).items() if k != "steps"}:
-            raise UserError(f"checkpoint {checkpoint_path} was written for other settings; choose another --out or delete it")
+        check_resume(checkpoint_path, state.get("identity", {}), identity)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
-        step, wall = state["step"], state["wall_time_s"]
+        step, wall, curve = state["step"], state["wall_time_s"], state["curve"]
         if step >= fc.steps:
             return state
-    sentences = training_sentences(corpus, fc.steps * fc.batch_size, config.seed)
+    anchors, positives = training_pairs(corpus, fc.steps * fc.batch_size, config.seed)
     model.train()
     device = model.device
     started = time.perf_counter() - wall
-    bar = tqdm(total=fc.steps, initial=step, desc=f"MiniLM {loss_name}", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=fc.steps, initial=step, desc=f"MiniLM {variant}", disable=not progress, dynamic_ncols=True)
     while step < fc.steps:
-        batch = sentences[step * fc.batch_size : (step + 1) * fc.batch_size]
-        features = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in model.preprocess(batch).items()}
-        loss = loss_fn([features, dict(features)])
+        batch = slice(step * fc.batch_size, (step + 1) * fc.batch_size)
+        columns = [{k: v.to(device) if isinstance(v, Tensor) else v for k, v in model.preprocess(texts[batch]).items()}
+                   for texts in (anchors, positives)]
+        embeddings = [model(features)["sentence_embedding"] for features in columns]
+        loss = loss_fn.compute_loss_from_embeddings(embeddings, None)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        floor = floor_fraction(*embeddings, fc.scale, spec.get("tau_plus", 0.0), spec.get("beta", 0.0))
+        window.append((loss.item(), floor))
         step += 1
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.3f}")
+        if step == 1 or step % fc.curve_every == 0 or step == fc.steps:
+            # the first step alone (where the loss starts), then the mean of each window
+            curve.append({"step": step, "loss": float(np.mean([w[0] for w in window])),
+                          "floor_fraction": float(np.mean([w[1] for w in window]))})
+            window = []
         if step % 50 == 0 or step == fc.steps:
             state = {
                 "kind": "minilm-finetune", "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "step": step, "config": config.to_dict(), "loss": loss_name, "done": step >= fc.steps,
-                "torch_rng": torch.get_rng_state(), "wall_time_s": time.perf_counter() - started,
-                "last_loss": loss.item(),
+                "step": step, "config": config.to_dict(), "variant": variant, "identity": identity,
+                "done": step >= fc.steps, "torch_rng": torch.get_rng_state(),
+                "wall_time_s": time.perf_counter() - started, "curve": curve,
             }
             save_checkpoint(checkpoint_path, state)
     bar.close()
     model.eval()
     return state
+
+
+def curve_metrics(state: dict[str, Any]) -> dict[str, Any]:
+    """Loss at the first step and over the last window, the mean floor fraction, and the whole curve."""
+    curve = state["curve"]
+    return {"loss_first": curve[0]["loss"], "loss_last": curve[-1]["loss"],
+            "floor_fraction": float(np.mean([c["floor_fraction"] for c in curve])), "loss_curve": curve}
 
 
 def load_finetuned(state: dict[str, Any]):

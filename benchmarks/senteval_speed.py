@@ -1,0 +1,122 @@
+"""Seconds per encoder of the six transfer tasks, before and after the evaluator's speed-up, same embeddings.
+
+Before: what ``sentence/senteval.py`` ran until issue 21 (every task encoded on every call;
+``StandardScaler`` + ``LogisticRegressionCV`` with lbfgs at ``max_iter`` 200 inside
+``cross_val_score``, outer folds in parallel). After: embeddings cached by content, one
+warm-started lbfgs path per C grid, folds in parallel. Both score the same embeddings on the same
+folds, so the accuracies must agree (within 0.1 points is the bar). Encoders: the untrained
+quick-thought model and the shipped MiniLM. Appends one record to
+``tables/records/senteval_speed.jsonl``; ``make tables`` shows it in ``tables/sentence.md``.
+Run: ``python -m benchmarks.senteval_speed``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from common.records import append_record, make_record
+
+RECORDS = Path(__file__).resolve().parent.parent / "tables" / "records" / "senteval_speed.jsonl"
+LEGACY_MAX_ITER = 200
+
+
+def legacy_scores(task, features: dict[str, np.ndarray], config, n_jobs: int) -> dict[str, float]:
+    """The pre-issue-21 classifier on ready-made features (the "before" of this benchmark)."""
+    from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.metrics import f1_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    def classifier(jobs: int):
+        inner = StratifiedKFold(config.inner_kfold, shuffle=True, random_state=config.seed)
+        return make_pipeline(StandardScaler(), LogisticRegressionCV(
+            Cs=list(config.c_grid), cv=inner, scoring="accuracy", max_iter=LEGACY_MAX_ITER, l1_ratios=(0.0,),
+            use_legacy_attributes=False, n_jobs=jobs))
+
+    labels = {name: split.labels for name, split in task.splits.items()}
+    if task.protocol == "cv":
+        outer = StratifiedKFold(config.kfold, shuffle=True, random_state=config.seed)
+        return {task.name: 100.0 * float(np.mean(cross_val_score(classifier(1), features["all"], labels["all"],
+                                                                  cv=outer, n_jobs=n_jobs)))}
+    predicted = classifier(n_jobs).fit(features["train"], labels["train"]).predict(features["test"])
+    accuracy = 100.0 * float(np.mean(predicted == labels["test"]))
+    if task.splits["train"].second is None:
+        return {task.name: accuracy}
+    return {f"{task.name}_acc": accuracy, f"{task.name}_f1": 100.0 * float(f1_score(labels["test"], predicted))}
+
+
+def measure(name: str, encoder, config, n_jobs: int) -> dict:
+    """Per task: encode seconds (cache cold or hit), legacy and new classifier seconds and scores."""
+    from sentence.config import TASKS
+    from sentence.senteval import encoder_identity, evaluate_task, load_task, task_features
+
+    tasks = []
+    for task_name in TASKS:
+        task = load_task(task_name)
+        start = time.perf_counter()
+        features = {split_name: task_features(encoder, split, config.batch_size) for split_name, split in task.splits.items()}
+        encode_s = time.perf_counter() - start
+        start = time.perf_counter()
+        before = legacy_scores(task, features, config, n_jobs)
+        legacy_s = time.perf_counter() - start
+        after, seconds = evaluate_task(encoder, task, config, n_jobs)  # embeddings now come from the cache
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            start = time.perf_counter()
+            serial, _ = evaluate_task(encoder, task, config, 1)
+            serial_s = time.perf_counter() - start
+        tasks.append({
+            "task": task_name, "encode_s": round(encode_s, 2), "legacy_classify_s": round(legacy_s, 2),
+            "classify_s": round(seconds["classify_s"], 2), "cached_encode_s": round(seconds["encode_s"], 2),
+            "classify_1job_s": round(serial_s, 2),
+            "serial_same_scores": serial == after,
+            "convergence_warnings": sum("ConvergenceWarning" in type(w.message).__name__ for w in caught),
+            "before": before, "after": after,
+            "max_abs_diff": max(abs(after[k] - before[k]) for k in before),
+        })
+        print(f"{name} {task_name}: encode {encode_s:.0f} s, classifier {legacy_s:.1f} -> {seconds['classify_s']:.1f} s "
+              f"(1 job {serial_s:.1f} s), max |diff| {tasks[-1]['max_abs_diff']:.3f}", flush=True)
+    total = {key: round(sum(t[key] for t in tasks), 1)
+             for key in ("encode_s", "legacy_classify_s", "classify_s", "cached_encode_s", "classify_1job_s")}
+    return {"encoder": name, "identity": encoder_identity(encoder), "tasks": tasks, **total,
+            "before_s": round(total["encode_s"] + total["legacy_classify_s"], 1),
+            "after_cold_s": round(total["encode_s"] + total["classify_s"], 1),
+            "after_cached_s": round(total["cached_encode_s"] + total["classify_s"], 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--records", type=Path, default=RECORDS, help="JSONL file the record is appended to")
+    p.add_argument("--jobs", type=int, default=0, help="parallel folds (default: all usable cores)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads of the encoders (default 1)")
+    args = p.parse_args(argv)
+    import torch
+
+    from sentence.__main__ import _random_encoder
+    from sentence.config import get_config
+    from sentence.corpus import load_corpus
+    from sentence.encoders import SentenceTransformerEncoder, load_minilm
+    from sentence.senteval import default_jobs
+
+    torch.set_num_threads(args.threads)
+    config = get_config("quick")
+    jobs = args.jobs or default_jobs()
+    start = time.perf_counter()
+    random_encoder, _ = _random_encoder(load_corpus(config.corpus), config)
+    rows = [measure("random (untrained quick-thought, seed 0)", random_encoder, config.eval, jobs),
+            measure("all-MiniLM-L6-v2 as shipped", SentenceTransformerEncoder(load_minilm()), config.eval, jobs)]
+    settings = {"eval": config.to_dict()["eval"], "legacy_max_iter": LEGACY_MAX_ITER, "jobs": jobs}
+    append_record(args.records, make_record(pipeline="senteval-speed", config=settings, metrics={"rows": rows}, seed=0,
+                                            wall_time_s=time.perf_counter() - start))
+    print(f"appended to {args.records}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
