@@ -12,7 +12,7 @@ GRAPH_ARGS ?=
 ARCH ?=
 IMAGE_DATASETS := cifar10-jpeg cifar10 cifar100 stl10
 
-.PHONY: help setup test lint graph graph-all image sentence sentence-finetune bench-loss bench-graph tables reproduce-quick clean
+.PHONY: help setup test lint graph graph-all image sentence sentence-finetune sentence-seeds bench-loss bench-graph tables reproduce-quick clean
 
 help:
 	@echo "make setup                       build .venv (re-runs only when requirements.txt changes)"
@@ -20,6 +20,8 @@ help:
 	@echo "make graph-all [PROFILE=quick]    the 8 staged TU data sets"
 	@echo "make image [PROFILE=quick|paper DATASET=stl10 ARCH=resnet50]   SimCLR: simclr/debiased/hard"
 	@echo "make sentence [PROFILE=quick]    quick-thought: plain/debiased/hard + SentEval-style tasks"
+	@echo "make sentence-finetune [SEEDS=\"0 1 2\"]   MiniLM on neighbouring sentences: every variant at every seed"
+	@echo "make sentence-seeds [SEEDS=\"0 1 2\"]      shipped/untrained rows, the fine-tunes, quick-thought at every seed"
 	@echo "make tables                      regenerate tables/ from tables/records/*.jsonl"
 	@echo "make bench-loss                  loss microbenchmarks -> tables/loss_speed.md"
 	@echo "make bench-graph                 InfoGraph epoch time, released loop vs ours -> tables/graph_epoch_speed.md"
@@ -54,9 +56,22 @@ image: $(STAMP)
 sentence: $(STAMP)
 	$(PY) -m sentence run --profile $(PROFILE)
 
-# Unsupervised (SimCSE-style) fine-tuning of all-MiniLM-L6-v2: plain vs hard loss.
+# MiniLM fine-tuned on (sentence, next sentence) pairs: every variant (sentence/config.py FINETUNE_VARIANTS) at every
+# seed, one thread, one cell at a time; each cell appends its record and a re-run skips recorded cells.
+SEEDS ?= 0 1 2
+FINETUNE_VARIANTS ?= plain hard debiased st-hardness-9 st-hardness-5
+SENTENCE_RECORDS ?= tables/records/sentence.jsonl
+SENTENCE_RUN := --profile $(PROFILE) --threads 1 --jobs 1 --no-progress --records $(SENTENCE_RECORDS)
 sentence-finetune: $(STAMP)
-	$(PY) -m sentence st-finetune --loss plain && $(PY) -m sentence st-finetune --loss hard
+	for seed in $(SEEDS); do for variant in $(FINETUNE_VARIANTS); do \
+		OMP_NUM_THREADS=1 $(PY) -m sentence st-finetune --variant $$variant --seed $$seed $(SENTENCE_RUN) || exit 1; done; done
+
+# The sentence table's cells: shipped and untrained rows first, then the fine-tunes, then quick-thought (hours each).
+sentence-seeds: $(STAMP)
+	OMP_NUM_THREADS=1 $(PY) -m sentence eval --encoder minilm --seed 0 $(SENTENCE_RUN)
+	for seed in $(SEEDS); do OMP_NUM_THREADS=1 $(PY) -m sentence eval --encoder random --seed $$seed $(SENTENCE_RUN) || exit 1; done
+	$(MAKE) sentence-finetune
+	for seed in $(SEEDS); do OMP_NUM_THREADS=1 $(PY) -m sentence run --seed $$seed --no-random --no-minilm $(SENTENCE_RUN) || exit 1; done
 
 bench-loss: $(STAMP)
 	$(PY) -m benchmarks.loss_speed

@@ -166,7 +166,7 @@ def _evaluate_row(row: str, encoder: Callable[[list[str]], Any], config: Sentenc
                   extra_metrics: dict[str, Any]) -> dict[str, Any]:
     """Evaluate one encoder, build its run record, append it when ``--records`` is set."""
     from common.records import append_record, make_record
-    from sentence.senteval import evaluate
+    from sentence.senteval import EVALUATOR, evaluate
 
     start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -182,7 +182,7 @@ def _evaluate_row(row: str, encoder: Callable[[list[str]], Any], config: Sentenc
     eval_time = time.perf_counter() - start
     metrics = {**scores, **extra_metrics, "eval_time_s": round(eval_time, 1),
                **{k: round(v, 1) for k, v in timings.items()}}
-    record_config = {"row": row, "profile": config.profile, "tasks": tasks, **extra_config,
+    record_config = {"row": row, "profile": config.profile, "tasks": tasks, "evaluator": EVALUATOR, **extra_config,
                      "settings": config.to_dict()}
     record = make_record(pipeline="sentence", config=record_config, metrics=metrics, seed=config.seed,
                          wall_time_s=eval_time + extra_metrics.get("train_time_s", 0.0))
@@ -266,6 +266,9 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> None:
     config = _setup(args)
+    if args.encoder in ("minilm", "random") and not args.task_dir and _already_recorded(args, args.encoder, config):
+        print(f"{args.encoder} seed {config.seed}: already recorded in {args.records}, skipping", flush=True)
+        return
     if args.encoder == "minilm":
         from sentence.encoders import SentenceTransformerEncoder, load_minilm
 
@@ -306,12 +309,13 @@ def cmd_st_finetune(args: argparse.Namespace) -> None:
 def _already_recorded(args: argparse.Namespace, row: str, config: SentenceConfig) -> dict[str, Any] | None:
     """A finished record of this row with identical settings, so a re-run skips it."""
     from common.records import read_records
+    from sentence.senteval import EVALUATOR
 
     if not args.records:
         return None
     for record in reversed(read_records(args.records)):
         cfg = record.get("config", {})
-        if (cfg.get("row") == row and record.get("seed") == config.seed
+        if (cfg.get("row") == row and record.get("seed") == config.seed and cfg.get("evaluator") == EVALUATOR
                 and cfg.get("settings") == json.loads(json.dumps(config.to_dict())) and cfg.get("tasks") == list(args.tasks)):
             return record
     return None

@@ -1,49 +1,207 @@
-"""The results table, built from run records alone (every cell traces back to one record)."""
+"""Typed rows of the sentence results, from run records alone: means over seeds, paired deltas, Holm.
+
+Two blocks, each its own Holm family: quick-thought (debiased and hard against plain, every
+method against the untrained encoder, paired by seed) and the MiniLM fine-tunes (each variant
+against plain, every variant against the shipped model). The score a verdict is read on is the
+mean accuracy over the six tasks (MRPC by accuracy); per-task means are shown beside it.
+Only records of the current evaluator (:data:`sentence.senteval.EVALUATOR`) are compared; older
+ones are counted, never mixed in.
+"""
 
 from __future__ import annotations
 
 import math
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
+
+from common.stats import PairedDelta, format_delta, holm, paired_delta
 
 COLUMNS = ("MR", "CR", "SUBJ", "MPQA", "TREC", "MRPC_acc", "MRPC_f1")
 HEADERS = ("MR", "CR", "SUBJ", "MPQA", "TREC", "MRPC acc", "MRPC F1")
-ROW_ORDER = ("random", "qt-plain", "qt-debiased", "qt-hard", "minilm", "minilm-plain", "minilm-hard")
+AVERAGED = ("MR", "CR", "SUBJ", "MPQA", "TREC", "MRPC_acc")  # the verdict score: mean accuracy over the six tasks
+QUICK_THOUGHT = ("qt-plain", "qt-debiased", "qt-hard")
+FINETUNES = ("minilm-plain", "minilm-hard", "minilm-debiased", "minilm-st-hardness-9", "minilm-st-hardness-5")
 ROW_NAMES = {
     "random": "random encoder (quick-thought, untrained)",
     "qt-plain": "quick-thought, plain",
     "qt-debiased": "quick-thought, debiased",
     "qt-hard": "quick-thought, hard",
     "minilm": "all-MiniLM-L6-v2 as shipped",
-    "minilm-plain": "all-MiniLM-L6-v2 fine-tuned, plain",
-    "minilm-hard": "all-MiniLM-L6-v2 fine-tuned, hard",
+    "minilm-plain": "MiniLM fine-tuned, plain (MultipleNegativesRankingLoss)",
+    "minilm-hard": "MiniLM fine-tuned, hard (ours)",
+    "minilm-debiased": "MiniLM fine-tuned, debiased (ours)",
+    "minilm-st-hardness-9": "MiniLM fine-tuned, sentence-transformers hardness 9",
+    "minilm-st-hardness-5": "MiniLM fine-tuned, sentence-transformers hardness 5",
+}
+#: block -> (its rows in order, the reference row, the baseline of the variants)
+BLOCKS = {
+    "quick-thought": (("random", *QUICK_THOUGHT), "random", "qt-plain"),
+    "fine-tune": (("minilm", *FINETUNES), "minilm", "minilm-plain"),
 }
 
 
-def _cell(value: Any) -> str:
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.1f}"
+@dataclass
+class Row:
+    """One encoder of one profile: per-seed scores and what they are compared with."""
+
+    block: str
+    row: str
+    profile: str
+    seeds: list[int]
+    scores: dict[str, list[float]]  # column -> one value per seed (nan where absent)
+    average: dict[int, float]  # seed -> mean accuracy over the six tasks
+    vs_plain: PairedDelta | None = None
+    vs_plain_holm: bool | None = None
+    vs_reference: PairedDelta | None = None
+    vs_reference_holm: bool | None = None
+    loss_first: float | None = None
+    loss_last: float | None = None
+    floor_fraction: float | None = None
+    train_s: float | None = None
+    eval_s: float | None = None
+
+    @property
+    def name(self) -> str:
+        return ROW_NAMES.get(self.row, self.row)
 
 
-def markdown_table(records: list[dict[str, Any]]) -> str:
-    """One row per encoder (the latest record of each), profile and hardware of every row stated."""
-    latest: dict[str, dict[str, Any]] = {}
-    for record in records:
-        if record.get("pipeline") == "sentence" and "row" in record.get("config", {}):
-            latest[record["config"]["row"]] = record
-    rows = sorted(latest, key=lambda r: (ROW_ORDER.index(r) if r in ROW_ORDER else len(ROW_ORDER), r))
-    lines = [
-        "| encoder | " + " | ".join(HEADERS) + " | val neighbour acc (chance) | profile | train s | eval s | hardware |",
-        "|---" * (len(HEADERS) + 6) + "|",
-    ]
-    for row in rows:
-        record = latest[row]
-        metrics = record["metrics"]
-        neighbour = (f"{metrics['val_neighbour_acc']:.3f} ({metrics['val_neighbour_chance']:.4f})"
-                     if "val_neighbour_acc" in metrics else "–")
-        hardware = record.get("hardware", {})
-        cells = [ROW_NAMES.get(row, row), *(_cell(metrics.get(c)) for c in COLUMNS), neighbour,
-                 record["config"].get("profile", "?"), _cell(metrics.get("train_time_s")),
-                 _cell(metrics.get("eval_time_s")),
-                 f"{hardware.get('cpu', '?')} x{hardware.get('torch_threads', '?')} threads"
-                 + (f", {hardware['gpu']}" if hardware.get("gpu") else "")]
+def _latest_per_seed(records: list[dict[str, Any]], evaluator: str) -> dict[tuple[str, str], dict[int, dict[str, Any]]]:
+    latest: dict[tuple[str, str], dict[int, dict[str, Any]]] = defaultdict(dict)
+    for r in records:
+        config = r.get("config", {})
+        if r.get("pipeline") == "sentence" and config.get("evaluator") == evaluator and config.get("tasks") == list(
+                ("MR", "CR", "SUBJ", "MPQA", "TREC", "MRPC")):
+            latest[(config["profile"], config["row"])][r["seed"]] = r
+    return latest
+
+
+def _mean(values: list[float]) -> float | None:
+    values = [v for v in values if v is not None and not math.isnan(v)]
+    return statistics.fmean(values) if values else None
+
+
+def rows(records: list[dict[str, Any]]) -> list[Row]:
+    """Every block's rows per profile, with deltas and Holm verdicts (one family per block and profile)."""
+    from sentence.senteval import EVALUATOR
+
+    latest = _latest_per_seed(records, EVALUATOR)
+    out: list[Row] = []
+    for profile in sorted({profile for profile, _ in latest}):
+        for block, (names, reference, plain) in BLOCKS.items():
+            block_rows = []
+            for name in names:
+                by_seed = latest.get((profile, name))
+                if not by_seed:
+                    continue
+                seeds = sorted(by_seed)
+                metrics = [by_seed[s]["metrics"] for s in seeds]
+                row = Row(block, name, profile, seeds,
+                          {c: [m.get(c, math.nan) for m in metrics] for c in COLUMNS},
+                          {s: statistics.fmean(by_seed[s]["metrics"][c] for c in AVERAGED) for s in seeds},
+                          loss_first=_mean([m.get("loss_first") for m in metrics]),
+                          loss_last=_mean([m.get("loss_last") for m in metrics]),
+                          floor_fraction=_mean([m.get("floor_fraction") for m in metrics]),
+                          train_s=_mean([m.get("train_time_s") for m in metrics]),
+                          eval_s=_mean([m.get("eval_time_s") for m in metrics]))
+                block_rows.append(row)
+            _compare(block_rows, reference, plain)
+            out += block_rows
+    return out
+
+
+def _compare(block_rows: list[Row], reference: str, plain: str) -> None:
+    """Deltas against plain (variants) and against the reference row (every trained row); Holm over all of them.
+
+    The shipped model is one fixed encoder: a fine-tune's seeds are compared with its single
+    score (a one-sample test); the untrained encoder has one initialisation per seed (paired).
+    """
+    by_name = {r.row: r for r in block_rows}
+    tests: list[tuple[Row, str, PairedDelta]] = []
+    for row in block_rows:
+        if row.row == reference:
+            continue
+        if reference in by_name:
+            ref = by_name[reference].average
+            baseline = ref if len(ref) > 1 else {s: next(iter(ref.values())) for s in row.average}
+            row.vs_reference = paired_delta(row.average, baseline)
+        if row.row != plain and plain in by_name:
+            row.vs_plain = paired_delta(row.average, by_name[plain].average)
+        tests += [(row, kind, d) for kind, d in (("plain", row.vs_plain), ("reference", row.vs_reference))
+                  if d is not None and d.p_value is not None]
+    for (row, kind, _), reject in zip(tests, holm([d.p_value for _, _, d in tests]), strict=True):
+        setattr(row, f"vs_{kind}_holm", reject)
+
+
+def _cell(values: list[float], digits: int = 1) -> str:
+    values = [v for v in values if not math.isnan(v)]
+    if not values:
+        return "–"
+    mean = f"{statistics.fmean(values):.{digits}f}"
+    return mean + (f" ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else "")
+
+
+def _verdict(delta: PairedDelta | None, reject: bool | None) -> str:
+    if delta is None:
+        return ""
+    if reject is None:
+        return format_delta(delta)
+    return f"{format_delta(delta)} ({'beyond' if reject else 'not beyond'} Holm)"
+
+
+def markdown_table(table_rows: list[Row]) -> str:
+    """The sentence table: mean ± std over seeds per task, the six-task average and its verdicts."""
+    lines = ["| profile | encoder | seeds | " + " | ".join(HEADERS) + " | avg of 6 | Δ avg vs plain | Δ avg vs untrained/shipped "
+             "| loss first → last | anchors on floor | train s | eval s |",
+             "|---" * (len(HEADERS) + 10) + "|"]
+    for r in table_rows:
+        loss = f"{r.loss_first:.3f} → {r.loss_last:.3f}" if r.loss_first is not None else "–"
+        floor = f"{r.floor_fraction:.1%}" if r.floor_fraction is not None and r.row in ("minilm-debiased",) else "–"
+        cells = [r.profile, r.name, ",".join(map(str, r.seeds)), *(_cell(r.scores[c]) for c in COLUMNS),
+                 _cell(list(r.average.values()), 2), _verdict(r.vs_plain, r.vs_plain_holm),
+                 _verdict(r.vs_reference, r.vs_reference_holm), loss, floor,
+                 "–" if r.train_s is None else f"{r.train_s:.0f}", "–" if r.eval_s is None else f"{r.eval_s:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def loss_curves(records: list[dict[str, Any]]) -> list[str]:
+    """One line per fine-tune record: variant, seed, the loss every ``curve_every`` steps."""
+    from sentence.senteval import EVALUATOR
+
+    lines = []
+    for (profile, name), by_seed in _latest_per_seed(records, EVALUATOR).items():
+        for seed, r in sorted(by_seed.items()):
+            curve = r["metrics"].get("loss_curve")
+            if curve:
+                points = ", ".join(f"{c['step']}: {c['loss']:.3f}" for c in curve)
+                lines.append(f"- {profile}, {ROW_NAMES.get(name, name)}, seed {seed}: {points}")
+    return sorted(lines)
+
+
+def speed_table(records: list[dict[str, Any]]) -> list[str]:
+    """Before/after seconds per encoder from the latest ``python -m benchmarks.senteval_speed`` record."""
+    speed = [r for r in records if r.get("pipeline") == "senteval-speed"]
+    if not speed:
+        return []
+    latest = speed[-1]
+    lines = ["| encoder | encode s (once) | classifier s before | classifier s after (parallel folds) | after, 1 job "
+             "| before: encode + classifier | after, cache cold | after, cache warm | largest |Δ accuracy| "
+             "| convergence warnings after |", "|---" * 10 + "|"]
+    for row in latest["metrics"]["rows"]:
+        diff = max(t["max_abs_diff"] for t in row["tasks"])
+        warnings = sum(t["convergence_warnings"] for t in row["tasks"])
+        lines.append(f"| {row['encoder']} | {row['encode_s']:.0f} | {row['legacy_classify_s']:.0f} | {row['classify_s']:.0f} "
+                     f"| {row['classify_1job_s']:.0f} | {row['before_s']:.0f} | {row['after_cold_s']:.0f} "
+                     f"| {row['after_cached_s']:.0f} | {diff:.3f} | {warnings} |")
+    hw = latest["hardware"]
+    lines += ["", f"Per task ({hw['cpu']}, {hw['cpu_count']} cores, {latest['config']['jobs']} parallel folds, "
+              f"{hw['torch_threads']} torch thread(s), commit {latest['git_commit'][:12]}, {latest['finished_at']}):", "",
+              "| encoder | task | encode s | classifier s before → after | accuracy before → after |", "|---|---|---|---|---|"]
+    for row in latest["metrics"]["rows"]:
+        for t in row["tasks"]:
+            scores = "; ".join(f"{k} {t['before'][k]:.2f} → {t['after'][k]:.2f}" for k in t["before"])
+            lines.append(f"| {row['encoder']} | {t['task']} | {t['encode_s']:.1f} | {t['legacy_classify_s']:.1f} → "
+                         f"{t['classify_s']:.1f} | {scores} |")
+    return lines
