@@ -68,8 +68,9 @@ def floor_fraction(anchors: Tensor, positives: Tensor, scale: float, tau_plus: f
     p = torch.nn.functional.normalize(positives.double(), dim=1)
     logits = scale * a @ p.T
     positive = logits.diagonal().clone()
-    negatives = logits.masked_fill(torch.eye(len(a), dtype=torch.bool, device=a.device), float("-inf"))
-    log_mean = torch.logsumexp((beta + 1) * negatives, dim=1) - torch.logsumexp(beta * negatives, dim=1)
+    own = torch.eye(len(a), dtype=torch.bool, device=a.device)  # masked after scaling: 0 * -inf would be nan
+    log_mean = (torch.logsumexp(((beta + 1) * logits).masked_fill(own, float("-inf")), dim=1)
+                - torch.logsumexp((beta * logits).masked_fill(own, float("-inf")), dim=1))
     estimate = log_mean.exp() - tau_plus * positive.exp()
     return float((estimate <= (1 - tau_plus) * math.exp(-scale)).double().mean())
 

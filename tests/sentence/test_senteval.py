@@ -93,3 +93,38 @@ def test_staged_file_counts() -> None:
 def test_missing_task_files_are_named(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="rt-polarity.pos"):
         load_binary("MR", tmp_path)
+
+
+class IdentifiedEncoder(WordCountEncoder):
+    """The same encoder with a content identity, so the evaluator may cache its embeddings."""
+
+    identity = "word-count:v1"
+
+
+def test_embeddings_are_cached_by_encoder_identity_and_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HARDNEG_CACHE", str(tmp_path))
+    encoder = IdentifiedEncoder()
+    first = encode(encoder, ["good film", "bad plot"], batch_size=8)
+    again = encode(encoder, ["good film", "bad plot"], batch_size=8)
+    assert encoder.calls == 1 and np.array_equal(first, again)
+    encode(encoder, ["good film", "bad plot", "fact"], batch_size=8)  # other sentences: another entry
+    assert encoder.calls == 2
+    other = IdentifiedEncoder()
+    other.identity = "word-count:v2"
+    encode(other, ["good film", "bad plot"], batch_size=8)  # another encoder, same sentences
+    assert other.calls == 1
+
+
+def test_warm_started_path_matches_logistic_regression_cv() -> None:
+    """The fast protocol picks C and scores like the old LogisticRegressionCV pipeline once both converge."""
+    from benchmarks.senteval_speed import legacy_scores
+    from sentence.senteval import Split, Task
+
+    rng = np.random.default_rng(1)
+    labels = np.repeat([0, 1], 150)
+    features = rng.normal(size=(300, 12)) + 0.6 * labels[:, None] * (np.arange(12) < 3)
+    task = Task("toy", "cv", {"all": Split([str(k) for k in range(300)], labels)})
+    config = EvalConfig(kfold=5, inner_kfold=3, c_grid=(0.01, 0.1, 1.0, 10.0), max_iter=1000)
+    fast = cross_validated_accuracy(features, labels, config, n_jobs=1)
+    assert abs(fast - legacy_scores(task, {"all": features}, config, n_jobs=1)["toy"]) < 0.1
+    assert fast > 70.0
