@@ -25,8 +25,10 @@ RECORDS = Path(__file__).resolve().parent.parent / "tables" / "records" / "sente
 LEGACY_MAX_ITER = 200
 
 
-def legacy_scores(task, features: dict[str, np.ndarray], config, n_jobs: int) -> dict[str, float]:
-    """The pre-issue-21 classifier on ready-made features (the "before" of this benchmark)."""
+def legacy_scores(task, features: dict[str, np.ndarray], config, n_jobs: int,
+                  max_iter: int = LEGACY_MAX_ITER) -> dict[str, float]:
+    """The pre-issue-21 classifier on ready-made features (the "before" of this benchmark); a larger
+    ``max_iter`` shows what it scores once lbfgs converges."""
     from sklearn.linear_model import LogisticRegressionCV
     from sklearn.metrics import f1_score
     from sklearn.model_selection import StratifiedKFold, cross_val_score
@@ -36,7 +38,7 @@ def legacy_scores(task, features: dict[str, np.ndarray], config, n_jobs: int) ->
     def classifier(jobs: int):
         inner = StratifiedKFold(config.inner_kfold, shuffle=True, random_state=config.seed)
         return make_pipeline(StandardScaler(), LogisticRegressionCV(
-            Cs=list(config.c_grid), cv=inner, scoring="accuracy", max_iter=LEGACY_MAX_ITER, l1_ratios=(0.0,),
+            Cs=list(config.c_grid), cv=inner, scoring="accuracy", max_iter=max_iter, l1_ratios=(0.0,),
             use_legacy_attributes=False, n_jobs=jobs))
 
     labels = {name: split.labels for name, split in task.splits.items()}
@@ -90,11 +92,29 @@ def measure(name: str, encoder, config, n_jobs: int) -> dict:
             "after_cached_s": round(total["cached_encode_s"] + total["classify_s"], 1)}
 
 
+def reference(encoder, config, tasks: list[str], max_iter: int) -> list[dict]:
+    """Old classifier at ``max_iter`` against the new one on the same (cached) embeddings, per task."""
+    from sentence.senteval import evaluate_task, load_task, task_features
+
+    out = []
+    for task_name in tasks:
+        task = load_task(task_name)
+        features = {name: task_features(encoder, split, config.batch_size) for name, split in task.splits.items()}
+        old = legacy_scores(task, features, config, 1, max_iter)
+        new, _ = evaluate_task(encoder, task, config, 1)
+        out.append({"task": task_name, "legacy": old, "after": new, "max_abs_diff": max(abs(new[k] - old[k]) for k in old)})
+        print(f"{task_name}: legacy at max_iter {max_iter} {old} vs new {new}", flush=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--records", type=Path, default=RECORDS, help="JSONL file the record is appended to")
     p.add_argument("--jobs", type=int, default=0, help="parallel folds (default: all usable cores)")
     p.add_argument("--threads", type=int, default=1, help="torch threads of the encoders (default 1)")
+    p.add_argument("--reference-max-iter", type=int, default=0,
+                   help="instead of timing: score --tasks with the old classifier at this max_iter against the new one")
+    p.add_argument("--tasks", default="TREC", help="comma-separated tasks of --reference-max-iter (default TREC)")
     args = p.parse_args(argv)
     import torch
 
@@ -109,6 +129,16 @@ def main(argv: list[str] | None = None) -> int:
     jobs = args.jobs or default_jobs()
     start = time.perf_counter()
     random_encoder, _ = _random_encoder(load_corpus(config.corpus), config)
+    if args.reference_max_iter:
+        encoders = {"random (untrained quick-thought, seed 0)": random_encoder,
+                    "all-MiniLM-L6-v2 as shipped": SentenceTransformerEncoder(load_minilm())}
+        tasks = args.tasks.split(",")
+        rows = [{"encoder": name, "tasks": reference(encoder, config.eval, tasks, args.reference_max_iter)}
+                for name, encoder in encoders.items()]
+        append_record(args.records, make_record(
+            pipeline="senteval-reference", config={"eval": config.to_dict()["eval"], "legacy_max_iter": args.reference_max_iter},
+            metrics={"rows": rows}, seed=0, wall_time_s=time.perf_counter() - start))
+        return 0
     rows = [measure("random (untrained quick-thought, seed 0)", random_encoder, config.eval, jobs),
             measure("all-MiniLM-L6-v2 as shipped", SentenceTransformerEncoder(load_minilm()), config.eval, jobs)]
     settings = {"eval": config.to_dict()["eval"], "legacy_max_iter": LEGACY_MAX_ITER, "jobs": jobs}

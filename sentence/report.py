@@ -204,4 +204,13 @@ def speed_table(records: list[dict[str, Any]]) -> list[str]:
             scores = "; ".join(f"{k} {t['before'][k]:.2f} → {t['after'][k]:.2f}" for k in t["before"])
             lines.append(f"| {row['encoder']} | {t['task']} | {t['encode_s']:.1f} | {t['legacy_classify_s']:.1f} → "
                          f"{t['classify_s']:.1f} | {scores} |")
+    for ref in (r for r in records if r.get("pipeline") == "senteval-reference"):
+        max_iter = ref["config"]["legacy_max_iter"]
+        lines += ["", f"The old classifier given max_iter {max_iter} (so that lbfgs converges) against the new one, same "
+                  f"embeddings (commit {ref['git_commit'][:12]}):", "",
+                  "| encoder | task | accuracy old (converged) → new | largest |Δ| |", "|---|---|---|---|"]
+        for row in ref["metrics"]["rows"]:
+            for t in row["tasks"]:
+                scores = "; ".join(f"{k} {t['legacy'][k]:.2f} → {t['after'][k]:.2f}" for k in t["legacy"])
+                lines.append(f"| {row['encoder']} | {t['task']} | {scores} | {t['max_abs_diff']:.3f} |")
     return lines

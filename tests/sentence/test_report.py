@@ -1,0 +1,32 @@
+"""The sentence report: rows from records, paired deltas against plain and against the reference rows, Holm."""
+
+from __future__ import annotations
+
+from sentence.report import markdown_table, rows
+from sentence.senteval import EVALUATOR
+
+TASKS = ["MR", "CR", "SUBJ", "MPQA", "TREC", "MRPC"]
+
+
+def record(row: str, seed: int, score: float, **extra: float) -> dict:
+    metrics = {k: score for k in ("MR", "CR", "SUBJ", "MPQA", "TREC", "MRPC_acc", "MRPC_f1")}
+    return {"pipeline": "sentence", "seed": seed, "metrics": {**metrics, **extra},
+            "config": {"row": row, "profile": "quick", "tasks": TASKS, "evaluator": EVALUATOR}}
+
+
+def test_deltas_are_paired_by_seed_and_holm_is_per_block() -> None:
+    records = [record("minilm", 0, 80.0)]
+    for seed, noise in enumerate((0.0, 0.3, -0.2)):
+        records += [record("minilm-plain", seed, 79.0 + noise, loss_first=2.5, loss_last=2.0),
+                    record("minilm-hard", seed, 79.5 + noise + 0.01 * seed),  # +0.5 on every seed: significant
+                    record("minilm-debiased", seed, 79.0 + noise + (0.4, -0.4, 0.0)[seed])]  # noise around 0
+    records.append({**record("minilm-plain", 0, 10.0), "config": {**record("minilm-plain", 0, 1)["config"],
+                                                                    "evaluator": "old"}})  # another evaluator: ignored
+    by_row = {r.row: r for r in rows(records)}
+    assert by_row["minilm-plain"].seeds == [0, 1, 2] and by_row["minilm-plain"].loss_first == 2.5
+    hard, debiased = by_row["minilm-hard"], by_row["minilm-debiased"]
+    assert abs(hard.vs_plain.mean - 0.51) < 1e-9 and hard.vs_plain.n == 3 and hard.vs_plain_holm is True
+    assert abs(debiased.vs_plain.mean) < 1e-9 and debiased.vs_plain_holm is False
+    assert by_row["minilm-plain"].vs_plain is None and by_row["minilm-plain"].vs_reference.mean < -0.9
+    table = markdown_table(list(by_row.values()))
+    assert "+0.51" in table and "beyond Holm" in table and "2.500 → 2.000" in table
