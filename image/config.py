@@ -10,10 +10,12 @@ simclr, debiased and hard finish pretraining and evaluation in about 30 minutes 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from common.cli import UserError
+from common.objectives import Objective
 
 
 def _opt(default: Any, help: str, **extra: Any) -> Any:
@@ -71,55 +73,20 @@ PROFILES = {"paper": PAPER, "quick": QUICK}
 RUNTIME_FIELDS = ("device", "bf16", "channels_last", "compile", "threads", "eval_batch_size")
 
 
-@dataclass(frozen=True)
-class Method:
-    """Loss hyper-parameters of one method (temperature is shared, in ``ImageConfig``)."""
-
-    tau_plus: float
-    beta: float
-    anneal_beta: bool = False
+#: The paper's three image runs; any registered objective runs by its spec (``--objective``).
+DEFAULT_OBJECTIVES = ("simclr", "debiased", "hard")
+#: Display names of registry families in image tables and run folders (SimCLR's loss is NT-Xent).
+ALIASES = {"ntxent": "simclr"}
 
 
-METHODS = {
-    "simclr": Method(tau_plus=0.0, beta=0.0),
-    "debiased": Method(tau_plus=0.1, beta=0.0),
-    "hard": Method(tau_plus=0.1, beta=1.0),
-}
+def objective_tag(objective: Objective, anneal_beta: bool = False) -> str:
+    """Run folder and table name: ``simclr``, ``hard``, ``hard-beta=2``, ``hard-anneal``."""
+    return objective.label(ALIASES).replace(" ", "-") + ("-anneal" if anneal_beta else "")
 
 
-def method_tag(name: str, method: Method) -> str:
-    """Folder and table name: the registry name, plus the loss settings where they differ from it."""
-    default = METHODS.get(name)
-    tag = name
-    if default is None or method.tau_plus != default.tau_plus:
-        tag += f"-tau{method.tau_plus:g}"
-    if default is None or method.beta != default.beta:
-        tag += f"-beta{method.beta:g}"
-    return tag + ("-anneal" if method.anneal_beta else "")
-
-
-def resolve_method(name: str, tau_plus: float | None = None, beta: float | None = None, anneal: bool = False) -> Method:
-    """Registry entry ``name`` with optional overrides; ``UserError`` when unknown or out of range."""
-    if name not in METHODS:
-        raise UserError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
-    base = METHODS[name]
-    method = Method(
-        tau_plus=base.tau_plus if tau_plus is None else tau_plus,
-        beta=base.beta if beta is None else beta,
-        anneal_beta=anneal,
-    )
-    _check_loss(0.5, method.tau_plus, method.beta)
-    return method
-
-
-def _check_loss(temperature: float, tau_plus: float, beta: float) -> None:
-    """The loss core's range check as a ``UserError`` (imported here: it pulls in torch)."""
-    from common.losses import check_hparams
-
-    try:
-        check_hparams(temperature, tau_plus, beta)
-    except ValueError as err:
-        raise UserError(str(err)) from None
+def check_anneal(objective: Objective, anneal_beta: bool) -> None:
+    if anneal_beta and "beta" not in dict(objective.params):
+        raise UserError(f"--anneal-beta anneals beta, and objective {objective} has no beta parameter")
 
 
 def validate(cfg: ImageConfig) -> ImageConfig:
@@ -140,5 +107,6 @@ def validate(cfg: ImageConfig) -> ImageConfig:
             raise UserError(f"{name} must be > 0, got {getattr(cfg, name)}")
     if cfg.batch_size < 2:
         raise UserError(f"batch_size must be >= 2 for negatives, got {cfg.batch_size}")
-    _check_loss(cfg.temperature, 0.0, 0.0)
+    if not (cfg.temperature > 0 and math.isfinite(cfg.temperature)):
+        raise UserError(f"temperature must be a finite number > 0, got {cfg.temperature}")
     return cfg
