@@ -300,15 +300,28 @@ def _mean_std(values, digits: int = 0) -> str:
     return mean + (f" ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else "")
 
 
-def _sentence_losses(records: list[dict], profile: str) -> dict[str, tuple[float, float]]:
-    """Quick-thought method -> (tau_plus, beta) as recorded; older records name only the method."""
-    from sentence.config import METHODS
+def _sentence_losses(records: list[dict], profile: str) -> dict[str, str]:
+    """Quick-thought method -> its loss settings as text, from the recorded objective.
 
-    losses = dict(METHODS)
+    Records from before the objective registry name the method (a registry alias or family: its
+    spec) and, some of them, ``tau_plus`` and ``beta``.
+    """
+    from common.objectives import from_dict, parse_objective
+    from sentence.config import DEFAULT_OBJECTIVES
+
+    objectives = {spec: parse_objective(spec) for spec in DEFAULT_OBJECTIVES}
     for r in records:
         c = r["config"]
-        if c.get("profile") == profile and "tau_plus" in c and "method" in c:
-            losses[c["method"]] = (c["tau_plus"], c["beta"])
+        if c.get("profile") == profile and "method" in c:
+            if "objective" in c:
+                objectives[c["method"]] = from_dict(c["objective"])
+            elif "tau_plus" in c:
+                objectives[c["method"]] = parse_objective(c["method"]).replace(tau_plus=c["tau_plus"], beta=c["beta"])
+    losses = {}
+    for method, objective in objectives.items():
+        values = objective.arguments()
+        hcl = {"tau_plus", "beta"} <= set(values)
+        losses[method] = f"tau_plus={values['tau_plus']:g} beta={values['beta']:g}" if hcl else str(objective)
     return losses
 
 
@@ -326,7 +339,7 @@ def sentence_table(records: list[dict], out_dir: Path) -> Path | None:
         text += [f"Profile `{profile}`: quick-thought GRUs embedding {model['embed_dim']} / hidden {model['hidden_dim']}, "
                  f"{train['steps']} steps of {train['batch_size']} consecutive sentences (<= {train['max_tokens']} tokens), "
                  f"Adam lr {train['lr']}, temperature {train['temperature']}; "
-                 + ", ".join(f"{m} tau_plus={t:g} beta={b:g}" for m, (t, b) in _sentence_losses(records, profile).items())
+                 + ", ".join(f"{m} {loss}" for m, loss in _sentence_losses(records, profile).items())
                  + ". MiniLM fine-tuning (SimCSE-style, a sentence and its dropout copy): "
                  f"{tune['steps']} steps of {tune['batch_size']} sentences, lr {tune['lr']}, scale {tune['scale']:g}; "
                  f"hard = tau_plus {tune['tau_plus']:g}, beta {tune['beta']:g}. Evaluation: logistic regression, "

@@ -103,6 +103,10 @@ class Objective:
     def family(self) -> Family:
         return REGISTRY[self.name]
 
+    def arguments(self) -> dict[str, Value]:
+        """What the implementation receives: the family's fixed values and these parameters."""
+        return {**self.family.fixed, **dict(self.params)}
+
     def to_dict(self) -> dict[str, Any]:
         """What a run record stores: ``{"name": ..., "params": {...}}``."""
         return {"name": self.name, "params": dict(self.params)}
@@ -211,7 +215,7 @@ class ObjectiveLoss:
 
     @property
     def _kwargs(self) -> dict[str, Any]:
-        return {**self.objective.family.fixed, **dict(self.objective.params), "temperature": self.temperature}
+        return {**self.objective.arguments(), "temperature": self.temperature}
 
     def _contrastive(self, form: str) -> None:
         if self._masked is None and self._two_view is None:

@@ -14,8 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from common.cli import UserError, run_main
-from sentence.config import METHODS, PROFILES, TASKS, SentenceConfig, get_config
+from common.cli import UserError, objectives_arg, run_main
+from common.objectives import Objective, from_dict, parse_objective
+from sentence.config import DEFAULT_OBJECTIVES, PROFILES, TASKS, SentenceConfig, get_config, objective_tag
 
 DEFAULT_RECORDS = Path("runs/sentence/records.jsonl")
 ENCODER_HELP = "minilm (shipped all-MiniLM-L6-v2), random (untrained quick-thought), or PATH of a checkpoint from train/st-finetune"
@@ -27,13 +28,6 @@ def _tasks(text: str) -> tuple[str, ...]:
     if not tasks or unknown:
         raise argparse.ArgumentTypeError(f"tasks must be a comma-separated subset of {','.join(TASKS)}")
     return tasks
-
-
-def _methods(text: str) -> tuple[str, ...]:
-    methods = tuple(m.strip() for m in text.split(",") if m.strip())
-    if not methods or any(m not in METHODS for m in methods):
-        raise argparse.ArgumentTypeError(f"methods must be a comma-separated subset of {','.join(METHODS)}")
-    return methods
 
 
 def _positive(text: str) -> int:
@@ -92,10 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train one quick-thought encoder (resumes from its checkpoint)")
     _common(p)
     _training(p)
-    p.add_argument("--method", choices=sorted(METHODS), required=True,
-                   help="plain (tau_plus 0, beta 0), debiased (tau_plus 0.1), hard (tau_plus 0.1, beta 1)")
+    objectives_arg(p, default=("hard",), what="quick-thought loss (one)")
     p.add_argument("--out", type=Path, default=None,
-                   help="checkpoint file (default runs/sentence/PROFILE/qt-METHOD.pt); an existing one is resumed")
+                   help="checkpoint file (default runs/sentence/PROFILE/qt-TAG.pt); an existing one is resumed")
 
     p = sub.add_parser("eval", help="evaluate any encoder on the transfer tasks")
     _common(p)
@@ -127,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     _training(p)
     _evaluation(p)
     _records(p, DEFAULT_RECORDS)
-    p.add_argument("--methods", type=_methods, default=tuple(METHODS), help="comma-separated quick-thought methods")
+    objectives_arg(p, default=DEFAULT_OBJECTIVES, what="quick-thought losses")
     p.add_argument("--out-dir", type=Path, default=None, help="checkpoint folder (default runs/sentence/PROFILE)")
     p.add_argument("--no-random", action="store_true", help="skip the random-encoder row")
     p.add_argument("--no-minilm", action="store_true", help="skip the shipped-MiniLM row")
@@ -200,10 +193,13 @@ def _random_encoder(corpus, config: SentenceConfig):
     return QuickThoughtEncoder(model, corpus.tokenizer_json), neighbour_accuracy(model, corpus, config)
 
 
-def _method_config(method: str) -> dict[str, Any]:
-    """A quick-thought method and its loss settings, so a record says what it ran without this code."""
-    tau_plus, beta = METHODS[method]
-    return {"method": method, "tau_plus": tau_plus, "beta": beta}
+def _objectives(args: argparse.Namespace, default: tuple[str, ...]) -> list[Objective]:
+    return list(dict.fromkeys(args.objectives or [parse_objective(spec) for spec in default]))
+
+
+def _method_config(objective: Objective) -> dict[str, Any]:
+    """A quick-thought row's objective (name and every parameter), so a record says what it ran without this code."""
+    return {"method": objective_tag(objective), "objective": objective.to_dict()}
 
 
 def _encoder_from_path(path: Path):
@@ -216,8 +212,9 @@ def _encoder_from_path(path: Path):
         from sentence.train import load_trained
 
         model, state = load_trained(path)
-        return (QuickThoughtEncoder(model, state["tokenizer_json"]), f"qt-{state['method']}",
-                {"checkpoint": str(path), **_method_config(state["method"])}, _train_metrics(state))
+        objective = from_dict(state["objective"])
+        return (QuickThoughtEncoder(model, state["tokenizer_json"]), f"qt-{objective_tag(objective)}",
+                {"checkpoint": str(path), **_method_config(objective)}, _train_metrics(state))
     if state["kind"] == "minilm-finetune":
         from sentence.finetune import load_finetuned
 
@@ -243,8 +240,11 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     config = _setup(args)
     corpus = load_corpus(config.corpus, args.data_dir)
-    out = args.out or _run_dir(args, config) / f"qt-{args.method}.pt"
-    state = train(config, args.method, corpus, out, progress=not args.no_progress)
+    if args.objectives and len(args.objectives) > 1:
+        raise UserError("train takes one --objective; `python -m sentence run` takes several")
+    (objective,) = _objectives(args, ("hard",))
+    out = args.out or _run_dir(args, config) / f"qt-{objective_tag(objective)}.pt"
+    state = train(config, objective, corpus, out, progress=not args.no_progress)
     print(json.dumps({"checkpoint": str(out), **_train_metrics(state)}))
 
 
@@ -307,20 +307,21 @@ def cmd_run(args: argparse.Namespace) -> None:
     corpus = load_corpus(config.corpus, args.data_dir)
     records = []
     start = time.perf_counter()
-    rows = [f"qt-{m}" for m in args.methods] + ([] if args.no_random else ["random"]) + ([] if args.no_minilm else ["minilm"])
+    objectives = {f"qt-{objective_tag(o)}": o for o in _objectives(args, DEFAULT_OBJECTIVES)}
+    rows = [*objectives] + ([] if args.no_random else ["random"]) + ([] if args.no_minilm else ["minilm"])
     for row in rows:
         done = _already_recorded(args, row, config)
         if done:
             print(f"{row}: already recorded in {args.records}, skipping", flush=True)
             records.append(done)
             continue
-        if row.startswith("qt-"):
-            method = row[3:]
+        if row in objectives:
             path = _run_dir(args, config) / f"{row}.pt"
-            train(config, method, corpus, path, progress=not args.no_progress)
+            train(config, objectives[row], corpus, path, progress=not args.no_progress)
             model, state = load_trained(path)
             records.append(_evaluate_row(row, QuickThoughtEncoder(model, state["tokenizer_json"]), config, args,
-                                         {"checkpoint": str(path), **_method_config(method)}, _train_metrics(state)))
+                                         {"checkpoint": str(path), **_method_config(objectives[row])},
+                                         _train_metrics(state)))
         elif row == "random":
             encoder, metrics = _random_encoder(corpus, config)
             records.append(_evaluate_row(row, encoder, config, args, {}, metrics))

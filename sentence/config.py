@@ -13,13 +13,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common.cli import UserError
+from common.objectives import Objective
 
-#: name -> (tau_plus, beta) of the loss core; plain is quick-thought's original objective.
-METHODS: dict[str, tuple[float, float]] = {
-    "plain": (0.0, 0.0),
-    "debiased": (0.1, 0.0),
-    "hard": (0.1, 1.0),
-}
+#: The paper's three quick-thought runs; any registered objective runs by its spec (``--objective``).
+DEFAULT_OBJECTIVES = ("plain", "debiased", "hard")
+#: Display names of registry families in sentence tables (quick-thought's own loss is NT-Xent).
+ALIASES = {"ntxent": "plain"}
+
+
+def objective_tag(objective: Objective) -> str:
+    """Row and checkpoint name: ``plain``, ``hard``, ``hard-beta=2``."""
+    return objective.label(ALIASES).replace(" ", "-")
 
 TASKS = ("MR", "CR", "SUBJ", "MPQA", "TREC", "MRPC")
 

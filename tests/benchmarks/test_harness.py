@@ -76,13 +76,15 @@ def test_unknown_profile_is_rejected():
 
 def test_sentence_losses_come_from_records_when_they_carry_them():
     from benchmarks.tables import _sentence_losses
-    from sentence.config import METHODS
 
     old = {"config": {"profile": "quick", "method": "hard"}}
-    new = {"config": {"profile": "quick", "method": "hard", "tau_plus": 0.2, "beta": 3.0}}
+    with_values = {"config": {"profile": "quick", "method": "hard", "tau_plus": 0.2, "beta": 3.0}}
+    registry = {"config": {"profile": "quick", "method": "ring", "objective": {"name": "hard", "params": {"beta": 2}}}}
     other = {"config": {"profile": "paper", "method": "plain", "tau_plus": 0.5, "beta": 0.0}}
-    assert _sentence_losses([old], "quick") == METHODS
-    assert _sentence_losses([old, new, other], "quick") == {**METHODS, "hard": (0.2, 3.0)}
+    defaults = {"plain": "tau_plus=0 beta=0", "debiased": "tau_plus=0.1 beta=0", "hard": "tau_plus=0.1 beta=1"}
+    assert _sentence_losses([old], "quick") == defaults
+    assert _sentence_losses([old, with_values, registry, other], "quick") == {
+        **defaults, "hard": "tau_plus=0.2 beta=3", "ring": "tau_plus=0.1 beta=2"}
 
 
 def test_image_time_rows_are_per_machine_and_thread_count():
