@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from common.cli import UserError, run_main
+from common.cli import Parser, UserError, run_main
 
 RECORDS = Path(__file__).resolve().parent.parent / "tables" / "records"
 
@@ -22,9 +22,10 @@ def _shard(text: str) -> tuple[int, int]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
+    p = Parser(prog="python -m benchmarks", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
     sub.add_parser("list", help="show the suites and their cell counts")
+    sub.add_parser("objectives", help="list the registered objectives: parameters with defaults and ranges, citations")
     run = sub.add_parser("run", help="run every cell of a suite that has no record yet")
     run.add_argument("suite", help="graph, image, sentence, ablations or loss-speed")
     run.add_argument("--profile", default="quick", help="quick (CPU-sized) or paper (published protocol)")
@@ -39,6 +40,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.command == "objectives":
+        from common.objectives import listing
+
+        print(listing())
+        return 0
     from benchmarks.suites import PROFILES, SUITES, expand, shard
 
     if args.command == "list":

@@ -25,15 +25,17 @@ class SuiteCell:
 
 def _graph(suite: str, dataset: str, method: str, convention: str, profile: str, *, beta: float | None = None,
            tau_plus: float | None = None) -> SuiteCell:
-    argv = ["graph", "--dataset", dataset, "--methods", method, "--conventions", convention, "--profile", profile,
-            "--out", "{records}", "--no-progress"]
+    """A JSD cell of the reproduction: ``method`` infograph, debiased or hard (tau_plus 0.5 unless given)."""
     key = f"graph/{dataset}/{method}/{convention}"
+    spec = "jsd"
+    if method != "infograph":
+        spec += f":tau_plus={0.5 if tau_plus is None else tau_plus:g},convention={convention}"
     if beta is not None:
-        argv += ["--betas", f"{beta:g}"]
+        spec += f",beta={beta:g}"
         key += f"/beta={beta:g}"
     if tau_plus is not None:
-        argv += ["--tau-plus", f"{tau_plus:g}"]
         key += f"/tau+={tau_plus:g}"
+    argv = ["graph", "--dataset", dataset, "--objective", spec, "--profile", profile, "--out", "{records}", "--no-progress"]
     return SuiteCell(suite, f"{key}/{profile}", tuple(argv))
 
 
@@ -49,10 +51,10 @@ def graph_suite(profile: str) -> list[SuiteCell]:
 
 
 def _image(suite: str, method: str, profile: str, *extra: str, beta: float | None = None) -> SuiteCell:
-    argv = ["image", "run", "--methods", method, "--profile", profile, "--records", "{records}", *extra]
+    spec = method if beta is None else f"{method}:beta={beta:g}"
+    argv = ["image", "run", "--objective", spec, "--profile", profile, "--records", "{records}", *extra]
     key = f"image/cifar10-jpeg/{method}"
     if beta is not None:
-        argv += ["--hard-betas", f"{beta:g}"]
         key += f"/beta={beta:g}"
     if extra:
         key += "/" + "".join(x.strip("-") for x in extra)
@@ -69,7 +71,7 @@ def image_suite(profile: str) -> list[SuiteCell]:
 def sentence_suite(profile: str) -> list[SuiteCell]:
     return [
         SuiteCell("sentence", f"sentence/quick-thought/{method}/{profile}",
-                  ("sentence", "run", "--methods", method, "--profile", profile, "--records", "{records}", "--no-progress",
+                  ("sentence", "run", "--objective", method, "--profile", profile, "--records", "{records}", "--no-progress",
                    *(() if method == "plain" else ("--no-random", "--no-minilm"))))
         for method in ("plain", "debiased", "hard")
     ]

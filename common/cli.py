@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 
 class UserError(Exception):
     """An error the user can fix (bad argument, missing data, corrupt file): no traceback."""
+
+
+class Parser(argparse.ArgumentParser):
+    """Every CLI's parser: a bad argument is a ``UserError`` too, one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UserError(f"{self.prog}: {message} (see --help)")
 
 
 def run_main(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> None:
@@ -26,8 +34,6 @@ def run_main(main: Callable[[list[str] | None], int | None], argv: list[str] | N
 
 def objective_arg(text: str) -> Any:
     """argparse ``type=`` for an objective spec (``hard:tau_plus=0.1,beta=2``); the error names the valid choices."""
-    import argparse
-
     from common.objectives import parse_objective
 
     try:
@@ -45,7 +51,6 @@ def objectives_arg(parser: Any, *, default: tuple[str, ...], what: str) -> None:
 
 def comma_list(element: Callable[[str], Any], what: str) -> Callable[[str], list[Any]]:
     """argparse ``type=`` for ``a,b,c``: every element converted by ``element``; the error names the bad one."""
-    import argparse
 
     def parse(text: str) -> list[Any]:
         values = []

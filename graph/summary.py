@@ -8,12 +8,11 @@ from dataclasses import dataclass
 
 from benchmarks.published import INFOGRAPH
 from common.stats import PairedDelta, format_delta, holm, largest_gain, paired_delta
-from graph.config import PROFILES, Cell
+from graph.config import PROFILES, cell_of
 
 
 def label_of(config: dict) -> str:
-    fields = Cell.__dataclass_fields__
-    return Cell(**{k: config[k] for k in fields}).label
+    return cell_of(config).label
 
 
 def setting_of(config: dict) -> str:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common.cli import UserError, objectives_arg, run_main
+from common.cli import Parser, UserError, objectives_arg, run_main
 from common.objectives import Objective, parse_objective
 from image.config import (
     DEFAULT_OBJECTIVES,
@@ -223,11 +223,11 @@ def _table(rows: list[tuple[str, Objective | None, dict[str, Any]]], cfg: ImageC
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m image",
         description="SimCLR with hard negative samples (Robinson et al., ICLR 2021) on CIFAR-10/100 and STL-10.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     pretrain = sub.add_parser("pretrain", help="pretrain with one objective; checkpoint after every epoch")
     _add_objective_flags(pretrain, ("hard",))

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from common.cli import UserError, objectives_arg, run_main
+from common.cli import Parser, UserError, objectives_arg, run_main
 from common.objectives import Objective, from_dict, parse_objective
 from sentence.config import DEFAULT_OBJECTIVES, PROFILES, TASKS, SentenceConfig, get_config, objective_tag
 
@@ -68,17 +68,10 @@ def _records(parser: argparse.ArgumentParser, default: Path | None) -> None:
                         help=f"JSONL file the run records are appended to (default {default or 'none: print only'})")
 
 
-class _Parser(argparse.ArgumentParser):
-    """Bad arguments are a ``UserError`` too: one line on stderr and exit code 2, like every other mistake."""
-
-    def error(self, message: str):
-        raise UserError(f"{self.prog}: {message} (see --help)")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m sentence", description="Quick-thought training with hard negatives, an offline "
+    parser = Parser(prog="python -m sentence", description="Quick-thought training with hard negatives, an offline "
                      "SentEval for any encoder, and MiniLM fine-tuning with a hard-negative sentence-transformers loss.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
 
     p = sub.add_parser("prepare", help="split, tokenise and cache the book corpus; print its size and build time")
     _common(p)

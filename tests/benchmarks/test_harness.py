@@ -140,3 +140,14 @@ def test_loss_speed_table_has_a_section_per_machine_from_its_newest_record(tmp_p
     assert text.count("## ") == 2 and "## A (2 cores), 2 torch threads" in text
     assert "| 2.50 |" in text and "| 3.50 |" in text and "| 1.50 |" not in text  # an older record of A is left out
     assert (tmp_path / "loss_speed.png").stat().st_size > 0
+
+
+def test_committed_tables_regenerate_identically_from_the_committed_records(tmp_path):
+    """Records from before and after the objective registry render the same tables (mapped once when read)."""
+    from benchmarks.tables import TABLES, main
+
+    assert main(["--records", str(TABLES / "records"), "--out", str(tmp_path)]) == 0
+    written = sorted(p.name for p in tmp_path.glob("*.md"))
+    assert written == sorted(p.name for p in TABLES.glob("*.md"))
+    for name in written:
+        assert (tmp_path / name).read_text() == (TABLES / name).read_text(), name

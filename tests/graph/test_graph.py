@@ -13,12 +13,14 @@ import torch.nn.functional as F
 
 from common.cli import UserError
 from common.local_global import local_global_loss
+from common.objectives import make_objective
 from common.stats import t_threshold
 from graph.data import load_tu
 from graph.evaluate import svm_accuracy
 from graph.model import InfoGraph
 
 REPO = Path(__file__).resolve().parents[2]
+HARD_JSD = make_objective("jsd", tau_plus=0.5, beta=1.0)
 STAGED = REPO.parent / "shared" / "data"
 
 
@@ -158,7 +160,8 @@ def run_cli(*args, root, monkeypatch, capsys):
 
 @pytest.mark.parametrize(
     "args,message",
-    [(["--dataset", "NOPE"], "not found"), (["--tau-plus", "1.5"], "tau_plus"), (["--methods", "magic"], "unknown method"),
+    [(["--dataset", "NOPE"], "not found"), (["--objective", "jsd:tau_plus=1.5"], "tau_plus must be in [0, 1)"),
+     (["--objective", "magic"], "unknown objective 'magic'"),
      (["--epochs", "5", "--eval-at", "2,6"], "--eval-at")],
 )
 def test_cli_bad_input_exits_2_with_one_line(toy_root, monkeypatch, capsys, args, message):
@@ -177,7 +180,7 @@ def test_real_command_line_exits_2_on_missing_data(tmp_path):
 
 def test_cli_resumes_without_duplicating_records(toy_root, tmp_path, monkeypatch, capsys):
     out = tmp_path / "records.jsonl"
-    args = ("--dataset", "TOY", "--methods", "infograph,hard", "--conventions", "paper", "--repeats", "2",
+    args = ("--dataset", "TOY", "--objective", "infograph", "--objective", "jsd:tau_plus=0.5,beta=1", "--repeats", "2",
             "--epochs", "2", "--out", str(out))
     code, _, err = run_cli(*args, root=toy_root, monkeypatch=monkeypatch, capsys=capsys)
     assert code == 0, err
@@ -191,7 +194,7 @@ def test_cli_resumes_without_duplicating_records(toy_root, tmp_path, monkeypatch
     assert code == 0, err
     assert "2 already recorded" in stdout
     records = [json.loads(line) for line in out.read_text().splitlines()]
-    keys = [(r["config"]["method"], r["seed"]) for r in records]
+    keys = [(json.dumps(r["config"]["objective"]), r["seed"]) for r in records]
     assert len(keys) == 6 and len(set(keys)) == 6
     assert "| quick, 2 epochs | TOY | hard b=1 [paper] |" in stdout  # --epochs overrides the profile: its own rows
     _, stdout, _ = run_cli(*args, root=toy_root, monkeypatch=monkeypatch, capsys=capsys)
@@ -201,15 +204,14 @@ def test_cli_resumes_without_duplicating_records(toy_root, tmp_path, monkeypatch
 def test_compiled_objective_matches_eager_in_value_and_gradient(toy_root):
     """``--compile`` must train the same model: loss and gradients agree with eager mode on varying batch sizes."""
     from graph.config import expand_cells
-    from graph.train import objective
+    from graph.train import step_loss
 
     data = load_tu("TOY", toy_root)
-    cell = expand_cells(["TOY"], ["hard"], profile="quick", conventions=["paper"], betas=[1.0], tau_plus=0.5,
+    cell = expand_cells(["TOY"], [HARD_JSD], profile="quick",
                         repeats=1, epochs=1, seed=0)[-1]
     torch.manual_seed(0)
     model = InfoGraph(data.num_features, hidden=16, layers=3)
-    hparams = dict(tau_plus=cell.tau_plus, beta=cell.beta, convention=cell.convention)
-    eager, compiled = objective(model, **hparams), objective(model, **hparams, compile=True)
+    eager, compiled = step_loss(model, cell.objective), step_loss(model, cell.objective, compile=True)
     for batch in data.batches(10, seed=0):  # 10, 10 and 4 graphs: node counts differ, one compilation
         args = (batch.x, batch.neighbours, batch.batch, batch.num_graphs)
         grads = []
@@ -231,7 +233,7 @@ def test_scoring_interim_epochs_leaves_the_final_result_unchanged(toy_root):
     from graph.train import train_and_evaluate
 
     data = load_tu("TOY", toy_root)
-    cell = expand_cells(["TOY"], ["hard"], profile="quick", conventions=["paper"], betas=[1.0], tau_plus=0.5,
+    cell = expand_cells(["TOY"], [HARD_JSD], profile="quick",
                         repeats=1, epochs=3, seed=0)[-1]
     plain = train_and_evaluate(cell, data, progress=False)
     observed = train_and_evaluate(cell, data, progress=False, eval_at=(1, 3))
@@ -283,7 +285,7 @@ def test_summary_keeps_settings_and_data_sets_together_when_records_interleave()
     from graph.summary import summarize
 
     def record(dataset, epochs, method="infograph"):
-        config = {"dataset": dataset, "method": method, "convention": "paper", "tau_plus": 0.0, "beta": 0.0,
+        config = {"dataset": dataset, "method": method, "convention": "paper", "tau_plus": 0.5 if method == "debiased" else 0.0, "beta": 0.0,
                   "repeat": 0, "seed": 0, "profile": "paper", "epochs": epochs, "batch_size": 128, "hidden": 32,
                   "layers": 3, "lr": 0.001}
         return {"pipeline": "graph", "config": config, "seed": 0, "wall_time_s": 1.0,
@@ -321,8 +323,7 @@ def test_confirmation_tests_only_the_fresh_seeds_and_leaves_them_out_of_the_grid
 
 
 def test_declared_confirmations_name_real_variants():
-    from graph.config import PROFILES
-    from graph.data import STAGED
+    from graph.config import PROFILES, STAGED
     from graph.summary import CONFIRMATIONS
 
     labels = {"infograph"} | {f"{m} [{c}]" for m in ("debiased",) for c in ("paper", "reference")}
@@ -356,7 +357,7 @@ def test_training_with_and_without_distinct_rows_takes_the_same_first_step(toy_r
     from graph.train import train_and_evaluate
 
     data = load_tu("TOY", toy_root)
-    cell = expand_cells(["TOY"], ["hard"], profile="quick", conventions=["paper"], betas=[1.0], tau_plus=0.5,
+    cell = expand_cells(["TOY"], [HARD_JSD], profile="quick",
                         repeats=1, epochs=1, seed=0)[-1]
     every, distinct = (train_and_evaluate(cell, data, progress=False, distinct_nodes=flag)["final_loss"] for flag in (False, True))
     assert distinct == pytest.approx(every, rel=1e-5)
