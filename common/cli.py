@@ -20,7 +20,13 @@ class Parser(argparse.ArgumentParser):
 
 
 def run_main(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> None:
-    """Run ``main`` and turn a ``UserError`` into a one-line message and exit code 2."""
+    """Run ``main`` and turn a ``UserError`` into a one-line message and exit code 2.
+
+    The git commit is read first: a long run's records name the code it started with, not a later checkout.
+    """
+    from common.records import git_commit
+
+    git_commit()
     try:
         code = main(argv)
     except UserError as err:

@@ -6,7 +6,6 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 
-from benchmarks.published import INFOGRAPH
 from common.stats import PairedDelta, format_delta, holm, largest_gain, paired_delta
 from graph.config import PROFILES, cell_of
 
@@ -159,34 +158,39 @@ def summarize(records: list[dict]) -> list[dict]:
                 "delta_significant": delta.significant if delta else None,
                 "seconds_per_epoch": statistics.fmean(r["metrics"]["seconds_per_epoch"] for r in group),
                 "wall_time_s": statistics.fmean(r["wall_time_s"] for r in group),
-                "published_infograph": INFOGRAPH.get(dataset),
             }
         )
     return rows
 
 
-def format_table(rows: list[dict]) -> str:
-    """Markdown table; the best trained method per (profile, data set) in bold; published numbers apart."""
+def format_table(rows: list[dict], published: dict[str, tuple[float, float]] | None = None) -> str:
+    """Markdown table; the best trained method per (profile, data set) in bold.
+
+    ``published`` (data set -> InfoGraph's published mean and std) adds that column, apart from ours.
+    """
     best: dict[tuple, float] = {}
     for r in rows:
         if r["method"] != "untrained":
             key = (r["profile"], r["dataset"])
             best[key] = max(best.get(key, float("-inf")), r["mean"])
-    lines = [
-        "| profile | dataset | method | accuracy % (mean ± std) | n | Δ vs infograph (paired ± s.e.) | s/epoch | wall s/run | published InfoGraph (Sun et al. 2020) |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+    header = "| profile | dataset | method | accuracy % (mean ± std) | n | Δ vs infograph (paired ± s.e.) | s/epoch | wall s/run |"
+    lines = [header + (" published InfoGraph (Sun et al. 2020) |" if published is not None else ""),
+             "|---" * (header.count("|") - 1 + (published is not None)) + "|"]
     for r in rows:
         delta = format_delta(PairedDelta(r["delta_vs_infograph"], r["delta_se"], r["delta_n"]) if r["delta_n"] else None)
-        published = "" if r["published_infograph"] is None else "{:.2f} ± {:.2f}".format(*r["published_infograph"])
         accuracy = f"{r['mean']:.2f} ± {r['std']:.2f}"
         if r["method"] != "untrained" and r["mean"] == best[(r["profile"], r["dataset"])]:
             accuracy = f"**{accuracy}**"
         lines.append(
             f"| {r['profile']} | {r['dataset']} | {r['method']} | {accuracy} | {r['repeats']} "
-            f"| {delta} | {r['seconds_per_epoch']:.3f} | {r['wall_time_s']:.1f} | {published} |"
+            f"| {delta} | {r['seconds_per_epoch']:.3f} | {r['wall_time_s']:.1f} |"
+            + ("" if published is None else f" {_published_cell(published.get(r['dataset']))} |")
         )
     return "\n".join(lines)
+
+
+def _published_cell(value: tuple[float, float] | None) -> str:
+    return "" if value is None else "{:.2f} ± {:.2f}".format(*value)
 
 
 def answers(rows: list[dict]) -> list[dict]:

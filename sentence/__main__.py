@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -339,6 +340,8 @@ COMMANDS = {"prepare": cmd_prepare, "train": cmd_train, "eval": cmd_eval, "st-fi
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is fetched from a hub at run time
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     if getattr(args, "data_dir", None) is not None and not args.data_dir.is_dir():
         raise UserError(f"--data-dir {args.data_dir} is not a folder")
     if getattr(args, "encoder", None) not in (None, "minilm", "random") and not Path(args.encoder).is_file():

@@ -3,6 +3,7 @@
 import pytest
 
 from benchmarks.__main__ import main
+from benchmarks.published import INFOGRAPH
 from benchmarks.suites import SUITES, expand, shard
 from common.cli import run_main
 from common.records import append_record
@@ -62,7 +63,7 @@ def test_graph_table_renders_paired_deltas_exactly():
     records = [_graph_record("infograph", s, a) for s, a in ((0, 86.0), (1, 88.0), (2, 87.0))]
     records += [_graph_record("hard", s, a, beta=1.0) for s, a in ((0, 87.0), (1, 89.2), (2, 88.1))]  # Δ 1, 1.2, 1.1: t = 19
     records += [_graph_record("hard", s, a, beta=2.0) for s, a in ((0, 89.0), (1, 87.0), (2, 88.0))]  # Δ 3, -1, 1: t = 0.9
-    assert format_table(summarize(records)).splitlines()[2:] == [
+    assert format_table(summarize(records), INFOGRAPH).splitlines()[2:] == [
         "| quick | MUTAG | infograph | 87.00 ± 1.00 | 3 |  | 0.500 | 2.0 | 89.01 ± 1.13 |",
         "| quick | MUTAG | hard b=1 [paper] | **88.10 ± 1.10** | 3 | +1.10 ± 0.06* | 0.500 | 2.0 | 89.01 ± 1.13 |",
         "| quick | MUTAG | hard b=2 [paper] | 88.00 ± 1.00 | 3 | +1.00 ± 1.15 | 0.500 | 2.0 | 89.01 ± 1.13 |",
