@@ -66,11 +66,12 @@ def main(argv: list[str] | None = None) -> int:
 def run_cells(cells: list, args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from common.records import append_record, make_record, read_records
+    from common.records import append_record, make_record
+    from common.resume import recorded
 
     index, count = args.shard
     records = args.records / f"{args.suite}-{args.profile}-shard{index}of{count}.jsonl"
-    done = {r["config"]["cell"] for r in read_records(args.records) if r.get("pipeline") == "harness"}
+    done = recorded(args.records, "harness", lambda config: config["cell"])
     todo = [c for c in cells if c.key not in done]
     print(f"{args.suite} ({args.profile}), shard {index}/{count}: {len(cells)} cells, {len(cells) - len(todo)} done, "
           f"{len(todo)} to run -> {records}")

@@ -20,7 +20,7 @@ from benchmarks.published import (
 )
 from common.io import atomic_write_text
 from common.records import read_records
-from common.stats import format_delta, paired_delta, t_threshold
+from common.stats import format_delta, t_threshold
 
 TABLES = Path(__file__).resolve().parent.parent / "tables"
 
@@ -150,9 +150,10 @@ def graph_table(records: list[dict], out_dir: Path) -> Path | None:
     atomic_write_text(out_dir / "graph.tex", _latex(rows))
     _plot_graph_betas(rows, out_dir / "graph_beta.png")
     buffer = io.StringIO(newline="")
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    csv_rows = [{**r, "published_infograph": INFOGRAPH.get(r["dataset"])} for r in rows]  # apart from ours, named
+    writer = csv.DictWriter(buffer, fieldnames=list(csv_rows[0]))
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(csv_rows)
     atomic_write_text(out_dir / "graph.csv", buffer.getvalue())
     return path
 
@@ -212,42 +213,24 @@ def _graph_speed_rows(record: dict) -> list[str]:
 
 
 def image_table(records: list[dict], out_dir: Path) -> Path | None:
+    from image.report import UNTRAINED, rows
+
     records = [r for r in records if r.get("pipeline") == "image"]
     if not records:
         return None
-    groups: dict[tuple, list[dict]] = defaultdict(list)
-    for r in records:
-        c = r["config"]
-        groups[(c["profile"], c["dataset_label"], c["arch_label"], c["epochs"], c["method"])].append(r)
-
-    def stat(group: list[dict], key: str) -> str:
-        values = [r["metrics"][key] for r in group if key in r["metrics"]]
-        return _mean_std(values, 2) if values else "–"
-
-    def delta(group: list[dict], key: str, baseline: list[dict]) -> str:
-        by_seed = {r["seed"]: r["metrics"][key] for r in group}
-        return format_delta(paired_delta(by_seed, {r["seed"]: r["metrics"][key] for r in baseline}))
-
     lines = [
         "| profile | data | encoder | epochs | method | kNN top-1 % | linear top-1 % | Δ kNN vs simclr | Δ linear vs simclr "
         "| n |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    best: dict[tuple, float] = {}
-    for (profile, data, arch, _, method), group in groups.items():
-        if method != "random-init":
-            mean = statistics.fmean(r["metrics"]["linear_top1"] for r in group)
-            best[(profile, data, arch)] = max(best.get((profile, data, arch), float("-inf")), mean)
-    for (profile, data, arch, epochs, method), group in groups.items():
-        shown_epochs = "0 (random init)" if method == "random-init" else epochs
-        linear = stat(group, "linear_top1")
-        if method != "random-init" and statistics.fmean(r["metrics"]["linear_top1"] for r in group) == best[(profile, data, arch)]:
-            linear = f"**{linear}**"
-        simclr = groups.get((profile, data, arch, epochs, "simclr"), []) if method not in ("simclr", "random-init") else []
-        lines.append(f"| {profile} | {data} | {arch} | {shown_epochs} | {method} | {stat(group, 'knn_top1')} "
-                     f"| {linear} | {delta(group, 'knn_top1', simclr)} | {delta(group, 'linear_top1', simclr)} "
-                     f"| {len(group)} |")
-    seeds = sorted({len(group) for group in groups.values() if len(group) > 1})
+    table = rows(records)
+    for row in table:
+        shown_epochs = "0 (random init)" if row.method == UNTRAINED else row.epochs
+        knn, linear = (_mean_std(v, 2) if v else "–" for v in (row.knn, row.linear))
+        lines.append(f"| {row.profile} | {row.data} | {row.arch} | {shown_epochs} | {row.method} | {knn} "
+                     f"| {f'**{linear}**' if row.best else linear} | {format_delta(row.delta_knn)} "
+                     f"| {format_delta(row.delta_linear)} | {row.n} |")
+    seeds = sorted({row.n for row in table if row.n > 1})
     thresholds = ", ".join(f"|Δ| > {t_threshold(n):.1f} s.e. with {n} seeds" for n in seeds) or "two seeds or more"
     published = ["| method | linear top-1 % (published) |", "|---|---|",
                  *(f"| {name} | {acc:.2f} |" for name, acc in HCL_STL10.items())]

@@ -92,12 +92,13 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace, cells: list, process_settings: dict) -> None:
     """Run and record the cells not recorded yet, then print the summary of all of them."""
     from common.records import append_record, make_record, read_records
+    from common.resume import recorded
     from graph.config import cell_of
     from graph.data import load_tu
     from graph.summary import format_table, summarize
     from graph.train import cell_config, train_and_evaluate
 
-    done = {cell_of(r["config"]).key for r in read_records(args.out) if r.get("pipeline") == "graph"}
+    done = recorded(args.out, "graph", lambda config: cell_of(config).key)
     todo = [c for c in cells if c.key not in done]
     print(f"{len(cells)} runs, {len(cells) - len(todo)} already recorded in {args.out}, {len(todo)} to do")
     loaded = {}

@@ -65,11 +65,6 @@ def _objectives(args: argparse.Namespace, default: tuple[str, ...]) -> list[Obje
     return list(dict.fromkeys(args.objectives or [parse_objective(spec) for spec in default]))
 
 
-def _record_key(config: dict) -> str:
-    """Identity of a finished evaluation: its settings without the runtime-only fields."""
-    return json.dumps({k: v for k, v in config.items() if k not in RUNTIME_FIELDS}, sort_keys=True)
-
-
 def _run_dir(out_dir: Path, cfg: ImageConfig, tag: str) -> Path:
     """Folder of one pretraining run; the hash keeps runs with different settings apart."""
     settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in RUNTIME_FIELDS}
@@ -159,9 +154,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = _config(args)
     runs = [(o, args.anneal_beta and "beta" in dict(o.params)) for o in _objectives(args, DEFAULT_OBJECTIVES)]
     device = _setup(cfg)
-    from common.records import append_record, make_record, read_records
+    from common.records import append_record, make_record
+    from common.resume import recorded
     from image.data import load_dataset
     from image.evaluate import evaluate_encoder
+    from image.report import identity
     from image.train import build_model, pretrain
 
     data = load_dataset(cfg.dataset, train_per_class=cfg.train_per_class, seed=cfg.seed, download=args.download)
@@ -169,7 +166,7 @@ def cmd_run(args: argparse.Namespace) -> int:
               "arch_label": _arch_label(cfg), "pretrain_images": data.pretrain.shape[0],
               "test_images": data.test_images.shape[0]}
     command = " ".join(["python -m image", *sys.argv[1:]])
-    recorded = {_record_key(r["config"]): r["metrics"] for r in read_records(args.records) if r.get("pipeline") == "image"}
+    done = {key: r["metrics"] for key, r in recorded(args.records, "image", identity).items()}
     rows = []
 
     def finish(config: dict, started: float, metrics: dict) -> None:
@@ -177,7 +174,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                                                 wall_time_s=time.perf_counter() - started, command=command))
 
     config = {**common, "method": "random-init"}
-    metrics = recorded.get(_record_key(config))
+    metrics = done.get(identity(config))
     if metrics is None:
         started = time.perf_counter()
         metrics = evaluate_encoder(build_model(cfg).encoder.to(device), data, cfg, device)
@@ -186,7 +183,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for objective, anneal in runs:
         tag = objective_tag(objective, anneal)
         config = {**common, "method": tag, "objective": objective.to_dict(), "anneal_beta": anneal}
-        metrics = recorded.get(_record_key(config))
+        metrics = done.get(identity(config))
         if metrics is None:  # not finished yet: pretraining resumes from its last checkpoint
             started = time.perf_counter()
             state = pretrain(cfg, objective, data, _run_dir(args.out_dir, cfg, tag), resume=True, anneal_beta=anneal)

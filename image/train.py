@@ -20,10 +20,11 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from common.checkpoint import load_checkpoint, save_checkpoint
+from common.checkpoint import save_checkpoint
 from common.cli import UserError
 from common.losses import annealed_beta
 from common.objectives import Objective, build
+from common.resume import resume_checkpoint
 from common.seed import seed_everything
 from image.config import RUNTIME_FIELDS, ImageConfig, check_anneal
 from image.data import ImageData, SimCLRAugment
@@ -119,10 +120,6 @@ def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
     return (seed * 1_000_003 + epoch) * 1_009 + rank
 
 
-def _comparable(config: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in config.items() if k not in RUNTIME_FIELDS}
-
-
 def pretrain(
     cfg: ImageConfig,
     objective: Objective,
@@ -148,14 +145,9 @@ def pretrain(
         torch.set_num_threads(cfg.threads)
     path = run_dir / CHECKPOINT
     config = {**dataclasses.asdict(cfg), "objective": objective.to_dict(), "anneal_beta": anneal_beta}
-    state: dict[str, Any] | None = None
-    if path.exists():
-        if not resume:
-            raise UserError(f"{path} exists; pass --resume to continue it, or choose another --out-dir")
-        state = load_checkpoint(path, required=("model", "optimizer", "epoch", "config", "history"))
-        if _comparable(state["config"]) != _comparable(config):
-            changed = sorted(k for k in _comparable(config) if state["config"].get(k) != config[k])
-            raise UserError(f"{path} was trained with different settings ({', '.join(changed)}); use another --out-dir")
+    if path.exists() and not resume:
+        raise UserError(f"{path} exists; pass --resume to continue it, or choose another --out-dir")
+    state = resume_checkpoint(path, config, runtime=RUNTIME_FIELDS, required=("model", "optimizer", "epoch", "history"))
     with distributed_from_env(device) as (rank, world):
         if cfg.batch_size % world:
             raise UserError(f"batch_size {cfg.batch_size} is not divisible by the {world} ranks")

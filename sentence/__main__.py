@@ -279,16 +279,13 @@ def cmd_st_finetune(args: argparse.Namespace) -> None:
 
 def _already_recorded(args: argparse.Namespace, row: str, config: SentenceConfig) -> dict[str, Any] | None:
     """A finished record of this row with identical settings, so a re-run skips it."""
-    from common.records import read_records
+    from common.resume import recorded
 
-    if not args.records:
-        return None
-    for record in reversed(read_records(args.records)):
-        cfg = record.get("config", {})
-        if (cfg.get("row") == row and cfg.get("settings") == json.loads(json.dumps(config.to_dict()))
-                and cfg.get("tasks") == list(args.tasks)):
-            return record
-    return None
+    def key(cfg: dict[str, Any]) -> str:
+        return json.dumps([cfg.get("row"), cfg.get("settings"), cfg.get("tasks")], sort_keys=True)
+
+    done = recorded(args.records, "sentence", key)
+    return done.get(key({"row": row, "settings": config.to_dict(), "tasks": list(args.tasks)}))
 
 
 def cmd_run(args: argparse.Namespace) -> None:

@@ -19,7 +19,8 @@ from torch import Tensor
 
 from common.checkpoint import load_checkpoint, save_checkpoint
 from common.cli import UserError
-from common.objectives import Objective, ObjectiveLoss, build, from_dict
+from common.objectives import Objective, ObjectiveLoss, build
+from common.resume import resume_checkpoint
 from common.seed import seed_everything
 from sentence.config import SentenceConfig, objective_tag
 from sentence.corpus import Corpus
@@ -106,7 +107,7 @@ def _state(model: QuickThought, optimizer: torch.optim.Optimizer, step: int, con
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "step": step,
-        "config": config.to_dict(),
+        "config": _identity(config, objective),
         "objective": objective.to_dict(),
         "generator": generator.get_state(),
         "torch_rng": torch.get_rng_state(),
@@ -117,10 +118,13 @@ def _state(model: QuickThought, optimizer: torch.optim.Optimizer, step: int, con
     }
 
 
-def _comparable(config: dict[str, Any]) -> dict[str, Any]:
-    """Settings that must match for a resume; schedule-only fields may change between runs."""
-    train = {k: v for k, v in config["train"].items() if k not in ("steps", "eval_every", "checkpoint_every")}
-    return {"corpus": config["corpus"], "model": config["model"], "train": train, "seed": config["seed"]}
+# Settings a resume may change: the schedule, and the sections other commands use.
+_RUNTIME = ("train.steps", "train.eval_every", "train.checkpoint_every", "eval", "finetune", "profile")
+
+
+def _identity(config: SentenceConfig, objective: Objective) -> dict[str, Any]:
+    """The checkpoint's ``config``: the settings and the objective, compared on resume."""
+    return {**config.to_dict(), "objective": objective.to_dict()}
 
 
 def train(
@@ -146,13 +150,8 @@ def train(
     optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr)
     generator = torch.Generator().manual_seed(config.seed)
     step, history, wall = 0, [], 0.0
-    if checkpoint_path.exists():
-        state = load_checkpoint(checkpoint_path, required=_REQUIRED)
-        if from_dict(state["objective"]) != objective or _comparable(state["config"]) != _comparable(config.to_dict()):
-            raise UserError(
-                f"checkpoint {checkpoint_path} was written for other settings (objective "
-                f"{from_dict(state['objective'])}); choose another --out or delete it"
-            )
+    state = resume_checkpoint(checkpoint_path, _identity(config, objective), runtime=_RUNTIME, required=_REQUIRED)
+    if state is not None:
         if state["tokenizer_json"] != corpus.tokenizer_json:
             raise UserError(f"checkpoint {checkpoint_path} uses another vocabulary than the cached corpus; delete it")
         model.load_state_dict(state["model"])
