@@ -8,13 +8,13 @@ import time
 import warnings
 from pathlib import Path
 
-from common.cli import Parser, UserError, comma_list, objectives_arg, run_main
+from common.cli import Parser, UserError, add_config_flags, comma_list, config_from_args, objectives_arg, run_main
 
 DEFAULT_RECORDS = Path("runs/graph/records.jsonl")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    from graph.config import PROFILES, STAGED
+    from graph.config import PROFILES, STAGED, Profile
 
     p = Parser(
         prog="python -m graph",
@@ -31,8 +31,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                "jsd:tau_plus=0.5,beta=B,convention=C for C in paper, reference and the profile's betas B",),
                    what="training objective; 'jsd' objectives use InfoGraph's Jensen-Shannon estimator, every other "
                    "(contrastive) one the InfoNCE local-global estimator at the profile's temperature")
-    p.add_argument("--repeats", type=int, default=None, help="repeats per method (default: the profile's)")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: the profile's)")
     p.add_argument("--eval-at", type=comma_list(int, "whole numbers"), default=(),
                    help="comma-separated epochs after which the embeddings are also scored (recorded as accuracy_at; "
                    "the reported accuracy stays the final epoch's). Picking the best of these by its score selects "
@@ -59,6 +57,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    "default: on): no page faults once training is under way, at the cost of keeping the peak "
                    "heap size (see common/allocator.py)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_config_flags(p, Profile, PROFILES, "protocol")
     return p.parse_args(argv)
 
 
@@ -72,16 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     from graph.config import PROFILES, STAGED, expand_cells, reproduction_objectives
 
     args.device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    profile = PROFILES[args.profile]
+    settings = config_from_args(args, PROFILES[args.profile])
     datasets = list(STAGED) if args.dataset == "all" else [d for d in args.dataset.split(",") if d]
-    objectives = args.objectives or reproduction_objectives(args.profile)
-    repeats = args.repeats if args.repeats is not None else profile.repeats
-    epochs = args.epochs if args.epochs is not None else profile.epochs
-    if repeats < 1 or epochs < 1 or args.threads < 1:
-        raise UserError("--repeats, --epochs and --threads must be >= 1")
-    if any(not 1 <= e <= epochs for e in args.eval_at):
-        raise UserError(f"--eval-at epochs must lie in [1, {epochs}] (the run's --epochs), got {args.eval_at}")
-    cells = expand_cells(datasets, objectives, profile=args.profile, repeats=repeats, epochs=epochs, seed=args.seed)
+    objectives = args.objectives or reproduction_objectives(settings)
+    if args.threads < 1:
+        raise UserError("--threads must be >= 1")
+    if any(not 1 <= e <= settings.epochs for e in args.eval_at):
+        raise UserError(f"--eval-at epochs must lie in [1, {settings.epochs}] (the run's --epochs), got {args.eval_at}")
+    cells = expand_cells(datasets, objectives, profile=args.profile, seed=args.seed, settings=settings)
     retained = args.retain_memory and retain_freed_memory()
     with flush_denormal(args.flush_denormal) as flushing:  # before the first parallel op
         torch.set_num_threads(args.threads)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from common.cli import option
 from common.objectives import Objective, from_dict, make_objective
 
 STAGED = ("MUTAG", "PTC_MR", "ENZYMES", "PROTEINS", "DD", "IMDB-BINARY", "IMDB-MULTI", "REDDIT-BINARY")
@@ -12,21 +13,24 @@ STAGED = ("MUTAG", "PTC_MR", "ENZYMES", "PROTEINS", "DD", "IMDB-BINARY", "IMDB-M
 
 @dataclass(frozen=True)
 class Profile:
-    epochs: int
-    repeats: int
-    batch_size: int = 128
-    hidden: int = 32
-    layers: int = 3
-    lr: float = 0.001
-    betas: tuple[float, ...] = (1.0,)
+    """A protocol: model, optimiser and how many runs; every field is also a ``python -m graph`` flag."""
+
+    epochs: int = option(200, "training epochs", low=1)
+    repeats: int = option(10, "repeats per objective (repeat r uses seed + r for every objective: paired)", low=1)
+    batch_size: int = option(128, "graphs per batch", low=2)
+    hidden: int = option(32, "GIN hidden size", low=1)
+    layers: int = option(3, "GIN layers", low=1)
+    lr: float = option(0.001, "Adam learning rate", above=0)
+    betas: tuple[float, ...] = option((1.0,), "betas of the default grid's hard objectives", low=0)
     # Of the InfoNCE local-global estimator (contrastive objectives): cosine scores / 0.2, GraphCL's and
     # PyGCL's usual value for graph-level InfoNCE. The JSD estimator has no temperature.
-    temperature: float = 0.2
+    temperature: float = option(0.2, "temperature of the InfoNCE local-global estimator (contrastive objectives)",
+                                above=0)
 
 
 PROFILES = {
     # The released protocol: 200 epochs, betas 1/2/10 (and 0), 10 repeats for the SVM score.
-    "paper": Profile(epochs=200, repeats=10, betas=(1.0, 2.0, 10.0)),
+    "paper": Profile(betas=(1.0, 2.0, 10.0)),
     # Same model and optimiser, fewer epochs and repeats: all 8 staged sets in under an hour on 2 CPU cores.
     "quick": Profile(epochs=10, repeats=3, betas=(1.0,)),
 }
@@ -35,13 +39,13 @@ RELEASED_TAU_PLUS = 0.5  # the released graph code's value for every debiased/ha
 CONVENTIONS = ("paper", "reference")
 
 
-def reproduction_objectives(profile: str) -> list[Objective]:
+def reproduction_objectives(profile: Profile) -> list[Objective]:
     """The reproduction's grid: InfoGraph, then debiased and hard (the profile's betas) JSD in both conventions."""
     grid = [make_objective("jsd")]
     for convention in CONVENTIONS:
         grid.append(make_objective("jsd", tau_plus=RELEASED_TAU_PLUS, convention=convention))
         grid += [make_objective("jsd", tau_plus=RELEASED_TAU_PLUS, beta=b, convention=convention)
-                 for b in PROFILES[profile].betas]
+                 for b in profile.betas]
     return grid
 
 
@@ -112,21 +116,21 @@ def expand_cells(
     objectives: list[Objective],
     *,
     profile: str,
-    repeats: int,
-    epochs: int,
     seed: int,
+    settings: Profile | None = None,
 ) -> list[Cell]:
     """All runs for a grid, each repeat sharing its seed across objectives (paired comparisons).
 
+    ``settings`` are the profile's with the command line's changes (default: the profile's own).
     An ``untrained`` cell per data set and repeat scores the freshly initialised encoder.
     """
-    p = PROFILES[profile]
+    p = settings or PROFILES[profile]
     base = dict(profile=profile, batch_size=p.batch_size, hidden=p.hidden, layers=p.layers, lr=p.lr)
     runs: list[Objective | None] = [None, *dict.fromkeys(objectives)]
     return [
-        Cell(dataset, objective, repeat, seed + repeat, epochs=0 if objective is None else epochs,
+        Cell(dataset, objective, repeat, seed + repeat, epochs=0 if objective is None else p.epochs,
              temperature=None if objective is None or objective.family.local_global else p.temperature, **base)
         for dataset in datasets
-        for repeat in range(repeats)
+        for repeat in range(p.repeats)
         for objective in runs
     ]

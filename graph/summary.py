@@ -15,12 +15,17 @@ def label_of(config: dict) -> str:
 
 
 def setting_of(config: dict) -> str:
-    """The profile's name, or "<profile>, N epochs" for a run whose ``--epochs`` overrode it.
+    """The profile's name, with what the command line changed: "<profile>, N epochs", "<profile>, hidden=64".
 
     An untrained cell (0 epochs) belongs to its profile's default setting.
     """
     epochs, profile = config["epochs"], config["profile"]
-    return profile if epochs in (0, PROFILES[profile].epochs) else f"{profile}, {epochs} epochs"
+    changes = [] if epochs in (0, PROFILES[profile].epochs) else [f"{epochs} epochs"]
+    changes += [f"{k}={config[k]:g}" for k in ("batch_size", "hidden", "layers", "lr")
+                if config[k] != getattr(PROFILES[profile], k)]
+    if config.get("temperature") not in (None, PROFILES[profile].temperature):  # InfoNCE cells only
+        changes.append(f"temperature={config['temperature']:g}")
+    return ", ".join([profile, *changes])
 
 
 @dataclass(frozen=True)

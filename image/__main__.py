@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common.cli import Parser, UserError, objectives_arg, run_main
+from common.cli import Parser, UserError, add_config_flags, config_from_args, objectives_arg, run_main
 from common.objectives import Objective, parse_objective
 from image.config import (
     DEFAULT_OBJECTIVES,
@@ -24,7 +24,6 @@ from image.config import (
     ImageConfig,
     check_anneal,
     objective_tag,
-    validate,
 )
 
 DEFAULT_OUT = Path("runs") / "image"
@@ -32,26 +31,15 @@ DEFAULT_OUT = Path("runs") / "image"
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per ``ImageConfig`` field; unset flags take the profile's value."""
-    group = parser.add_argument_group("settings (default: the --profile's value, shown as paper / quick)")
-    group.add_argument("--profile", choices=sorted(PROFILES), default="quick",
-                       help="quick: CPU-sized (compact ResNet-18, 10k-image subset); paper: the published setup")
-    for f in dataclasses.fields(ImageConfig):
-        defaults = f"{getattr(PROFILES['paper'], f.name)} / {getattr(PROFILES['quick'], f.name)}"
-        flag = "--" + f.name.replace("_", "-")
-        if isinstance(f.default, bool):
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
-                               help=f"{f.metadata['help']} [{defaults}]")
-        else:
-            group.add_argument(flag, type=type(f.default), default=None, choices=f.metadata.get("choices"),
-                               help=f"{f.metadata['help']} [{defaults}]")
-    group.add_argument("--download", action="store_true",
-                       help="let torchvision fetch cifar10/cifar100/stl10 into the cache (needs internet)")
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="quick",
+                        help="quick: CPU-sized (compact ResNet-18, 10k-image subset); paper: the published setup")
+    add_config_flags(parser, ImageConfig, PROFILES)
+    parser.add_argument("--download", action="store_true",
+                        help="let torchvision fetch cifar10/cifar100/stl10 into the cache (needs internet)")
 
 
 def _config(args: argparse.Namespace, base: ImageConfig | None = None) -> ImageConfig:
-    base = base if base is not None else PROFILES[args.profile]
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(ImageConfig) if getattr(args, f.name) is not None}
-    return validate(dataclasses.replace(base, **given))
+    return config_from_args(args, base if base is not None else PROFILES[args.profile])
 
 
 def _add_objective_flags(parser: argparse.ArgumentParser, default: tuple[str, ...]) -> None:

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from common.cli import UserError
 from common.local_global import local_global_loss
 from common.objectives import make_objective
 from common.stats import t_threshold
+from graph.config import PROFILES
 from graph.data import load_tu
 from graph.evaluate import svm_accuracy
 from graph.model import InfoGraph
@@ -207,8 +209,8 @@ def test_compiled_objective_matches_eager_in_value_and_gradient(toy_root):
     from graph.train import step_loss
 
     data = load_tu("TOY", toy_root)
-    cell = expand_cells(["TOY"], [HARD_JSD], profile="quick",
-                        repeats=1, epochs=1, seed=0)[-1]
+    cell = expand_cells(["TOY"], [HARD_JSD], profile="quick", seed=0,
+                        settings=replace(PROFILES["quick"], repeats=1, epochs=1))[-1]
     torch.manual_seed(0)
     model = InfoGraph(data.num_features, hidden=16, layers=3)
     eager, compiled = step_loss(model, cell.objective), step_loss(model, cell.objective, compile=True)
@@ -233,8 +235,8 @@ def test_scoring_interim_epochs_leaves_the_final_result_unchanged(toy_root):
     from graph.train import train_and_evaluate
 
     data = load_tu("TOY", toy_root)
-    cell = expand_cells(["TOY"], [HARD_JSD], profile="quick",
-                        repeats=1, epochs=3, seed=0)[-1]
+    cell = expand_cells(["TOY"], [HARD_JSD], profile="quick", seed=0,
+                        settings=replace(PROFILES["quick"], repeats=1, epochs=3))[-1]
     plain = train_and_evaluate(cell, data, progress=False)
     observed = train_and_evaluate(cell, data, progress=False, eval_at=(1, 3))
     assert "accuracy_at" not in plain
@@ -357,7 +359,7 @@ def test_training_with_and_without_distinct_rows_takes_the_same_first_step(toy_r
     from graph.train import train_and_evaluate
 
     data = load_tu("TOY", toy_root)
-    cell = expand_cells(["TOY"], [HARD_JSD], profile="quick",
-                        repeats=1, epochs=1, seed=0)[-1]
+    cell = expand_cells(["TOY"], [HARD_JSD], profile="quick", seed=0,
+                        settings=replace(PROFILES["quick"], repeats=1, epochs=1))[-1]
     every, distinct = (train_and_evaluate(cell, data, progress=False, distinct_nodes=flag)["final_loss"] for flag in (False, True))
     assert distinct == pytest.approx(every, rel=1e-5)

@@ -31,7 +31,7 @@ def test_missing_data_exits_2_with_one_line(tmp_path: Path) -> None:
 
 
 def test_bad_hyperparameters_are_user_errors_and_exit_2() -> None:
-    for args, message in ((("--temperature", "0"), "temperature"), (("--batch-size", "1"), "batch_size"),
+    for args, message in ((("--temperature", "0"), "temperature"), (("--batch-size", "1"), "--batch-size must be >= 2"), (("--weight-decay", "nan"), "finite"),
                           (("--width", "0"), "width"), (("--objective", "ntxent", "--anneal-beta"), "no beta")):
         with pytest.raises(UserError, match=message):
             main(["pretrain", *args])
