@@ -15,9 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from common.cli import Parser, UserError, objectives_arg, run_main
+from common.cli import Parser, UserError, add_config_flags, config_from_args, objectives_arg, run_main
 from common.objectives import Objective, from_dict, parse_objective
-from sentence.config import DEFAULT_OBJECTIVES, PROFILES, TASKS, SentenceConfig, get_config, objective_tag
+from sentence.config import DEFAULT_OBJECTIVES, PROFILES, TASKS, SentenceConfig, TrainConfig, get_config, objective_tag
 
 DEFAULT_RECORDS = Path("runs/sentence/records.jsonl")
 ENCODER_HELP = "minilm (shipped all-MiniLM-L6-v2), random (untrained quick-thought), or PATH of a checkpoint from train/st-finetune"
@@ -49,12 +49,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _training(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--steps", type=_positive, default=None, help="quick-thought optimiser steps (profile default)")
-    parser.add_argument("--batch-size", type=_positive, default=None,
-                        help="consecutive sentences per step (profile default 400)")
-    parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (profile default: quick 2e-3, paper 5e-4)")
-    parser.add_argument("--train-books", type=int, default=None,
-                        help="use only the first N training books, a corpus slice (default 0: all)")
+    add_config_flags(parser, TrainConfig, {name: p.train for name, p in PROFILES.items()}, "quick-thought training")
 
 
 def _evaluation(parser: argparse.ArgumentParser) -> None:
@@ -130,19 +125,16 @@ def _setup(args: argparse.Namespace) -> SentenceConfig:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    train = {k: getattr(args, k, None) for k in ("steps", "batch_size", "lr", "train_books")}
+    import dataclasses
+
     finetune = {}
     if args.command == "st-finetune":
         finetune = {k: getattr(args, k) for k in ("steps", "batch_size", "tau_plus", "beta", "scale")}
-        train = {}
-    overrides: dict[str, Any] = {"train": train, "finetune": finetune,
-                                 "eval": {"inner_kfold": getattr(args, "inner_kfold", None)}}
+    overrides: dict[str, Any] = {"finetune": finetune, "eval": {"inner_kfold": getattr(args, "inner_kfold", None)}}
     config = get_config(args.profile, **overrides)
-    if args.seed is not None:
-        import dataclasses
-
-        config = dataclasses.replace(config, seed=args.seed)
-    return config
+    if args.command in ("train", "run"):
+        config = dataclasses.replace(config, train=config_from_args(args, config.train))
+    return config if args.seed is None else dataclasses.replace(config, seed=args.seed)
 
 
 def _run_dir(args: argparse.Namespace, config: SentenceConfig) -> Path:
