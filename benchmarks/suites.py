@@ -86,6 +86,13 @@ def ablation_suite(profile: str) -> list[SuiteCell]:
     return cells
 
 
+def smoke_suite(profile: str) -> list[SuiteCell]:
+    """Two one-epoch MUTAG cells (any profile): checks a launcher end to end in about a minute."""
+    return [SuiteCell("smoke", f"smoke/MUTAG/{spec}", ("graph", "--dataset", "MUTAG", "--objective", spec, "--epochs", "1",
+                                                       "--repeats", "1", "--out", "{records}", "--no-progress"))
+            for spec in ("infograph", "jsd:tau_plus=0.5,beta=1")]
+
+
 def loss_speed_suite(profile: str) -> list[SuiteCell]:
     return [SuiteCell("loss-speed", f"loss-speed/{profile}", ("benchmarks.loss_speed",))]
 
@@ -96,6 +103,7 @@ SUITES = {
     "sentence": sentence_suite,
     "ablations": ablation_suite,
     "loss-speed": loss_speed_suite,
+    "smoke": smoke_suite,
 }
 
 
