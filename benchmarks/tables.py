@@ -68,7 +68,7 @@ def _pyplot():
 
 
 def graph_table(records: list[dict], out_dir: Path) -> Path | None:
-    from graph.summary import (
+    from graph.report import (
         answers,
         confirmations,
         epoch_selection,
@@ -118,7 +118,7 @@ def graph_table(records: list[dict], out_dir: Path) -> Path | None:
         "",
         "A grid this size turns up some promising differences by chance, so every hard/debiased variant whose mean "
         "Δ on the 10-repeat grid was positive with an uncorrected p < 0.1 (none survived Holm) was declared in "
-        "`graph/summary.py` (`CONFIRMATIONS`, committed before these runs) and run again, with `infograph` and "
+        "`graph/report.py` (`CONFIRMATIONS`, committed before these runs) and run again, with `infograph` and "
         "`untrained`, on seeds the pick never saw (stage 1: `--seed 10 --repeats 10`). The variants whose fresh Δ "
         "was again positive with p < 0.1 went on to a second, larger stage (`--seed 20 --repeats 20`), declared "
         "likewise. Only a stage's own fresh seeds enter its test, Holm-corrected over the variants of that stage; "
