@@ -27,11 +27,12 @@ import torch.nn.functional as F
 from benchmarks.gemm_floor import record_gemms, replay_seconds
 from benchmarks.loss_speed import loop_mask_local_global, loop_masks
 from common.allocator import retain_freed_memory
+from common.objectives import make_objective
 from common.records import append_record, make_record
 from common.subnormal import flush_denormal
 from graph.data import load_tu
 from graph.model import InfoGraph
-from graph.train import objective, train_epoch
+from graph.train import step_loss, train_epoch
 
 RECORDS = Path(__file__).resolve().parent.parent / "tables" / "records" / "graph_speed.jsonl"
 
@@ -124,7 +125,7 @@ def measure(name: str, epochs: int, loops: list[str]) -> dict:
         if label == "released":
             step = released_convs(model)
         else:
-            step = objective(model, compile=label == "compiled")
+            step = step_loss(model, make_objective("jsd"), compile=label == "compiled")
             step = every_node(step) if label == "every-node" else step
         with torch.no_grad():
             if label == "released":

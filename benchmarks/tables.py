@@ -10,10 +10,17 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.published import HCL_STL10, HCL_STL10_SOURCE, INFOGRAPH_SOURCE, RELEASED_GRAPH, RELEASED_GRAPH_SOURCE
+from benchmarks.published import (
+    HCL_STL10,
+    HCL_STL10_SOURCE,
+    INFOGRAPH,
+    INFOGRAPH_SOURCE,
+    RELEASED_GRAPH,
+    RELEASED_GRAPH_SOURCE,
+)
 from common.io import atomic_write_text
 from common.records import read_records
-from common.stats import format_delta, paired_delta, t_threshold
+from common.stats import format_delta, t_threshold
 
 TABLES = Path(__file__).resolve().parent.parent / "tables"
 
@@ -61,7 +68,7 @@ def _pyplot():
 
 
 def graph_table(records: list[dict], out_dir: Path) -> Path | None:
-    from graph.summary import (
+    from graph.report import (
         answers,
         confirmations,
         epoch_selection,
@@ -92,7 +99,7 @@ def graph_table(records: list[dict], out_dir: Path) -> Path | None:
         "",
         _provenance(records),
         "",
-        format_table(rows),
+        format_table(rows, INFOGRAPH),
         "",
         f"Published column: {INFOGRAPH_SOURCE}; not measured here.",
         "",
@@ -111,7 +118,7 @@ def graph_table(records: list[dict], out_dir: Path) -> Path | None:
         "",
         "A grid this size turns up some promising differences by chance, so every hard/debiased variant whose mean "
         "Δ on the 10-repeat grid was positive with an uncorrected p < 0.1 (none survived Holm) was declared in "
-        "`graph/summary.py` (`CONFIRMATIONS`, committed before these runs) and run again, with `infograph` and "
+        "`graph/report.py` (`CONFIRMATIONS`, committed before these runs) and run again, with `infograph` and "
         "`untrained`, on seeds the pick never saw (stage 1: `--seed 10 --repeats 10`). The variants whose fresh Δ "
         "was again positive with p < 0.1 went on to a second, larger stage (`--seed 20 --repeats 20`), declared "
         "likewise. Only a stage's own fresh seeds enter its test, Holm-corrected over the variants of that stage; "
@@ -143,9 +150,10 @@ def graph_table(records: list[dict], out_dir: Path) -> Path | None:
     atomic_write_text(out_dir / "graph.tex", _latex(rows))
     _plot_graph_betas(rows, out_dir / "graph_beta.png")
     buffer = io.StringIO(newline="")
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    csv_rows = [{**r, "published_infograph": INFOGRAPH.get(r["dataset"])} for r in rows]  # apart from ours, named
+    writer = csv.DictWriter(buffer, fieldnames=list(csv_rows[0]))
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(csv_rows)
     atomic_write_text(out_dir / "graph.csv", buffer.getvalue())
     return path
 
@@ -205,42 +213,24 @@ def _graph_speed_rows(record: dict) -> list[str]:
 
 
 def image_table(records: list[dict], out_dir: Path) -> Path | None:
+    from image.report import UNTRAINED, rows
+
     records = [r for r in records if r.get("pipeline") == "image"]
     if not records:
         return None
-    groups: dict[tuple, list[dict]] = defaultdict(list)
-    for r in records:
-        c = r["config"]
-        groups[(c["profile"], c["dataset_label"], c["arch_label"], c["epochs"], c["method"])].append(r)
-
-    def stat(group: list[dict], key: str) -> str:
-        values = [r["metrics"][key] for r in group if key in r["metrics"]]
-        return _mean_std(values, 2) if values else "–"
-
-    def delta(group: list[dict], key: str, baseline: list[dict]) -> str:
-        by_seed = {r["seed"]: r["metrics"][key] for r in group}
-        return format_delta(paired_delta(by_seed, {r["seed"]: r["metrics"][key] for r in baseline}))
-
     lines = [
         "| profile | data | encoder | epochs | method | kNN top-1 % | linear top-1 % | Δ kNN vs simclr | Δ linear vs simclr "
         "| n |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    best: dict[tuple, float] = {}
-    for (profile, data, arch, _, method), group in groups.items():
-        if method != "random-init":
-            mean = statistics.fmean(r["metrics"]["linear_top1"] for r in group)
-            best[(profile, data, arch)] = max(best.get((profile, data, arch), float("-inf")), mean)
-    for (profile, data, arch, epochs, method), group in groups.items():
-        shown_epochs = "0 (random init)" if method == "random-init" else epochs
-        linear = stat(group, "linear_top1")
-        if method != "random-init" and statistics.fmean(r["metrics"]["linear_top1"] for r in group) == best[(profile, data, arch)]:
-            linear = f"**{linear}**"
-        simclr = groups.get((profile, data, arch, epochs, "simclr"), []) if method not in ("simclr", "random-init") else []
-        lines.append(f"| {profile} | {data} | {arch} | {shown_epochs} | {method} | {stat(group, 'knn_top1')} "
-                     f"| {linear} | {delta(group, 'knn_top1', simclr)} | {delta(group, 'linear_top1', simclr)} "
-                     f"| {len(group)} |")
-    seeds = sorted({len(group) for group in groups.values() if len(group) > 1})
+    table = rows(records)
+    for row in table:
+        shown_epochs = "0 (random init)" if row.method == UNTRAINED else row.epochs
+        knn, linear = (_mean_std(v, 2) if v else "–" for v in (row.knn, row.linear))
+        lines.append(f"| {row.profile} | {row.data} | {row.arch} | {shown_epochs} | {row.method} | {knn} "
+                     f"| {f'**{linear}**' if row.best else linear} | {format_delta(row.delta_knn)} "
+                     f"| {format_delta(row.delta_linear)} | {row.n} |")
+    seeds = sorted({row.n for row in table if row.n > 1})
     thresholds = ", ".join(f"|Δ| > {t_threshold(n):.1f} s.e. with {n} seeds" for n in seeds) or "two seeds or more"
     published = ["| method | linear top-1 % (published) |", "|---|---|",
                  *(f"| {name} | {acc:.2f} |" for name, acc in HCL_STL10.items())]
@@ -300,6 +290,31 @@ def _mean_std(values, digits: int = 0) -> str:
     return mean + (f" ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else "")
 
 
+def _sentence_losses(records: list[dict], profile: str) -> dict[str, str]:
+    """Quick-thought method -> its loss settings as text, from the recorded objective.
+
+    Records from before the objective registry name the method (a registry alias or family: its
+    spec) and, some of them, ``tau_plus`` and ``beta``.
+    """
+    from common.objectives import from_dict, parse_objective
+    from sentence.config import DEFAULT_OBJECTIVES
+
+    objectives = {spec: parse_objective(spec) for spec in DEFAULT_OBJECTIVES}
+    for r in records:
+        c = r["config"]
+        if c.get("profile") == profile and "method" in c:
+            if "objective" in c:
+                objectives[c["method"]] = from_dict(c["objective"])
+            elif "tau_plus" in c:
+                objectives[c["method"]] = parse_objective(c["method"]).replace(tau_plus=c["tau_plus"], beta=c["beta"])
+    losses = {}
+    for method, objective in objectives.items():
+        values = objective.arguments()
+        hcl = {"tau_plus", "beta"} <= set(values)
+        losses[method] = f"tau_plus={values['tau_plus']:g} beta={values['beta']:g}" if hcl else str(objective)
+    return losses
+
+
 def sentence_table(records: list[dict], out_dir: Path) -> Path | None:
     """tables/sentence.md: composed from sentence/report.py's rows (the computation lives there)."""
     from sentence import report
@@ -326,8 +341,9 @@ def sentence_table(records: list[dict], out_dir: Path) -> Path | None:
         train, model, tune, ev = settings["train"], settings["model"], settings["finetune"], settings["eval"]
         text += [f"Profile `{profile}`: quick-thought GRUs embedding {model['embed_dim']} / hidden {model['hidden_dim']}, "
                  f"{train['steps']} steps of {train['batch_size']} consecutive sentences (<= {train['max_tokens']} "
-                 f"tokens), Adam lr {train['lr']}, temperature {train['temperature']}; plain tau_plus=0 beta=0, debiased "
-                 f"tau_plus=0.1 beta=0, hard tau_plus=0.1 beta=1. Fine-tunes: {tune['steps']} steps of "
+                 f"tokens), Adam lr {train['lr']}, temperature {train['temperature']}; "
+                 + ", ".join(f"{m} {loss}" for m, loss in _sentence_losses(sentence, profile).items())
+                 + f". Fine-tunes: {tune['steps']} steps of "
                  f"{tune['batch_size']} pairs, AdamW lr {tune['lr']}, scale {tune['scale']:g}, max {tune['max_seq_length']} "
                  f"tokens; each record's config holds its variant's loss and parameters. Evaluation: logistic "
                  f"regression on standardised embeddings, {ev['kfold']}-fold CV (MR, CR, SUBJ, MPQA) with C from an "
@@ -348,6 +364,41 @@ def sentence_table(records: list[dict], out_dir: Path) -> Path | None:
                  "embeddings, same folds. Seconds were measured with other jobs sharing the 2-core CPU.", "", *speed, ""]
     text += ["Train/eval seconds were measured with other jobs sharing the 2-core CPU and are indicative only."]
     return _write(out_dir, "sentence.md", text)
+
+
+def leaderboard_table(records: list[dict], out_dir: Path) -> Path | None:
+    """tables/leaderboard.md and .png, and the same table in the README between its leaderboard markers."""
+    from benchmarks.leaderboard import build, heat_map, markdown
+    from benchmarks.suites import expand
+
+    rows, ranks, confirmed_cells = build(records)
+    if not rows:
+        return None
+    declared = {c.key for c in expand("leaderboard", "quick")}
+    done = declared & {r["config"]["cell"] for r in records if r.get("pipeline") == "harness"}
+    coverage = (f"Coverage: {len(done)} of the {len(declared)} declared leaderboard cells have run through the suite "
+                "(`python -m benchmarks run leaderboard`); the table also shows every earlier run of the same protocols "
+                f"({len({(v.modality, v.dataset) for v in rows})} columns so far).")
+    body = markdown(rows, ranks, confirmed_cells, coverage)
+    heat_map(rows, out_dir / "leaderboard.png", _pyplot())
+    runs = [r for r in records if r.get("pipeline") in ("graph", "image", "sentence")]
+    machines = sorted({f"{_machine(r)}, GPU: {r['hardware']['gpu'] or 'none'}" for r in runs})
+    path = _write(out_dir, "leaderboard.md", ["# Leaderboard: negative handling across modalities", "",
+                                              f"From {len(runs)} run records of {len({r['git_commit'] for r in runs})} "
+                                              f"commits; hardware: {'; '.join(machines)}.", "",
+                                              *body, "", "![Δ / s.e. heat map](leaderboard.png)"])
+    _readme_section(out_dir.parent / "README.md", body)
+    return path
+
+
+def _readme_section(readme: Path, body: list[str]) -> None:
+    """Replace the text between the README's leaderboard markers (generated, like every table)."""
+    start, end = "<!-- leaderboard: generated by `make tables` -->", "<!-- /leaderboard -->"
+    if not readme.exists() or start not in (text := readme.read_text()):
+        return
+    before, rest = text.split(start, 1)
+    after = rest.split(end, 1)[1] if end in rest else ""
+    atomic_write_text(readme, before + start + "\n" + "\n".join(body) + "\n" + end + after)
 
 
 def loss_speed_table(records: list[dict], out_dir: Path) -> Path | None:
@@ -426,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=TABLES, help="where the tables are written")
     args = p.parse_args(argv)
     records = read_records(args.records)
-    for path in filter(None, [table(records, args.out) for table in (graph_table, graph_speed_table, image_table, sentence_table, loss_speed_table)]):
+    for path in filter(None, [table(records, args.out) for table in (graph_table, graph_speed_table, image_table, sentence_table, loss_speed_table, leaderboard_table)]):
         print(f"wrote {path}")
     return 0
 

@@ -45,8 +45,6 @@ def git_commit() -> str:
     return commit + ("-dirty" if dirty else "")
 
 
-git_commit()  # asked at import: a long run's records name the code it started with, not a later checkout
-
 
 def hardware() -> dict[str, Any]:
     """CPU model and count, and the GPU name when one is used."""

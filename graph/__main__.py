@@ -8,30 +8,15 @@ import time
 import warnings
 from pathlib import Path
 
-from common.cli import UserError, run_main
+from common.cli import Parser, UserError, add_config_flags, comma_list, config_from_args, objectives_arg, run_main
 
 DEFAULT_RECORDS = Path("runs/graph/records.jsonl")
 
 
-def _floats(text: str) -> list[float]:
-    try:
-        return [float(x) for x in text.split(",") if x]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(x) for x in text.split(",") if x)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    from graph.config import CONVENTIONS, DEFAULT_TAU_PLUS, METHODS, PROFILES
-    from graph.data import STAGED
+    from graph.config import PROFILES, STAGED, Profile
 
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="python -m graph",
         description="Train InfoGraph encoders with plain, debiased and hard-negative local-global objectives "
         "on TU data sets, score frozen embeddings with an SVM (10-fold CV, C by inner 5-fold search), append "
@@ -42,22 +27,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--profile", choices=sorted(PROFILES), default="quick",
                    help=f"quick: {PROFILES['quick'].epochs} epochs x {PROFILES['quick'].repeats} repeats; "
                    f"paper: the released protocol, {PROFILES['paper'].epochs} epochs x {PROFILES['paper'].repeats} repeats")
-    p.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated subset of {', '.join(METHODS)}")
-    p.add_argument("--conventions", default=",".join(CONVENTIONS),
-                   help="hard/debiased weighting conventions: 'paper' (weights exp(+beta q)) and/or 'reference' "
-                   "(the released code's arithmetic)")
-    p.add_argument("--betas", type=_floats, default=None, help="comma-separated betas for 'hard' (default: the profile's)")
-    p.add_argument("--tau-plus", type=float, default=DEFAULT_TAU_PLUS, help="false-negative prior for debiased/hard, in [0, 1)")
-    p.add_argument("--repeats", type=int, default=None, help="repeats per method (default: the profile's)")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: the profile's)")
-    p.add_argument("--eval-at", type=_ints, default=(),
+    objectives_arg(p, default=("the reproduction grid: infograph, jsd:tau_plus=0.5,convention=C and "
+                               "jsd:tau_plus=0.5,beta=B,convention=C for C in paper, reference and the profile's betas B",),
+                   what="training objective; 'jsd' objectives use InfoGraph's Jensen-Shannon estimator, every other "
+                   "(contrastive) one the InfoNCE local-global estimator at the profile's temperature")
+    p.add_argument("--eval-at", type=comma_list(int, "whole numbers"), default=(),
                    help="comma-separated epochs after which the embeddings are also scored (recorded as accuracy_at; "
                    "the reported accuracy stays the final epoch's). Picking the best of these by its score selects "
                    "on the test folds, so it shows how optimistic such a choice is. Runs already recorded are not redone")
     p.add_argument("--seed", type=int, default=0, help="seed of repeat 0; repeat r uses seed+r for every method")
     p.add_argument("--data-dir", type=Path, default=None, help="root holding tu/NAME/raw (default: $DATA_DIR, ../shared/data, ./data)")
     p.add_argument("--out", type=Path, default=DEFAULT_RECORDS, help="run-records JSONL file to append to")
-    p.add_argument("--device", default="cuda" if _cuda() else "cpu", help="torch device")
+    p.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads and SVM jobs")
     p.add_argument("--no-download", action="store_true",
                    help="never try PyG's download when raw files are missing (also HARDNEG_OFFLINE=1)")
@@ -76,13 +57,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    "default: on): no page faults once training is under way, at the cost of keeping the peak "
                    "heap size (see common/allocator.py)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_config_flags(p, Profile, PROFILES, "protocol")
     return p.parse_args(argv)
-
-
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,33 +67,18 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from common.allocator import retain_freed_memory
-    from common.losses import check_hparams
     from common.subnormal import flush_denormal
-    from graph.config import CONVENTIONS, METHODS, PROFILES, expand_cells
-    from graph.data import STAGED
+    from graph.config import PROFILES, STAGED, expand_cells, reproduction_objectives
 
-    profile = PROFILES[args.profile]
+    args.device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    settings = config_from_args(args, PROFILES[args.profile])
     datasets = list(STAGED) if args.dataset == "all" else [d for d in args.dataset.split(",") if d]
-    methods = [m for m in args.methods.split(",") if m]
-    conventions = [c for c in args.conventions.split(",") if c]
-    for value, valid, what in ((methods, METHODS, "method"), (conventions, CONVENTIONS, "convention")):
-        bad = [v for v in value if v not in valid]
-        if bad or not value:
-            raise UserError(f"unknown {what} {', '.join(bad) or '(none given)'}; choose from {', '.join(valid)}")
-    betas = args.betas if args.betas is not None else list(profile.betas)
-    try:
-        for beta in betas or [0.0]:
-            check_hparams(1.0, args.tau_plus, beta)
-    except ValueError as err:
-        raise UserError(str(err)) from None
-    repeats = args.repeats if args.repeats is not None else profile.repeats
-    epochs = args.epochs if args.epochs is not None else profile.epochs
-    if repeats < 1 or epochs < 1 or args.threads < 1:
-        raise UserError("--repeats, --epochs and --threads must be >= 1")
-    if any(not 1 <= e <= epochs for e in args.eval_at):
-        raise UserError(f"--eval-at epochs must lie in [1, {epochs}] (the run's --epochs), got {args.eval_at}")
-    cells = expand_cells(datasets, methods, profile=args.profile, conventions=conventions, betas=betas,
-                         tau_plus=args.tau_plus, repeats=repeats, epochs=epochs, seed=args.seed)
+    objectives = args.objectives or reproduction_objectives(settings)
+    if args.threads < 1:
+        raise UserError("--threads must be >= 1")
+    if any(not 1 <= e <= settings.epochs for e in args.eval_at):
+        raise UserError(f"--eval-at epochs must lie in [1, {settings.epochs}] (the run's --epochs), got {args.eval_at}")
+    cells = expand_cells(datasets, objectives, profile=args.profile, seed=args.seed, settings=settings)
     retained = args.retain_memory and retain_freed_memory()
     with flush_denormal(args.flush_denormal) as flushing:  # before the first parallel op
         torch.set_num_threads(args.threads)
@@ -128,12 +89,14 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace, cells: list, process_settings: dict) -> None:
     """Run and record the cells not recorded yet, then print the summary of all of them."""
     from common.records import append_record, make_record, read_records
+    from common.resume import recorded
+    from graph.config import cell_of
     from graph.data import load_tu
-    from graph.summary import format_table, summarize
+    from graph.report import format_table, summarize
     from graph.train import cell_config, train_and_evaluate
 
-    done = {_key(r["config"]) for r in read_records(args.out) if r.get("pipeline") == "graph"}
-    todo = [c for c in cells if _key(c.__dict__) not in done]
+    done = recorded(args.out, "graph", lambda config: cell_of(config).key)
+    todo = [c for c in cells if c.key not in done]
     print(f"{len(cells)} runs, {len(cells) - len(todo)} already recorded in {args.out}, {len(todo)} to do")
     loaded = {}
     for cell in todo:
@@ -150,16 +113,9 @@ def _run(args: argparse.Namespace, cells: list, process_settings: dict) -> None:
         append_record(args.out, record)
         print(f"{cell.dataset:14s} {cell.label:28s} repeat {cell.repeat}: {metrics['accuracy']:.2f}% "
               f"({metrics['seconds_per_epoch']:.3f} s/epoch, {record['wall_time_s']:.1f} s)", flush=True)
-    wanted = {_key(c.__dict__) for c in cells}
-    records = [r for r in read_records(args.out) if r.get("pipeline") == "graph" and _key(r["config"]) in wanted]
+    wanted = {c.key for c in cells}
+    records = [r for r in read_records(args.out) if r.get("pipeline") == "graph" and cell_of(r["config"]).key in wanted]
     print(format_table(summarize(records)))
-
-
-def _key(config: dict) -> tuple:
-    """Identity of a run: every field of a Cell (extra record fields such as the device are ignored)."""
-    from graph.config import Cell
-
-    return tuple(config[f] for f in Cell.__dataclass_fields__)
 
 
 if __name__ == "__main__":

@@ -1,42 +1,76 @@
-"""Profiles and methods of the graph pipeline, all defaults in one place."""
+"""Profiles and objectives of the graph pipeline, all defaults in one place (no torch: ``--help`` stays instant)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from common.cli import option
+from common.objectives import Objective, from_dict, make_objective
+
+STAGED = ("MUTAG", "PTC_MR", "ENZYMES", "PROTEINS", "DD", "IMDB-BINARY", "IMDB-MULTI", "REDDIT-BINARY")
 
 
 @dataclass(frozen=True)
 class Profile:
-    epochs: int
-    repeats: int
-    batch_size: int = 128
-    hidden: int = 32
-    layers: int = 3
-    lr: float = 0.001
-    betas: tuple[float, ...] = (1.0,)
+    """A protocol: model, optimiser and how many runs; every field is also a ``python -m graph`` flag."""
+
+    epochs: int = option(200, "training epochs", low=1)
+    repeats: int = option(10, "repeats per objective (repeat r uses seed + r for every objective: paired)", low=1)
+    batch_size: int = option(128, "graphs per batch", low=2)
+    hidden: int = option(32, "GIN hidden size", low=1)
+    layers: int = option(3, "GIN layers", low=1)
+    lr: float = option(0.001, "Adam learning rate", above=0)
+    betas: tuple[float, ...] = option((1.0,), "betas of the default grid's hard objectives", low=0)
+    # Of the InfoNCE local-global estimator (contrastive objectives): cosine scores / 0.2, GraphCL's and
+    # PyGCL's usual value for graph-level InfoNCE. The JSD estimator has no temperature.
+    temperature: float = option(0.2, "temperature of the InfoNCE local-global estimator (contrastive objectives)",
+                                above=0)
 
 
 PROFILES = {
     # The released protocol: 200 epochs, betas 1/2/10 (and 0), 10 repeats for the SVM score.
-    "paper": Profile(epochs=200, repeats=10, betas=(1.0, 2.0, 10.0)),
+    "paper": Profile(betas=(1.0, 2.0, 10.0)),
     # Same model and optimiser, fewer epochs and repeats: all 8 staged sets in under an hour on 2 CPU cores.
     "quick": Profile(epochs=10, repeats=3, betas=(1.0,)),
 }
 
-METHODS = ("infograph", "debiased", "hard")
+RELEASED_TAU_PLUS = 0.5  # the released graph code's value for every debiased/hard run
 CONVENTIONS = ("paper", "reference")
-DEFAULT_TAU_PLUS = 0.5  # the released graph code's value for every debiased/hard run
+
+
+def reproduction_objectives(profile: Profile) -> list[Objective]:
+    """The reproduction's grid: InfoGraph, then debiased and hard (the profile's betas) JSD in both conventions."""
+    grid = [make_objective("jsd")]
+    for convention in CONVENTIONS:
+        grid.append(make_objective("jsd", tau_plus=RELEASED_TAU_PLUS, convention=convention))
+        grid += [make_objective("jsd", tau_plus=RELEASED_TAU_PLUS, beta=b, convention=convention)
+                 for b in profile.betas]
+    return grid
+
+
+def objective_label(objective: Objective | None) -> str:
+    """Table name: ``untrained``, ``infograph``, ``debiased [paper]``, ``hard b=2 [reference]``, ``hard beta=2 (InfoNCE)``.
+
+    JSD names leave out tau_plus at the released 0.5 (every committed run used it).
+    """
+    if objective is None:
+        return "untrained"
+    if objective.name != "jsd":
+        return f"{objective.label()} (InfoNCE)"
+    tau_plus, beta, convention = objective["tau_plus"], objective["beta"], objective["convention"]
+    if tau_plus == 0.0 and beta == 0.0:
+        return "infograph" if convention == "paper" else "infograph [reference]"
+    name = "debiased" if beta == 0.0 else f"hard b={beta:g}"
+    return f"{name} [{convention}]" + ("" if tau_plus == RELEASED_TAU_PLUS else f" tau+={tau_plus:g}")
 
 
 @dataclass(frozen=True)
 class Cell:
-    """One training run: a data set, an objective and a repeat (which fixes the seed)."""
+    """One training run: a data set, an objective (None: the untrained encoder) and a repeat (which fixes the seed)."""
 
     dataset: str
-    method: str
-    convention: str
-    tau_plus: float
-    beta: float
+    objective: Objective | None
     repeat: int
     seed: int
     profile: str
@@ -45,44 +79,58 @@ class Cell:
     hidden: int
     layers: int
     lr: float
+    temperature: float | None  # of the InfoNCE estimator; None for JSD and untrained cells
 
     @property
     def label(self) -> str:
-        if self.method in ("infograph", "untrained"):
-            return self.method
-        suffix = f" b={self.beta:g}" if self.method == "hard" else ""
-        return f"{self.method}{suffix} [{self.convention}]"
+        return objective_label(self.objective)
+
+    def to_config(self) -> dict[str, Any]:
+        """The record's config: every field, the objective as name and parameters."""
+        return {**asdict(self), "objective": None if self.objective is None else self.objective.to_dict()}
+
+    @property
+    def key(self) -> tuple:
+        """Identity of the run: a finished one with the same key is not run again."""
+        return (self.dataset, str(self.objective), self.repeat, self.seed, self.profile, self.epochs, self.batch_size,
+                self.hidden, self.layers, self.lr, self.temperature)
+
+
+def cell_of(config: dict[str, Any]) -> Cell:
+    """The cell a record ran. Records from before the objective registry name ``method`` (untrained, infograph,
+    debiased, hard), ``convention``, ``tau_plus`` and ``beta``: they map to the JSD objective they ran."""
+    if "objective" in config:
+        objective = None if config["objective"] is None else from_dict(config["objective"])
+    elif config["method"] == "untrained":
+        objective = None
+    elif config["method"] == "infograph":  # its convention field was never used
+        objective = make_objective("jsd")
+    else:
+        objective = make_objective("jsd", tau_plus=config["tau_plus"], beta=config["beta"], convention=config["convention"])
+    fields = {k: config[k] for k in ("dataset", "repeat", "seed", "profile", "epochs", "batch_size", "hidden", "layers", "lr")}
+    return Cell(objective=objective, temperature=config.get("temperature"), **fields)
 
 
 def expand_cells(
     datasets: list[str],
-    methods: list[str],
+    objectives: list[Objective],
     *,
     profile: str,
-    conventions: list[str],
-    betas: list[float],
-    tau_plus: float,
-    repeats: int,
-    epochs: int,
     seed: int,
+    settings: Profile | None = None,
 ) -> list[Cell]:
-    """All runs for a grid, each repeat sharing its seed across methods (paired comparisons).
+    """All runs for a grid, each repeat sharing its seed across objectives (paired comparisons).
 
+    ``settings`` are the profile's with the command line's changes (default: the profile's own).
     An ``untrained`` cell per data set and repeat scores the freshly initialised encoder.
     """
-    p = PROFILES[profile]
-    base = dict(profile=profile, epochs=epochs, batch_size=p.batch_size, hidden=p.hidden, layers=p.layers, lr=p.lr)
-    objectives: list[tuple[str, str, float, float]] = [("untrained", "paper", 0.0, 0.0)]
-    for method in methods:
-        if method == "infograph":
-            objectives.append(("infograph", "paper", 0.0, 0.0))
-        else:
-            for convention in conventions:
-                for beta in betas if method == "hard" else [0.0]:
-                    objectives.append((method, convention, tau_plus, beta))
+    p = settings or PROFILES[profile]
+    base = dict(profile=profile, batch_size=p.batch_size, hidden=p.hidden, layers=p.layers, lr=p.lr)
+    runs: list[Objective | None] = [None, *dict.fromkeys(objectives)]
     return [
-        Cell(dataset, method, convention, tau, beta, repeat, seed + repeat, **{**base, "epochs": 0 if method == "untrained" else epochs})
+        Cell(dataset, objective, repeat, seed + repeat, epochs=0 if objective is None else p.epochs,
+             temperature=None if objective is None or objective.family.local_global else p.temperature, **base)
         for dataset in datasets
-        for repeat in range(repeats)
-        for method, convention, tau, beta in objectives
+        for repeat in range(p.repeats)
+        for objective in runs
     ]

@@ -26,7 +26,6 @@ from common.paths import cache_dir, data_dir
 from graph.sparse import SparseMatrix
 from graph.wl import distinct_rows, wl_colours
 
-STAGED = ("MUTAG", "PTC_MR", "ENZYMES", "PROTEINS", "DD", "IMDB-BINARY", "IMDB-MULTI", "REDDIT-BINARY")
 REQUIRED_SUFFIXES = ("A.txt", "graph_indicator.txt", "graph_labels.txt")
 TU_URL = "https://chrsmrrs.github.io/datasets/docs/datasets/"
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 
 import numpy as np
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from common.local_global import local_global_loss
+from common.objectives import Objective, build
 from common.seed import seed_everything
 from graph.config import Cell
 from graph.data import GraphData
@@ -21,10 +20,13 @@ from graph.model import InfoGraph
 from graph.sparse import SparseMatrix
 
 
-def objective(
-    model: InfoGraph, *, tau_plus: float = 0.0, beta: float = 0.0, convention: str = "paper", compile: bool = False
+def step_loss(
+    model: InfoGraph, objective: Objective, *, temperature: float | None = None, compile: bool = False
 ) -> Callable[..., Tensor]:
-    """``f(x, neighbours, batch, num_graphs, rows, row_counts)`` -> the local-global loss of one batch.
+    """``f(x, neighbours, batch, num_graphs, rows, row_counts)`` -> the objective's local-global loss of one batch.
+
+    ``jsd`` objectives use InfoGraph's Jensen-Shannon estimator; every contrastive one the InfoNCE
+    estimator (each node's own graph its positive, the batch's other graphs its negatives) at ``temperature``.
 
     ``rows`` and ``row_counts`` (or None, None) score one node per class of nodes with equal
     embeddings, weighted by the class size (:mod:`graph.wl`): the same loss and gradients.
@@ -34,11 +36,13 @@ def objective(
     stay eager). On our 2-core CPUs the compiled step is no faster than eager
     (tables/graph_epoch_speed.md); it is there for GPUs.
     """
+    loss_fn = build(objective, temperature=1.0 if temperature is None else temperature)
+
     def loss(x: Tensor, neighbours: SparseMatrix, batch: Tensor, num_graphs: int,
              rows: Tensor | None = None, row_counts: Tensor | None = None) -> Tensor:
         local, graph = model(x, neighbours, batch, num_graphs, rows)
         own = batch if rows is None else batch.index_select(0, rows)
-        return local_global_loss(local, graph, own, tau_plus=tau_plus, beta=beta, convention=convention, counts=row_counts)
+        return loss_fn.local_global(local, graph, own, counts=row_counts)
 
     return torch.compile(loss, dynamic=True) if compile else loss
 
@@ -89,7 +93,8 @@ def train_and_evaluate(
     trainable = [b for b in batches if b.num_graphs >= 2]  # a lone graph has no negatives
     model = InfoGraph(data.num_features, cell.hidden, cell.layers).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cell.lr)
-    step_loss_of = objective(model, tau_plus=cell.tau_plus, beta=cell.beta, convention=cell.convention, compile=compile)
+    step_loss_of = (step_loss(model, cell.objective, temperature=cell.temperature, compile=compile)
+                    if cell.objective is not None else None)
     epoch_seconds, loss, diverged, accuracy_at = [], float("nan"), False, {}
     bar = tqdm(range(1, cell.epochs + 1), desc=f"{cell.dataset} {cell.label} r{cell.repeat}", disable=not progress, leave=False)
     for epoch in bar:
@@ -118,4 +123,4 @@ def train_and_evaluate(
 
 
 def cell_config(cell: Cell, data: GraphData, device: str) -> dict:
-    return {**asdict(cell), "num_graphs": len(data.graphs), "num_features": data.num_features, "device": device}
+    return {**cell.to_config(), "num_graphs": len(data.graphs), "num_features": data.num_features, "device": device}

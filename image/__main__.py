@@ -15,46 +15,42 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common.cli import UserError, run_main
-from image.config import METHODS, PROFILES, RUNTIME_FIELDS, ImageConfig, Method, method_tag, resolve_method, validate
+from common.cli import Parser, UserError, add_config_flags, config_from_args, objectives_arg, run_main
+from common.objectives import Objective, parse_objective
+from image.config import (
+    DEFAULT_OBJECTIVES,
+    PROFILES,
+    RUNTIME_FIELDS,
+    ImageConfig,
+    check_anneal,
+    objective_tag,
+)
 
 DEFAULT_OUT = Path("runs") / "image"
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per ``ImageConfig`` field; unset flags take the profile's value."""
-    group = parser.add_argument_group("settings (default: the --profile's value, shown as paper / quick)")
-    group.add_argument("--profile", choices=sorted(PROFILES), default="quick",
-                       help="quick: CPU-sized (compact ResNet-18, 10k-image subset); paper: the published setup")
-    for f in dataclasses.fields(ImageConfig):
-        defaults = f"{getattr(PROFILES['paper'], f.name)} / {getattr(PROFILES['quick'], f.name)}"
-        flag = "--" + f.name.replace("_", "-")
-        if isinstance(f.default, bool):
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
-                               help=f"{f.metadata['help']} [{defaults}]")
-        else:
-            group.add_argument(flag, type=type(f.default), default=None, choices=f.metadata.get("choices"),
-                               help=f"{f.metadata['help']} [{defaults}]")
-    group.add_argument("--download", action="store_true",
-                       help="let torchvision fetch cifar10/cifar100/stl10 into the cache (needs internet)")
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="quick",
+                        help="quick: CPU-sized (compact ResNet-18, 10k-image subset); paper: the published setup")
+    add_config_flags(parser, ImageConfig, PROFILES)
+    parser.add_argument("--download", action="store_true",
+                        help="let torchvision fetch cifar10/cifar100/stl10 into the cache (needs internet)")
 
 
 def _config(args: argparse.Namespace, base: ImageConfig | None = None) -> ImageConfig:
-    base = base if base is not None else PROFILES[args.profile]
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(ImageConfig) if getattr(args, f.name) is not None}
-    return validate(dataclasses.replace(base, **given))
+    return config_from_args(args, base if base is not None else PROFILES[args.profile])
 
 
-def _add_method_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--tau-plus", type=float, default=None,
-                        help="class prior of false negatives (default: the method's: simclr 0, debiased/hard 0.1)")
+def _add_objective_flags(parser: argparse.ArgumentParser, default: tuple[str, ...]) -> None:
+    objectives_arg(parser, default=default, what="pretraining loss")
     parser.add_argument("--anneal-beta", action="store_true",
-                        help="anneal beta to 0 in 9 steps over training (the released code's 'down' schedule)")
+                        help="anneal the objectives' beta to 0 in 9 steps over training (the released code's 'down' "
+                        "schedule); objectives without beta run as given")
 
 
-def _record_key(config: dict) -> str:
-    """Identity of a finished evaluation: its settings without the runtime-only fields."""
-    return json.dumps({k: v for k, v in config.items() if k not in RUNTIME_FIELDS}, sort_keys=True)
+def _objectives(args: argparse.Namespace, default: tuple[str, ...]) -> list[Objective]:
+    return list(dict.fromkeys(args.objectives or [parse_objective(spec) for spec in default]))
 
 
 def _run_dir(out_dir: Path, cfg: ImageConfig, tag: str) -> Path:
@@ -81,16 +77,20 @@ def _setup(cfg: ImageConfig) -> Any:
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
     cfg = _config(args)
-    method = resolve_method(args.method, args.tau_plus, args.beta, args.anneal_beta)
+    if args.objectives and len(args.objectives) > 1:
+        raise UserError("pretrain takes one --objective; `python -m image run` takes several")
+    (objective,) = _objectives(args, ("hard",))
+    check_anneal(objective, args.anneal_beta)
     _setup(cfg)
     from image.data import load_dataset
     from image.train import CHECKPOINT, pretrain
 
     data = load_dataset(cfg.dataset, train_per_class=cfg.train_per_class, seed=cfg.seed, download=args.download)
-    run_dir = _run_dir(args.out_dir, cfg, method_tag(args.method, method))
-    state = pretrain(cfg, method, data, run_dir, resume=args.resume, stop_after=args.stop_after)
+    run_dir = _run_dir(args.out_dir, cfg, objective_tag(objective, args.anneal_beta))
+    state = pretrain(cfg, objective, data, run_dir, resume=args.resume, stop_after=args.stop_after,
+                     anneal_beta=args.anneal_beta)
     last = state["history"][-1]
-    print(f"pretrained {args.method} to epoch {state['epoch']}: loss {last['loss']:.4f}; checkpoint {run_dir / CHECKPOINT}")
+    print(f"pretrained {objective} to epoch {state['epoch']}: loss {last['loss']:.4f}; checkpoint {run_dir / CHECKPOINT}")
     return 0
 
 
@@ -105,7 +105,7 @@ def _encoder_for_eval(args: argparse.Namespace) -> tuple[ImageConfig, Any, str]:
         cfg = _config(args)
         return cfg, build_model(cfg).encoder, "random-init"
     state = load_checkpoint(args.checkpoint, required=("model", "config"))
-    saved = {k: v for k, v in state["config"].items() if k != "method"}
+    saved = {k: v for k, v in state["config"].items() if k not in ("method", "objective", "anneal_beta")}
     cfg = _config(args, ImageConfig(**saved))
     model = build_model(cfg)
     try:
@@ -140,16 +140,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """Random-init baseline, then pretrain + kNN + linear probe per method; one record each."""
     cfg = _config(args)
-    names = [n.strip() for n in args.methods.split(",") if n.strip()]
-    betas = [float(b) for b in args.hard_betas.split(",")] if args.hard_betas else [METHODS["hard"].beta]
-    runs: list[tuple[str, Method]] = []
-    for name in names:
-        for beta in betas if name == "hard" else [None]:
-            runs.append((name, resolve_method(name, args.tau_plus, beta, args.anneal_beta and name == "hard")))
+    runs = [(o, args.anneal_beta and "beta" in dict(o.params)) for o in _objectives(args, DEFAULT_OBJECTIVES)]
     device = _setup(cfg)
-    from common.records import append_record, make_record, read_records
+    from common.records import append_record, make_record
+    from common.resume import recorded
     from image.data import load_dataset
     from image.evaluate import evaluate_encoder
+    from image.report import identity
     from image.train import build_model, pretrain
 
     data = load_dataset(cfg.dataset, train_per_class=cfg.train_per_class, seed=cfg.seed, download=args.download)
@@ -157,7 +154,7 @@ def cmd_run(args: argparse.Namespace) -> int:
               "arch_label": _arch_label(cfg), "pretrain_images": data.pretrain.shape[0],
               "test_images": data.test_images.shape[0]}
     command = " ".join(["python -m image", *sys.argv[1:]])
-    recorded = {_record_key(r["config"]): r["metrics"] for r in read_records(args.records) if r.get("pipeline") == "image"}
+    done = {key: r["metrics"] for key, r in recorded(args.records, "image", identity).items()}
     rows = []
 
     def finish(config: dict, started: float, metrics: dict) -> None:
@@ -165,20 +162,19 @@ def cmd_run(args: argparse.Namespace) -> int:
                                                 wall_time_s=time.perf_counter() - started, command=command))
 
     config = {**common, "method": "random-init"}
-    metrics = recorded.get(_record_key(config))
+    metrics = done.get(identity(config))
     if metrics is None:
         started = time.perf_counter()
         metrics = evaluate_encoder(build_model(cfg).encoder.to(device), data, cfg, device)
         finish(config, started, metrics)
     rows.append(("random-init", None, metrics))
-    for name, method in runs:
-        tag = method_tag(name, method)
-        config = {**common, "method": tag, "tau_plus": method.tau_plus, "beta": method.beta,
-                  "anneal_beta": method.anneal_beta}
-        metrics = recorded.get(_record_key(config))
+    for objective, anneal in runs:
+        tag = objective_tag(objective, anneal)
+        config = {**common, "method": tag, "objective": objective.to_dict(), "anneal_beta": anneal}
+        metrics = done.get(identity(config))
         if metrics is None:  # not finished yet: pretraining resumes from its last checkpoint
             started = time.perf_counter()
-            state = pretrain(cfg, method, data, _run_dir(args.out_dir, cfg, tag), resume=True)
+            state = pretrain(cfg, objective, data, _run_dir(args.out_dir, cfg, tag), resume=True, anneal_beta=anneal)
             model = build_model(cfg)
             model.load_state_dict(state["model"])
             metrics = evaluate_encoder(model.encoder.to(device), data, cfg, device)
@@ -191,39 +187,35 @@ def cmd_run(args: argparse.Namespace) -> int:
                 "peak_memory_mb": history[-1]["peak_memory_mb"],
             }
             finish(config, started, metrics)
-        rows.append((tag, method, metrics))
+        rows.append((tag, objective, metrics))
     print(_table(rows, cfg, args.profile, data.label))
     print(f"records appended to {args.records}")
     return 0
 
 
-def _table(rows: list[tuple[str, Method | None, dict[str, Any]]], cfg: ImageConfig, profile: str, label: str) -> str:
+def _table(rows: list[tuple[str, Objective | None, dict[str, Any]]], cfg: ImageConfig, profile: str, label: str) -> str:
     lines = [
         f"{label}, {_arch_label(cfg)}, profile {profile}: {cfg.epochs} epochs, batch {cfg.batch_size}, "
         f"kNN k={cfg.knn_k}, linear probe {cfg.linear_epochs} epochs",
-        "| method | tau+ | beta | kNN top-1 | linear top-1 | pretrain s | images/s |",
-        "|---|---|---|---|---|---|---|",
+        "| method | objective | kNN top-1 | linear top-1 | pretrain s | images/s |",
+        "|---|---|---|---|---|---|",
     ]
-    for tag, method, m in rows:
-        tau = "-" if method is None else f"{method.tau_plus:g}"
-        beta = "-" if method is None else f"{method.beta:g}" + (" (annealed)" if method.anneal_beta else "")
+    for tag, objective, m in rows:
         seconds = f"{m['pretrain_s']:.0f}" if "pretrain_s" in m else "-"
         rate = f"{m['images_per_s']:.0f}" if "images_per_s" in m else "-"
-        lines.append(f"| {tag} | {tau} | {beta} | {m['knn_top1']:.2f} | {m['linear_top1']:.2f} | {seconds} | {rate} |")
+        lines.append(f"| {tag} | {objective or '-'} | {m['knn_top1']:.2f} | {m['linear_top1']:.2f} | {seconds} | {rate} |")
     return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m image",
         description="SimCLR with hard negative samples (Robinson et al., ICLR 2021) on CIFAR-10/100 and STL-10.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    pretrain = sub.add_parser("pretrain", help="pretrain one method; checkpoint after every epoch")
-    pretrain.add_argument("--method", choices=sorted(METHODS), default="hard", help="loss (default: hard)")
-    pretrain.add_argument("--beta", type=float, default=None, help="hardness beta (default: the method's: hard 1, others 0)")
-    _add_method_flags(pretrain)
+    pretrain = sub.add_parser("pretrain", help="pretrain with one objective; checkpoint after every epoch")
+    _add_objective_flags(pretrain, ("hard",))
     pretrain.add_argument("--resume", action="store_true", help="continue the checkpoint of the same settings")
     pretrain.add_argument("--stop-after", type=int, default=None, metavar="EPOCH",
                           help="stop after this epoch (continue later with --resume), e.g. to fit a job time limit")
@@ -239,10 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
         _add_config_flags(evaluate)
         evaluate.set_defaults(func=cmd_evaluate)
 
-    run = sub.add_parser("run", help="random-init baseline + pretrain, kNN and linear probe for each method; records")
-    run.add_argument("--methods", default="simclr,debiased,hard", help="comma-separated (default: simclr,debiased,hard)")
-    run.add_argument("--hard-betas", default="", help="comma-separated betas for hard, one run each (default: 1)")
-    _add_method_flags(run)
+    run = sub.add_parser("run", help="random-init baseline + pretrain, kNN and linear probe for each objective; records")
+    _add_objective_flags(run, DEFAULT_OBJECTIVES)
     run.add_argument("--records", type=Path, default=DEFAULT_OUT / "records.jsonl",
                      help=f"JSONL file the run records are appended to (default: {DEFAULT_OUT / 'records.jsonl'})")
     run.add_argument("--out-dir", type=Path, default=DEFAULT_OUT,

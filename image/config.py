@@ -10,44 +10,40 @@ simclr, debiased and hard finish pretraining and evaluation in about 30 minutes 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-from common.cli import UserError
-
-
-def _opt(default: Any, help: str, **extra: Any) -> Any:
-    return field(default=default, metadata={"help": help, **extra})
+from common.cli import UserError, check_config, option
+from common.objectives import Objective
 
 
 @dataclass
 class ImageConfig:
     """Data, encoder, pretraining, evaluation and runtime settings (defaults = ``paper``)."""
 
-    dataset: str = _opt("cifar10-jpeg", "data set", choices=("cifar10-jpeg", "cifar10", "cifar100", "stl10"))
-    train_per_class: int = _opt(0, "class-balanced subset of the labelled train split per class (0 = all)")
-    arch: str = _opt("resnet50", "encoder (CIFAR stem)", choices=("resnet18", "resnet50"))
-    width: int = _opt(64, "channels of the first stage; 64 is the standard network")
-    epochs: int = _opt(400, "pretraining epochs")
-    batch_size: int = _opt(256, "pretraining batch (images; two views each), global over all ranks")
-    lr: float = _opt(1e-3, "Adam learning rate")
-    weight_decay: float = _opt(1e-6, "Adam weight decay")
-    temperature: float = _opt(0.5, "contrastive temperature")
-    crop_size: int = _opt(32, "side of the random resized crops used for pretraining")
-    knn_k: int = _opt(200, "neighbours of the weighted kNN monitor")
-    knn_temperature: float = _opt(0.5, "temperature of the kNN neighbour weights exp(cos/t)")
-    linear_epochs: int = _opt(100, "epochs of the linear probe on frozen encoder features")
-    linear_lr: float = _opt(1e-3, "Adam learning rate of the linear probe")
-    linear_weight_decay: float = _opt(1e-6, "Adam weight decay of the linear probe")
-    linear_batch_size: int = _opt(256, "batch of the linear probe")
-    eval_batch_size: int = _opt(512, "batch for computing features")
-    seed: int = _opt(0, "seed of the initialisation, subset, shuffling and augmentation")
-    device: str = _opt("auto", "cpu, cuda, cuda:N, or auto (cuda when available)")
-    bf16: bool = _opt(False, "bfloat16 autocast for the forward pass (GPU)")
-    channels_last: bool = _opt(False, "channels-last memory format (GPU)")
-    compile: bool = _opt(False, "torch.compile the model")
-    sync_bn: bool = _opt(False, "SyncBatchNorm across ranks under torchrun")
-    threads: int = _opt(0, "torch CPU threads (0 = torch's default)")
+    dataset: str = option("cifar10-jpeg", "data set", choices=("cifar10-jpeg", "cifar10", "cifar100", "stl10"))
+    train_per_class: int = option(0, "class-balanced subset of the labelled train split per class (0 = all)", low=0)
+    arch: str = option("resnet50", "encoder (CIFAR stem)", choices=("resnet18", "resnet50"))
+    width: int = option(64, "channels of the first stage; 64 is the standard network", low=1)
+    epochs: int = option(400, "pretraining epochs", low=1)
+    batch_size: int = option(256, "pretraining batch (images; two views each), global over all ranks", low=2)
+    lr: float = option(1e-3, "Adam learning rate", above=0)
+    weight_decay: float = option(1e-6, "Adam weight decay", low=0)
+    temperature: float = option(0.5, "contrastive temperature", above=0)
+    crop_size: int = option(32, "side of the random resized crops used for pretraining", low=1)
+    knn_k: int = option(200, "neighbours of the weighted kNN monitor", low=1)
+    knn_temperature: float = option(0.5, "temperature of the kNN neighbour weights exp(cos/t)", above=0)
+    linear_epochs: int = option(100, "epochs of the linear probe on frozen encoder features", low=1)
+    linear_lr: float = option(1e-3, "Adam learning rate of the linear probe", above=0)
+    linear_weight_decay: float = option(1e-6, "Adam weight decay of the linear probe", low=0)
+    linear_batch_size: int = option(256, "batch of the linear probe", low=1)
+    eval_batch_size: int = option(512, "batch for computing features", low=1)
+    seed: int = option(0, "seed of the initialisation, subset, shuffling and augmentation")
+    device: str = option("auto", "cpu, cuda, cuda:N, or auto (cuda when available)")
+    bf16: bool = option(False, "bfloat16 autocast for the forward pass (GPU)")
+    channels_last: bool = option(False, "channels-last memory format (GPU)")
+    compile: bool = option(False, "torch.compile the model")
+    sync_bn: bool = option(False, "SyncBatchNorm across ranks under torchrun")
+    threads: int = option(0, "torch CPU threads (0 = torch's default)", low=0)
 
 
 PAPER = ImageConfig()
@@ -71,74 +67,22 @@ PROFILES = {"paper": PAPER, "quick": QUICK}
 RUNTIME_FIELDS = ("device", "bf16", "channels_last", "compile", "threads", "eval_batch_size")
 
 
-@dataclass(frozen=True)
-class Method:
-    """Loss hyper-parameters of one method (temperature is shared, in ``ImageConfig``)."""
-
-    tau_plus: float
-    beta: float
-    anneal_beta: bool = False
+#: The paper's three image runs; any registered objective runs by its spec (``--objective``).
+DEFAULT_OBJECTIVES = ("simclr", "debiased", "hard")
+#: Display names of registry families in image tables and run folders (SimCLR's loss is NT-Xent).
+ALIASES = {"ntxent": "simclr"}
 
 
-METHODS = {
-    "simclr": Method(tau_plus=0.0, beta=0.0),
-    "debiased": Method(tau_plus=0.1, beta=0.0),
-    "hard": Method(tau_plus=0.1, beta=1.0),
-}
+def objective_tag(objective: Objective, anneal_beta: bool = False) -> str:
+    """Run folder and table name: ``simclr``, ``hard``, ``hard-beta=2``, ``hard-anneal``."""
+    return objective.label(ALIASES).replace(" ", "-") + ("-anneal" if anneal_beta else "")
 
 
-def method_tag(name: str, method: Method) -> str:
-    """Folder and table name: the registry name, plus the loss settings where they differ from it."""
-    default = METHODS.get(name)
-    tag = name
-    if default is None or method.tau_plus != default.tau_plus:
-        tag += f"-tau{method.tau_plus:g}"
-    if default is None or method.beta != default.beta:
-        tag += f"-beta{method.beta:g}"
-    return tag + ("-anneal" if method.anneal_beta else "")
-
-
-def resolve_method(name: str, tau_plus: float | None = None, beta: float | None = None, anneal: bool = False) -> Method:
-    """Registry entry ``name`` with optional overrides; ``UserError`` when unknown or out of range."""
-    if name not in METHODS:
-        raise UserError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
-    base = METHODS[name]
-    method = Method(
-        tau_plus=base.tau_plus if tau_plus is None else tau_plus,
-        beta=base.beta if beta is None else beta,
-        anneal_beta=anneal,
-    )
-    _check_loss(0.5, method.tau_plus, method.beta)
-    return method
-
-
-def _check_loss(temperature: float, tau_plus: float, beta: float) -> None:
-    """The loss core's range check as a ``UserError`` (imported here: it pulls in torch)."""
-    from common.losses import check_hparams
-
-    try:
-        check_hparams(temperature, tau_plus, beta)
-    except ValueError as err:
-        raise UserError(str(err)) from None
+def check_anneal(objective: Objective, anneal_beta: bool) -> None:
+    if anneal_beta and "beta" not in dict(objective.params):
+        raise UserError(f"--anneal-beta anneals beta, and objective {objective} has no beta parameter")
 
 
 def validate(cfg: ImageConfig) -> ImageConfig:
-    """Raise ``UserError`` naming the first setting out of range."""
-    for f in dataclasses.fields(cfg):
-        value = getattr(cfg, f.name)
-        if "choices" in f.metadata and value not in f.metadata["choices"]:
-            raise UserError(f"{f.name} must be one of {', '.join(f.metadata['choices'])}, got {value!r}")
-    positive = ("width", "epochs", "batch_size", "crop_size", "knn_k", "linear_epochs", "linear_batch_size", "eval_batch_size")
-    for name in positive:
-        if getattr(cfg, name) < 1:
-            raise UserError(f"{name} must be >= 1, got {getattr(cfg, name)}")
-    for name in ("train_per_class", "threads", "weight_decay", "linear_weight_decay"):
-        if getattr(cfg, name) < 0:
-            raise UserError(f"{name} must be >= 0, got {getattr(cfg, name)}")
-    for name in ("lr", "linear_lr", "knn_temperature"):
-        if not getattr(cfg, name) > 0:
-            raise UserError(f"{name} must be > 0, got {getattr(cfg, name)}")
-    if cfg.batch_size < 2:
-        raise UserError(f"batch_size must be >= 2 for negatives, got {cfg.batch_size}")
-    _check_loss(cfg.temperature, 0.0, 0.0)
-    return cfg
+    """Raise ``UserError`` naming the first setting out of range (ranges beside the defaults)."""
+    return check_config(cfg)

@@ -12,7 +12,7 @@ import contextlib
 import dataclasses
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,13 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from common.checkpoint import load_checkpoint, save_checkpoint
+from common.checkpoint import save_checkpoint
 from common.cli import UserError
-from common.losses import HardNegativeLoss, annealed_beta
+from common.losses import annealed_beta
+from common.objectives import Objective, build
+from common.resume import resume_checkpoint
 from common.seed import seed_everything
-from image.config import RUNTIME_FIELDS, ImageConfig, Method
+from image.config import RUNTIME_FIELDS, ImageConfig, check_anneal
 from image.data import ImageData, SimCLRAugment
 from image.model import SimCLRModel
 
@@ -92,7 +94,7 @@ def wrap_for_training(model: nn.Module, cfg: ImageConfig, device: torch.device) 
 
 def train_step(
     model: nn.Module,
-    loss_fn: nn.Module,
+    loss_fn: Callable[[Tensor, Tensor], Tensor],
     optimizer: torch.optim.Optimizer,
     view1: Tensor,
     view2: Tensor,
@@ -118,19 +120,16 @@ def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
     return (seed * 1_000_003 + epoch) * 1_009 + rank
 
 
-def _comparable(config: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in config.items() if k not in RUNTIME_FIELDS}
-
-
 def pretrain(
     cfg: ImageConfig,
-    method: Method,
+    objective: Objective,
     data: ImageData,
     run_dir: Path,
     *,
     resume: bool = False,
     stop_after: int | None = None,
     progress: bool = True,
+    anneal_beta: bool = False,
 ) -> dict[str, Any]:
     """Pretrain (or continue) in ``run_dir``; returns the last checkpoint dict.
 
@@ -138,20 +137,17 @@ def pretrain(
     checkpoint is continued (its settings must match, runtime flags aside); without it an
     existing checkpoint is an error, so a finished run is never overwritten by accident.
     ``stop_after`` returns after that epoch, to split a long run over several jobs.
+    ``anneal_beta`` steps the objective's beta down to 0 (the released code's "down" schedule).
     """
+    check_anneal(objective, anneal_beta)
     device = resolve_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     path = run_dir / CHECKPOINT
-    config = {**dataclasses.asdict(cfg), "method": dataclasses.asdict(method)}
-    state: dict[str, Any] | None = None
-    if path.exists():
-        if not resume:
-            raise UserError(f"{path} exists; pass --resume to continue it, or choose another --out-dir")
-        state = load_checkpoint(path, required=("model", "optimizer", "epoch", "config", "history"))
-        if _comparable(state["config"]) != _comparable(config):
-            changed = sorted(k for k in _comparable(config) if state["config"].get(k) != config[k])
-            raise UserError(f"{path} was trained with different settings ({', '.join(changed)}); use another --out-dir")
+    config = {**dataclasses.asdict(cfg), "objective": objective.to_dict(), "anneal_beta": anneal_beta}
+    if path.exists() and not resume:
+        raise UserError(f"{path} exists; pass --resume to continue it, or choose another --out-dir")
+    state = resume_checkpoint(path, config, runtime=RUNTIME_FIELDS, required=("model", "optimizer", "epoch", "history"))
     with distributed_from_env(device) as (rank, world):
         if cfg.batch_size % world:
             raise UserError(f"batch_size {cfg.batch_size} is not divisible by the {world} ranks")
@@ -164,7 +160,7 @@ def pretrain(
             optimizer.load_state_dict(state["optimizer"])
             history, start = list(state["history"]), int(state["epoch"]) + 1
         trained = wrap_for_training(model, cfg, device)
-        loss_fn = HardNegativeLoss(cfg.temperature, method.tau_plus, method.beta, gather_distributed=world > 1)
+        loss_fn = build(objective, temperature=cfg.temperature, gather_distributed=world > 1)
         images = data.pretrain.to(device)
         augment = SimCLRAugment(cfg.crop_size)
         generator = torch.Generator(device=device)
@@ -174,8 +170,9 @@ def pretrain(
             raise UserError(f"batch_size {cfg.batch_size} is larger than the {images.shape[0]} pretraining images")
         last = cfg.epochs if stop_after is None else min(stop_after, cfg.epochs)
         for epoch in range(start, last + 1):
-            beta = annealed_beta(method.beta, epoch, cfg.epochs) if method.anneal_beta else method.beta
-            loss_fn.beta = beta
+            if anneal_beta:
+                loss_fn.set(beta=annealed_beta(objective["beta"], epoch, cfg.epochs))
+            beta = dict(loss_fn.objective.params).get("beta")
             order = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch, 0)))
             generator.manual_seed(_epoch_seed(cfg.seed, epoch, rank + 1))
             trained.train()
@@ -207,7 +204,7 @@ def pretrain(
                 save_checkpoint(path, state)
                 if progress:
                     print(f"epoch {epoch}: loss {history[-1]['loss']:.4f}, {history[-1]['images_per_s']:.0f} images/s, "
-                          f"{seconds:.1f} s, beta {beta:g}", flush=True)
+                          f"{seconds:.1f} s, {loss_fn.objective}", flush=True)
             if world > 1:
                 dist.barrier()
     return state

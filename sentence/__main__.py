@@ -8,14 +8,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from common.cli import UserError, run_main
-from sentence.config import FINETUNE_VARIANTS, METHODS, PROFILES, TASKS, SentenceConfig, get_config
+from common.cli import Parser, UserError, add_config_flags, config_from_args, objectives_arg, run_main
+from common.objectives import Objective, from_dict, parse_objective
+from sentence.config import (
+    DEFAULT_OBJECTIVES,
+    FINETUNE_VARIANTS,
+    PROFILES,
+    TASKS,
+    SentenceConfig,
+    TrainConfig,
+    get_config,
+    objective_tag,
+)
 
 DEFAULT_RECORDS = Path("runs/sentence/records.jsonl")
 ENCODER_HELP = "minilm (shipped all-MiniLM-L6-v2), random (untrained quick-thought), or PATH of a checkpoint from train/st-finetune"
@@ -27,13 +38,6 @@ def _tasks(text: str) -> tuple[str, ...]:
     if not tasks or unknown:
         raise argparse.ArgumentTypeError(f"tasks must be a comma-separated subset of {','.join(TASKS)}")
     return tasks
-
-
-def _methods(text: str) -> tuple[str, ...]:
-    methods = tuple(m.strip() for m in text.split(",") if m.strip())
-    if not methods or any(m not in METHODS for m in methods):
-        raise argparse.ArgumentTypeError(f"methods must be a comma-separated subset of {','.join(METHODS)}")
-    return methods
 
 
 def _positive(text: str) -> int:
@@ -54,12 +58,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _training(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--steps", type=_positive, default=None, help="quick-thought optimiser steps (profile default)")
-    parser.add_argument("--batch-size", type=_positive, default=None,
-                        help="consecutive sentences per step (profile default 400)")
-    parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (profile default: quick 2e-3, paper 5e-4)")
-    parser.add_argument("--train-books", type=int, default=None,
-                        help="use only the first N training books, a corpus slice (default 0: all)")
+    add_config_flags(parser, TrainConfig, {name: p.train for name, p in PROFILES.items()}, "quick-thought training")
 
 
 def _evaluation(parser: argparse.ArgumentParser) -> None:
@@ -74,17 +73,10 @@ def _records(parser: argparse.ArgumentParser, default: Path | None) -> None:
                         help=f"JSONL file the run records are appended to (default {default or 'none: print only'})")
 
 
-class _Parser(argparse.ArgumentParser):
-    """Bad arguments are a ``UserError`` too: one line on stderr and exit code 2, like every other mistake."""
-
-    def error(self, message: str):
-        raise UserError(f"{self.prog}: {message} (see --help)")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m sentence", description="Quick-thought training with hard negatives, an offline "
+    parser = Parser(prog="python -m sentence", description="Quick-thought training with hard negatives, an offline "
                      "SentEval for any encoder, and MiniLM fine-tuning with a hard-negative sentence-transformers loss.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
 
     p = sub.add_parser("prepare", help="split, tokenise and cache the book corpus; print its size and build time")
     _common(p)
@@ -92,10 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train one quick-thought encoder (resumes from its checkpoint)")
     _common(p)
     _training(p)
-    p.add_argument("--method", choices=sorted(METHODS), required=True,
-                   help="plain (tau_plus 0, beta 0), debiased (tau_plus 0.1), hard (tau_plus 0.1, beta 1)")
+    objectives_arg(p, default=("hard",), what="quick-thought loss (one)")
     p.add_argument("--out", type=Path, default=None,
-                   help="checkpoint file (default runs/sentence/PROFILE/qt-METHOD-seedSEED.pt); an existing one is resumed")
+                   help="checkpoint file (default runs/sentence/PROFILE/qt-TAG-seedSEED.pt); an existing one is resumed")
 
     p = sub.add_parser("eval", help="evaluate any encoder on the transfer tasks or on one task folder")
     _common(p)
@@ -127,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     _training(p)
     _evaluation(p)
     _records(p, DEFAULT_RECORDS)
-    p.add_argument("--methods", type=_methods, default=tuple(METHODS), help="comma-separated quick-thought methods")
+    objectives_arg(p, default=DEFAULT_OBJECTIVES, what="quick-thought losses")
     p.add_argument("--out-dir", type=Path, default=None, help="checkpoint folder (default runs/sentence/PROFILE)")
     p.add_argument("--no-random", action="store_true", help="skip the random-encoder row")
     p.add_argument("--no-minilm", action="store_true", help="skip the shipped-MiniLM row")
@@ -143,19 +134,16 @@ def _setup(args: argparse.Namespace) -> SentenceConfig:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    train = {k: getattr(args, k, None) for k in ("steps", "batch_size", "lr", "train_books")}
+    import dataclasses
+
     finetune = {}
     if args.command == "st-finetune":
         finetune = {k: getattr(args, k) for k in ("steps", "batch_size", "scale")}
-        train = {}
-    overrides: dict[str, Any] = {"train": train, "finetune": finetune,
-                                 "eval": {"inner_kfold": getattr(args, "inner_kfold", None)}}
+    overrides: dict[str, Any] = {"finetune": finetune, "eval": {"inner_kfold": getattr(args, "inner_kfold", None)}}
     config = get_config(args.profile, **overrides)
-    if args.seed is not None:
-        import dataclasses
-
-        config = dataclasses.replace(config, seed=args.seed)
-    return config
+    if args.command in ("train", "run"):
+        config = dataclasses.replace(config, train=config_from_args(args, config.train))
+    return config if args.seed is None else dataclasses.replace(config, seed=args.seed)
 
 
 def _run_dir(args: argparse.Namespace, config: SentenceConfig) -> Path:
@@ -210,10 +198,13 @@ def _random_encoder(corpus, config: SentenceConfig):
     return QuickThoughtEncoder(model, corpus.tokenizer_json), neighbour_accuracy(model, corpus, config)
 
 
-def _method_config(method: str) -> dict[str, Any]:
-    """A quick-thought method and its loss settings, so a record says what it ran without this code."""
-    tau_plus, beta = METHODS[method]
-    return {"method": method, "tau_plus": tau_plus, "beta": beta}
+def _objectives(args: argparse.Namespace, default: tuple[str, ...]) -> list[Objective]:
+    return list(dict.fromkeys(args.objectives or [parse_objective(spec) for spec in default]))
+
+
+def _method_config(objective: Objective) -> dict[str, Any]:
+    """A quick-thought row's objective (name and every parameter), so a record says what it ran without this code."""
+    return {"method": objective_tag(objective), "objective": objective.to_dict()}
 
 
 def _variant_config(variant: str, path: Path) -> dict[str, Any]:
@@ -231,8 +222,9 @@ def _encoder_from_path(path: Path):
         from sentence.train import load_trained
 
         model, state = load_trained(path)
-        return (QuickThoughtEncoder(model, state["tokenizer_json"]), f"qt-{state['method']}",
-                {"checkpoint": str(path), **_method_config(state["method"])}, _train_metrics(state))
+        objective = from_dict(state["objective"])
+        return (QuickThoughtEncoder(model, state["tokenizer_json"]), f"qt-{objective_tag(objective)}",
+                {"checkpoint": str(path), **_method_config(objective)}, _train_metrics(state))
     if state["kind"] == "minilm-finetune":
         from sentence.finetune import curve_metrics, load_finetuned
 
@@ -259,8 +251,11 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     config = _setup(args)
     corpus = load_corpus(config.corpus, args.data_dir)
-    out = args.out or _run_dir(args, config) / f"qt-{args.method}-seed{config.seed}.pt"
-    state = train(config, args.method, corpus, out, progress=not args.no_progress)
+    if args.objectives and len(args.objectives) > 1:
+        raise UserError("train takes one --objective; `python -m sentence run` takes several")
+    (objective,) = _objectives(args, ("hard",))
+    out = args.out or _run_dir(args, config) / f"qt-{objective_tag(objective)}-seed{config.seed}.pt"
+    state = train(config, objective, corpus, out, progress=not args.no_progress)
     print(json.dumps({"checkpoint": str(out), **_train_metrics(state)}))
 
 
@@ -308,17 +303,14 @@ def cmd_st_finetune(args: argparse.Namespace) -> None:
 
 def _already_recorded(args: argparse.Namespace, row: str, config: SentenceConfig) -> dict[str, Any] | None:
     """A finished record of this row with identical settings, so a re-run skips it."""
-    from common.records import read_records
+    from common.resume import recorded
     from sentence.senteval import EVALUATOR
 
-    if not args.records:
-        return None
-    for record in reversed(read_records(args.records)):
-        cfg = record.get("config", {})
-        if (cfg.get("row") == row and record.get("seed") == config.seed and cfg.get("evaluator") == EVALUATOR
-                and cfg.get("settings") == json.loads(json.dumps(config.to_dict())) and cfg.get("tasks") == list(args.tasks)):
-            return record
-    return None
+    def key(cfg: dict[str, Any]) -> str:
+        return json.dumps([cfg.get("row"), cfg.get("settings"), cfg.get("tasks"), cfg.get("evaluator")], sort_keys=True)
+
+    done = recorded(args.records, "sentence", key)
+    return done.get(key({"row": row, "settings": config.to_dict(), "tasks": list(args.tasks), "evaluator": EVALUATOR}))
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -331,20 +323,21 @@ def cmd_run(args: argparse.Namespace) -> None:
     corpus = load_corpus(config.corpus, args.data_dir)
     records = []
     start = time.perf_counter()
-    rows = [f"qt-{m}" for m in args.methods] + ([] if args.no_random else ["random"]) + ([] if args.no_minilm else ["minilm"])
+    objectives = {f"qt-{objective_tag(o)}": o for o in _objectives(args, DEFAULT_OBJECTIVES)}
+    rows = [*objectives] + ([] if args.no_random else ["random"]) + ([] if args.no_minilm else ["minilm"])
     for row in rows:
         done = _already_recorded(args, row, config)
         if done:
             print(f"{row}: already recorded in {args.records}, skipping", flush=True)
             records.append(done)
             continue
-        if row.startswith("qt-"):
-            method = row[3:]
+        if row in objectives:
             path = _run_dir(args, config) / f"{row}-seed{config.seed}.pt"
-            train(config, method, corpus, path, progress=not args.no_progress)
+            train(config, objectives[row], corpus, path, progress=not args.no_progress)
             model, state = load_trained(path)
             records.append(_evaluate_row(row, QuickThoughtEncoder(model, state["tokenizer_json"]), config, args,
-                                         {"checkpoint": str(path), **_method_config(method)}, _train_metrics(state)))
+                                         {"checkpoint": str(path), **_method_config(objectives[row])},
+                                         _train_metrics(state)))
         elif row == "random":
             encoder, metrics = _random_encoder(corpus, config)
             records.append(_evaluate_row(row, encoder, config, args, {}, metrics))
@@ -369,6 +362,8 @@ COMMANDS = {"prepare": cmd_prepare, "train": cmd_train, "eval": cmd_eval, "st-fi
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is fetched from a hub at run time
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     if getattr(args, "data_dir", None) is not None and not args.data_dir.is_dir():
         raise UserError(f"--data-dir {args.data_dir} is not a folder")
     if getattr(args, "encoder", None) not in (None, "minilm", "random") and not Path(args.encoder).is_file():

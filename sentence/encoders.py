@@ -57,9 +57,7 @@ def minilm_path() -> Path:
 
 
 def load_minilm(path: str | os.PathLike | None = None):
-    """A ``SentenceTransformer`` loaded from local files only (nothing is downloaded)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    """A ``SentenceTransformer`` loaded from the shipped files (``python -m sentence`` also sets HF_HUB_OFFLINE)."""
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(str(path or minilm_path()), device="cuda" if torch.cuda.is_available() else "cpu")

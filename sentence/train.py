@@ -3,7 +3,8 @@
 A step takes ``batch_size`` consecutive training sentences. Anchor i is f(s_i); the candidates
 are g(s_j) for every j in the batch; the positives of i are i-1 and i+1 when they come from
 the same book, and every other sentence of the batch except i itself is a negative. All three
-methods are :func:`common.losses.masked_hcl_loss` with different ``tau_plus`` / ``beta``.
+objectives run through their masked form (:meth:`common.objectives.ObjectiveLoss.masked`), any registered
+one by name.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from torch import Tensor
 
 from common.checkpoint import load_checkpoint, save_checkpoint
 from common.cli import UserError
-from common.losses import masked_hcl_loss
+from common.objectives import Objective, ObjectiveLoss, build
+from common.resume import resume_checkpoint
 from common.seed import seed_everything
-from sentence.config import METHODS, SentenceConfig
+from sentence.config import SentenceConfig, objective_tag
 from sentence.corpus import Corpus
 from sentence.model import QuickThought, gather_padded
 
-_REQUIRED = ("kind", "model", "optimizer", "step", "config", "method", "generator", "tokenizer_json", "history", "done")
+_REQUIRED = ("kind", "model", "optimizer", "step", "config", "objective", "generator", "tokenizer_json", "history", "done")
 
 
 def neighbour_masks(book_ids: Tensor) -> tuple[Tensor, Tensor]:
@@ -54,12 +56,12 @@ def _batch(corpus: Corpus, index: np.ndarray, books: np.ndarray, start: int, siz
     return tokens, lengths, torch.from_numpy(books[start : start + size])
 
 
-def quick_thought_loss(model: QuickThought, tokens: Tensor, lengths: Tensor, book_ids: Tensor, *,
-                       temperature: float, tau_plus: float, beta: float) -> Tensor:
-    """The masked hard-negative loss of one batch of consecutive sentences."""
+def quick_thought_loss(model: QuickThought, tokens: Tensor, lengths: Tensor, book_ids: Tensor,
+                       loss_fn: ObjectiveLoss) -> Tensor:
+    """The objective's masked loss on one batch of consecutive sentences (two neighbours as positives)."""
     anchors, candidates = model(tokens, lengths)
     pos_mask, neg_mask = neighbour_masks(book_ids)
-    return masked_hcl_loss(anchors, candidates, pos_mask, neg_mask, temperature=temperature, tau_plus=tau_plus, beta=beta)
+    return loss_fn.masked(anchors, candidates, pos_mask, neg_mask)
 
 
 @torch.no_grad()
@@ -96,7 +98,7 @@ def new_model(corpus: Corpus, config: SentenceConfig) -> QuickThought:
     return QuickThought(corpus.tokenizer().get_vocab_size(), config.model.embed_dim, config.model.hidden_dim)
 
 
-def _state(model: QuickThought, optimizer: torch.optim.Optimizer, step: int, config: SentenceConfig, method: str,
+def _state(model: QuickThought, optimizer: torch.optim.Optimizer, step: int, config: SentenceConfig, objective: Objective,
            generator: torch.Generator, corpus: Corpus, history: list[dict[str, float]], done: bool,
            wall: float) -> dict[str, Any]:
     """Everything a resume needs: weights, optimiser, batch-sampler and torch RNG states, the vocabulary."""
@@ -105,8 +107,8 @@ def _state(model: QuickThought, optimizer: torch.optim.Optimizer, step: int, con
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "step": step,
-        "config": config.to_dict(),
-        "method": method,
+        "config": _identity(config, objective),
+        "objective": objective.to_dict(),
         "generator": generator.get_state(),
         "torch_rng": torch.get_rng_state(),
         "tokenizer_json": corpus.tokenizer_json,
@@ -116,15 +118,18 @@ def _state(model: QuickThought, optimizer: torch.optim.Optimizer, step: int, con
     }
 
 
-def _comparable(config: dict[str, Any]) -> dict[str, Any]:
-    """Settings that must match for a resume; schedule-only fields may change between runs."""
-    train = {k: v for k, v in config["train"].items() if k not in ("steps", "eval_every", "checkpoint_every")}
-    return {"corpus": config["corpus"], "model": config["model"], "train": train, "seed": config["seed"]}
+# Settings a resume may change: the schedule, and the sections other commands use.
+_RUNTIME = ("train.steps", "train.eval_every", "train.checkpoint_every", "eval", "finetune", "profile")
+
+
+def _identity(config: SentenceConfig, objective: Objective) -> dict[str, Any]:
+    """The checkpoint's ``config``: the settings and the objective, compared on resume."""
+    return {**config.to_dict(), "objective": objective.to_dict()}
 
 
 def train(
     config: SentenceConfig,
-    method: str,
+    objective: Objective,
     corpus: Corpus,
     checkpoint_path: Path,
     *,
@@ -138,22 +143,15 @@ def train(
     """
     from tqdm import tqdm
 
-    if method not in METHODS:
-        raise UserError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    tau_plus, beta = METHODS[method]
     tc = config.train
+    loss_fn = build(objective, temperature=tc.temperature)
     seed_everything(config.seed)
     model = new_model(corpus, config)
     optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr)
     generator = torch.Generator().manual_seed(config.seed)
     step, history, wall = 0, [], 0.0
-    if checkpoint_path.exists():
-        state = load_checkpoint(checkpoint_path, required=_REQUIRED)
-        if state["method"] != method or _comparable(state["config"]) != _comparable(config.to_dict()):
-            raise UserError(
-                f"checkpoint {checkpoint_path} was written for other settings (method {state['method']}); "
-                "choose another --out or delete it"
-            )
+    state = resume_checkpoint(checkpoint_path, _identity(config, objective), runtime=_RUNTIME, required=_REQUIRED)
+    if state is not None:
         if state["tokenizer_json"] != corpus.tokenizer_json:
             raise UserError(f"checkpoint {checkpoint_path} uses another vocabulary than the cached corpus; delete it")
         model.load_state_dict(state["model"])
@@ -168,11 +166,11 @@ def train(
         raise UserError(f"training books hold {len(index)} sentences, fewer than one batch of {tc.batch_size}")
     model.train()
     started = time.perf_counter() - wall
-    bar = tqdm(total=tc.steps, initial=step, desc=f"quick-thought {method}", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=tc.steps, initial=step, desc=f"quick-thought {objective_tag(objective)}", disable=not progress, dynamic_ncols=True)
     while step < tc.steps:
         start = int(torch.randint(len(index) - tc.batch_size + 1, (1,), generator=generator))
         tokens, lengths, book_ids = _batch(corpus, index, books, start, tc.batch_size, tc.max_tokens)
-        loss = quick_thought_loss(model, tokens, lengths, book_ids, temperature=tc.temperature, tau_plus=tau_plus, beta=beta)
+        loss = quick_thought_loss(model, tokens, lengths, book_ids, loss_fn)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
@@ -186,7 +184,7 @@ def train(
             bar.write(f"step {step}: loss {loss.item():.4f}, val neighbour acc {metrics['val_neighbour_acc']:.4f} "
                       f"(chance {metrics['val_neighbour_chance']:.4f})")
         if step % tc.checkpoint_every == 0 or step == tc.steps:
-            state = _state(model, optimizer, step, config, method, generator, corpus, history,
+            state = _state(model, optimizer, step, config, objective, generator, corpus, history,
                            step >= tc.steps, time.perf_counter() - started)
             save_checkpoint(checkpoint_path, state)
     bar.close()

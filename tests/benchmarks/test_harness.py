@@ -3,10 +3,11 @@
 import pytest
 
 from benchmarks.__main__ import main
+from benchmarks.published import INFOGRAPH
 from benchmarks.suites import SUITES, expand, shard
 from common.cli import run_main
 from common.records import append_record
-from graph.summary import format_table, summarize
+from graph.report import format_table, summarize
 
 
 def test_suites_expand_to_unique_cells_for_both_profiles():
@@ -62,7 +63,7 @@ def test_graph_table_renders_paired_deltas_exactly():
     records = [_graph_record("infograph", s, a) for s, a in ((0, 86.0), (1, 88.0), (2, 87.0))]
     records += [_graph_record("hard", s, a, beta=1.0) for s, a in ((0, 87.0), (1, 89.2), (2, 88.1))]  # Δ 1, 1.2, 1.1: t = 19
     records += [_graph_record("hard", s, a, beta=2.0) for s, a in ((0, 89.0), (1, 87.0), (2, 88.0))]  # Δ 3, -1, 1: t = 0.9
-    assert format_table(summarize(records)).splitlines()[2:] == [
+    assert format_table(summarize(records), INFOGRAPH).splitlines()[2:] == [
         "| quick | MUTAG | infograph | 87.00 ± 1.00 | 3 |  | 0.500 | 2.0 | 89.01 ± 1.13 |",
         "| quick | MUTAG | hard b=1 [paper] | **88.10 ± 1.10** | 3 | +1.10 ± 0.06* | 0.500 | 2.0 | 89.01 ± 1.13 |",
         "| quick | MUTAG | hard b=2 [paper] | 88.00 ± 1.00 | 3 | +1.00 ± 1.15 | 0.500 | 2.0 | 89.01 ± 1.13 |",
@@ -76,13 +77,15 @@ def test_unknown_profile_is_rejected():
 
 def test_sentence_losses_come_from_records_when_they_carry_them():
     from benchmarks.tables import _sentence_losses
-    from sentence.config import METHODS
 
     old = {"config": {"profile": "quick", "method": "hard"}}
-    new = {"config": {"profile": "quick", "method": "hard", "tau_plus": 0.2, "beta": 3.0}}
+    with_values = {"config": {"profile": "quick", "method": "hard", "tau_plus": 0.2, "beta": 3.0}}
+    registry = {"config": {"profile": "quick", "method": "ring", "objective": {"name": "hard", "params": {"beta": 2}}}}
     other = {"config": {"profile": "paper", "method": "plain", "tau_plus": 0.5, "beta": 0.0}}
-    assert _sentence_losses([old], "quick") == METHODS
-    assert _sentence_losses([old, new, other], "quick") == {**METHODS, "hard": (0.2, 3.0)}
+    defaults = {"plain": "tau_plus=0 beta=0", "debiased": "tau_plus=0.1 beta=0", "hard": "tau_plus=0.1 beta=1"}
+    assert _sentence_losses([old], "quick") == defaults
+    assert _sentence_losses([old, with_values, registry, other], "quick") == {
+        **defaults, "hard": "tau_plus=0.2 beta=3", "ring": "tau_plus=0.1 beta=2"}
 
 
 def test_image_time_rows_are_per_machine_and_thread_count():
@@ -138,3 +141,14 @@ def test_loss_speed_table_has_a_section_per_machine_from_its_newest_record(tmp_p
     assert text.count("## ") == 2 and "## A (2 cores), 2 torch threads" in text
     assert "| 2.50 |" in text and "| 3.50 |" in text and "| 1.50 |" not in text  # an older record of A is left out
     assert (tmp_path / "loss_speed.png").stat().st_size > 0
+
+
+def test_committed_tables_regenerate_identically_from_the_committed_records(tmp_path):
+    """Records from before and after the objective registry render the same tables (mapped once when read)."""
+    from benchmarks.tables import TABLES, main
+
+    assert main(["--records", str(TABLES / "records"), "--out", str(tmp_path)]) == 0
+    written = sorted(p.name for p in tmp_path.iterdir() if p.suffix in (".md", ".csv", ".tex"))
+    assert written == sorted(p.name for p in TABLES.iterdir() if p.suffix in (".md", ".csv", ".tex"))
+    for name in written:
+        assert (tmp_path / name).read_text() == (TABLES / name).read_text(), name

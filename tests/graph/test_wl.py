@@ -4,9 +4,10 @@ import pytest
 import torch
 from torch_geometric.data import Data
 
+from common.objectives import make_objective
 from graph.data import GraphData
 from graph.model import InfoGraph
-from graph.train import objective
+from graph.train import step_loss
 from graph.wl import distinct_rows, wl_colours
 
 
@@ -91,7 +92,7 @@ def test_scoring_distinct_rows_gives_the_loss_and_gradients_of_every_node(hparam
     batch = distinct_batch()
     torch.manual_seed(0)
     model = InfoGraph(1, hidden=8, layers=3).double()
-    step = objective(model, **hparams)
+    step = step_loss(model, make_objective("jsd", **hparams))
     results = []
     for rows, counts in ((None, None), (batch.rows, batch.row_counts)):
         model.zero_grad()

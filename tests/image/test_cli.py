@@ -31,14 +31,16 @@ def test_missing_data_exits_2_with_one_line(tmp_path: Path) -> None:
 
 
 def test_bad_hyperparameters_are_user_errors_and_exit_2() -> None:
-    for args, message in ((("--beta", "-1"), "beta"), (("--tau-plus", "1.0"), "tau_plus"),
-                          (("--temperature", "0"), "temperature"), (("--batch-size", "1"), "batch_size"),
-                          (("--width", "0"), "width")):
+    for args, message in ((("--temperature", "0"), "temperature"), (("--batch-size", "1"), "--batch-size must be >= 2"), (("--weight-decay", "nan"), "finite"),
+                          (("--width", "0"), "width"), (("--objective", "ntxent", "--anneal-beta"), "no beta")):
         with pytest.raises(UserError, match=message):
             main(["pretrain", *args])
-    result = _cli("pretrain", "--beta", "-1")
-    assert result.returncode == 2
-    assert result.stderr == "error: beta must be a finite number >= 0, got -1.0\n"
+    for spec, message in (("hard:beta=-1", "hard: beta must be in [0, inf), got -1"),
+                          ("hard:tau_plus=1", "hard: tau_plus must be in [0, 1), got 1"),
+                          ("magic", "unknown objective 'magic'; choose from ntxent,")):
+        result = _cli("pretrain", "--objective", spec)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert message in result.stderr.splitlines()[-1]
 
 
 def test_help_explains_every_setting() -> None:
@@ -53,19 +55,20 @@ def test_tiny_run_writes_one_record_per_method_and_a_table(jpeg_data: Path, tmp_
     settings = ["--width", "4", "--epochs", "1", "--batch-size", "8", "--train-per-class", "0", "--knn-k", "5",
                 "--linear-epochs", "2", "--threads", "1"]
     env = {"DATA_DIR": str(jpeg_data), "HARDNEG_CACHE": os.environ["HARDNEG_CACHE"]}
-    result = _cli("run", "--methods", "simclr,hard", "--hard-betas", "0.5", "--records", str(records),
+    result = _cli("run", "--objective", "simclr", "--objective", "hard:beta=0.5", "--records", str(records),
                   "--out-dir", str(tmp_path / "runs"), *settings, env=env)
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in records.read_text().splitlines()]
-    assert [r["config"]["method"] for r in lines] == ["random-init", "simclr", "hard-beta0.5"]
-    assert lines[2]["config"]["beta"] == 0.5 and lines[2]["config"]["dataset_label"] == "CIFAR-10 (JPEG q75)"
+    assert [r["config"]["method"] for r in lines] == ["random-init", "simclr", "hard-beta=0.5"]
+    assert lines[2]["config"]["objective"] == {"name": "hard", "params": {"beta": 0.5, "tau_plus": 0.1}}
+    assert lines[1]["config"]["objective"] == {"name": "ntxent", "params": {}} and lines[2]["config"]["dataset_label"] == "CIFAR-10 (JPEG q75)"
     for record in lines:
         assert 0 <= record["metrics"]["knn_top1"] <= 100 and 0 <= record["metrics"]["linear_top1"] <= 100
-    assert "| hard-beta0.5 | 0.1 | 0.5 |" in result.stdout
+    assert "| hard-beta=0.5 | hard:beta=0.5,tau_plus=0.1 |" in result.stdout
     checkpoints = sorted(p.parent.name for p in (tmp_path / "runs").rglob("checkpoint.pt"))
-    assert checkpoints == ["hard-beta0.5", "simclr"]
+    assert checkpoints == ["hard-beta=0.5", "simclr"]
     # The same command again finds the recorded runs: no training, no evaluation, no duplicate records.
-    again = _cli("run", "--methods", "simclr", "--records", str(records), "--out-dir", str(tmp_path / "runs"),
+    again = _cli("run", "--objective", "plain", "--records", str(records), "--out-dir", str(tmp_path / "runs"),
                  *settings, env=env)
     assert again.returncode == 0, again.stderr
     assert "epoch 1:" not in again.stdout and "| simclr |" in again.stdout

@@ -13,7 +13,8 @@ import torch.multiprocessing as mp
 
 from common.cli import UserError
 from common.losses import HardNegativeLoss
-from image.config import QUICK, Method
+from common.objectives import parse_objective
+from image.config import QUICK
 from image.data import ImageData, SimCLRAugment
 from image.model import SimCLRModel
 from image.train import (
@@ -27,7 +28,7 @@ from image.train import (
 )
 
 TINY = dataclasses.replace(QUICK, width=4, epochs=2, batch_size=8, train_per_class=0, threads=0)
-HARD = Method(tau_plus=0.1, beta=1.0)
+HARD = parse_objective("hard:tau_plus=0.1,beta=1")
 
 
 def _tiny_data(n: int = 20) -> ImageData:

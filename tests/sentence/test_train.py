@@ -8,10 +8,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from common.objectives import build, make_objective, parse_objective
 from sentence.config import get_config
 from sentence.corpus import PAD_ID, load_corpus
 from sentence.model import QuickThought, gather_padded
 from sentence.train import neighbour_masks, quick_thought_loss, train
+
+HARD = parse_objective("hard")
 
 
 def test_neighbour_masks_respect_book_boundaries() -> None:
@@ -59,7 +62,8 @@ def test_quick_thought_loss_with_two_positives_equals_direct_formula() -> None:
     pos = neighbour_masks(books)[0].numpy()
     assert pos.sum(axis=1).max() == 2
     for t, tau, beta in [(0.5, 0.0, 0.0), (0.5, 0.1, 0.0), (0.2, 0.1, 1.0), (1.0, 0.3, 2.0)]:
-        value = quick_thought_loss(model, tokens, lengths, books, temperature=t, tau_plus=tau, beta=beta)
+        loss_fn = build(make_objective("hard", tau_plus=tau, beta=beta), temperature=t)
+        value = quick_thought_loss(model, tokens, lengths, books, loss_fn)
         assert abs(value.item() - direct_loss(f, g, pos, t, tau, beta)) < 1e-9, (t, tau, beta)
 
 
@@ -88,13 +92,13 @@ def test_training_learns_neighbours_and_resumes(tiny_data: Path, tmp_path: Path)
                                "val_batches": 2})
     corpus = load_corpus(config.corpus, verbose=False)
     torch.manual_seed(0)
-    full = train(config, "hard", corpus, tmp_path / "full.pt", progress=False)
+    full = train(config, HARD, corpus, tmp_path / "full.pt", progress=False)
     assert full["step"] == 40 and full["done"]
     assert full["history"][-1]["loss"] < math.log(11) - 0.3, full["history"]
     half = get_config("quick", corpus={"vocab_size": 100, "val_books": 1}, model={"embed_dim": 8, "hidden_dim": 16},
                       train={"batch_size": 12, "steps": 20, "lr": 1e-2, "eval_every": 40, "checkpoint_every": 20,
                              "val_batches": 2})
-    train(half, "hard", corpus, tmp_path / "resumed.pt", progress=False)
-    resumed = train(config, "hard", corpus, tmp_path / "resumed.pt", progress=False)
+    train(half, HARD, corpus, tmp_path / "resumed.pt", progress=False)
+    resumed = train(config, HARD, corpus, tmp_path / "resumed.pt", progress=False)
     for name, tensor in full["model"].items():
         torch.testing.assert_close(resumed["model"][name], tensor, msg=name)

@@ -6,23 +6,26 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 
-from benchmarks.published import INFOGRAPH
-from common.stats import PairedDelta, format_delta, holm, largest_gain, paired_delta
-from graph.config import PROFILES, Cell
+from common.stats import PairedDelta, Score, format_delta, holm, largest_gain, paired_delta
+from graph.config import PROFILES, cell_of, objective_label
 
 
 def label_of(config: dict) -> str:
-    fields = Cell.__dataclass_fields__
-    return Cell(**{k: config[k] for k in fields}).label
+    return cell_of(config).label
 
 
 def setting_of(config: dict) -> str:
-    """The profile's name, or "<profile>, N epochs" for a run whose ``--epochs`` overrode it.
+    """The profile's name, with what the command line changed: "<profile>, N epochs", "<profile>, hidden=64".
 
     An untrained cell (0 epochs) belongs to its profile's default setting.
     """
     epochs, profile = config["epochs"], config["profile"]
-    return profile if epochs in (0, PROFILES[profile].epochs) else f"{profile}, {epochs} epochs"
+    changes = [] if epochs in (0, PROFILES[profile].epochs) else [f"{epochs} epochs"]
+    changes += [f"{k}={config[k]:g}" for k in ("batch_size", "hidden", "layers", "lr")
+                if config[k] != getattr(PROFILES[profile], k)]
+    if config.get("temperature") not in (None, PROFILES[profile].temperature):  # InfoNCE cells only
+        changes.append(f"temperature={config['temperature']:g}")
+    return ", ".join([profile, *changes])
 
 
 @dataclass(frozen=True)
@@ -160,34 +163,39 @@ def summarize(records: list[dict]) -> list[dict]:
                 "delta_significant": delta.significant if delta else None,
                 "seconds_per_epoch": statistics.fmean(r["metrics"]["seconds_per_epoch"] for r in group),
                 "wall_time_s": statistics.fmean(r["wall_time_s"] for r in group),
-                "published_infograph": INFOGRAPH.get(dataset),
             }
         )
     return rows
 
 
-def format_table(rows: list[dict]) -> str:
-    """Markdown table; the best trained method per (profile, data set) in bold; published numbers apart."""
+def format_table(rows: list[dict], published: dict[str, tuple[float, float]] | None = None) -> str:
+    """Markdown table; the best trained method per (profile, data set) in bold.
+
+    ``published`` (data set -> InfoGraph's published mean and std) adds that column, apart from ours.
+    """
     best: dict[tuple, float] = {}
     for r in rows:
         if r["method"] != "untrained":
             key = (r["profile"], r["dataset"])
             best[key] = max(best.get(key, float("-inf")), r["mean"])
-    lines = [
-        "| profile | dataset | method | accuracy % (mean ± std) | n | Δ vs infograph (paired ± s.e.) | s/epoch | wall s/run | published InfoGraph (Sun et al. 2020) |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+    header = "| profile | dataset | method | accuracy % (mean ± std) | n | Δ vs infograph (paired ± s.e.) | s/epoch | wall s/run |"
+    lines = [header + (" published InfoGraph (Sun et al. 2020) |" if published is not None else ""),
+             "|---" * (header.count("|") - 1 + (published is not None)) + "|"]
     for r in rows:
         delta = format_delta(PairedDelta(r["delta_vs_infograph"], r["delta_se"], r["delta_n"]) if r["delta_n"] else None)
-        published = "" if r["published_infograph"] is None else "{:.2f} ± {:.2f}".format(*r["published_infograph"])
         accuracy = f"{r['mean']:.2f} ± {r['std']:.2f}"
         if r["method"] != "untrained" and r["mean"] == best[(r["profile"], r["dataset"])]:
             accuracy = f"**{accuracy}**"
         lines.append(
             f"| {r['profile']} | {r['dataset']} | {r['method']} | {accuracy} | {r['repeats']} "
-            f"| {delta} | {r['seconds_per_epoch']:.3f} | {r['wall_time_s']:.1f} | {published} |"
+            f"| {delta} | {r['seconds_per_epoch']:.3f} | {r['wall_time_s']:.1f} |"
+            + ("" if published is None else f" {_published_cell(published.get(r['dataset']))} |")
         )
     return "\n".join(lines)
+
+
+def _published_cell(value: tuple[float, float] | None) -> str:
+    return "" if value is None else "{:.2f} ± {:.2f}".format(*value)
 
 
 def answers(rows: list[dict]) -> list[dict]:
@@ -272,3 +280,21 @@ def format_epoch_selection(rows: list[dict]) -> str:
         lines.append(f"| {r['profile']} | {r['dataset']} | {r['method']} | {r['repeats']} | " + " | ".join(cells)
                      + " | {:.2f} | {:.2f} ± {:.2f} |".format(r["best_fixed"], *r["best_per_run"]))
     return "\n".join(lines)
+
+
+def scores(records: list[dict], setting: str = "paper") -> list[Score]:
+    """The leaderboard's graph scores of ``setting``: SVM accuracy by objective label, grid seeds only.
+
+    Contrastive objectives (InfoNCE estimator) go in modality ``graph`` with their registry label; the JSD
+    objectives in ``graph-jsd`` with the reproduction's labels (``infograph``, ``hard b=2 [paper]``).
+    """
+    out = []
+    for r in records:
+        if r.get("pipeline") != "graph" or is_confirmation_run(r) or setting_of(r["config"]) != setting:
+            continue
+        objective = cell_of(r["config"]).objective
+        jsd = objective is None or objective.name == "jsd"
+        label = objective_label(objective) if jsd else objective.label()
+        for modality in ("graph-jsd", "graph") if objective is None else ("graph-jsd" if jsd else "graph",):
+            out.append(Score(modality, r["config"]["dataset"], label, r["seed"], r["metrics"]["accuracy"]))
+    return out

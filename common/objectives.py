@@ -1,0 +1,309 @@
+"""The objective registry: every way of handling negatives, declared once and taken by name.
+
+An objective is a family name plus its parameters, written ``name`` or ``name:key=value,...``
+(``hard:tau_plus=0.1,beta=2``). Every pipeline parses the same spec, validates it against the
+family's declared ranges, records it (name and every parameter) and builds its loss here, so
+adding a family here is all it takes for images, graphs and sentences to run it.
+
+This module imports no torch: ``--help`` and spec validation stay instant. :func:`build`
+imports the family's implementation when a run needs it.
+
+A family's implementation is a function in the *masked form* (lightly/PyGCL's contract)::
+
+    loss(anchors (R, d), candidates (C, d), pos_mask (R, C), neg_mask (R, C), *,
+         temperature, row_weights=None, **params) -> mean loss
+
+and, optionally, a faster *two-view* form ``loss(z1, z2, *, temperature, gather_distributed,
+**params)`` (SimCLR's 2B anchors); without one, the two views go through the masked form.
+Graph-only families (InfoGraph's JSD estimator) declare ``local_global`` instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+Value = float | str
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a family: default, valid range (or choices) and what it means."""
+
+    default: Value
+    help: str
+    low: float | None = None
+    high: float | None = None
+    high_open: bool = False  # the range is [low, high) rather than [low, high]
+    choices: tuple[str, ...] = ()
+
+    def check(self, family: str, name: str, raw: Value) -> Value:
+        """``raw`` (text from a spec, or a number) as a valid value; ``ValueError`` naming the range otherwise."""
+        if self.choices:
+            if raw not in self.choices:
+                raise ValueError(f"{family}: {name} must be one of {', '.join(self.choices)}, got {raw!r}")
+            return raw
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise ValueError(f"{family}: {name} must be a number in {self.range_text()}, got {raw!r}") from None
+        inside = math.isfinite(value) and (self.low is None or value >= self.low)
+        inside = inside and (self.high is None or (value < self.high if self.high_open else value <= self.high))
+        if not inside:
+            raise ValueError(f"{family}: {name} must be in {self.range_text()}, got {raw}")
+        return value
+
+    def range_text(self) -> str:
+        if self.choices:
+            return "{" + ", ".join(self.choices) + "}"
+        low = "-inf" if self.low is None else f"{self.low:g}"
+        high = "inf)" if self.high is None else f"{self.high:g}" + (")" if self.high_open else "]")
+        return f"[{low}, {high}"
+
+
+@dataclass(frozen=True)
+class Family:
+    """A registered objective family: its parameters, implementation paths and citation."""
+
+    name: str
+    summary: str
+    citation: str
+    params: dict[str, Param] = field(default_factory=dict)
+    fixed: dict[str, Value] = field(default_factory=dict)  # passed to the implementation, not settable
+    masked: str | None = None  # "module:function" of the masked form
+    two_view: str | None = None  # "module:function" of a faster two-view form
+    local_global: str | None = None  # "module:function" of a graph-only local-global estimator
+
+
+def _fmt(value: Value) -> str:
+    """Shortest text that reads back as the same value (``1`` for 1.0, ``0.1`` for 0.1)."""
+    if isinstance(value, str):
+        return value
+    short = f"{value:g}"
+    return short if float(short) == value else repr(value)
+
+
+@dataclass(frozen=True, order=True)
+class Objective:
+    """A family name and *all* its parameters (defaults filled in), so equal objectives compare equal."""
+
+    name: str
+    params: tuple[tuple[str, Value], ...] = ()
+
+    def __str__(self) -> str:
+        return self.name + (":" + ",".join(f"{k}={_fmt(v)}" for k, v in self.params) if self.params else "")
+
+    def __getitem__(self, key: str) -> Value:
+        return dict(self.params)[key]
+
+    @property
+    def family(self) -> Family:
+        return REGISTRY[self.name]
+
+    def arguments(self) -> dict[str, Value]:
+        """What the implementation receives: the family's fixed values and these parameters."""
+        return {**self.family.fixed, **dict(self.params)}
+
+    def to_dict(self) -> dict[str, Any]:
+        """What a run record stores: ``{"name": ..., "params": {...}}``."""
+        return {"name": self.name, "params": dict(self.params)}
+
+    def replace(self, **params: Value) -> Objective:
+        """The same family with some parameters changed (validated), e.g. an annealed beta."""
+        return make_objective(self.name, **{**dict(self.params), **params})
+
+    def label(self, aliases: dict[str, str] | None = None) -> str:
+        """Short display name: the family (or a pipeline's alias for it) and the parameters off their defaults."""
+        family = self.family
+        changed = [f"{k}={_fmt(v)}" for k, v in self.params if v != family.params[k].default]
+        name = (aliases or {}).get(self.name, self.name)
+        return name + (" " + ",".join(changed) if changed else "")
+
+
+REGISTRY: dict[str, Family] = {}
+
+#: Names users know from the papers and the pipelines' earlier flags, as specs.
+ALIASES: dict[str, str] = {}
+
+
+def register(family: Family, *aliases: tuple[str, str]) -> Family:
+    """Add ``family`` (and ``(alias, spec)`` pairs) to the registry; names must be new."""
+    for name in (family.name, *(a for a, _ in aliases)):
+        if name in REGISTRY or name in ALIASES:
+            raise ValueError(f"objective {name!r} is registered already")
+    if (family.masked or family.two_view) and family.local_global:
+        raise ValueError(f"{family.name}: a family is either contrastive or local-global, not both")
+    REGISTRY[family.name] = family
+    ALIASES.update(aliases)
+    return family
+
+
+def unregister(name: str) -> None:
+    """Remove a family and the aliases that point to it (tests register throwaway families)."""
+    REGISTRY.pop(name, None)
+    for alias in [a for a, spec in ALIASES.items() if spec.split(":")[0] == name]:
+        del ALIASES[alias]
+
+
+def make_objective(name: str, **params: Value) -> Objective:
+    """A validated :class:`Objective` of family ``name``: unknown or out-of-range parameters raise ``ValueError``."""
+    family = REGISTRY.get(name)
+    if family is None:
+        raise ValueError(f"unknown objective {name!r}; choose from {', '.join(names())}")
+    unknown = sorted(set(params) - set(family.params))
+    if unknown:
+        valid = ", ".join(family.params) or "none"
+        raise ValueError(f"{name}: unknown parameter {', '.join(unknown)}; its parameters: {valid}")
+    values = {k: p.check(name, k, params.get(k, p.default)) for k, p in family.params.items()}
+    return Objective(name, tuple(sorted(values.items())))
+
+
+def parse_objective(text: str) -> Objective:
+    """``"hard:tau_plus=0.1,beta=2"`` (or an alias such as ``simclr``) as a validated :class:`Objective`."""
+    name, _, rest = text.strip().partition(":")
+    params: dict[str, Value] = {}
+    if name in ALIASES:
+        alias = parse_objective(ALIASES[name])
+        name, params = alias.name, dict(alias.params)
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"objective {text!r}: expected key=value after the name, got {item!r}")
+        params[key.strip()] = value.strip()
+    return make_objective(name, **params)
+
+
+def from_dict(stored: dict[str, Any]) -> Objective:
+    """The inverse of :meth:`Objective.to_dict` (records, checkpoints); ``ValueError`` when it does not validate."""
+    if not isinstance(stored, dict) or not isinstance(stored.get("params", {}), dict):
+        raise ValueError(f"not a stored objective: {stored!r}")
+    return make_objective(str(stored.get("name")), **stored.get("params", {}))
+
+
+def names() -> list[str]:
+    return [*REGISTRY, *ALIASES]
+
+
+def _load(path: str) -> Callable[..., Any]:
+    module, _, function = path.partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
+class ObjectiveLoss:
+    """The loss of one objective at one temperature, in every form its family has.
+
+    Calling it with two views ``(z1, z2)`` gives the SimCLR loss; :meth:`masked` takes explicit
+    positive/negative masks; :meth:`local_global` scores graphs (node rows against the batch's
+    graph embeddings, each node's own graph positive). Parameters may change between steps
+    through :meth:`set` (annealing), validated like any spec.
+    """
+
+    def __init__(self, objective: Objective, *, temperature: float, gather_distributed: bool = False) -> None:
+        if not (temperature > 0 and math.isfinite(temperature)):
+            raise ValueError(f"temperature must be a finite number > 0, got {temperature}")
+        self.objective, self.temperature, self.gather_distributed = objective, float(temperature), gather_distributed
+        family = objective.family
+        self._masked = _load(family.masked) if family.masked else None
+        self._two_view = _load(family.two_view) if family.two_view else None
+        self._local_global = _load(family.local_global) if family.local_global else None
+
+    def set(self, **params: Value) -> None:
+        self.objective = self.objective.replace(**params)
+
+    @property
+    def _kwargs(self) -> dict[str, Any]:
+        return {**self.objective.arguments(), "temperature": self.temperature}
+
+    def _contrastive(self, form: str) -> None:
+        if self._masked is None and self._two_view is None:
+            raise ValueError(f"objective {self.objective.name} is a graph local-global estimator; it has no {form} form")
+
+    def __call__(self, z1: Any, z2: Any) -> Any:
+        """Mean loss over the 2B anchors of two ``(B, d)`` views (negatives gathered across ranks if asked)."""
+        self._contrastive("two-view")
+        if self._two_view is not None:
+            return self._two_view(z1, z2, gather_distributed=self.gather_distributed, **self._kwargs)
+        from common.views import two_view_loss
+
+        return two_view_loss(self._masked, z1, z2, gather_distributed=self.gather_distributed, **self._kwargs)
+
+    def masked(self, anchors: Any, candidates: Any, pos_mask: Any, neg_mask: Any, row_weights: Any = None) -> Any:
+        """Mean loss over the anchors that have a positive; ``row_weights`` count each row that many times."""
+        self._contrastive("masked")
+        if self._masked is None:
+            raise ValueError(f"objective {self.objective.name} has only a two-view form")
+        extra = {} if row_weights is None else {"row_weights": row_weights}
+        return self._masked(anchors, candidates, pos_mask, neg_mask, **extra, **self._kwargs)
+
+    def local_global(self, local: Any, graph: Any, batch: Any, counts: Any = None) -> Any:
+        """Graph objective: node rows ``(n, d)`` against graph embeddings ``(G, d)``; ``batch[i]`` is row i's graph."""
+        if self._local_global is not None:
+            kwargs = {k: v for k, v in self._kwargs.items() if k != "temperature"}
+            return self._local_global(local, graph, batch, counts=counts, **kwargs)
+        from common.local_global import infonce_local_global
+
+        return infonce_local_global(self.masked, local, graph, batch, counts=counts)
+
+    def __repr__(self) -> str:
+        return f"ObjectiveLoss({self.objective}, temperature={self.temperature:g})"
+
+
+def build(objective: Objective | str, *, temperature: float, gather_distributed: bool = False) -> ObjectiveLoss:
+    """The loss of ``objective`` (an :class:`Objective` or a spec) at ``temperature``."""
+    if isinstance(objective, str):
+        objective = parse_objective(objective)
+    return ObjectiveLoss(objective, temperature=temperature, gather_distributed=gather_distributed)
+
+
+def listing() -> str:
+    """The registry as text: every family, its parameters with defaults and ranges, aliases and citation."""
+    lines = []
+    for family in REGISTRY.values():
+        aliases = [a for a, spec in ALIASES.items() if spec.split(":")[0] == family.name]
+        kind = "graph local-global" if family.local_global else "contrastive"
+        lines.append(f"{family.name}  ({kind}{'; aliases: ' + ', '.join(aliases) if aliases else ''})")
+        lines.append(f"    {family.summary}")
+        for key, p in family.params.items():
+            lines.append(f"    {key} = {_fmt(p.default)}  in {p.range_text()}: {p.help}")
+        lines.append(f"    cite: {family.citation}")
+    return "\n".join(lines)
+
+
+_TAU_PLUS = Param(0.1, "class prior of false negatives among the negatives (0: no debiasing)", 0.0, 1.0, high_open=True)
+_HCL = "Robinson, Chuang, Sra, Jegelka. Contrastive Learning with Hard Negative Samples. ICLR 2021, arXiv:2010.04592"
+
+register(
+    Family("ntxent", "NT-Xent / InfoNCE: cross-entropy of the positive against all in-batch negatives",
+           "Chen, Kornblith, Norouzi, Hinton. A Simple Framework for Contrastive Learning of Visual "
+           "Representations. ICML 2020, arXiv:2002.05709",
+           fixed={"tau_plus": 0.0, "beta": 0.0}, masked="common.losses:masked_hcl_loss", two_view="common.losses:hcl_loss"),
+    ("simclr", "ntxent"), ("plain", "ntxent"), ("infonce", "ntxent"),
+)
+register(
+    Family("debiased", "debiased contrastive loss: the negatives' sum corrected for false negatives of prior tau_plus",
+           "Chuang, Robinson, Lin, Torralba, Jegelka. Debiased Contrastive Learning. NeurIPS 2020, arXiv:2007.00224",
+           params={"tau_plus": _TAU_PLUS}, fixed={"beta": 0.0},
+           masked="common.losses:masked_hcl_loss", two_view="common.losses:hcl_loss"),
+)
+register(
+    Family("hard", "HCL: negatives importance-weighted by e^{beta s/t}, debiased with prior tau_plus", _HCL,
+           params={"tau_plus": _TAU_PLUS, "beta": Param(1.0, "concentration of the weights on hard negatives", 0.0)},
+           masked="common.losses:masked_hcl_loss", two_view="common.losses:hcl_loss"),
+    ("hcl", "hard"),
+)
+register(
+    Family("jsd", "InfoGraph's local-global Jensen-Shannon estimator, with HCL's debiasing and hard weighting "
+           "(graphs only); tau_plus = beta = 0 is InfoGraph", "Sun, Hoffmann, Verma, Tang. InfoGraph. ICLR 2020, "
+           f"arXiv:1908.01000; hard variant: {_HCL}",
+           params={"tau_plus": Param(0.0, "class prior of false negatives (the released graph code uses 0.5)", 0.0, 1.0,
+                                     high_open=True),
+                   "beta": Param(0.0, "hardness of the negative weighting (0: uniform)", 0.0),
+                   "convention": Param("paper", "paper: weights e^{+beta q/s} over true negatives; reference: the "
+                                       "released graph code's arithmetic (joshr17/HCL issue 11)",
+                                       choices=("paper", "reference"))},
+           local_global="common.local_global:local_global_loss"),
+    ("infograph", "jsd"),
+)

@@ -1,0 +1,75 @@
+"""The two questions every pipeline asks before it runs: already recorded? and may this checkpoint be continued?"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Hashable, Iterable
+from pathlib import Path
+from typing import Any
+
+from common.cli import UserError
+
+
+def recorded(
+    paths: str | os.PathLike | Iterable[str | os.PathLike] | None,
+    pipeline: str,
+    key: Callable[[dict[str, Any]], Hashable],
+) -> dict[Hashable, dict[str, Any]]:
+    """Finished runs of ``pipeline`` in the records at ``paths``, by ``key(config)``; the latest record of each key.
+
+    A re-run skips every cell whose key is here, so the key must hold every setting that
+    changes the result and none that only changes speed.
+    """
+    from common.records import read_records
+
+    if paths is None:
+        return {}
+    return {key(r["config"]): r for r in read_records(paths) if r.get("pipeline") == pipeline}
+
+
+def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for name, value in config.items():
+        if isinstance(value, dict) and value and name != "objective":
+            flat |= _flat(value, f"{prefix}{name}.")
+        else:
+            flat[f"{prefix}{name}"] = value
+    return flat
+
+
+def changed_settings(saved: dict[str, Any], config: dict[str, Any], runtime: Iterable[str] = ()) -> list[str]:
+    """Dotted names of the settings that differ, leaving out ``runtime`` ones (a name or a whole section)."""
+    runtime = tuple(runtime)
+
+    def counts(name: str) -> bool:
+        return not any(name == r or name.startswith(r + ".") for r in runtime)
+
+    old, new = _flat(saved), _flat(config)
+    return sorted(k for k in old.keys() | new.keys() if counts(k) and old.get(k) != new.get(k))
+
+
+def resume_checkpoint(
+    path: str | os.PathLike,
+    config: dict[str, Any],
+    *,
+    runtime: Iterable[str] = (),
+    required: tuple[str, ...] = (),
+) -> dict[str, Any] | None:
+    """The checkpoint at ``path`` to continue, or None when there is none yet.
+
+    A checkpoint written with other settings (its ``config``; seed and objective included) is
+    refused with the settings that differ: continuing it would mix two runs in one result.
+    ``runtime`` names settings that may change between the parts of a run (threads, device,
+    the number of steps still to go).
+    """
+    from common.checkpoint import load_checkpoint
+
+    path = Path(path)
+    if not path.exists():
+        return None
+    state = load_checkpoint(path, required=("config", *required))
+    changed = changed_settings(state["config"], config, runtime)
+    if changed:
+        raise UserError(f"{path} was written with other settings ({', '.join(changed)}); "
+                        "use another output path or delete it to start over")
+    return state

@@ -1,0 +1,104 @@
+"""Rows of the image results, from run records alone: mean ± std over seeds, paired Δ against simclr."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from common.objectives import Objective, make_objective
+from common.stats import PairedDelta, Score, paired_delta
+from image.config import ALIASES
+
+BASELINE, UNTRAINED = "simclr", "random-init"
+
+
+def objective_of(config: dict[str, Any]) -> Objective | None:
+    """A record's objective (None: the random-init encoder).
+
+    Records from before the objective registry name the run by its tag (``simclr``, ``hard``,
+    ``hard-beta0.5``, ``hard-anneal``) and carry ``tau_plus`` and ``beta``.
+    """
+    if config.get("method") == UNTRAINED:
+        return None
+    if "objective" in config:
+        from common.objectives import from_dict
+
+        return from_dict(config["objective"])
+    family = {alias: name for name, alias in ALIASES.items()}.get(config["method"].split("-")[0], config["method"].split("-")[0])
+    known = make_objective(family).family.params
+    return make_objective(family, **{k: config[k] for k in ("tau_plus", "beta") if k in known and k in config})
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    """One (profile, data, encoder, epochs, method) setting over its seeds."""
+
+    profile: str
+    data: str
+    arch: str
+    epochs: int
+    method: str
+    knn: list[float]
+    linear: list[float]
+    delta_knn: PairedDelta | None  # paired by seed against simclr of the same setting
+    delta_linear: PairedDelta | None
+    best: bool  # highest mean linear top-1 of the trained methods in its setting
+
+    @property
+    def n(self) -> int:
+        return len(self.linear)
+
+
+def rows(records: list[dict[str, Any]]) -> list[ImageRow]:
+    """Rows in first-seen order of their settings."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in records:
+        if r.get("pipeline") == "image":
+            c = r["config"]
+            groups[(c["profile"], c["dataset_label"], c["arch_label"], c["epochs"], c["method"])].append(r)
+
+    def metric(group: list[dict], key: str) -> list[float]:
+        return [r["metrics"][key] for r in group if key in r["metrics"]]
+
+    def delta(group: list[dict], key: str, baseline: list[dict]) -> PairedDelta | None:
+        return paired_delta({r["seed"]: r["metrics"][key] for r in group}, {r["seed"]: r["metrics"][key] for r in baseline})
+
+    best: dict[tuple, float] = {}
+    for (profile, data, arch, _, method), group in groups.items():
+        if method != UNTRAINED:
+            mean = statistics.fmean(metric(group, "linear_top1"))
+            best[(profile, data, arch)] = max(best.get((profile, data, arch), float("-inf")), mean)
+    out = []
+    for (profile, data, arch, epochs, method), group in groups.items():
+        trained = method != UNTRAINED
+        simclr = groups.get((profile, data, arch, epochs, BASELINE), []) if method not in (BASELINE, UNTRAINED) else []
+        linear = metric(group, "linear_top1")
+        out.append(ImageRow(profile, data, arch, epochs, method, metric(group, "knn_top1"), linear,
+                            delta(group, "knn_top1", simclr), delta(group, "linear_top1", simclr),
+                            trained and statistics.fmean(linear) == best[(profile, data, arch)]))
+    return out
+
+
+def identity(config: dict[str, Any]) -> str:
+    """What makes two image records the same run: every setting but the runtime ones, the objective as today's spec."""
+    import json
+
+    from image.config import RUNTIME_FIELDS
+
+    objective = objective_of(config)
+    settings = {k: v for k, v in config.items() if k not in (*RUNTIME_FIELDS, "tau_plus", "beta", "objective")}
+    return json.dumps({**settings, **({} if objective is None else {"objective": str(objective)})}, sort_keys=True)
+
+
+def scores(records: list[dict[str, Any]], profile: str = "quick") -> list[Score]:
+    """The leaderboard's image scores: linear-probe top-1 of every run of ``profile``, labelled by objective."""
+    out = []
+    for r in records:
+        if r.get("pipeline") != "image" or r["config"].get("profile") != profile:
+            continue
+        objective = objective_of(r["config"])
+        label = "untrained" if objective is None else objective.label() + (" annealed" if r["config"].get("anneal_beta") else "")
+        out.append(Score("image", r["config"]["dataset_label"], label, r["seed"], r["metrics"]["linear_top1"]))
+    return out

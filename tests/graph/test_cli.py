@@ -1,0 +1,68 @@
+"""python -m graph: bad input, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from tests.graph.conftest import REPO
+
+
+def run_cli(*args, root, monkeypatch, capsys):
+    """The CLI in-process, exactly as ``python -m graph`` runs it; returns (exit code, stdout, stderr)."""
+    from common.cli import run_main
+    from graph.__main__ import main
+
+    monkeypatch.setenv("HARDNEG_OFFLINE", "1")
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(main, [*args, "--data-dir", str(root), "--threads", "1", "--no-progress"])
+    out = capsys.readouterr()
+    return exit_info.value.code, out.out, out.err
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [(["--dataset", "NOPE"], "not found"), (["--objective", "jsd:tau_plus=1.5"], "tau_plus must be in [0, 1)"),
+     (["--objective", "magic"], "unknown objective 'magic'"),
+     (["--epochs", "5", "--eval-at", "2,6"], "--eval-at")],
+)
+def test_cli_bad_input_exits_2_with_one_line(toy_root, monkeypatch, capsys, args, message):
+    code, _, err = run_cli("--dataset", "TOY", *args, root=toy_root, monkeypatch=monkeypatch, capsys=capsys)
+    assert code == 2
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_real_command_line_exits_2_on_missing_data(tmp_path):
+    env = {**os.environ, "HARDNEG_CACHE": str(tmp_path / "cache"), "HARDNEG_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-m", "graph", "--dataset", "NOPE", "--data-dir", str(tmp_path)],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and result.stderr.startswith("error: data set NOPE not found")
+
+
+def test_cli_resumes_without_duplicating_records(toy_root, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "records.jsonl"
+    args = ("--dataset", "TOY", "--objective", "infograph", "--objective", "jsd:tau_plus=0.5,beta=1", "--repeats", "2",
+            "--epochs", "2", "--out", str(out))
+    code, _, err = run_cli(*args, root=toy_root, monkeypatch=monkeypatch, capsys=capsys)
+    assert code == 0, err
+    lines = out.read_text().splitlines()
+    assert len(lines) == 6  # (untrained, infograph, hard) x 2 repeats
+    assert all(json.loads(line)["config"]["flush_denormal"] for line in lines)  # on by default, and recorded
+    assert float(torch.tensor(1e-39) * 1.0) != 0.0  # and switched off again when the command returns
+    # A run killed mid-write: two finished records survive and a partial line follows.
+    out.write_text("\n".join(lines[:2]) + "\n" + lines[2][:30])
+    code, stdout, err = run_cli(*args, root=toy_root, monkeypatch=monkeypatch, capsys=capsys)
+    assert code == 0, err
+    assert "2 already recorded" in stdout
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    keys = [(json.dumps(r["config"]["objective"]), r["seed"]) for r in records]
+    assert len(keys) == 6 and len(set(keys)) == 6
+    assert "| quick, 2 epochs | TOY | hard b=1 [paper] |" in stdout  # --epochs overrides the profile: its own rows
+    _, stdout, _ = run_cli(*args, root=toy_root, monkeypatch=monkeypatch, capsys=capsys)
+    assert "6 already recorded" in stdout and len(out.read_text().splitlines()) == 6
