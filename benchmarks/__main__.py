@@ -33,6 +33,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                      help="I/N: run the I-th of N deterministic slices (machines or GPUs share a suite)")
     run.add_argument("--records", type=Path, default=RECORDS, help="folder of JSONL run records")
     run.add_argument("--dry-run", action="store_true", help="list the cells that would run, run nothing")
+    cluster = run.add_argument_group("beyond one machine (submitit; without --launcher the cells run here, in order)")
+    cluster.add_argument("--launcher", choices=("slurm", "local"), default=None,
+                         help="slurm: one array job, a shard per task; local: the same through submitit's local "
+                         "executor on this machine (for testing the path)")
+    cluster.add_argument("--tasks", type=int, default=None, help="array tasks (shards; default: one per cell, at most 64)")
+    cluster.add_argument("--partition", default=None, help="Slurm partition (default: the cluster's)")
+    cluster.add_argument("--time", type=int, default=24 * 60, help="minutes per task before Slurm stops it (default: 1440)")
+    cluster.add_argument("--cpus-per-task", type=int, default=2, help="CPUs per task (default: 2)")
+    cluster.add_argument("--gpus-per-task", type=int, default=0, help="GPUs per task (default: 0)")
+    cluster.add_argument("--array-parallelism", type=int, default=64, help="tasks running at once (default: 64)")
+    cluster.add_argument("--wait", action=argparse.BooleanOptionalAction, default=None,
+                         help="wait for every task and report failures (default: yes for local, no for slurm)")
+    cluster.add_argument("--log-dir", type=Path, default=Path("runs/submitit"), help="submitit's logs (default: runs/submitit)")
     tables = sub.add_parser("tables", help="regenerate tables/ from the run records")
     tables.add_argument("--records", type=Path, default=RECORDS, help="folder of JSONL run records (default: tables/records)")
     return p.parse_args(argv)
@@ -60,7 +73,27 @@ def main(argv: list[str] | None = None) -> int:
         cells = shard(expand(args.suite, args.profile), *args.shard)
     except ValueError as err:
         raise UserError(str(err)) from None
+    if args.launcher is not None:
+        return _launch(args, len(cells))
     return run_cells(cells, args)
+
+
+def _launch(args: argparse.Namespace, cells: int) -> int:
+    from benchmarks.launch import Launch, submit
+
+    if args.shard != (1, 1):
+        raise UserError("--launcher makes the shards itself: give --tasks, not --shard")
+    tasks = args.tasks if args.tasks is not None else min(cells, 64)
+    for name, value in (("--tasks", tasks), ("--time", args.time), ("--cpus-per-task", args.cpus_per_task),
+                        ("--array-parallelism", args.array_parallelism)):
+        if value < 1:
+            raise UserError(f"{name} must be >= 1, got {value}")
+    if args.gpus_per_task < 0:
+        raise UserError(f"--gpus-per-task must be >= 0, got {args.gpus_per_task}")
+    launch = Launch(args.launcher, tasks, args.log_dir, args.partition, args.time, args.cpus_per_task,
+                    args.gpus_per_task, args.array_parallelism)
+    wait = args.wait if args.wait is not None else args.launcher == "local"
+    return submit(args.suite, args.profile, args.records, launch, wait=wait)
 
 
 def run_cells(cells: list, args: argparse.Namespace) -> int:

@@ -80,3 +80,63 @@ def holm(p_values: list[float], alpha: float = 0.05) -> list[bool]:
 def format_delta(delta: PairedDelta | None) -> str:
     """The table cell of a comparison; empty without one."""
     return "" if delta is None else str(delta)
+
+
+@dataclass(frozen=True)
+class Score:
+    """One run's result in the one shape every pipeline reports for the cross-modal leaderboard."""
+
+    modality: str  # image, graph, sentence
+    dataset: str
+    label: str  # the objective's label; "untrained" for the untrained encoder
+    seed: int
+    value: float  # accuracy, %
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A label against the column's baseline, paired by seed; ``holm`` when it survives the column's correction."""
+
+    modality: str
+    dataset: str
+    label: str
+    mean: float
+    n: int  # seeds this label ran
+    delta: PairedDelta | None
+    holm: bool
+
+
+def verdicts(scores: list[Score], baseline: str, untrained: str = "untrained") -> list[Verdict]:
+    """Per (modality, data set) column: every label's paired Δ to ``baseline``, Holm over the column's variants.
+
+    The untrained encoder gets its Δ too, but is no variant: it does not enlarge the family. Columns
+    without the baseline are left out.
+    """
+    columns: dict[tuple[str, str], dict[str, dict[int, float]]] = {}
+    for s in scores:
+        columns.setdefault((s.modality, s.dataset), {}).setdefault(s.label, {})[s.seed] = s.value
+    out = []
+    for (modality, dataset), by_label in columns.items():
+        base = by_label.get(baseline)
+        if base is None:  # a column without its baseline compares nothing
+            continue
+        deltas = {label: paired_delta(v, base) if label != baseline else None for label, v in by_label.items()}
+        family = [label for label, d in deltas.items() if label != untrained and d is not None and d.n > 1]
+        reject = dict(zip(family, holm([deltas[label].p_value for label in family]), strict=True)) if family else {}
+        out += [Verdict(modality, dataset, label, statistics.fmean(by_label[label].values()), len(by_label[label]),
+                        deltas[label], reject.get(label, False)) for label in by_label]
+    return out
+
+
+def mean_ranks(rows: list[Verdict], untrained: str = "untrained") -> dict[str, dict[str, float]]:
+    """label -> modality (and "all") -> mean rank by mean score over the columns it ran in (1 = best; untrained left out)."""
+    columns: dict[tuple[str, str], list[Verdict]] = {}
+    for v in rows:
+        if v.label != untrained:
+            columns.setdefault((v.modality, v.dataset), []).append(v)
+    ranks: dict[str, dict[str, list[int]]] = {}
+    for (modality, _), column in columns.items():
+        for rank, v in enumerate(sorted(column, key=lambda v: -v.mean), 1):
+            for key in (modality, "all"):
+                ranks.setdefault(v.label, {}).setdefault(key, []).append(rank)
+    return {label: {k: statistics.fmean(r) for k, r in by.items()} for label, by in ranks.items()}

@@ -92,7 +92,7 @@ def _run(args: argparse.Namespace, cells: list, process_settings: dict) -> None:
     from common.resume import recorded
     from graph.config import cell_of
     from graph.data import load_tu
-    from graph.summary import format_table, summarize
+    from graph.report import format_table, summarize
     from graph.train import cell_config, train_and_evaluate
 
     done = recorded(args.out, "graph", lambda config: cell_of(config).key)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.objectives import Objective, make_objective
-from common.stats import PairedDelta, paired_delta
+from common.stats import PairedDelta, Score, paired_delta
 from image.config import ALIASES
 
 BASELINE, UNTRAINED = "simclr", "random-init"
@@ -90,3 +90,15 @@ def identity(config: dict[str, Any]) -> str:
     objective = objective_of(config)
     settings = {k: v for k, v in config.items() if k not in (*RUNTIME_FIELDS, "tau_plus", "beta", "objective")}
     return json.dumps({**settings, **({} if objective is None else {"objective": str(objective)})}, sort_keys=True)
+
+
+def scores(records: list[dict[str, Any]], profile: str = "quick") -> list[Score]:
+    """The leaderboard's image scores: linear-probe top-1 of every run of ``profile``, labelled by objective."""
+    out = []
+    for r in records:
+        if r.get("pipeline") != "image" or r["config"].get("profile") != profile:
+            continue
+        objective = objective_of(r["config"])
+        label = "untrained" if objective is None else objective.label() + (" annealed" if r["config"].get("anneal_beta") else "")
+        out.append(Score("image", r["config"]["dataset_label"], label, r["seed"], r["metrics"]["linear_top1"]))
+    return out

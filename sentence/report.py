@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from common.stats import Score
+
 COLUMNS = ("MR", "CR", "SUBJ", "MPQA", "TREC", "MRPC_acc", "MRPC_f1")
 HEADERS = ("MR", "CR", "SUBJ", "MPQA", "TREC", "MRPC acc", "MRPC F1")
 ROW_ORDER = ("random", "qt-plain", "qt-debiased", "qt-hard", "minilm", "minilm-plain", "minilm-hard")
@@ -47,3 +49,27 @@ def markdown_table(records: list[dict[str, Any]]) -> str:
                  + (f", {hardware['gpu']}" if hardware.get("gpu") else "")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+TRANSFER = ("MR", "CR", "SUBJ", "MPQA", "TREC", "MRPC_acc")
+
+
+def scores(records: list[dict[str, Any]], profile: str = "quick") -> list[Score]:
+    """The leaderboard's sentence scores: quick-thought rows of ``profile`` by objective, the random encoder as
+    untrained; each the mean accuracy of the six transfer tasks (records with fewer tasks are left out)."""
+    from common.objectives import from_dict, parse_objective
+
+    out = []
+    for r in records:
+        config = r.get("config", {})
+        if r.get("pipeline") != "sentence" or config.get("profile") != profile or not all(t in r["metrics"] for t in TRANSFER):
+            continue
+        if config.get("row") == "random":
+            label = "untrained"
+        elif str(config.get("row", "")).startswith("qt-"):
+            objective = from_dict(config["objective"]) if "objective" in config else parse_objective(config["method"])
+            label = objective.label()
+        else:
+            continue
+        out.append(Score("sentence", "6 transfer tasks", label, r["seed"], sum(r["metrics"][t] for t in TRANSFER) / 6))
+    return out

@@ -47,3 +47,13 @@ def test_importing_modules_runs_no_git_and_leaves_the_environment_alone() -> Non
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_help_of_every_cli_imports_no_torch() -> None:
+    """``--help`` answers at once: nothing heavy is imported before the arguments are parsed."""
+    for cli in (["graph"], ["image", "run"], ["sentence", "train"], ["benchmarks", "run"]):
+        result = subprocess.run([sys.executable, "-X", "importtime", "-m", *cli, "--help"], cwd=REPO_ROOT,
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0 and "--" in result.stdout, result.stderr
+        imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
+        assert not imported & {"torch", "numpy", "sklearn", "torch_geometric", "sentence_transformers"}, cli

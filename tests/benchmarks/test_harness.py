@@ -7,7 +7,7 @@ from benchmarks.published import INFOGRAPH
 from benchmarks.suites import SUITES, expand, shard
 from common.cli import run_main
 from common.records import append_record
-from graph.summary import format_table, summarize
+from graph.report import format_table, summarize
 
 
 def test_suites_expand_to_unique_cells_for_both_profiles():

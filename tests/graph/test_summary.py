@@ -9,7 +9,7 @@ from graph.config import PROFILES
 
 
 def test_epoch_selection_summary():
-    from graph.summary import epoch_selection
+    from graph.report import epoch_selection
 
     def record(seed, at):
         config = {"dataset": "TOY", "method": "infograph", "convention": "paper", "tau_plus": 0.0, "beta": 0.0,
@@ -28,7 +28,7 @@ def test_epoch_selection_summary():
 def test_answers_correct_for_the_number_of_variants():
     """A lone p = 0.03 is starred in the main table but not significant among 4 variants; p ~ 0 is."""
     from common.stats import PairedDelta
-    from graph.summary import answers
+    from graph.report import answers
 
     def row(method, mean, se):
         return {"profile": "paper", "dataset": "TOY", "method": method, "delta_vs_infograph": mean, "delta_se": se,
@@ -48,7 +48,7 @@ def test_answers_correct_for_the_number_of_variants():
 
 def test_summary_keeps_settings_and_data_sets_together_when_records_interleave():
     """A later data set of one setting must not land after rows of another setting that ran in between."""
-    from graph.summary import summarize
+    from graph.report import summarize
 
     def record(dataset, epochs, method="infograph"):
         config = {"dataset": dataset, "method": method, "convention": "paper", "tau_plus": 0.5 if method == "debiased" else 0.0, "beta": 0.0,
@@ -65,7 +65,7 @@ def test_summary_keeps_settings_and_data_sets_together_when_records_interleave()
 
 def test_confirmation_tests_only_the_fresh_seeds_and_leaves_them_out_of_the_grid():
     """The picked variant's Δ on the grid's seeds and on fresh seeds are separate; Holm runs over confirmations."""
-    from graph.summary import Confirmation, confirmations, format_confirmations
+    from graph.report import Confirmation, confirmations, format_confirmations
 
     def record(method, beta, seed, accuracy):
         config = {"dataset": "TOY", "method": method, "convention": "paper", "tau_plus": 0.5 if beta else 0.0,
@@ -90,7 +90,7 @@ def test_confirmation_tests_only_the_fresh_seeds_and_leaves_them_out_of_the_grid
 
 def test_declared_confirmations_name_real_variants():
     from graph.config import STAGED
-    from graph.summary import CONFIRMATIONS
+    from graph.report import CONFIRMATIONS
 
     labels = {"infograph"} | {f"{m} [{c}]" for m in ("debiased",) for c in ("paper", "reference")}
     labels |= {f"hard b={b:g} [{c}]" for b in (1, 2, 10) for c in ("paper", "reference")}
@@ -100,7 +100,7 @@ def test_declared_confirmations_name_real_variants():
 
 
 def test_a_confirmed_gain_is_named_with_the_untrained_encoder_when_that_scores_higher():
-    from graph.summary import Confirmation, confirmations, format_confirmations
+    from graph.report import Confirmation, confirmations, format_confirmations
 
     def record(method, seed, accuracy):
         config = {"dataset": "TOY", "method": method, "convention": "reference", "tau_plus": 0.5 if method == "debiased" else 0.0,

@@ -29,8 +29,7 @@ def book_sentences(book: int, count: int) -> list[str]:
     return [f"Book {book} says that sentence number {k} is here." for k in range(count)]
 
 
-@pytest.fixture
-def tiny_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def use_tiny_books(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """DATA_DIR with four books of 30 sentences each; caches go to tmp_path too."""
     folder = tmp_path / "data" / "books" / "gutenberg"
     folder.mkdir(parents=True)
@@ -39,3 +38,8 @@ def tiny_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("HARDNEG_CACHE", str(tmp_path / "cache"))
     return tmp_path / "data"
+
+
+@pytest.fixture
+def tiny_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    return use_tiny_books(tmp_path, monkeypatch)

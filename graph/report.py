@@ -6,8 +6,8 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 
-from common.stats import PairedDelta, format_delta, holm, largest_gain, paired_delta
-from graph.config import PROFILES, cell_of
+from common.stats import PairedDelta, Score, format_delta, holm, largest_gain, paired_delta
+from graph.config import PROFILES, cell_of, objective_label
 
 
 def label_of(config: dict) -> str:
@@ -280,3 +280,21 @@ def format_epoch_selection(rows: list[dict]) -> str:
         lines.append(f"| {r['profile']} | {r['dataset']} | {r['method']} | {r['repeats']} | " + " | ".join(cells)
                      + " | {:.2f} | {:.2f} ± {:.2f} |".format(r["best_fixed"], *r["best_per_run"]))
     return "\n".join(lines)
+
+
+def scores(records: list[dict], setting: str = "paper") -> list[Score]:
+    """The leaderboard's graph scores of ``setting``: SVM accuracy by objective label, grid seeds only.
+
+    Contrastive objectives (InfoNCE estimator) go in modality ``graph`` with their registry label; the JSD
+    objectives in ``graph-jsd`` with the reproduction's labels (``infograph``, ``hard b=2 [paper]``).
+    """
+    out = []
+    for r in records:
+        if r.get("pipeline") != "graph" or is_confirmation_run(r) or setting_of(r["config"]) != setting:
+            continue
+        objective = cell_of(r["config"]).objective
+        jsd = objective is None or objective.name == "jsd"
+        label = objective_label(objective) if jsd else objective.label()
+        for modality in ("graph-jsd", "graph") if objective is None else ("graph-jsd" if jsd else "graph",):
+            out.append(Score(modality, r["config"]["dataset"], label, r["seed"], r["metrics"]["accuracy"]))
+    return out

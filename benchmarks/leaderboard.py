@@ -1,0 +1,126 @@
+"""The cross-modal leaderboard page: which way of handling negatives helps, in which modality, by how much.
+
+Composed from the pipelines' scores (``graph.report``, ``image.report``, ``sentence.report``) and the
+shared paired statistics (``common.stats.verdicts``); nothing here is measured or typed in.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from common.stats import Score, Verdict, format_delta, mean_ranks, paired_delta, verdicts
+
+#: modality -> (baseline label, what a cell scores)
+MODALITIES = {
+    "image": ("ntxent", "linear-probe top-1 %, quick profile (compact ResNet-18, 10k CIFAR-10 images, 8 epochs)"),
+    "sentence": ("ntxent", "mean accuracy % of the six transfer tasks, quick-thought quick profile"),
+    "graph": ("ntxent", "SVM accuracy %, paper protocol (200 epochs), InfoNCE local-global estimator"),
+    "graph-jsd": ("infograph", "SVM accuracy %, paper protocol (200 epochs), InfoGraph's JSD estimator "
+                  "(the reproduction's rows; baseline InfoGraph)"),
+}
+UNTRAINED = "untrained"
+
+
+def collect(records: list[dict]) -> list[Score]:
+    from graph.report import scores as graph_scores
+    from image.report import scores as image_scores
+    from sentence.report import scores as sentence_scores
+
+    return [*image_scores(records), *sentence_scores(records), *graph_scores(records)]
+
+
+def confirmed(scores: list[Score], declared: tuple[tuple[str, str, str, range], ...], labels: dict[str, str]) -> set:
+    """(modality, data set, label) of the declared stage-2 variants that beat NT-Xent on their fresh seeds (Holm)."""
+    from common.stats import holm
+
+    tested = []
+    for modality, dataset, spec, seeds in declared:
+        pick = {(s.label, s.seed): s.value for s in scores if (s.modality, s.dataset) == (modality, dataset) and s.seed in seeds}
+        label = labels[spec]
+        delta = paired_delta({seed: v for (lab, seed), v in pick.items() if lab == label},
+                             {seed: v for (lab, seed), v in pick.items() if lab == MODALITIES[modality][0]})
+        tested.append(((modality, dataset, label), delta))
+    reject = holm([d.p_value if d is not None and d.n > 1 else 1.0 for _, d in tested]) if tested else []
+    return {key for (key, d), r in zip(tested, reject, strict=True) if r and d.mean > 0}
+
+
+def build(records: list[dict]) -> tuple[list[Verdict], dict[str, dict[str, float]], set]:
+    """Verdicts on the grid's seeds (stage 1), mean ranks, and the confirmed (stage 2) cells."""
+    from benchmarks.suites import LEADERBOARD_CONFIRMATIONS
+    from common.objectives import parse_objective
+
+    scores = collect(records)
+    fresh = {(m, d, s) for m, d, _, seeds in LEADERBOARD_CONFIRMATIONS for s in seeds}
+    grid = [s for s in scores if (s.modality, s.dataset, s.seed) not in fresh]
+    rows = [v for modality, (baseline, _) in MODALITIES.items()
+            for v in verdicts([s for s in grid if s.modality == modality], baseline)]
+    labels = {spec: parse_objective(spec).label() for _, _, spec, _ in LEADERBOARD_CONFIRMATIONS}
+    return rows, mean_ranks(rows), confirmed(scores, LEADERBOARD_CONFIRMATIONS, labels)
+
+
+def _cell(v: Verdict | None, baseline: str, confirmed_cells: set) -> str:
+    if v is None:
+        return ""
+    if v.label == baseline:
+        return f"{v.mean:.2f} (n={v.n})"
+    mark = (" H" if v.holm else "") + (" C" if (v.modality, v.dataset, v.label) in confirmed_cells else "")
+    return (format_delta(v.delta).replace("*", "") if v.delta else f"{v.mean:.2f}, no shared seed") + mark
+
+
+def markdown(rows: list[Verdict], ranks: dict[str, dict[str, float]], confirmed_cells: set, coverage: str) -> list[str]:
+    columns = list(dict.fromkeys((v.modality, v.dataset) for v in rows))
+    by = {(v.modality, v.dataset, v.label): v for v in rows}
+    labels = sorted({v.label for v in rows}, key=lambda lab: (lab == UNTRAINED, ranks.get(lab, {}).get("all", math.inf), lab))
+    modalities = list(dict.fromkeys(m for m, _ in columns))
+    header = "| objective | " + " | ".join(f"{m}: {d}" for m, d in columns) + " | " + " | ".join(
+        f"mean rank {m}" for m in modalities) + " | mean rank, all |"
+    lines = [header, "|---" * (len(columns) + len(modalities) + 2) + "|"]
+    for label in labels:
+        cells = [_cell(by.get((m, d, label)), MODALITIES[m][0], confirmed_cells) for m, d in columns]
+        rank = ranks.get(label, {})
+        cells += [f"{rank[m]:.1f}" if m in rank else "" for m in (*modalities, "all")]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    survivors = [v for v in rows if v.holm]
+    gains = [v for v in survivors if v.delta.mean > 0 and v.label != UNTRAINED]
+    verdict = ("No objective beats its baseline beyond noise in any column yet (Holm, paired by seed)."
+               if not gains else "Beyond noise (Holm): " + "; ".join(
+                   f"{v.label} on {v.modality} {v.dataset} ({format_delta(v.delta).replace('*', '')})" for v in gains) + ".")
+    untrained_better = [v for v in rows if v.label == UNTRAINED and v.delta and v.delta.mean > 0]
+    if untrained_better:
+        verdict += " The untrained encoder scores above the baseline in " + ", ".join(
+            f"{v.modality} {v.dataset}" for v in untrained_better) + "."
+    return [
+        "Cells: the baseline's mean score (n = paired seeds), every other row its paired Δ to that baseline ± s.e. "
+        "over the seeds both ran; `H`: the Δ survives Holm's correction over the column's variants (5%, family-wise); "
+        "`C`: confirmed on fresh seeds declared before they ran (stage 2, `benchmarks/suites.py`). Mean ranks order "
+        "the rows by mean score within each column (untrained left out). What each column scores:", "",
+        *(f"- `{m}`: {what}; baseline `{base}`" for m, (base, what) in MODALITIES.items() if m in modalities), "",
+        coverage, "", *lines, "", f"**What the evidence says:** {verdict}",
+    ]
+
+
+def heat_map(rows: list[Verdict], path: Path, pyplot) -> None:
+    """Δ / s.e. per (objective, column): blue helps, red hurts, grey not run or one seed."""
+    import numpy as np
+
+    columns = list(dict.fromkeys((v.modality, v.dataset) for v in rows))
+    labels = sorted({v.label for v in rows if v.delta is not None})
+    grid = np.full((len(labels), len(columns)), np.nan)
+    for v in rows:
+        if v.delta is not None and v.delta.se:
+            grid[labels.index(v.label), columns.index((v.modality, v.dataset))] = v.delta.mean / v.delta.se
+    fig, ax = pyplot.subplots(figsize=(1.2 + 0.9 * len(columns), 1.0 + 0.4 * len(labels)))
+    # The colour saturates at |t| = 6 (far past any test's threshold), so an untrained row at -40 leaves the rest readable.
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap="RdBu", vmin=-6, vmax=6, aspect="auto")
+    ax.set_facecolor("0.85")
+    ax.set_xticks(range(len(columns)), [f"{m}\n{d}" for m, d in columns], fontsize=7, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    for (i, j), value in np.ndenumerate(grid):
+        if np.isfinite(value):
+            ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=6)
+    fig.colorbar(image, ax=ax, label="paired Δ / s.e. vs baseline (colour capped at ±6)")
+    ax.set_title("Negative handling vs its baseline, per modality and data set", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    pyplot.close(fig)
