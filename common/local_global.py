@@ -30,6 +30,8 @@ the debiased estimator's :math:`-\tau^+\mathrm{sp}(p)/(1-\tau^+)` used by ``pape
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -150,3 +152,35 @@ class _SoftplusRowSums(torch.autograd.Function):
         # F.softplus's own derivative (same threshold), each row's gradient broadcast without a copy
         grad = torch.ops.aten.softplus_backward(grad_sums.unsqueeze(1).expand_as(scores), scores, 1.0, 20.0)
         return grad.scatter_add_(1, own, grad_pos.unsqueeze(1)), None
+
+
+def infonce_local_global(
+    masked_fn: Callable[..., Tensor],
+    local: Tensor,
+    graph: Tensor,
+    batch: Tensor,
+    *,
+    counts: Tensor | None = None,
+    **kwargs: Any,
+) -> Tensor:
+    """InfoNCE-family local-global estimator: any masked-form objective on nodes against graphs.
+
+    Node rows ``(n, d)`` are the anchors and the batch's graph embeddings ``(G, d)`` the
+    candidates; each node's own graph is its positive and the other graphs its negatives
+    (InfoGraph's InfoNCE option; PyGCL's G2L mode). ``counts`` become the objective's
+    ``row_weights``: the loss equals that of the rows repeated ``counts`` times.
+
+    Args:
+        masked_fn: a masked-form objective, e.g. :func:`common.losses.masked_hcl_loss`.
+        local, graph, batch, counts: as in :func:`local_global_loss` (G >= 2).
+        kwargs: the objective's parameters (temperature included).
+    """
+    num_graphs = graph.shape[0]
+    if num_graphs < 2:
+        raise ValueError(f"need at least 2 graphs in a batch for negatives, got {num_graphs}")
+    if local.shape[0] != batch.shape[0] or (counts is not None and counts.shape != batch.shape):
+        raise ValueError(f"batch has {batch.shape[0]} entries for {local.shape[0]} nodes"
+                         + ("" if counts is None else f" and {tuple(counts.shape)} counts"))
+    pos_mask = batch.unsqueeze(1) == torch.arange(num_graphs, device=batch.device)
+    extra = {} if counts is None else {"row_weights": counts}
+    return masked_fn(local, graph, pos_mask, ~pos_mask, **extra, **kwargs)

@@ -32,12 +32,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from common.distributed import gather_with_grad, rank_and_world
+from common.masked import check_temperature, positive_logits, prepare, reduce_pairs
 
 
 def check_hparams(temperature: float, tau_plus: float, beta: float) -> None:
     """Raise ``ValueError`` naming the argument when a hyper-parameter is out of range."""
-    if not (temperature > 0 and math.isfinite(temperature)):
-        raise ValueError(f"temperature must be a finite number > 0, got {temperature}")
+    check_temperature(temperature)
     if not 0 <= tau_plus < 1:
         raise ValueError(f"tau_plus must be in [0, 1), got {tau_plus}")
     if not (beta >= 0 and math.isfinite(beta)):
@@ -182,6 +182,7 @@ def masked_hcl_loss(
     neg_mask: Tensor,
     *,
     temperature: float = 0.5,
+    row_weights: Tensor | None = None,
     tau_plus: float = 0.1,
     beta: float = 1.0,
     detach_weights: bool = False,
@@ -191,41 +192,25 @@ def masked_hcl_loss(
     Every ``(r, c)`` with ``pos_mask[r, c]`` is one positive pair; its negatives are the
     candidates ``c'`` with ``neg_mask[r, c']`` (positives never count as negatives, so
     the masks must not overlap). The loss of an anchor is the mean over its positives;
-    the result is the mean over anchors that have at least one positive. With one
-    positive per anchor and all other candidates negative this equals :func:`hcl_loss`.
+    the result is the mean over anchors that have at least one positive, row ``r`` counted
+    ``row_weights[r]`` times when given. With one positive per anchor and all other
+    candidates negative this equals :func:`hcl_loss`.
 
     Args:
         anchors: ``(R, d)``; candidates: ``(C, d)`` (both normalised here).
         pos_mask, neg_mask: boolean ``(R, C)``.
+        row_weights: ``(R,)`` non-negative; the same as repeating each row that many times.
         temperature, tau_plus, beta, detach_weights: as in :func:`hcl_loss`.
     """
     check_hparams(temperature, tau_plus, beta)
-    _check_embeddings("anchors", anchors)
-    _check_embeddings("candidates", candidates)
-    shape = (anchors.shape[0], candidates.shape[0])
-    for name, mask in (("pos_mask", pos_mask), ("neg_mask", neg_mask)):
-        if mask.dtype != torch.bool or tuple(mask.shape) != shape:
-            raise ValueError(f"{name} must be a bool tensor of shape {shape}, got {mask.dtype} {tuple(mask.shape)}")
-    if (pos_mask & neg_mask).any():
-        raise ValueError("pos_mask and neg_mask overlap: a candidate cannot be both positive and negative")
-    has_pos = pos_mask.any(dim=1)
-    if not has_pos.any():
-        raise ValueError("pos_mask has no positive pair")
-    count = neg_mask.sum(dim=1)
-    if (count[has_pos] == 0).any():
-        raise ValueError("every anchor with a positive needs at least one negative in neg_mask")
-    with torch.autocast(anchors.device.type, enabled=False):
-        anchors, candidates = _prepare(anchors, candidates)
-        rows = has_pos.nonzero().squeeze(1)  # only anchors that contribute
-        anchors, pos_mask, neg_mask = anchors[rows], pos_mask[rows], neg_mask[rows]
-        count = count[rows].to(anchors.dtype)
-        logits = (anchors / temperature) @ candidates.T
-        log_mean = _LogWeightedMean.apply(logits, ~neg_mask, float(beta), detach_weights, count)
-        pair_row, pair_col = pos_mask.nonzero(as_tuple=True)
-        pos_logit = (anchors[pair_row] * candidates[pair_col]).sum(dim=1) / temperature
+    batch = prepare(anchors, candidates, pos_mask, neg_mask, row_weights)
+    with torch.autocast(batch.anchors.device.type, enabled=False):
+        count = batch.neg_count.to(batch.anchors.dtype)
+        logits = (batch.anchors / temperature) @ batch.candidates.T
+        log_mean = _LogWeightedMean.apply(logits, ~batch.neg_mask, float(beta), detach_weights, count)
+        pair_row, pos_logit = positive_logits(batch, logits)
         losses = _pair_losses(pos_logit, log_mean[pair_row], count.log()[pair_row], temperature, tau_plus)
-        per_pair_weight = 1.0 / pos_mask.sum(dim=1).to(losses.dtype)[pair_row]
-        return (losses * per_pair_weight).sum() / rows.numel()
+        return reduce_pairs(batch, pair_row, losses)
 
 
 def annealed_beta(beta: float, epoch: int, epochs: int, steps: int = 9) -> float:

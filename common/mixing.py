@@ -1,0 +1,99 @@
+r"""Hard negative mixing (MoCHi), in-batch.
+
+Kalantidis et al. synthesise extra hard negatives per anchor :math:`q` in feature space.
+With :math:`\tilde n_1, \dots, \tilde n_N` its ``num_hard`` most similar negatives:
+
+.. math::
+    h_k = \frac{\alpha_k \tilde n_{i_k} + (1-\alpha_k)\,\tilde n_{j_k}}{\lVert\cdot\rVert},\;
+        \alpha_k \sim U(0, 1),\; i_k \ne j_k, \quad k = 1..s; \qquad
+    h'_k = \frac{\beta_k q + (1-\beta_k)\,\tilde n_{j_k}}{\lVert\cdot\rVert},\;
+        \beta_k \sim U(0, \tfrac12), \quad k = 1..s',
+
+    \mathcal{L} = -\log \frac{e^{s^+/t}}{e^{s^+/t} + \sum_j e^{q^\top n_j/t}
+        + \sum_k e^{q^\top h_k/t} + \sum_k e^{q^\top h'_k/t}}
+
+The synthetic points are constants (no gradient through the synthesis, as for MoCo's queue):
+the gradient reaches the anchor through :math:`q^\top h`, not the mixed candidates. MoCHi
+mixes the hardest entries of a 16k-65k queue (its ImageNet setting: N = 1024, s = 1024,
+s' = 128 to 256); in-batch the defaults are scaled down (N = 64, s = 64, s' = 16).
+Randomness comes from ``generator`` or, without one, from a generator seeded with ``seed``
+on every call, so a call is reproducible; :func:`mixing_draws` fixes the order of the draws.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from common.masked import check_temperature, info_nce, masked_logsumexp, positive_logits, prepare, reduce_pairs
+
+CITATION = ("Kalantidis, Sariyildiz, Pion, Weinzaepfel, Larlus. Hard Negative Mixing for Contrastive Learning. "
+            "NeurIPS 2020, arXiv:2010.01028")
+
+
+def mixing_draws(
+    rows: int, num_hard: int, num_mix: int, num_query_mix: int, generator: torch.Generator, dtype: torch.dtype
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """(first, second, alpha, query_pick, beta): ranks into each anchor's hardest list and coefficients.
+
+    ``first != second``; alpha in [0, 1), beta in [0, 0.5); drawn in this order.
+    """
+    device = generator.device
+    first = torch.randint(0, num_hard, (rows, num_mix), generator=generator, device=device)
+    offset = torch.randint(1, max(num_hard, 2), (rows, num_mix), generator=generator, device=device)
+    alpha = torch.rand(rows, num_mix, generator=generator, device=device, dtype=dtype)
+    query_pick = torch.randint(0, num_hard, (rows, num_query_mix), generator=generator, device=device)
+    beta = 0.5 * torch.rand(rows, num_query_mix, generator=generator, device=device, dtype=dtype)
+    return first, (first + offset) % num_hard, alpha, query_pick, beta
+
+
+def mochi_loss(
+    anchors: Tensor,
+    candidates: Tensor,
+    pos_mask: Tensor,
+    neg_mask: Tensor,
+    *,
+    temperature: float,
+    row_weights: Tensor | None = None,
+    num_hard: int = 64,
+    num_mix: int = 64,
+    num_query_mix: int = 16,
+    seed: int = 0,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """InfoNCE with ``num_mix`` + ``num_query_mix`` synthetic hard negatives per anchor."""
+    check_temperature(temperature)
+    for name, value in (("num_hard", num_hard), ("num_mix", num_mix), ("num_query_mix", num_query_mix)):
+        if int(value) != value or value < (1 if name == "num_hard" else 0):
+            raise ValueError(f"{name} must be an integer >= {1 if name == 'num_hard' else 0}, got {value}")
+    num_hard, num_mix, num_query_mix = int(num_hard), int(num_mix), int(num_query_mix)
+    if num_mix and num_hard < 2:
+        raise ValueError(f"num_hard must be >= 2 to mix pairs of negatives (num_mix = {num_mix}), got {num_hard}")
+    batch = prepare(anchors, candidates, pos_mask, neg_mask, row_weights)
+    fewest = int(batch.neg_count.min())
+    if num_hard > fewest:
+        raise ValueError(f"num_hard = {num_hard} exceeds the fewest negatives of an anchor ({fewest})")
+    if generator is None:
+        generator = torch.Generator(device=batch.anchors.device).manual_seed(int(seed))
+    with torch.autocast(batch.anchors.device.type, enabled=False):
+        logits = (batch.anchors / temperature) @ batch.candidates.T
+        log_neg = masked_logsumexp(logits, ~batch.neg_mask)
+        if num_mix + num_query_mix:
+            synthetic = _synthesise(batch.anchors.detach(), batch.candidates.detach(), logits.detach(),
+                                    batch.neg_mask, num_hard, num_mix, num_query_mix, generator)
+            synthetic_logits = torch.einsum("rd,rkd->rk", batch.anchors, synthetic) / temperature
+            log_neg = torch.logaddexp(log_neg, torch.logsumexp(synthetic_logits, dim=1))
+        pair_row, pos_logit = positive_logits(batch, logits)
+        return reduce_pairs(batch, pair_row, info_nce(pos_logit, log_neg[pair_row]))
+
+
+@torch.no_grad()
+def _synthesise(anchors, candidates, logits, neg_mask, num_hard, num_mix, num_query_mix, generator) -> Tensor:
+    """(R, s + s', d) unit synthetic negatives: mixed hard pairs, then the anchor mixed with a hard one."""
+    hardest = logits.masked_fill(~neg_mask, float("-inf")).topk(num_hard, dim=1).indices  # most similar first
+    first, second, alpha, query_pick, beta = mixing_draws(
+        anchors.shape[0], num_hard, num_mix, num_query_mix, generator, anchors.dtype)
+    mixed = torch.lerp(candidates[hardest.gather(1, second)], candidates[hardest.gather(1, first)], alpha.unsqueeze(2))
+    with_query = torch.lerp(candidates[hardest.gather(1, query_pick)], anchors.unsqueeze(1), beta.unsqueeze(2))
+    return F.normalize(torch.cat([mixed, with_query], dim=1), dim=2)

@@ -1,0 +1,85 @@
+r"""Ring (conditional) negatives: only negatives in a similarity-percentile band count.
+
+Wu et al. sample negatives from a *ring* around the anchor: not the farthest (uninformative)
+and, with an upper bound below 1, not the very closest (likely false negatives). Per anchor
+with :math:`N` negatives ranked by similarity, :math:`\rho_j = \mathrm{rank}_j / (N - 1)`
+(0 for the least similar, 1 for the most; 1 when N = 1), and the band
+:math:`R = \{j : \text{lower} \le \rho_j \le \text{upper}\}`:
+
+.. math::
+    \mathcal{L} = -\log \frac{e^{s^+/t}}{e^{s^+/t} + \sum_{j \in R} e^{s^-_j/t}}
+
+The band is chosen on detached similarities. ``[0, 1]`` is NT-Xent. The defaults keep the
+hardest half (``lower = 0.5``); the paper anneals the lower percentile during training, a
+schedule that belongs to the training loop, not to this loss.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from common.masked import (
+    check_range,
+    check_temperature,
+    info_nce,
+    masked_logsumexp,
+    positive_logits,
+    prepare,
+    reduce_pairs,
+)
+
+CITATION = ("Wu, Zhuang, Mosse, Yamins, Goodman. Conditional Negative Sampling for Contrastive Learning of "
+            "Visual Representations. ICLR 2021, arXiv:2010.02037")
+
+
+def ring_loss(
+    anchors: Tensor,
+    candidates: Tensor,
+    pos_mask: Tensor,
+    neg_mask: Tensor,
+    *,
+    temperature: float,
+    row_weights: Tensor | None = None,
+    lower: float = 0.5,
+    upper: float = 1.0,
+) -> Tensor:
+    """InfoNCE over the negatives whose similarity percentile lies in ``[lower, upper]``."""
+    check_temperature(temperature)
+    check_range("lower", lower, 0.0, 1.0)
+    check_range("upper", upper, 0.0, 1.0)
+    batch = prepare(anchors, candidates, pos_mask, neg_mask, row_weights)
+    low_rank, high_rank = _band_ranks(batch.neg_count, lower, upper)
+    if (low_rank > high_rank).any():
+        raise ValueError(f"lower/upper: the ring band [{lower}, {upper}] holds no negative of some anchor")
+    with torch.autocast(batch.anchors.device.type, enabled=False):
+        logits = (batch.anchors / temperature) @ batch.candidates.T
+        ranked = logits.detach().masked_fill(~batch.neg_mask, float("inf"))  # negatives first, ascending
+        low, high = _order_statistics(ranked, low_rank), _order_statistics(ranked, high_rank)
+        inside = batch.neg_mask & (ranked >= low.unsqueeze(1)) & (ranked <= high.unsqueeze(1))
+        del ranked
+        log_neg = masked_logsumexp(logits, ~inside)
+        pair_row, pos_logit = positive_logits(batch, logits)
+        return reduce_pairs(batch, pair_row, info_nce(pos_logit, log_neg[pair_row]))
+
+
+def _band_ranks(count: Tensor, lower: float, upper: float) -> tuple[Tensor, Tensor]:
+    """Smallest and largest 0-based rank i with lower <= i / (N - 1) <= upper, as float division decides it."""
+    span = (count - 1).clamp_min(1).double()
+    low = torch.ceil(lower * span).long()
+    low = low - ((low - 1) / span >= lower).long()  # ceil of a rounded product may overshoot by one
+    low = low + (low / span < lower).long()
+    high = torch.floor(upper * span).long()
+    high = high + ((high + 1) / span <= upper).long()
+    high = high - (high / span > upper).long()
+    single = count == 1  # the only negative is the most similar one: percentile 1
+    low = torch.where(single, 0 if upper >= 1.0 else 1, low)
+    high = torch.where(single, 0, high)
+    return low.clamp(0, None), torch.minimum(high, count - 1)
+
+
+def _order_statistics(values: Tensor, ranks: Tensor) -> Tensor:
+    """Row-wise value of 0-based ascending rank ``ranks[r]``: one kthvalue when all ranks agree, else a sort."""
+    if bool((ranks == ranks[0]).all()):
+        return values.kthvalue(int(ranks[0]) + 1, dim=1).values
+    return values.sort(dim=1).values.gather(1, ranks.unsqueeze(1)).squeeze(1)

@@ -1,0 +1,83 @@
+"""Any registered objective runs in every pipeline with no pipeline change: a throwaway family, one real step each."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from common.objectives import Family, Param, build, parse_objective, register, unregister
+from tests.graph.conftest import write_toy_tu
+from tests.sentence.conftest import use_tiny_books
+
+
+def margin_loss(anchors, candidates, pos_mask, neg_mask, *, temperature, row_weights=None, margin):
+    """A family no pipeline knows: InfoNCE with the positive's logit lowered by ``margin`` (masked form only)."""
+    logits = F.normalize(anchors, dim=1) @ F.normalize(candidates, dim=1).T / temperature
+    negatives = logits.masked_fill(~neg_mask, float("-inf"))
+    pair_row, pair_col = pos_mask.nonzero(as_tuple=True)
+    positive = logits[pair_row, pair_col] - margin
+    losses = torch.logaddexp(positive, torch.logsumexp(negatives[pair_row], dim=1)) - positive
+    per_anchor = torch.zeros(len(anchors), dtype=losses.dtype).index_add_(0, pair_row, losses) / pos_mask.sum(1).clamp_min(1)
+    weights = pos_mask.any(1).to(losses.dtype) * (1 if row_weights is None else row_weights.to(losses.dtype))
+    return (per_anchor * weights).sum() / weights.sum()
+
+
+@pytest.fixture
+def margin():
+    register(Family("margin-test", "InfoNCE with a margin on the positive (test only)", "this test",
+                    params={"margin": Param(0.5, "subtracted from the positive logit", 0.0)},
+                    masked=f"{__name__}:margin_loss"))
+    yield parse_objective("margin-test:margin=0.3")
+    unregister("margin-test")
+
+
+def test_the_throwaway_family_is_validated_like_any_other(margin):
+    assert str(margin) == "margin-test:margin=0.3"
+    with pytest.raises(ValueError, match=r"margin must be in \[0, inf\)"):
+        parse_objective("margin-test:margin=-1")
+    z = torch.randn(6, 4)
+    assert torch.isfinite(build(margin, temperature=0.5)(z, z.flip(0)))
+
+
+def test_image_pretrains_with_it(margin, tmp_path: Path):
+    from image.config import QUICK
+    from image.data import ImageData
+    from image.train import pretrain
+
+    images = torch.randint(0, 256, (16, 3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    labels = torch.arange(16) % 2
+    data = ImageData("cifar10-jpeg", images, images, labels, images[:4], labels[:4], num_classes=2)
+    cfg = dataclasses.replace(QUICK, width=4, epochs=1, batch_size=8, train_per_class=0, threads=0)
+    state = pretrain(cfg, margin, data, tmp_path, progress=False)
+    assert state["config"]["objective"] == margin.to_dict() and torch.isfinite(torch.tensor(state["history"][-1]["loss"]))
+
+
+def test_quick_thought_trains_with_it(margin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from sentence.config import get_config
+    from sentence.corpus import load_corpus
+    from sentence.train import train
+
+    use_tiny_books(tmp_path, monkeypatch)
+    config = get_config("quick", corpus={"vocab_size": 100, "val_books": 1}, model={"embed_dim": 8, "hidden_dim": 16},
+                        train={"batch_size": 12, "steps": 2, "eval_every": 2, "checkpoint_every": 2, "val_batches": 2})
+    state = train(config, margin, load_corpus(config.corpus, verbose=False), tmp_path / "qt.pt", progress=False)
+    assert state["step"] == 2 and state["objective"] == margin.to_dict()
+
+
+@pytest.mark.parametrize("distinct_nodes", [True, False])
+def test_infograph_trains_with_it(margin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, distinct_nodes: bool):
+    from graph.config import PROFILES, expand_cells
+    from graph.data import load_tu
+    from graph.train import train_and_evaluate
+
+    monkeypatch.setenv("HARDNEG_CACHE", str(tmp_path / "cache"))
+    root = write_toy_tu(tmp_path / "data")
+    settings = dataclasses.replace(PROFILES["quick"], repeats=1, epochs=1)
+    cell = expand_cells(["TOY"], [margin], profile="quick", seed=0, settings=settings)[-1]
+    assert cell.label == "margin-test margin=0.3 (InfoNCE)" and cell.temperature == settings.temperature
+    metrics = train_and_evaluate(cell, load_tu("TOY", root), progress=False, distinct_nodes=distinct_nodes)
+    assert not metrics["diverged"] and 0 <= metrics["accuracy"] <= 100
