@@ -22,6 +22,7 @@ from sentence.config import (
     FINETUNE_VARIANTS,
     PROFILES,
     TASKS,
+    FinetuneConfig,
     SentenceConfig,
     TrainConfig,
     get_config,
@@ -105,9 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     _records(p, DEFAULT_RECORDS)
     p.add_argument("--variant", choices=tuple(FINETUNE_VARIANTS), required=True,
                    help=f"the loss (mnrl = sentence-transformers' MultipleNegativesRankingLoss, hcl = ours): {variants}")
-    p.add_argument("--steps", type=_positive, default=None, help="fine-tuning steps (profile default)")
-    p.add_argument("--batch-size", type=_positive, default=None, help="pairs per step (profile default 32)")
-    p.add_argument("--scale", type=float, default=None, help="inverse temperature of every loss (default 20)")
+    add_config_flags(p, FinetuneConfig, {name: profile.finetune for name, profile in PROFILES.items()}, "MiniLM fine-tuning")
     p.add_argument("--out", type=Path, default=None,
                    help="checkpoint file (default runs/sentence/PROFILE/minilm-VARIANT-seedSEED.pt); an existing one "
                         "is resumed when its settings and seed match")
@@ -129,20 +128,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _setup(args: argparse.Namespace) -> SentenceConfig:
-    """Threads, config with the command-line overrides, and a readable data folder."""
+    """Config with the command-line overrides (checked before torch is imported), then threads."""
+    import dataclasses
+
+    config = get_config(args.profile, eval={"inner_kfold": getattr(args, "inner_kfold", None)})
+    if args.command in ("train", "run"):
+        config = dataclasses.replace(config, train=config_from_args(args, config.train))
+    if args.command == "st-finetune":
+        config = dataclasses.replace(config, finetune=config_from_args(args, config.finetune))
     import torch
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    import dataclasses
-
-    finetune = {}
-    if args.command == "st-finetune":
-        finetune = {k: getattr(args, k) for k in ("steps", "batch_size", "scale")}
-    overrides: dict[str, Any] = {"finetune": finetune, "eval": {"inner_kfold": getattr(args, "inner_kfold", None)}}
-    config = get_config(args.profile, **overrides)
-    if args.command in ("train", "run"):
-        config = dataclasses.replace(config, train=config_from_args(args, config.train))
     return config if args.seed is None else dataclasses.replace(config, seed=args.seed)
 
 
@@ -376,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         from sentence.senteval import load_task_dir
 
         load_task_dir(args.task_dir)  # a malformed folder fails before any model is loaded
-    elif hasattr(args, "tasks"):
+    elif hasattr(args, "tasks") and not getattr(args, "no_eval", False):
         from sentence.senteval import check_task_files
 
         check_task_files(args.tasks, args.data_dir)

@@ -88,19 +88,21 @@ FINETUNE_VARIANTS: dict[str, dict[str, Any]] = {
 
 @dataclass(frozen=True)
 class FinetuneConfig:
-    """Fine-tuning of all-MiniLM-L6-v2 on (sentence, next sentence) pairs of the training books.
+    """Fine-tuning of all-MiniLM-L6-v2 on (sentence, next sentence) pairs of the training books; every field is
+    also a flag of ``st-finetune``.
 
     A sentence and its successor are the quick-thought positives: the shipped model does not
     already place them together (unlike a sentence and its dropout copy, loss ~1e-4), so the
     loss starts near log(batch) / 2 and has something to learn.
     """
 
-    steps: int = 100  # ~5 s a step on one contended core
-    batch_size: int = 32  # pairs per step: 32 anchors, 32 positives, 31 in-batch negatives each
-    lr: float = 2e-5
-    scale: float = 20.0  # 1 / temperature, MultipleNegativesRankingLoss's default
-    max_seq_length: int = 48
-    curve_every: int = 10  # the loss curve in the record: mean loss of each window of this many steps
+    steps: int = option(100, "optimiser steps (~4 s each on one contended core)", low=1)
+    # 32 anchors, 32 positives, 31 in-batch negatives each; two pairs are the fewest with a negative
+    batch_size: int = option(32, "(sentence, next sentence) pairs per step", low=2)
+    lr: float = option(2e-5, "AdamW learning rate", above=0)
+    scale: float = option(20.0, "inverse temperature of every loss (MultipleNegativesRankingLoss's default)", above=0)
+    max_seq_length: int = option(48, "sentences are truncated to this many word pieces", low=1, high=512)
+    curve_every: int = option(10, "the loss curve in the record: mean loss of each window of this many steps", low=1)
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from common.checkpoint import load_checkpoint, save_checkpoint
+from common.checkpoint import save_checkpoint
 from common.cli import UserError
+from common.resume import resume_checkpoint
 from common.seed import seed_everything
 from sentence.config import FINETUNE_VARIANTS, SentenceConfig
 from sentence.corpus import Corpus
@@ -75,18 +76,16 @@ def floor_fraction(anchors: Tensor, positives: Tensor, scale: float, tau_plus: f
     return float((estimate <= (1 - tau_plus) * math.exp(-scale)).double().mean())
 
 
+#: settings a resumed run may change: the step count may grow, the curve's window only regroups the record
+_RUNTIME = ("finetune.steps", "finetune.curve_every")
+
+
 def _identity(config: SentenceConfig, variant: str) -> dict[str, Any]:
-    """What a resumed checkpoint must share with this run (the step count may grow)."""
-    tune = {k: v for k, v in config.to_dict()["finetune"].items() if k not in ("steps", "curve_every")}
-    return {"seed": config.seed, "variant": variant, "loss": FINETUNE_VARIANTS[variant], **tune}
-
-
-def check_resume(path: Path, saved: dict[str, Any], wanted: dict[str, Any]) -> None:
-    """Refuse to continue a checkpoint written with other identity fields, naming each that differs."""
-    differ = [f"{key} {saved.get(key)!r} != {wanted[key]!r}" for key in wanted if saved.get(key) != wanted[key]]
-    if differ:
-        raise UserError(f"checkpoint {path} was written with other settings ({'; '.join(differ)}); "
-                        "choose another --out or delete it")
+    """The settings a checkpoint is written with and a resume must share (``common.resume.resume_checkpoint``):
+    seed, variant and its loss, the corpus (which pairs) and the fine-tune settings."""
+    settings = config.to_dict()
+    return {"seed": config.seed, "variant": variant, "loss": FINETUNE_VARIANTS[variant], "corpus": settings["corpus"],
+            "finetune": settings["finetune"]}
 
 
 def finetune(config: SentenceConfig, variant: str, corpus: Corpus, checkpoint_path: Path, *,
@@ -97,22 +96,24 @@ def finetune(config: SentenceConfig, variant: str, corpus: Corpus, checkpoint_pa
     if variant not in FINETUNE_VARIANTS:
         raise UserError(f"unknown fine-tune variant {variant!r}; choose one of {', '.join(FINETUNE_VARIANTS)}")
     fc, spec = config.finetune, FINETUNE_VARIANTS[variant]
+    identity = _identity(config, variant)
+    state = resume_checkpoint(checkpoint_path, identity, runtime=_RUNTIME, required=_REQUIRED)  # refused before loading
+    if state is not None and state["step"] > fc.steps:
+        raise UserError(f"{checkpoint_path} has {state['step']} steps, more than the {fc.steps} asked for; "
+                        "use another output path")
+    if state is not None and state["step"] == fc.steps:
+        return state
     seed_everything(config.seed)
     model = load_minilm()
     model.max_seq_length = fc.max_seq_length
     loss_fn = make_loss(model, variant, fc.scale)
     optimizer = torch.optim.AdamW(model.parameters(), lr=fc.lr)
-    identity = _identity(config, variant)
     step, wall, curve, window = 0, 0.0, [], []
-    if checkpoint_path.exists():
-        state = load_checkpoint(checkpoint_path, required=_REQUIRED)
-        check_resume(checkpoint_path, state.get("identity", {}), identity)
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
         step, wall, curve = state["step"], state["wall_time_s"], state["curve"]
-        if step >= fc.steps:
-            return state
     anchors, positives = training_pairs(corpus, fc.steps * fc.batch_size, config.seed)
     model.train()
     device = model.device
@@ -140,7 +141,7 @@ def finetune(config: SentenceConfig, variant: str, corpus: Corpus, checkpoint_pa
         if step % 50 == 0 or step == fc.steps:
             state = {
                 "kind": "minilm-finetune", "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "step": step, "config": config.to_dict(), "variant": variant, "identity": identity,
+                "step": step, "config": identity, "variant": variant,
                 "done": step >= fc.steps, "torch_rng": torch.get_rng_state(),
                 "wall_time_s": time.perf_counter() - started, "curve": curve,
             }
