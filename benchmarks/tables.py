@@ -326,8 +326,9 @@ def sentence_table(records: list[dict], out_dir: Path) -> Path | None:
     shown = [r for r in sentence if r["config"].get("evaluator")]
     text = ["# Sentence pipeline: quick-thought and MiniLM fine-tunes with hard negatives, SentEval-style transfer "
             "(accuracy %)", "",
-            "Scores: mean ± std over seeds. avg of 6: mean accuracy over MR, CR, SUBJ, MPQA, TREC and MRPC, the score "
-            "the verdicts use. Δ: paired by seed, ± its standard error, * when a paired t-test alone gives p < 0.05; "
+            "Scores: mean ± std over seeds. avg: mean accuracy over the row's tasks (MRPC by accuracy), the score the "
+            "verdicts use: MR, CR, SUBJ, MPQA, TREC and MRPC, or the subset its setting names (a quick CPU run; its rows "
+            "are compared only with rows of the same setting). Δ: paired by seed, ± its standard error, * when a paired t-test alone gives p < 0.05; "
             "'beyond Holm' when it survives the Holm correction over every comparison of its block (quick-thought: "
             "debiased and hard vs plain, every method vs the untrained encoder of the same seed; fine-tunes: each "
             "variant vs plain, every variant vs the shipped model, whose single score is compared with the seeds as a "
@@ -338,14 +339,20 @@ def sentence_table(records: list[dict], out_dir: Path) -> Path | None:
             _provenance(shown) if shown else "", "", report.markdown_table(current), ""]
     for profile in sorted({r["config"]["profile"] for r in shown}):
         settings = next(r["config"]["settings"] for r in shown if r["config"]["profile"] == profile)
-        train, model, tune, ev = settings["train"], settings["model"], settings["finetune"], settings["eval"]
+        train, model, ev = settings["train"], settings["model"], settings["eval"]
+        tunes: dict[str, dict] = {}  # fine-tune settings per setting label (the latest record's)
+        for r in shown:
+            if r["config"]["profile"] == profile and r["config"]["row"].startswith("minilm-"):
+                tasks = tuple(t for t in report.ALL_TASKS if t in r["config"]["tasks"])
+                tunes[report.setting_label(profile, tasks)] = r["config"]["settings"]["finetune"]
         text += [f"Profile `{profile}`: quick-thought GRUs embedding {model['embed_dim']} / hidden {model['hidden_dim']}, "
                  f"{train['steps']} steps of {train['batch_size']} consecutive sentences (<= {train['max_tokens']} "
                  f"tokens), Adam lr {train['lr']}, temperature {train['temperature']}; "
                  + ", ".join(f"{m} {loss}" for m, loss in _sentence_losses(sentence, profile).items())
-                 + f". Fine-tunes: {tune['steps']} steps of "
-                 f"{tune['batch_size']} pairs, AdamW lr {tune['lr']}, scale {tune['scale']:g}, max {tune['max_seq_length']} "
-                 f"tokens; each record's config holds its variant's loss and parameters. Evaluation: logistic "
+                 + ". Fine-tunes: " + "; ".join(
+                     f"`{label}` {tune['steps']} steps of {tune['batch_size']} pairs, AdamW lr {tune['lr']}, scale "
+                     f"{tune['scale']:g}, max {tune['max_seq_length']} tokens" for label, tune in sorted(tunes.items()))
+                 + "; each record's config holds its variant's loss and parameters. Evaluation: logistic "
                  f"regression on standardised embeddings, {ev['kfold']}-fold CV (MR, CR, SUBJ, MPQA) with C from an "
                  f"inner {ev['inner_kfold']}-fold search over {', '.join(map(str, ev['c_grid']))}; TREC and MRPC on "
                  f"their test splits.", ""]

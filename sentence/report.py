@@ -3,9 +3,11 @@
 Two blocks, each its own Holm family: quick-thought (debiased and hard against plain, every
 method against the untrained encoder, paired by seed) and the MiniLM fine-tunes (each variant
 against plain, every variant against the shipped model). The score a verdict is read on is the
-mean accuracy over the six tasks (MRPC by accuracy); per-task means are shown beside it.
-Only records of the current evaluator (:data:`sentence.senteval.EVALUATOR`) are compared; older
-ones are counted, never mixed in.
+mean accuracy over the row's tasks (MRPC by accuracy); per-task means are shown beside it.
+Records are grouped by profile and task list: the six tasks, or a subset that a quick CPU run
+evaluates on (its rows are compared only with rows of the same subset). Only records of the
+current evaluator (:data:`sentence.senteval.EVALUATOR`) are compared; older ones are counted,
+never mixed in.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from common.stats import PairedDelta, Score, format_delta, holm, paired_delta
 
 COLUMNS = ("MR", "CR", "SUBJ", "MPQA", "TREC", "MRPC_acc", "MRPC_f1")
 HEADERS = ("MR", "CR", "SUBJ", "MPQA", "TREC", "MRPC acc", "MRPC F1")
-AVERAGED = ("MR", "CR", "SUBJ", "MPQA", "TREC", "MRPC_acc")  # the verdict score: mean accuracy over the six tasks
+AVERAGED = ("MR", "CR", "SUBJ", "MPQA", "TREC", "MRPC_acc")  # the verdict score: mean accuracy over the tasks run
+ALL_TASKS = ("MR", "CR", "SUBJ", "MPQA", "TREC", "MRPC")
 QUICK_THOUGHT = ("qt-plain", "qt-debiased", "qt-hard")
 FINETUNES = ("minilm-plain", "minilm-hard", "minilm-debiased", "minilm-st-hardness-9", "minilm-st-hardness-5")
 ROW_NAMES = {
@@ -51,7 +54,9 @@ class Row:
     profile: str
     seeds: list[int]
     scores: dict[str, list[float]]  # column -> one value per seed (nan where absent)
-    average: dict[int, float]  # seed -> mean accuracy over the six tasks
+    average: dict[int, float]  # seed -> mean accuracy over the tasks
+    tasks: tuple[str, ...] = ALL_TASKS
+    finetune_steps: tuple[int, ...] = ()  # the fine-tune step counts of the seeds (one value unless mixed)
     vs_plain: PairedDelta | None = None
     vs_plain_holm: bool | None = None
     vs_reference: PairedDelta | None = None
@@ -66,14 +71,31 @@ class Row:
     def name(self) -> str:
         return ROW_NAMES.get(self.row, self.row)
 
+    @property
+    def setting(self) -> str:
+        """The profile, and the task list where it is not all six: ``quick``, ``quick, CR+MPQA+TREC``."""
+        return setting_label(self.profile, self.tasks)
 
-def _latest_per_seed(records: list[dict[str, Any]], evaluator: str) -> dict[tuple[str, str], dict[int, dict[str, Any]]]:
-    latest: dict[tuple[str, str], dict[int, dict[str, Any]]] = defaultdict(dict)
+
+def setting_label(profile: str, tasks: tuple[str, ...]) -> str:
+    return profile if tasks == ALL_TASKS else f"{profile}, {'+'.join(tasks)}"
+
+
+def _averaged(tasks: tuple[str, ...]) -> list[str]:
+    return [c for c in AVERAGED if c.removesuffix("_acc") in tasks]
+
+
+Group = tuple[str, tuple[str, ...], str]  # profile, tasks, row
+
+
+def _latest_per_seed(records: list[dict[str, Any]], evaluator: str) -> dict[Group, dict[int, dict[str, Any]]]:
+    latest: dict[Group, dict[int, dict[str, Any]]] = defaultdict(dict)
     for r in records:
         config = r.get("config", {})
-        if r.get("pipeline") == "sentence" and config.get("evaluator") == evaluator and config.get("tasks") == list(
-                ("MR", "CR", "SUBJ", "MPQA", "TREC", "MRPC")):
-            latest[(config["profile"], config["row"])][r["seed"]] = r
+        tasks = tuple(config.get("tasks") or ())
+        if (r.get("pipeline") == "sentence" and config.get("evaluator") == evaluator and tasks
+                and set(tasks) <= set(ALL_TASKS)):
+            latest[(config["profile"], tuple(t for t in ALL_TASKS if t in tasks), config["row"])][r["seed"]] = r
     return latest
 
 
@@ -88,18 +110,23 @@ def rows(records: list[dict[str, Any]]) -> list[Row]:
 
     latest = _latest_per_seed(records, EVALUATOR)
     out: list[Row] = []
-    for profile in sorted({profile for profile, _ in latest}):
+    # the six tasks first, then the subsets
+    for profile, tasks in sorted({key[:2] for key in latest}, key=lambda k: (k[0], k[1] != ALL_TASKS, k[1])):
+        averaged = _averaged(tasks)
         for block, (names, reference, plain) in BLOCKS.items():
             block_rows = []
             for name in names:
-                by_seed = latest.get((profile, name))
+                by_seed = latest.get((profile, tasks, name))
                 if not by_seed:
                     continue
                 seeds = sorted(by_seed)
                 metrics = [by_seed[s]["metrics"] for s in seeds]
+                steps = sorted({by_seed[s]["config"]["settings"]["finetune"]["steps"] for s in seeds
+                                if "settings" in by_seed[s]["config"]}) if name in FINETUNES else []
                 row = Row(block, name, profile, seeds,
                           {c: [m.get(c, math.nan) for m in metrics] for c in COLUMNS},
-                          {s: statistics.fmean(by_seed[s]["metrics"][c] for c in AVERAGED) for s in seeds},
+                          {s: statistics.fmean(by_seed[s]["metrics"][c] for c in averaged) for s in seeds},
+                          tasks=tasks, finetune_steps=tuple(steps),
                           loss_first=_mean([m.get("loss_first") for m in metrics]),
                           loss_last=_mean([m.get("loss_last") for m in metrics]),
                           floor_fraction=_mean([m.get("floor_fraction") for m in metrics]),
@@ -151,14 +178,15 @@ def _verdict(delta: PairedDelta | None, reject: bool | None) -> str:
 
 
 def markdown_table(table_rows: list[Row]) -> str:
-    """The sentence table: mean ± std over seeds per task, the six-task average and its verdicts."""
-    lines = ["| profile | encoder | seeds | " + " | ".join(HEADERS) + " | avg of 6 | Δ avg vs plain | Δ avg vs untrained/shipped "
+    """The sentence table: mean ± std over seeds per task, the average over the tasks and its verdicts."""
+    lines = ["| setting | encoder | seeds | " + " | ".join(HEADERS) + " | avg | Δ avg vs plain | Δ avg vs untrained/shipped "
              "| loss first → last | anchors on floor | train s | eval s |",
              "|---" * (len(HEADERS) + 10) + "|"]
     for r in table_rows:
         loss = f"{r.loss_first:.3f} → {r.loss_last:.3f}" if r.loss_first is not None else "–"
         floor = f"{r.floor_fraction:.1%}" if r.floor_fraction is not None and r.row in ("minilm-debiased",) else "–"
-        cells = [r.profile, r.name, ",".join(map(str, r.seeds)), *(_cell(r.scores[c]) for c in COLUMNS),
+        name = r.name + (f", {'/'.join(map(str, r.finetune_steps))} steps" if r.finetune_steps else "")
+        cells = [r.setting, name, ",".join(map(str, r.seeds)), *(_cell(r.scores[c]) for c in COLUMNS),
                  _cell(list(r.average.values()), 2), _verdict(r.vs_plain, r.vs_plain_holm),
                  _verdict(r.vs_reference, r.vs_reference_holm), loss, floor,
                  "–" if r.train_s is None else f"{r.train_s:.0f}", "–" if r.eval_s is None else f"{r.eval_s:.0f}"]
@@ -195,12 +223,12 @@ def loss_curves(records: list[dict[str, Any]]) -> list[str]:
     from sentence.senteval import EVALUATOR
 
     lines = []
-    for (profile, name), by_seed in _latest_per_seed(records, EVALUATOR).items():
+    for (profile, tasks, name), by_seed in _latest_per_seed(records, EVALUATOR).items():
         for seed, r in sorted(by_seed.items()):
             curve = r["metrics"].get("loss_curve")
             if curve:
                 points = ", ".join(f"{c['step']}: {c['loss']:.3f}" for c in curve)
-                lines.append(f"- {profile}, {ROW_NAMES.get(name, name)}, seed {seed}: {points}")
+                lines.append(f"- {setting_label(profile, tasks)}, {ROW_NAMES.get(name, name)}, seed {seed}: {points}")
     return sorted(lines)
 
 

@@ -30,3 +30,27 @@ def test_deltas_are_paired_by_seed_and_holm_is_per_block() -> None:
     assert by_row["minilm-plain"].vs_plain is None and by_row["minilm-plain"].vs_reference.mean < -0.9
     table = markdown_table(list(by_row.values()))
     assert "+0.51" in table and "beyond Holm" in table and "2.500 → 2.000" in table
+
+
+def test_a_task_subset_is_its_own_setting_averaged_over_its_tasks() -> None:
+    def subset(row: str, seed: int, scores: dict[str, float], steps: int = 30) -> dict:
+        return {"pipeline": "sentence", "seed": seed, "metrics": scores,
+                "config": {"row": row, "profile": "quick", "tasks": ["TREC", "CR"], "evaluator": EVALUATOR,
+                           "settings": {"finetune": {"steps": steps}}}}
+
+    records = [record("minilm-plain", 0, 50.0)]  # six tasks: another setting, never paired with the subset
+    records += [subset("minilm", 0, {"CR": 80.0, "TREC": 90.0})]
+    for seed in range(3):
+        records += [subset("minilm-plain", seed, {"CR": 81.0 + seed, "TREC": 91.0}),
+                    subset("minilm-hard", seed, {"CR": 82.0 + seed, "TREC": 91.0 + 0.1 * seed})]
+    table_rows = rows(records)
+    assert [(r.setting, r.row) for r in table_rows] == [
+        ("quick", "minilm-plain"), ("quick, CR+TREC", "minilm"), ("quick, CR+TREC", "minilm-plain"),
+        ("quick, CR+TREC", "minilm-hard")]
+    plain, hard = table_rows[2], table_rows[3]
+    assert plain.average == {0: 86.0, 1: 86.5, 2: 87.0} and plain.finetune_steps == (30,)
+    assert abs(hard.vs_plain.mean - 0.55) < 1e-9 and hard.vs_plain.n == 3
+    assert abs(plain.vs_reference.mean - 1.5) < 1e-9  # against the shipped model on the same two tasks
+    assert table_rows[0].vs_plain is None and table_rows[0].vs_reference is None
+    table = markdown_table(table_rows)
+    assert "| quick, CR+TREC | MiniLM fine-tuned, hard (ours), 30 steps | 0,1,2 | – | 83.0 ± 1.0 |" in table
