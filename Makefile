@@ -12,7 +12,7 @@ GRAPH_ARGS ?=
 ARCH ?=
 IMAGE_DATASETS := cifar10-jpeg cifar10 cifar100 stl10
 
-.PHONY: help setup test lint graph graph-all image sentence sentence-finetune sentence-seeds bench-loss bench-graph tables reproduce-quick clean
+.PHONY: help setup test lint graph graph-all image sentence sentence-finetune sentence-finetune-cpu sentence-seeds bench-loss bench-graph tables reproduce-quick clean
 
 help:
 	@echo "make setup                       build .venv (re-runs only when requirements.txt changes)"
@@ -21,6 +21,7 @@ help:
 	@echo "make image [PROFILE=quick|paper DATASET=stl10 ARCH=resnet50]   SimCLR: simclr/debiased/hard"
 	@echo "make sentence [PROFILE=quick]    quick-thought: plain/debiased/hard + SentEval-style tasks"
 	@echo "make sentence-finetune [SEEDS=\"0 1 2\"]   MiniLM on neighbouring sentences: every variant at every seed"
+	@echo "make sentence-finetune-cpu [SEEDS=\"0 1 2\"]  the quick CPU comparison: 30 steps, CR/MPQA/TREC, every variant"
 	@echo "make sentence-seeds [SEEDS=\"0 1 2\"]      shipped/untrained rows, the fine-tunes, quick-thought at every seed"
 	@echo "make tables                      regenerate tables/ from tables/records/*.jsonl"
 	@echo "make bench-loss                  loss microbenchmarks -> tables/loss_speed.md"
@@ -65,6 +66,15 @@ SENTENCE_RUN := --profile $(PROFILE) --threads 1 --jobs 1 --no-progress --record
 sentence-finetune: $(STAMP)
 	for seed in $(SEEDS); do for variant in $(FINETUNE_VARIANTS); do \
 		OMP_NUM_THREADS=1 $(PY) -m sentence st-finetune --variant $$variant --seed $$seed $(SENTENCE_RUN) || exit 1; done; done
+
+# The quick CPU comparison in tables/sentence.md (~8 min a cell on a shared core): 30 steps, CR/MPQA/TREC only, the
+# shipped model on the same tasks; its checkpoints in their own folder (they are not the 100-step ones).
+FINETUNE_QUICK := --steps 30 --tasks CR,MPQA,TREC
+sentence-finetune-cpu: $(STAMP)
+	OMP_NUM_THREADS=1 $(PY) -m sentence eval --encoder minilm --seed 0 --tasks CR,MPQA,TREC $(SENTENCE_RUN)
+	for seed in $(SEEDS); do for variant in $(FINETUNE_VARIANTS); do \
+		OMP_NUM_THREADS=1 $(PY) -m sentence st-finetune --variant $$variant --seed $$seed $(FINETUNE_QUICK) $(SENTENCE_RUN) \
+			--out runs/sentence/cpu30/minilm-$$variant-seed$$seed.pt || exit 1; done; done
 
 # The sentence table's cells: shipped and untrained rows first, then the fine-tunes, then quick-thought (hours each).
 sentence-seeds: $(STAMP)

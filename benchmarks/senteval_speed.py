@@ -25,21 +25,28 @@ RECORDS = Path(__file__).resolve().parent.parent / "tables" / "records" / "sente
 LEGACY_MAX_ITER = 200
 
 
+def legacy_classifier(config, jobs: int, max_iter: int = LEGACY_MAX_ITER):
+    """The pre-issue-21 classifier: ``StandardScaler`` + ``LogisticRegressionCV`` (lbfgs) over the C grid."""
+    from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    inner = StratifiedKFold(config.inner_kfold, shuffle=True, random_state=config.seed)
+    return make_pipeline(StandardScaler(), LogisticRegressionCV(
+        Cs=list(config.c_grid), cv=inner, scoring="accuracy", max_iter=max_iter, l1_ratios=(0.0,),
+        use_legacy_attributes=False, n_jobs=jobs))
+
+
 def legacy_scores(task, features: dict[str, np.ndarray], config, n_jobs: int,
                   max_iter: int = LEGACY_MAX_ITER) -> dict[str, float]:
     """The pre-issue-21 classifier on ready-made features (the "before" of this benchmark); a larger
     ``max_iter`` shows what it scores once lbfgs converges."""
-    from sklearn.linear_model import LogisticRegressionCV
     from sklearn.metrics import f1_score
     from sklearn.model_selection import StratifiedKFold, cross_val_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     def classifier(jobs: int):
-        inner = StratifiedKFold(config.inner_kfold, shuffle=True, random_state=config.seed)
-        return make_pipeline(StandardScaler(), LogisticRegressionCV(
-            Cs=list(config.c_grid), cv=inner, scoring="accuracy", max_iter=max_iter, l1_ratios=(0.0,),
-            use_legacy_attributes=False, n_jobs=jobs))
+        return legacy_classifier(config, jobs, max_iter)
 
     labels = {name: split.labels for name, split in task.splits.items()}
     if task.protocol == "cv":
@@ -107,6 +114,53 @@ def reference(encoder, config, tasks: list[str], max_iter: int) -> list[dict]:
     return out
 
 
+TIGHT_TOL = 1e-10
+
+
+def agreement(encoder, config, tasks: list[str], legacy_iters: tuple[int, ...]) -> list[dict]:
+    """Where old and new disagree on a train-test task (TREC, MRPC), and why: the C each one chose, how many
+    test predictions differ, and the accuracy of one fit per chosen C run to ``tol`` 1e-10 from a cold start
+    (the optimum both approximate; the L2-regularised loss has one)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from sentence.senteval import _fit_predict, _scaled, cv_choice, load_task, task_features
+
+    out = []
+    for task_name in tasks:
+        task = load_task(task_name)
+        features = {name: task_features(encoder, split, config.batch_size) for name, split in task.splits.items()}
+        train_y, test_y = task.splits["train"].labels, task.splits["test"].labels
+        train_x, test_x = _scaled(features["train"], features["test"])
+        start = time.perf_counter()
+        c_new = cv_choice(train_x, train_y, config, 1)
+        new = _fit_predict(train_x, train_y, test_x, c_new, config)
+        entry = {"task": task_name, "test_size": int(len(test_y)), "c_new": c_new,
+                 "new_acc": 100.0 * float(np.mean(new == test_y)), "new_s": round(time.perf_counter() - start, 1),
+                 "legacy": [], "tight": []}
+        legacy_predictions = {}
+        for max_iter in legacy_iters:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                start = time.perf_counter()
+                model = legacy_classifier(config, 1, max_iter).fit(features["train"], train_y)
+                seconds = time.perf_counter() - start
+            old = legacy_predictions[max_iter] = model.predict(features["test"])
+            entry["legacy"].append({"max_iter": max_iter, "c": float(np.ravel(model[-1].C_)[0]),
+                                    "acc": 100.0 * float(np.mean(old == test_y)), "s": round(seconds, 1),
+                                    "predictions_differ_from_new": int(np.sum(old != new)),
+                                    "convergence_warnings": sum("Convergence" in type(w.message).__name__ for w in caught)})
+        for c in sorted({c_new, *(legacy["c"] for legacy in entry["legacy"])}):
+            tight = LogisticRegression(C=c, tol=TIGHT_TOL, max_iter=100_000).fit(train_x, train_y)
+            predicted = tight.predict(test_x)
+            entry["tight"].append({"c": c, "acc": 100.0 * float(np.mean(predicted == test_y)), "iterations": int(np.max(tight.n_iter_)),
+                                   "predictions_differ_from_new": int(np.sum(predicted != new)),
+                                   "predictions_differ_from_legacy": {str(k): int(np.sum(predicted != v))
+                                                                      for k, v in legacy_predictions.items()}})
+        print(f"{task_name}: {entry}", flush=True)
+        out.append(entry)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--records", type=Path, default=RECORDS, help="JSONL file the record is appended to")
@@ -114,7 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch threads of the encoders (default 1)")
     p.add_argument("--reference-max-iter", type=int, default=0,
                    help="instead of timing: score --tasks with the old classifier at this max_iter against the new one")
-    p.add_argument("--tasks", default="TREC", help="comma-separated tasks of --reference-max-iter (default TREC)")
+    p.add_argument("--agreement", action="store_true",
+                   help="instead of timing: on --tasks (train-test ones), the C old and new choose, how many test "
+                        "predictions differ, and both against fits run to tol 1e-10")
+    p.add_argument("--tasks", default="TREC", help="comma-separated tasks of --reference-max-iter/--agreement (default TREC)")
     args = p.parse_args(argv)
     import torch
 
@@ -129,6 +186,15 @@ def main(argv: list[str] | None = None) -> int:
     jobs = args.jobs or default_jobs()
     start = time.perf_counter()
     random_encoder, _ = _random_encoder(load_corpus(config.corpus), config)
+    if args.agreement:
+        encoders = {"random (untrained quick-thought, seed 0)": random_encoder,
+                    "all-MiniLM-L6-v2 as shipped": SentenceTransformerEncoder(load_minilm())}
+        rows = [{"encoder": name, "tasks": agreement(encoder, config.eval, args.tasks.split(","), (LEGACY_MAX_ITER, 10_000))}
+                for name, encoder in encoders.items()]
+        append_record(args.records, make_record(
+            pipeline="senteval-agreement", config={"eval": config.to_dict()["eval"], "tight_tol": TIGHT_TOL},
+            metrics={"rows": rows}, seed=0, wall_time_s=time.perf_counter() - start))
+        return 0
     if args.reference_max_iter:
         encoders = {"random (untrained quick-thought, seed 0)": random_encoder,
                     "all-MiniLM-L6-v2 as shipped": SentenceTransformerEncoder(load_minilm())}

@@ -266,3 +266,28 @@ def speed_table(records: list[dict[str, Any]]) -> list[str]:
                 scores = "; ".join(f"{k} {t['legacy'][k]:.2f} → {t['after'][k]:.2f}" for k in t["legacy"])
                 lines.append(f"| {row['encoder']} | {t['task']} | {scores} | {t['max_abs_diff']:.3f} |")
     return lines
+
+
+def agreement_table(records: list[dict[str, Any]]) -> list[str]:
+    """Old vs new classifier on the train-test tasks from the latest ``--agreement`` record: the C each chose, the
+    test accuracies, how many test predictions differ, and a fit of each chosen C run to a tight tolerance."""
+    found = [r for r in records if r.get("pipeline") == "senteval-agreement"]
+    if not found:
+        return []
+    latest = found[-1]
+    tol = latest["config"]["tight_tol"]
+    lines = ["| encoder | task (test size) | new: C, acc | old max_iter 200: C, acc, predictions ≠ new | old max_iter "
+             f"10000: C, acc, predictions ≠ new | tight fit (tol {tol:g}): C, acc, predictions ≠ new / ≠ old 10000 "
+             "| new − tight, same C | old 10000 − tight, same C |", "|---" * 8 + "|"]
+    for row in latest["metrics"]["rows"]:
+        for t in row["tasks"]:
+            old = {legacy["max_iter"]: legacy for legacy in t["legacy"]}
+            cells = [f"C {o['c']:g}, {o['acc']:.2f}, {o['predictions_differ_from_new']}" for o in (old[200], old[10000])]
+            tight = "; ".join(f"C {x['c']:g}, {x['acc']:.2f}, {x['predictions_differ_from_new']} / "
+                              f"{x['predictions_differ_from_legacy']['10000']}" for x in t["tight"])
+            at = {x["c"]: x["acc"] for x in t["tight"]}
+            gaps = (t["new_acc"] - at[t["c_new"]], old[10000]["acc"] - at[old[10000]["c"]])
+            lines.append(f"| {row['encoder']} | {t['task']} ({t['test_size']}) | C {t['c_new']:g}, {t['new_acc']:.2f} | "
+                         f"{' | '.join(cells)} | {tight} | {gaps[0]:+.2f} | {gaps[1]:+.2f} |")
+    lines += ["", f"(commit {latest['git_commit'][:12]}, {latest['finished_at']})"]
+    return lines

@@ -305,20 +305,26 @@ def _inner_fold_scores(x: np.ndarray, y: np.ndarray, fit: np.ndarray, held: np.n
     return [float(np.mean(p[0] == y[held])) for p in _c_path(x[fit], y[fit], [x[held]], config)]
 
 
+def cv_choice(train_x: np.ndarray, train_y: np.ndarray, config: EvalConfig, n_jobs: int) -> float:
+    """The C of the grid with the best summed inner-CV accuracy (the smallest on ties); inner folds in parallel."""
+    from joblib import delayed
+    from sklearn.model_selection import StratifiedKFold
+
+    inner = StratifiedKFold(config.inner_kfold, shuffle=True, random_state=config.seed)
+    scores = np.sum(_parallel(n_jobs)(delayed(_inner_fold_scores)(train_x, train_y, fit, held, config)
+                                      for fit, held in inner.split(train_x, train_y)), axis=0)
+    return sorted(config.c_grid)[int(np.argmax(scores))]
+
+
 def train_test_scores(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
                       config: EvalConfig, n_jobs: int, dev: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[float, float]:
     """(accuracy %, binary F1 % or nan) on the test split; C by CV on the training split (inner folds in
     parallel) or, given ``dev``, the C with the best dev accuracy."""
-    from joblib import delayed
     from sklearn.metrics import f1_score
-    from sklearn.model_selection import StratifiedKFold
 
     if dev is None:
         train_x, test_x = _scaled(train_x, test_x)
-        inner = StratifiedKFold(config.inner_kfold, shuffle=True, random_state=config.seed)
-        scores = np.sum(_parallel(n_jobs)(delayed(_inner_fold_scores)(train_x, train_y, fit, held, config)
-                                          for fit, held in inner.split(train_x, train_y)), axis=0)
-        predicted = _fit_predict(train_x, train_y, test_x, sorted(config.c_grid)[int(np.argmax(scores))], config)
+        predicted = _fit_predict(train_x, train_y, test_x, cv_choice(train_x, train_y, config, n_jobs), config)
     else:
         train_x, dev_x, test_x = _scaled(train_x, dev[0], test_x)
         path = _c_path(train_x, train_y, [dev_x, test_x], config)

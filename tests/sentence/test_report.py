@@ -54,3 +54,18 @@ def test_a_task_subset_is_its_own_setting_averaged_over_its_tasks() -> None:
     assert table_rows[0].vs_plain is None and table_rows[0].vs_reference is None
     table = markdown_table(table_rows)
     assert "| quick, CR+TREC | MiniLM fine-tuned, hard (ours), 30 steps | 0,1,2 | – | 83.0 ± 1.0 |" in table
+
+
+def test_agreement_table_puts_both_classifiers_against_the_tight_fit() -> None:
+    from sentence.report import agreement_table
+
+    task = {"task": "TREC", "test_size": 500, "c_new": 0.1, "new_acc": 58.8,
+            "legacy": [{"max_iter": 200, "c": 0.01, "acc": 59.4, "predictions_differ_from_new": 62},
+                       {"max_iter": 10000, "c": 0.1, "acc": 58.6, "predictions_differ_from_new": 1}],
+            "tight": [{"c": 0.01, "acc": 59.4, "predictions_differ_from_new": 62, "predictions_differ_from_legacy": {"10000": 61}},
+                      {"c": 0.1, "acc": 58.8, "predictions_differ_from_new": 2, "predictions_differ_from_legacy": {"10000": 1}}]}
+    record = {"pipeline": "senteval-agreement", "config": {"tight_tol": 1e-10}, "git_commit": "abc", "finished_at": "now",
+              "metrics": {"rows": [{"encoder": "random", "tasks": [task]}]}}
+    line = agreement_table([record])[2]
+    assert line.startswith("| random | TREC (500) | C 0.1, 58.80 | C 0.01, 59.40, 62 | C 0.1, 58.60, 1 |")
+    assert line.endswith("| +0.00 | -0.20 |")
