@@ -276,6 +276,31 @@ def build(objective: Objective | str, *, temperature: float, gather_distributed:
     return ObjectiveLoss(objective, temperature=temperature, gather_distributed=gather_distributed)
 
 
+def check_negatives(objective: Objective, counts: Any, *, temperature: float) -> None:
+    """``ValueError`` when ``objective`` cannot score an anchor with one of ``counts`` negatives.
+
+    Some parameters are valid only against a batch (FNC's k below the negatives, MoCHi's
+    num_hard at most them, a narrow ring band holding one of them): pipelines call this with
+    the negatives per anchor their batches give, before training, so a bad spec is a one-line
+    error rather than a traceback mid-run. Draws from its own generator, not the global one.
+    """
+    if objective.family.local_global:
+        return
+    import torch
+
+    loss = build(objective, temperature=temperature)
+    generator = torch.Generator().manual_seed(0)
+    for count in sorted({int(c) for c in counts}):
+        if count < 1:
+            continue
+        candidates = torch.randn(count + 1, 4, generator=generator)
+        pos_mask = (torch.arange(count + 1) == 0).unsqueeze(0)
+        try:
+            loss.masked(candidates[:1], candidates, pos_mask, ~pos_mask)
+        except ValueError as err:
+            raise ValueError(f"{objective}: {err} (an anchor of this run has {count} negatives)") from None
+
+
 def listing() -> str:
     """The registry as text: every family, its parameters with defaults and ranges, aliases and citation."""
     lines = []

@@ -117,3 +117,23 @@ def test_every_registered_family_trains_quick_thought(name, tmp_path: Path, monk
 @pytest.mark.parametrize("name", list(REGISTRY))
 def test_every_registered_family_trains_infograph(name, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     _infograph_step(make_objective(name), tmp_path, monkeypatch, distinct_nodes=True)
+
+
+@pytest.mark.parametrize("spec,counts,match", [
+    ("fnc:k=23", [23], "k = 23"),
+    ("mochi:num_hard=24", [30, 23], "num_hard = 24"),
+    ("ring:lower=0.3,upper=0.4", [2], "lower/upper"),
+])
+def test_parameters_too_large_for_the_batch_are_refused_before_training(spec, counts, match):
+    from common.objectives import check_negatives
+
+    with pytest.raises(ValueError, match=match):
+        check_negatives(parse_objective(spec), counts, temperature=0.5)
+    check_negatives(parse_objective(spec), [c + 10 for c in counts if c > 2], temperature=0.5)
+
+
+def test_a_graph_run_refuses_k_beyond_its_batch_as_a_user_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from common.cli import UserError
+
+    with pytest.raises(UserError, match=r"TOY: fnc:k=23.*23 negatives"):  # 24 toy graphs in one batch
+        _infograph_step(parse_objective("fnc:k=23"), tmp_path, monkeypatch, distinct_nodes=True)
