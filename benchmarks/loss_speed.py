@@ -11,7 +11,6 @@ Run: ``make bench-loss``.
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import time
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from benchmarks.released import loop_mask_local_global, loop_masks, naive_published
 from common.local_global import local_global_loss
 from common.losses import hcl_loss
 from common.records import append_record, make_record
@@ -33,58 +33,6 @@ def nt_xent_cross_entropy(z1: torch.Tensor, z2: torch.Tensor, temperature: float
     b = z1.shape[0]
     targets = torch.cat([torch.arange(b, 2 * b), torch.arange(b)])
     return F.cross_entropy(logits, targets)
-
-
-def naive_published(z1: torch.Tensor, z2: torch.Tensor, temperature=0.5, tau_plus=0.1, beta=1.0) -> torch.Tensor:
-    """The published estimator as released: raw exponentials and a loop-built mask."""
-    b = z1.shape[0]
-    out = F.normalize(torch.cat([z1, z2]), dim=1)
-    neg = torch.exp(out @ out.T / temperature)
-    mask = torch.ones((b, 2 * b), dtype=torch.bool)
-    for i in range(b):
-        mask[i, i] = False
-        mask[i, i + b] = False
-    mask = torch.cat([mask, mask])
-    neg = neg.masked_select(mask).view(2 * b, -1)
-    pos = torch.exp((out[:b] * out[b:]).sum(-1) / temperature)
-    pos = torch.cat([pos, pos])
-    n = 2 * b - 2
-    imp = (beta * neg.log()).exp()
-    reweighted = (imp * neg).sum(-1) / imp.mean(-1)
-    ng = ((-tau_plus * n * pos + reweighted) / (1 - tau_plus)).clamp(min=n * math.exp(-1 / temperature))
-    return -torch.log(pos / (pos + ng)).mean()
-
-
-def loop_masks(batch: torch.Tensor, g: int, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
-    """(positive, negative) float masks of shape (n, g), built node by node as the released code does."""
-    n = batch.shape[0]
-    pos = torch.zeros(n, g, dtype=dtype)
-    neg = torch.ones(n, g, dtype=dtype)
-    for node, gid in enumerate(batch.tolist()):
-        pos[node, gid] = 1.0
-        neg[node, gid] = 0.0
-    return pos, neg
-
-
-def loop_mask_local_global(local, graph, batch, masks=None, tau_plus: float = 0.0, beta: float = 0.0):
-    """The released ``JSD_hard`` arithmetic on the whole (n, g) matrix with node-by-node masks.
-
-    Positive entries are zeroed, not dropped; ``tau_plus = beta = 0`` is InfoGraph's JSD objective.
-    """
-    n, g = local.shape[0], graph.shape[0]
-    pos_mask, neg_mask = masks if masks is not None else loop_masks(batch, g, local.dtype)
-    res = local @ graph.T
-    p, q = res * pos_mask, res * neg_mask
-    log2 = math.log(2.0)
-    e_pos = log2 - F.softplus(-p) - (tau_plus / (1 - tau_plus)) * (F.softplus(-p) + p)
-    if beta == 0:
-        e_neg = (F.softplus(-q) + q - log2) / (1 - tau_plus)
-    else:
-        scale = torch.maximum(q.max(), q.min().abs())
-        weight = (beta * (-2 * q / scale)).exp()
-        weight = weight / weight.mean(dim=1).view(-1, 1)
-        e_neg = weight * (F.softplus(-q) + q) / (1 - tau_plus) - log2
-    return e_neg.sum() / (n * (g - 1)) - e_pos.sum() / n
 
 
 def time_fwd_bwd(fn: Callable[..., torch.Tensor], inputs: list[torch.Tensor], repeats: int) -> float:
