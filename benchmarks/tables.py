@@ -342,7 +342,7 @@ def sentence_table(records: list[dict], out_dir: Path) -> Path | None:
 
 def leaderboard_table(records: list[dict], out_dir: Path) -> Path | None:
     """tables/leaderboard.md and .png, and the same table in the README between its leaderboard markers."""
-    from benchmarks.leaderboard import build, heat_map, markdown
+    from benchmarks.leaderboard import build, heat_map, legend, markdown
     from benchmarks.suites import expand
 
     rows, ranks, confirmed_cells = build(records)
@@ -360,7 +360,8 @@ def leaderboard_table(records: list[dict], out_dir: Path) -> Path | None:
     path = _write(out_dir, "leaderboard.md", ["# Leaderboard: negative handling across modalities", "",
                                               f"From {len(runs)} run records of {len({r['git_commit'] for r in runs})} "
                                               f"commits; hardware: {'; '.join(machines)}.", "",
-                                              *body, "", "![Δ / s.e. heat map](leaderboard.png)"])
+                                              *body, "", "![Δ / s.e. heat map](leaderboard.png)", "",
+                                              *legend()])
     _readme_section(out_dir.parent / "README.md", body)
     return path
 
