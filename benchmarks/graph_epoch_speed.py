@@ -22,10 +22,9 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from benchmarks.gemm_floor import record_gemms, replay_seconds
-from benchmarks.loss_speed import loop_mask_local_global, loop_masks
+from benchmarks.released import loop_mask_local_global, released_convs, released_epoch, released_forward
 from common.allocator import retain_freed_memory
 from common.objectives import make_objective
 from common.records import append_record, make_record
@@ -35,45 +34,6 @@ from graph.model import InfoGraph
 from graph.train import step_loss, train_epoch
 
 RECORDS = Path(__file__).resolve().parent.parent / "tables" / "records" / "graph_speed.jsonl"
-
-
-def released_convs(model: InfoGraph) -> list:
-    """PyG ``GINConv`` layers around the model's own MLPs (whose weights GINConv re-initialises, so restored)."""
-    from torch_geometric.nn import GINConv
-
-    weights = {k: v.clone() for k, v in model.state_dict().items()}
-    convs = [GINConv(mlp) for mlp in model.encoder.mlps]
-    model.load_state_dict(weights)
-    return convs
-
-
-def released_forward(model: InfoGraph, convs: list, data) -> tuple[torch.Tensor, torch.Tensor]:
-    """The released model's forward with our weights: PyG ``GINConv`` layers, batch norm, sum readout."""
-    from torch_geometric.nn import global_add_pool
-
-    x, per_layer = data.x, []
-    for conv, norm in zip(convs, model.encoder.norms, strict=True):
-        x = norm(F.relu(conv(x, data.edge_index)))
-        per_layer.append(x)
-    nodes = torch.cat(per_layer, dim=1)
-    graphs = global_add_pool(nodes, data.batch, size=data.num_graphs)
-    return model.local_head(nodes), model.global_head(graphs)
-
-
-def released_epoch(model, convs, optimizer, graphs, batch_size) -> tuple[float, float]:
-    """(seconds for the epoch, of which building masks)."""
-    from torch_geometric.loader import DataLoader
-
-    start, mask_seconds = time.perf_counter(), 0.0
-    for data in DataLoader(graphs, batch_size=batch_size):
-        optimizer.zero_grad()
-        local, graph = released_forward(model, convs, data)
-        mask_start = time.perf_counter()
-        masks = loop_masks(data.batch, data.num_graphs)
-        mask_seconds += time.perf_counter() - mask_start
-        loop_mask_local_global(local, graph, data.batch, masks).backward()
-        optimizer.step()
-    return time.perf_counter() - start, mask_seconds
 
 
 def neighbour_sum_ms(batch, width: int = 32, repeats: int = 5) -> dict[str, float]:

@@ -100,6 +100,24 @@ def markdown(rows: list[Verdict], ranks: dict[str, dict[str, float]], confirmed_
     ]
 
 
+def legend() -> list[str]:
+    """What each declared row is: its label, the full spec it runs, the family's one-line description."""
+    from benchmarks.suites import LEADERBOARD_SWEEPS, leaderboard_objectives
+    from common.objectives import parse_objective
+
+    lines = ["| row | spec (every parameter) | what it is |", "|---|---|---|"]
+    for spec in leaderboard_objectives():
+        objective = parse_objective(spec)
+        what = objective.family.summary
+        if objective.label() != objective.name:
+            swept = LEADERBOARD_SWEEPS[objective.name][0]
+            default = objective.family.params[swept].default
+            what = f"`{objective.name}` with {swept} = {objective[swept]:g} (default {default:g})"
+        lines.append(f"| {objective.label()} | `{objective}` | {what} |")
+    return ["Rows declared in `benchmarks/suites.py` (every contrastive family at its paper's defaults, then one "
+            "sweep of its main parameter; `python -m benchmarks objectives` cites each):", "", *lines]
+
+
 def heat_map(rows: list[Verdict], path: Path, pyplot) -> None:
     """Δ / s.e. per (objective, column): blue helps, red hurts, grey not run or one seed."""
     import numpy as np

@@ -1,6 +1,8 @@
 """Forward+backward time of the contrastive losses and of the graph objective.
 
-Compares, at equal inputs: NT-Xent as cross-entropy over the masked similarity matrix
+Compares, at equal inputs: every registered contrastive objective by name against our NT-Xent
+path (with its peak memory at the largest B, and the order statistics FNC, ring and MoCHi use
+against a full sort); NT-Xent as cross-entropy over the masked similarity matrix
 (the plain baseline), our debiased and hard losses, and a naive transcription of the
 published estimator (raw ``exp``, a mask built with a Python loop, ``masked_select``);
 and the local-global graph objective against its Python-loop-mask form. Appends a run
@@ -11,7 +13,6 @@ Run: ``make bench-loss``.
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from benchmarks.released import loop_mask_local_global, loop_masks, naive_published
 from common.local_global import local_global_loss
 from common.losses import hcl_loss
 from common.records import append_record, make_record
@@ -35,58 +37,6 @@ def nt_xent_cross_entropy(z1: torch.Tensor, z2: torch.Tensor, temperature: float
     return F.cross_entropy(logits, targets)
 
 
-def naive_published(z1: torch.Tensor, z2: torch.Tensor, temperature=0.5, tau_plus=0.1, beta=1.0) -> torch.Tensor:
-    """The published estimator as released: raw exponentials and a loop-built mask."""
-    b = z1.shape[0]
-    out = F.normalize(torch.cat([z1, z2]), dim=1)
-    neg = torch.exp(out @ out.T / temperature)
-    mask = torch.ones((b, 2 * b), dtype=torch.bool)
-    for i in range(b):
-        mask[i, i] = False
-        mask[i, i + b] = False
-    mask = torch.cat([mask, mask])
-    neg = neg.masked_select(mask).view(2 * b, -1)
-    pos = torch.exp((out[:b] * out[b:]).sum(-1) / temperature)
-    pos = torch.cat([pos, pos])
-    n = 2 * b - 2
-    imp = (beta * neg.log()).exp()
-    reweighted = (imp * neg).sum(-1) / imp.mean(-1)
-    ng = ((-tau_plus * n * pos + reweighted) / (1 - tau_plus)).clamp(min=n * math.exp(-1 / temperature))
-    return -torch.log(pos / (pos + ng)).mean()
-
-
-def loop_masks(batch: torch.Tensor, g: int, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
-    """(positive, negative) float masks of shape (n, g), built node by node as the released code does."""
-    n = batch.shape[0]
-    pos = torch.zeros(n, g, dtype=dtype)
-    neg = torch.ones(n, g, dtype=dtype)
-    for node, gid in enumerate(batch.tolist()):
-        pos[node, gid] = 1.0
-        neg[node, gid] = 0.0
-    return pos, neg
-
-
-def loop_mask_local_global(local, graph, batch, masks=None, tau_plus: float = 0.0, beta: float = 0.0):
-    """The released ``JSD_hard`` arithmetic on the whole (n, g) matrix with node-by-node masks.
-
-    Positive entries are zeroed, not dropped; ``tau_plus = beta = 0`` is InfoGraph's JSD objective.
-    """
-    n, g = local.shape[0], graph.shape[0]
-    pos_mask, neg_mask = masks if masks is not None else loop_masks(batch, g, local.dtype)
-    res = local @ graph.T
-    p, q = res * pos_mask, res * neg_mask
-    log2 = math.log(2.0)
-    e_pos = log2 - F.softplus(-p) - (tau_plus / (1 - tau_plus)) * (F.softplus(-p) + p)
-    if beta == 0:
-        e_neg = (F.softplus(-q) + q - log2) / (1 - tau_plus)
-    else:
-        scale = torch.maximum(q.max(), q.min().abs())
-        weight = (beta * (-2 * q / scale)).exp()
-        weight = weight / weight.mean(dim=1).view(-1, 1)
-        e_neg = weight * (F.softplus(-q) + q) / (1 - tau_plus) - log2
-    return e_neg.sum() / (n * (g - 1)) - e_pos.sum() / n
-
-
 def time_fwd_bwd(fn: Callable[..., torch.Tensor], inputs: list[torch.Tensor], repeats: int) -> float:
     """Median seconds of forward+backward after one warm-up call."""
     times = []
@@ -98,6 +48,84 @@ def time_fwd_bwd(fn: Callable[..., torch.Tensor], inputs: list[torch.Tensor], re
         if i:
             times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def _memory_status(key: str) -> float:
+    """A ``/proc/self/status`` field in MiB (Linux)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(key):
+                return int(line.split()[1]) / 1024
+    raise OSError(f"no {key} in /proc/self/status")
+
+
+def peak_memory_mb(fn: Callable[..., torch.Tensor], inputs: list[torch.Tensor]) -> float | None:
+    """Rise of the peak resident memory over one forward+backward (VmHWM reset first), in MiB; None off Linux.
+
+    torch's CPU allocator hands large blocks to glibc, which maps and unmaps them, so the
+    resident high-water mark follows the tensors alive at once.
+    """
+    try:
+        for x in inputs:
+            x.grad = None
+        with open("/proc/self/clear_refs", "w") as clear:
+            clear.write("5")  # reset VmHWM to the current resident size
+        before = _memory_status("VmRSS:")
+        fn(*inputs).backward()
+        return _memory_status("VmHWM:") - before
+    except OSError:
+        return None
+
+
+def objective_rows(batches: list[int], dim: int, repeats: int) -> list[dict]:
+    """Every registered contrastive objective at its defaults, by name, against our NT-Xent path; peak memory at the
+    largest B; then the order statistics the band/top-k objectives need against a full sort."""
+    from common.objectives import REGISTRY, build, make_objective
+
+    names = ["ntxent", *(n for n, f in REGISTRY.items() if not f.local_global and n != "ntxent")]
+    rows = []
+    for b in batches:
+        z = [torch.randn(b, dim, requires_grad=True) for _ in range(2)]
+        losses = {name: build(make_objective(name), temperature=0.5) for name in names}
+        # Round robin: each repeat times every objective once, so a busy machine slows them alike.
+        times: dict[str, list[float]] = {name: [] for name in names}
+        for _ in range(repeats if b < 4096 else max(1, repeats // 2)):
+            for name, loss_fn in losses.items():
+                times[name].append(time_fwd_bwd(loss_fn, z, 1))
+        base = statistics.median(times["ntxent"])
+        for name, loss_fn in losses.items():
+            objective, seconds = loss_fn.objective, statistics.median(times[name])
+            row = {"inputs": f"objectives: B={b}, d={dim}", "loss": str(objective), "seconds": seconds,
+                   "ratio": seconds / base}
+            if b == max(batches):
+                peak = peak_memory_mb(loss_fn, z)
+                if peak is not None:
+                    row.update(peak_mb=peak, peak_matrices=peak * 2**20 / ((2 * b) ** 2 * 4))
+            rows.append(row)
+            extra = f"  peak {row['peak_mb']:.0f} MB" if "peak_mb" in row else ""
+            print(f"B={b:5d} {str(objective):55s} {1000 * seconds:9.2f} ms  x{row['ratio']:.2f}{extra}", flush=True)
+    b = max(batches)
+    logits = torch.randn(2 * b, 2 * b)
+    k = 16  # MoCHi's num_hard default; FNC takes k = 1 by default
+    ways = {"full row sort (values and indices)": lambda: logits.sort(dim=1),
+            "topk(16), unsorted (FNC, MoCHi)": lambda: logits.topk(k, dim=1, sorted=False),
+            "topk(16), sorted": lambda: logits.topk(k, dim=1),
+            "2 kthvalue (a ring band's edges)": lambda: (logits.kthvalue(b, dim=1), logits.kthvalue(2 * b - 1, dim=1)),
+            "kthvalue + amax (ring, upper = 1)": lambda: (logits.kthvalue(b, dim=1), logits.amax(dim=1))}
+    base = None
+    for name, way in ways.items():
+        times = []
+        for i in range(max(2, repeats // 2) + 1):
+            start = time.perf_counter()
+            way()
+            if i:
+                times.append(time.perf_counter() - start)
+        seconds = statistics.median(times)
+        base = base or seconds
+        rows.append({"inputs": f"selection: ({2 * b} x {2 * b}) float32", "loss": name, "seconds": seconds,
+                     "ratio": seconds / base})
+        print(f"selection {name:45s} {1000 * seconds:9.2f} ms  x{seconds / base:.2f}", flush=True)
+    return rows
 
 
 def resnet_step_share(batch: int) -> list[tuple[str, str, float, float]]:
@@ -161,6 +189,9 @@ def main() -> None:
             rows.append((f"B={b}, d={args.dim}", name, seconds, seconds / base))
             print(f"B={b:5d} {name:45s} {1000 * seconds:9.2f} ms  x{seconds / base:.2f}", flush=True)
 
+    batches = [int(x) for x in args.batches.split(",")]
+    rows += [(r["inputs"], r["loss"], r["seconds"], r["ratio"], r) for r in objective_rows(batches, args.dim, args.repeats)]
+
     # Graph objective on a REDDIT-BINARY-sized batch: 128 graphs, ~430 nodes each, 96-d embeddings.
     graphs, nodes = 128, 55_000
     batch = torch.sort(torch.randint(0, graphs, (nodes,))).values
@@ -185,7 +216,8 @@ def main() -> None:
     if args.step_batch:
         rows += resnet_step_share(args.step_batch)
 
-    metrics = {"rows": [{"inputs": i, "loss": n, "seconds": sec, "ratio": r} for i, n, sec, r in rows]}
+    metrics = {"rows": [row[4] if len(row) > 4 else {"inputs": row[0], "loss": row[1], "seconds": row[2], "ratio": row[3]}
+                        for row in rows]}
     config = {"batches": args.batches, "dim": args.dim, "repeats": args.repeats, "step_batch": args.step_batch}
     append_record(args.records, make_record(pipeline="loss-speed", config=config, metrics=metrics, seed=0,
                                             wall_time_s=time.perf_counter() - started))

@@ -97,6 +97,10 @@ LEADERBOARD_SENTENCE_SEEDS = range(3)
 LEADERBOARD_SWEEPS: dict[str, tuple[str, tuple[float, ...]]] = {
     "hard": ("beta", (0.5, 2.0, 6.0)),
     "debiased": ("tau_plus", (0.05, 0.2)),
+    "hardness": ("alpha", (3.0, 20.0)),
+    "fnc": ("k", (4.0, 16.0)),  # at most 16: DD's last graph batch leaves 25 negatives per node
+    "ring": ("lower", (0.25, 0.75)),
+    "mochi": ("num_mix", (4.0, 64.0)),
 }
 #: Stage 2, declared here before it runs: (modality, data set, objective spec, fresh seeds) for every stage-1
 #: variant whose gain over NT-Xent had an uncorrected paired p < 0.1. Empty: stage 1 has not finished.

@@ -388,7 +388,7 @@ def sentence_table(records: list[dict], out_dir: Path) -> Path | None:
 
 def leaderboard_table(records: list[dict], out_dir: Path) -> Path | None:
     """tables/leaderboard.md and .png, and the same table in the README between its leaderboard markers."""
-    from benchmarks.leaderboard import build, heat_map, markdown
+    from benchmarks.leaderboard import build, heat_map, legend, markdown
     from benchmarks.suites import expand
 
     rows, ranks, confirmed_cells = build(records)
@@ -406,7 +406,8 @@ def leaderboard_table(records: list[dict], out_dir: Path) -> Path | None:
     path = _write(out_dir, "leaderboard.md", ["# Leaderboard: negative handling across modalities", "",
                                               f"From {len(runs)} run records of {len({r['git_commit'] for r in runs})} "
                                               f"commits; hardware: {'; '.join(machines)}.", "",
-                                              *body, "", "![Δ / s.e. heat map](leaderboard.png)"])
+                                              *body, "", "![Δ / s.e. heat map](leaderboard.png)", "",
+                                              *legend()])
     _readme_section(out_dir.parent / "README.md", body)
     return path
 
@@ -430,10 +431,20 @@ def loss_speed_table(records: list[dict], out_dir: Path) -> Path | None:
              "Median of repeated runs after a warm-up; ratio to the first row of each block. One section per machine "
              f"and thread count, from its newest record; loss_speed.png plots the newest record ({_machine(records[-1])})."]
     for (machine, threads), group in _per_machine(records).items():
-        lines += ["", f"## {machine}, {threads} torch threads", "", f"{_latest_provenance(group, 'make bench-loss')}.", "",
-                  "| inputs | loss | ms | ratio |", "|---|---|---|---|",
-                  *(f"| {r['inputs']} | {r['loss']} | {1000 * r['seconds']:.2f} | {r['ratio']:.2f} |"
-                    for r in group[-1]["metrics"]["rows"])]
+        rows = group[-1]["metrics"]["rows"]
+        lines += ["", f"## {machine}, {threads} torch threads", "", f"{_latest_provenance(group, 'make bench-loss')}.", ""]
+        if not any("peak_mb" in r for r in rows):  # records before the objective rows
+            lines += ["| inputs | loss | ms | ratio |", "|---|---|---|---|",
+                      *(f"| {r['inputs']} | {r['loss']} | {1000 * r['seconds']:.2f} | {r['ratio']:.2f} |" for r in rows)]
+            continue
+        lines += ["Objective rows: every registered contrastive objective at its defaults through `build(spec)` on two "
+                  "views, ratio to our NT-Xent path (`ntxent`) in the same run; peak MB: the rise of the process's peak "
+                  "resident memory during one forward+backward after a warm-up (Linux VmHWM, reset before the call), "
+                  "and that peak in (2B x 2B) float32 matrices. Selection rows: the order statistics FNC, ring and MoCHi "
+                  "need, on one (2B x 2B) matrix, against a full row sort.", "",
+                  "| inputs | loss | ms | ratio | peak MB | peak, (2B)² matrices |", "|---|---|---|---|---|---|",
+                  *(f"| {r['inputs']} | {r['loss']} | {1000 * r['seconds']:.2f} | {r['ratio']:.2f} | "
+                    + (f"{r['peak_mb']:.0f} | {r['peak_matrices']:.1f} |" if "peak_mb" in r else " | |") for r in rows)]
     _plot_loss_speed(records[-1]["metrics"]["rows"], out_dir / "loss_speed.png")
     return _write(out_dir, "loss_speed.md", lines)
 

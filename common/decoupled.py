@@ -17,8 +17,11 @@ The weight up-weights hard positives (low :math:`s^+`); its mean over the batch 
 expectation runs over the call's positive pairs (``P`` of them, each counted as often as its
 anchor's row weight), as lightly's ``negative_mises_fisher_weights`` does over the local
 batch (two views: 2B pairs, each similarity twice, the same as B); the weight is
-differentiated, as in the paper's formula and lightly. With negatives gathered across ranks
-the mean is still over each rank's own pairs.
+differentiated, as in the paper's formula and lightly. The masked form takes the mean over
+its own call's pairs; the two-view form :func:`dclw_two_view` with gathered negatives takes
+it over every rank's pairs (the pairs' scaled logits are gathered with gradients), so that
+W ranks equal one process on the global batch (tests/common/test_distributed.py), where
+lightly's weight stays per rank.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ import math
 import torch
 from torch import Tensor
 
+from common.distributed import gather_with_grad, rank_and_world
 from common.masked import check_temperature, masked_logsumexp, positive_logits, prepare, reduce_pairs
+from common.views import two_view_loss
 
 CITATION = ("Yeh, Hong, Hsu, Liu, Chen, LeCun. Decoupled Contrastive Learning. ECCV 2022, arXiv:2110.06848 "
             "(DCLW weight: Sec. 3, negative von Mises-Fisher weighting, sigma = 0.5)")
@@ -58,12 +63,31 @@ def dclw_loss(
     sigma: float = 0.5,
 ) -> Tensor:
     """DCL with the positive term weighted by ``2 - P softmax(s+/sigma)`` over the positive pairs."""
+    return _decoupled(anchors, candidates, pos_mask, neg_mask, temperature, row_weights, _checked(sigma))
+
+
+def dclw_two_view(z1: Tensor, z2: Tensor, *, temperature: float, gather_distributed: bool = False,
+                  sigma: float = 0.5) -> Tensor:
+    """DCLW on two views ``(B, d)``; with ``gather_distributed`` the weights' mean runs over all ranks' pairs.
+
+    Every rank must pass the same B (as for the gathered negatives).
+    """
+    sigma = _checked(sigma)
+    _, world = rank_and_world() if gather_distributed else (0, 1)
+
+    def masked(anchors, candidates, pos_mask, neg_mask, **kwargs):
+        return _decoupled(anchors, candidates, pos_mask, neg_mask, temperature, None, sigma, world > 1)
+
+    return two_view_loss(masked, z1, z2, gather_distributed=gather_distributed)
+
+
+def _checked(sigma: float) -> float:
     if not (sigma > 0 and math.isfinite(sigma)):
         raise ValueError(f"sigma must be a finite number > 0, got {sigma}")
-    return _decoupled(anchors, candidates, pos_mask, neg_mask, temperature, row_weights, sigma)
+    return sigma
 
 
-def _decoupled(anchors, candidates, pos_mask, neg_mask, temperature, row_weights, sigma) -> Tensor:
+def _decoupled(anchors, candidates, pos_mask, neg_mask, temperature, row_weights, sigma, gathered=False) -> Tensor:
     check_temperature(temperature)
     batch = prepare(anchors, candidates, pos_mask, neg_mask, row_weights)
     with torch.autocast(batch.anchors.device.type, enabled=False):
@@ -74,6 +98,9 @@ def _decoupled(anchors, candidates, pos_mask, neg_mask, temperature, row_weights
             # log E_pairs[e^{s+/sigma}] with each pair counted as often as its row: log-sum-exp, max taken out.
             log_w = batch.weights.log()[pair_row]
             scaled = pos_logit * (temperature / sigma)
-            log_mean = torch.logsumexp(scaled + log_w, dim=0) - torch.logsumexp(log_w, dim=0)
+            weighted = scaled + log_w
+            if gathered:  # the mean over every rank's pairs; gradients flow back to the owning rank
+                weighted, log_w = gather_with_grad(weighted), gather_with_grad(log_w)
+            log_mean = torch.logsumexp(weighted, dim=0) - torch.logsumexp(log_w, dim=0)
             pos_logit = pos_logit * (2.0 - torch.exp(scaled - log_mean))
         return reduce_pairs(batch, pair_row, log_neg[pair_row] - pos_logit)

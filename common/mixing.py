@@ -15,9 +15,14 @@ With :math:`\tilde n_1, \dots, \tilde n_N` its ``num_hard`` most similar negativ
 The synthetic points are constants (no gradient through the synthesis, as for MoCo's queue):
 the gradient reaches the anchor through :math:`q^\top h`, not the mixed candidates. MoCHi
 mixes the hardest entries of a 16k-65k queue (its ImageNet setting: N = 1024, s = 1024,
-s' = 128 to 256); in-batch the defaults are scaled down (N = 64, s = 64, s' = 16).
+s' = 128 to 256); in-batch the defaults are scaled down (N = 16, s = 16, s' = 4: a graph
+batch's fewest negatives are 25, DD's last batch of 26 graphs).
 Randomness comes from ``generator`` or, without one, from a generator seeded with ``seed``
 on every call, so a call is reproducible; :func:`mixing_draws` fixes the order of the draws.
+The registry's objective keeps one generator seeded from ``seed`` for the run, so each step
+draws afresh. Draws are made for ``draw_rows`` rows (default: the anchors) and row ``r``
+takes draw ``draw_index[r]``: :func:`mochi_two_view` with gathered negatives draws for the
+global batch and takes its rank's rows, so W ranks equal one process on the global batch.
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from common.distributed import rank_and_world
 from common.masked import check_temperature, info_nce, masked_logsumexp, positive_logits, prepare, reduce_pairs
+from common.views import two_view_loss
 
 CITATION = ("Kalantidis, Sariyildiz, Pion, Weinzaepfel, Larlus. Hard Negative Mixing for Contrastive Learning. "
             "NeurIPS 2020, arXiv:2010.01028")
@@ -56,11 +63,13 @@ def mochi_loss(
     *,
     temperature: float,
     row_weights: Tensor | None = None,
-    num_hard: int = 64,
-    num_mix: int = 64,
-    num_query_mix: int = 16,
+    num_hard: int = 16,
+    num_mix: int = 16,
+    num_query_mix: int = 4,
     seed: int = 0,
     generator: torch.Generator | None = None,
+    draw_index: Tensor | None = None,
+    draw_rows: int | None = None,
 ) -> Tensor:
     """InfoNCE with ``num_mix`` + ``num_query_mix`` synthetic hard negatives per anchor."""
     check_temperature(temperature)
@@ -80,8 +89,12 @@ def mochi_loss(
         logits = (batch.anchors / temperature) @ batch.candidates.T
         log_neg = masked_logsumexp(logits, ~batch.neg_mask)
         if num_mix + num_query_mix:
+            if draw_index is None:
+                draw_index = torch.arange(anchors.shape[0], device=anchors.device)
+            rows = pos_mask.any(dim=1)  # prepare()'s contributing rows
             synthetic = _synthesise(batch.anchors.detach(), batch.candidates.detach(), logits.detach(),
-                                    batch.neg_mask, num_hard, num_mix, num_query_mix, generator)
+                                    batch.neg_mask, num_hard, num_mix, num_query_mix, generator,
+                                    draw_index[rows], anchors.shape[0] if draw_rows is None else draw_rows)
             synthetic_logits = torch.einsum("rd,rkd->rk", batch.anchors, synthetic) / temperature
             log_neg = torch.logaddexp(log_neg, torch.logsumexp(synthetic_logits, dim=1))
         pair_row, pos_logit = positive_logits(batch, logits)
@@ -89,11 +102,27 @@ def mochi_loss(
 
 
 @torch.no_grad()
-def _synthesise(anchors, candidates, logits, neg_mask, num_hard, num_mix, num_query_mix, generator) -> Tensor:
+def _synthesise(anchors, candidates, logits, neg_mask, num_hard, num_mix, num_query_mix, generator, draw_index,
+                draw_rows) -> Tensor:
     """(R, s + s', d) unit synthetic negatives: mixed hard pairs, then the anchor mixed with a hard one."""
     hardest = logits.masked_fill(~neg_mask, float("-inf")).topk(num_hard, dim=1).indices  # most similar first
-    first, second, alpha, query_pick, beta = mixing_draws(
-        anchors.shape[0], num_hard, num_mix, num_query_mix, generator, anchors.dtype)
+    draws = mixing_draws(draw_rows, num_hard, num_mix, num_query_mix, generator, anchors.dtype)
+    first, second, alpha, query_pick, beta = (d[draw_index] for d in draws)
     mixed = torch.lerp(candidates[hardest.gather(1, second)], candidates[hardest.gather(1, first)], alpha.unsqueeze(2))
     with_query = torch.lerp(candidates[hardest.gather(1, query_pick)], anchors.unsqueeze(1), beta.unsqueeze(2))
     return F.normalize(torch.cat([mixed, with_query], dim=1), dim=2)
+
+
+def mochi_two_view(z1: Tensor, z2: Tensor, *, temperature: float, gather_distributed: bool = False,
+                   **params) -> Tensor:
+    """MoCHi on two views ``(B, d)``; with gathered negatives each rank takes its rows of the global draws.
+
+    Anchors are ordered as in :func:`common.views.two_view_masks`: rank r's view-1 rows are
+    global rows ``rB..rB+B-1`` and its view-2 rows ``WB + rB..``; every rank must pass the same B
+    and the same generator state (one seed).
+    """
+    rank, world = rank_and_world() if gather_distributed else (0, 1)
+    batch = z1.shape[0]
+    local = torch.arange(batch, device=z1.device) + rank * batch
+    return two_view_loss(mochi_loss, z1, z2, gather_distributed=gather_distributed, temperature=temperature,
+                         draw_index=torch.cat([local, local + world * batch]), draw_rows=2 * world * batch, **params)

@@ -39,6 +39,8 @@ class Param:
     high: float | None = None
     high_open: bool = False  # the range is [low, high) rather than [low, high]
     choices: tuple[str, ...] = ()
+    low_open: bool = False  # the range is (low, ...] rather than [low, ...]
+    integer: bool = False  # whole numbers only (a count, k)
 
     def check(self, family: str, name: str, raw: Value) -> Value:
         """``raw`` (text from a spec, or a number) as a valid value; ``ValueError`` naming the range otherwise."""
@@ -50,18 +52,19 @@ class Param:
             value = float(raw)
         except (TypeError, ValueError):
             raise ValueError(f"{family}: {name} must be a number in {self.range_text()}, got {raw!r}") from None
-        inside = math.isfinite(value) and (self.low is None or value >= self.low)
+        inside = math.isfinite(value) and (self.low is None or (value > self.low if self.low_open else value >= self.low))
         inside = inside and (self.high is None or (value < self.high if self.high_open else value <= self.high))
-        if not inside:
-            raise ValueError(f"{family}: {name} must be in {self.range_text()}, got {raw}")
+        if not inside or (self.integer and value != int(value)):
+            kind = "an integer " if self.integer else ""
+            raise ValueError(f"{family}: {name} must be {kind}in {self.range_text()}, got {raw}")
         return value
 
     def range_text(self) -> str:
         if self.choices:
             return "{" + ", ".join(self.choices) + "}"
-        low = "-inf" if self.low is None else f"{self.low:g}"
+        low = "(-inf" if self.low is None else ("(" if self.low_open else "[") + f"{self.low:g}"
         high = "inf)" if self.high is None else f"{self.high:g}" + (")" if self.high_open else "]")
-        return f"[{low}, {high}"
+        return f"{low}, {high}"
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,11 @@ class Family:
     masked: str | None = None  # "module:function" of the masked form
     two_view: str | None = None  # "module:function" of a faster two-view form
     local_global: str | None = None  # "module:function" of a graph-only local-global estimator
+    #: the implementation takes a ``generator``: :func:`build` seeds one from the ``seed`` parameter, and it
+    #: advances with every call (fresh draws each step, reproducible from the spec)
+    seeded: bool = False
+    #: a check across parameters: the error text for invalid values, None when they are fine
+    constraint: Callable[[dict[str, Value]], str | None] | None = None
 
 
 def _fmt(value: Value) -> str:
@@ -158,6 +166,9 @@ def make_objective(name: str, **params: Value) -> Objective:
         valid = ", ".join(family.params) or "none"
         raise ValueError(f"{name}: unknown parameter {', '.join(unknown)}; its parameters: {valid}")
     values = {k: p.check(name, k, params.get(k, p.default)) for k, p in family.params.items()}
+    problem = family.constraint(values) if family.constraint else None
+    if problem:
+        raise ValueError(f"{name}: {problem}")
     return Objective(name, tuple(sorted(values.items())))
 
 
@@ -209,13 +220,20 @@ class ObjectiveLoss:
         self._masked = _load(family.masked) if family.masked else None
         self._two_view = _load(family.two_view) if family.two_view else None
         self._local_global = _load(family.local_global) if family.local_global else None
+        self._generator = None  # a seeded family's random draws, created on the inputs' device at the first call
 
     def set(self, **params: Value) -> None:
         self.objective = self.objective.replace(**params)
 
-    @property
-    def _kwargs(self) -> dict[str, Any]:
-        return {**self.objective.arguments(), "temperature": self.temperature}
+    def _kwargs(self, device: Any = None) -> dict[str, Any]:
+        kwargs = {**self.objective.arguments(), "temperature": self.temperature}
+        if self.objective.family.seeded:
+            import torch
+
+            if self._generator is None or self._generator.device != torch.device(device):
+                self._generator = torch.Generator(device=device).manual_seed(int(kwargs["seed"]))
+            kwargs["generator"] = self._generator
+        return kwargs
 
     def _contrastive(self, form: str) -> None:
         if self._masked is None and self._two_view is None:
@@ -225,10 +243,10 @@ class ObjectiveLoss:
         """Mean loss over the 2B anchors of two ``(B, d)`` views (negatives gathered across ranks if asked)."""
         self._contrastive("two-view")
         if self._two_view is not None:
-            return self._two_view(z1, z2, gather_distributed=self.gather_distributed, **self._kwargs)
+            return self._two_view(z1, z2, gather_distributed=self.gather_distributed, **self._kwargs(z1.device))
         from common.views import two_view_loss
 
-        return two_view_loss(self._masked, z1, z2, gather_distributed=self.gather_distributed, **self._kwargs)
+        return two_view_loss(self._masked, z1, z2, gather_distributed=self.gather_distributed, **self._kwargs(z1.device))
 
     def masked(self, anchors: Any, candidates: Any, pos_mask: Any, neg_mask: Any, row_weights: Any = None) -> Any:
         """Mean loss over the anchors that have a positive; ``row_weights`` count each row that many times."""
@@ -236,12 +254,12 @@ class ObjectiveLoss:
         if self._masked is None:
             raise ValueError(f"objective {self.objective.name} has only a two-view form")
         extra = {} if row_weights is None else {"row_weights": row_weights}
-        return self._masked(anchors, candidates, pos_mask, neg_mask, **extra, **self._kwargs)
+        return self._masked(anchors, candidates, pos_mask, neg_mask, **extra, **self._kwargs(anchors.device))
 
     def local_global(self, local: Any, graph: Any, batch: Any, counts: Any = None) -> Any:
         """Graph objective: node rows ``(n, d)`` against graph embeddings ``(G, d)``; ``batch[i]`` is row i's graph."""
         if self._local_global is not None:
-            kwargs = {k: v for k, v in self._kwargs.items() if k != "temperature"}
+            kwargs = {k: v for k, v in self._kwargs(local.device).items() if k != "temperature"}
             return self._local_global(local, graph, batch, counts=counts, **kwargs)
         from common.local_global import infonce_local_global
 
@@ -258,6 +276,31 @@ def build(objective: Objective | str, *, temperature: float, gather_distributed:
     return ObjectiveLoss(objective, temperature=temperature, gather_distributed=gather_distributed)
 
 
+def check_negatives(objective: Objective, counts: Any, *, temperature: float) -> None:
+    """``ValueError`` when ``objective`` cannot score an anchor with one of ``counts`` negatives.
+
+    Some parameters are valid only against a batch (FNC's k below the negatives, MoCHi's
+    num_hard at most them, a narrow ring band holding one of them): pipelines call this with
+    the negatives per anchor their batches give, before training, so a bad spec is a one-line
+    error rather than a traceback mid-run. Draws from its own generator, not the global one.
+    """
+    if objective.family.local_global:
+        return
+    import torch
+
+    loss = build(objective, temperature=temperature)
+    generator = torch.Generator().manual_seed(0)
+    for count in sorted({int(c) for c in counts}):
+        if count < 1:
+            continue
+        candidates = torch.randn(count + 1, 4, generator=generator)
+        pos_mask = (torch.arange(count + 1) == 0).unsqueeze(0)
+        try:
+            loss.masked(candidates[:1], candidates, pos_mask, ~pos_mask)
+        except ValueError as err:
+            raise ValueError(f"{objective}: {err} (an anchor of this run has {count} negatives)") from None
+
+
 def listing() -> str:
     """The registry as text: every family, its parameters with defaults and ranges, aliases and citation."""
     lines = []
@@ -267,7 +310,8 @@ def listing() -> str:
         lines.append(f"{family.name}  ({kind}{'; aliases: ' + ', '.join(aliases) if aliases else ''})")
         lines.append(f"    {family.summary}")
         for key, p in family.params.items():
-            lines.append(f"    {key} = {_fmt(p.default)}  in {p.range_text()}: {p.help}")
+            whole = " (integer)" if p.integer else ""
+            lines.append(f"    {key} = {_fmt(p.default)}  in {p.range_text()}{whole}: {p.help}")
         lines.append(f"    cite: {family.citation}")
     return "\n".join(lines)
 
@@ -306,4 +350,71 @@ register(
                                        choices=("paper", "reference"))},
            local_global="common.local_global:local_global_loss"),
     ("infograph", "jsd"),
+)
+
+
+# The negative-handling methods of the field (issue 18): each in the masked form over common.masked;
+# images take them through the two-view adapter, graphs through the InfoNCE local-global estimator.
+_DCL = ("Yeh, Hong, Hsu, Liu, Chen, LeCun. Decoupled Contrastive Learning. ECCV 2022, arXiv:2110.06848")
+register(
+    Family("decoupled", "DCL: NT-Xent with the positive removed from the denominator (no negative-positive coupling)",
+           _DCL, masked="common.decoupled:dcl_loss"),
+    ("dcl", "decoupled"),
+)
+register(
+    Family("dclw", "DCLW: DCL with the positive term weighted by 2 - P softmax(s+/sigma) over the batch's positive "
+           "pairs (negative von Mises-Fisher weight; exact with gathered negatives)", _DCL + " (Sec. 3, DCLW)",
+           params={"sigma": Param(0.5, "von Mises-Fisher scale of the positive weights (paper: 0.5)", 0.0,
+                                  low_open=True)},
+           masked="common.decoupled:dclw_loss", two_view="common.decoupled:dclw_two_view"),
+)
+register(
+    Family("hardness", "hardness offset: every negative logit raised by alpha * stop_grad(cos), weights e^{alpha s} "
+           "not renormalised (sentence-transformers' hardness_mode=in_batch_negatives)",
+           "Lan, Niu, Meng, Zhou, Su. LLaVE: Large Language and Vision Embedding Models with Hardness-Weighted "
+           "Contrastive Learning. arXiv:2503.04812, 2025",
+           params={"alpha": Param(9.0, "hardness strength, added to the logit unscaled by the temperature (LLaVE: 9 "
+                                  "at t = 0.05; 0: NT-Xent)", 0.0)},
+           masked="common.hardness:hardness_offset_loss"),
+)
+register(
+    Family("fnc", "false-negative cancellation, in-batch: each anchor's k most similar negatives (detached) are "
+           "eliminated, or attracted as extra positives", "Huynh, Kornblith, Walter, Maire, Khademi. Boosting "
+           "Contrastive Self-Supervised Learning with False Negative Cancellation. WACV 2022, arXiv:2011.11765",
+           params={"k": Param(1.0, "false negatives cancelled per anchor (0: NT-Xent); fewer than the anchor's "
+                              "negatives", 0.0, integer=True),
+                   "mode": Param("attraction", "elimination: dropped from the negatives; attraction: also positives",
+                                 choices=("attraction", "elimination"))},
+           masked="common.fnc:fnc_loss"),
+)
+
+
+def _ring_band(values: dict[str, Value]) -> str | None:
+    lower, upper = values["lower"], values["upper"]
+    return None if lower <= upper else f"lower/upper: the ring band [{lower:g}, {upper:g}] is empty (lower > upper)"
+
+
+register(
+    Family("ring", "ring / conditional negatives: only negatives whose similarity percentile lies in [lower, upper] "
+           "count", "Wu, Zhuang, Mosse, Yamins, Goodman. Conditional Negative Sampling for Contrastive Learning of "
+           "Visual Representations. ICLR 2021, arXiv:2010.02037",
+           params={"lower": Param(0.5, "lowest similarity percentile kept (0: the least similar negative)", 0.0, 1.0),
+                   "upper": Param(1.0, "highest similarity percentile kept (1: the most similar negative)", 0.0, 1.0)},
+           masked="common.ring:ring_loss", constraint=_ring_band),
+)
+_COUNT = {"low": 0.0, "integer": True}
+register(
+    Family("mochi", "MoCHi hard negative mixing, in-batch: synthetic negatives mixed from pairs of each anchor's "
+           "num_hard hardest negatives and from the anchor with one (coefficient < 0.5), no gradient through them",
+           "Kalantidis, Sariyildiz, Pion, Weinzaepfel, Larlus. Hard Negative Mixing for Contrastive Learning. "
+           "NeurIPS 2020, arXiv:2010.01028",
+           params={"num_hard": Param(16.0, "hardest negatives mixed per anchor, N (paper: 1024 of a 16k queue; "
+                                     "in-batch: at most the anchor's negatives)", 1.0, integer=True),
+                   "num_mix": Param(16.0, "synthetic negatives mixed from two hard negatives, s", **_COUNT),
+                   "num_query_mix": Param(4.0, "synthetic negatives mixed from the anchor and a hard negative, s'",
+                                          **_COUNT),
+                   "seed": Param(0.0, "seed of the mixing draws (they advance every step)", **_COUNT)},
+           masked="common.mixing:mochi_loss", two_view="common.mixing:mochi_two_view", seeded=True,
+           constraint=lambda v: "num_hard must be >= 2 to mix pairs of negatives" if v["num_mix"] and v["num_hard"] < 2
+           else None),
 )

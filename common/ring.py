@@ -55,7 +55,11 @@ def ring_loss(
     with torch.autocast(batch.anchors.device.type, enabled=False):
         logits = (batch.anchors / temperature) @ batch.candidates.T
         ranked = logits.detach().masked_fill(~batch.neg_mask, float("inf"))  # negatives first, ascending
-        low, high = _order_statistics(ranked, low_rank), _order_statistics(ranked, high_rank)
+        low = _order_statistics(ranked, low_rank)
+        if bool((high_rank == batch.neg_count - 1).all()):  # upper = 1: the most similar negative, a max not a selection
+            high = logits.detach().masked_fill(~batch.neg_mask, float("-inf")).amax(dim=1)
+        else:
+            high = _order_statistics(ranked, high_rank)
         inside = batch.neg_mask & (ranked >= low.unsqueeze(1)) & (ranked <= high.unsqueeze(1))
         del ranked
         log_neg = masked_logsumexp(logits, ~inside)

@@ -11,7 +11,8 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from common.objectives import Objective, build
+from common.cli import UserError
+from common.objectives import Objective, build, check_negatives
 from common.seed import seed_everything
 from graph.config import Cell
 from graph.data import GraphData
@@ -91,6 +92,11 @@ def train_and_evaluate(
     seed_everything(cell.seed)
     batches = data.batches(cell.batch_size, cell.seed, device, distinct_depth=cell.layers if distinct_nodes else 0)
     trainable = [b for b in batches if b.num_graphs >= 2]  # a lone graph has no negatives
+    if cell.objective is not None and cell.temperature is not None:
+        try:  # InfoNCE estimator: every node has its batch's other graphs as negatives
+            check_negatives(cell.objective, {b.num_graphs - 1 for b in trainable}, temperature=cell.temperature)
+        except ValueError as err:
+            raise UserError(f"{cell.dataset}: {err}") from None
     model = InfoGraph(data.num_features, cell.hidden, cell.layers).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cell.lr)
     step_loss_of = (step_loss(model, cell.objective, temperature=cell.temperature, compile=compile)

@@ -93,10 +93,22 @@ def identity(config: dict[str, Any]) -> str:
 
 
 def scores(records: list[dict[str, Any]], profile: str = "quick") -> list[Score]:
-    """The leaderboard's image scores: linear-probe top-1 of every run of ``profile``, labelled by objective."""
+    """The leaderboard's image scores: linear-probe top-1 of every run of ``profile``, labelled by objective.
+
+    Only runs of the profile's own protocol count: a run with ``--profile quick --epochs 4`` (a smoke run)
+    records profile ``quick`` too, and must not sit in the quick column.
+    """
+    import dataclasses
+
+    from image.config import PROFILES, RUNTIME_FIELDS
+
+    protocol = {k: v for k, v in dataclasses.asdict(PROFILES[profile]).items()
+                if k not in (*RUNTIME_FIELDS, "seed", "dataset", "sync_bn")}
     out = []
     for r in records:
         if r.get("pipeline") != "image" or r["config"].get("profile") != profile:
+            continue
+        if any(r["config"].get(k, v) != v for k, v in protocol.items()):
             continue
         objective = objective_of(r["config"])
         label = "untrained" if objective is None else objective.label() + (" annealed" if r["config"].get("anneal_beta") else "")

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from common.checkpoint import save_checkpoint
 from common.cli import UserError
 from common.losses import annealed_beta
-from common.objectives import Objective, build
+from common.objectives import Objective, build, check_negatives
 from common.resume import resume_checkpoint
 from common.seed import seed_everything
 from image.config import RUNTIME_FIELDS, ImageConfig, check_anneal
@@ -168,6 +168,10 @@ def pretrain(
         steps = images.shape[0] // cfg.batch_size
         if steps == 0:
             raise UserError(f"batch_size {cfg.batch_size} is larger than the {images.shape[0]} pretraining images")
+        try:  # each anchor's negatives: both views of the global batch but itself and its partner
+            check_negatives(objective, [2 * cfg.batch_size - 2], temperature=cfg.temperature)
+        except ValueError as err:
+            raise UserError(str(err)) from None
         last = cfg.epochs if stop_after is None else min(stop_after, cfg.epochs)
         for epoch in range(start, last + 1):
             if anneal_beta:

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from common.checkpoint import load_checkpoint, save_checkpoint
 from common.cli import UserError
-from common.objectives import Objective, ObjectiveLoss, build
+from common.objectives import Objective, ObjectiveLoss, build, check_negatives
 from common.resume import resume_checkpoint
 from common.seed import seed_everything
 from sentence.config import SentenceConfig, objective_tag
@@ -145,6 +145,10 @@ def train(
 
     tc = config.train
     loss_fn = build(objective, temperature=tc.temperature)
+    try:  # one or two neighbours are positives, every other sentence of the batch a negative
+        check_negatives(objective, [tc.batch_size - 3, tc.batch_size - 2], temperature=tc.temperature)
+    except ValueError as err:
+        raise UserError(str(err)) from None
     seed_everything(config.seed)
     model = new_model(corpus, config)
     optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr)

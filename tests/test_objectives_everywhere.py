@@ -1,4 +1,8 @@
-"""Any registered objective runs in every pipeline with no pipeline change: a throwaway family, one real step each."""
+"""Any registered objective runs in every pipeline with no pipeline change: a throwaway family, one real step each.
+
+Then every registered family at its defaults, one real step in each pipeline it applies to (the
+local-global JSD estimator is graph-only).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from common.objectives import Family, Param, build, parse_objective, register, unregister
+from common.objectives import REGISTRY, Family, Param, build, make_objective, parse_objective, register, unregister
 from tests.graph.conftest import write_toy_tu
 from tests.sentence.conftest import use_tiny_books
 
@@ -43,33 +47,33 @@ def test_the_throwaway_family_is_validated_like_any_other(margin):
     assert torch.isfinite(build(margin, temperature=0.5)(z, z.flip(0)))
 
 
-def test_image_pretrains_with_it(margin, tmp_path: Path):
+def _image_step(objective, tmp_path: Path) -> None:
     from image.config import QUICK
     from image.data import ImageData
     from image.train import pretrain
 
+    # 16 images in one batch: 30 negatives per anchor, enough for every family's defaults (MoCHi mixes 16).
     images = torch.randint(0, 256, (16, 3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     labels = torch.arange(16) % 2
     data = ImageData("cifar10-jpeg", images, images, labels, images[:4], labels[:4], num_classes=2)
-    cfg = dataclasses.replace(QUICK, width=4, epochs=1, batch_size=8, train_per_class=0, threads=0)
-    state = pretrain(cfg, margin, data, tmp_path, progress=False)
-    assert state["config"]["objective"] == margin.to_dict() and torch.isfinite(torch.tensor(state["history"][-1]["loss"]))
+    cfg = dataclasses.replace(QUICK, width=4, epochs=1, batch_size=16, train_per_class=0, threads=0)
+    state = pretrain(cfg, objective, data, tmp_path, progress=False)
+    assert state["config"]["objective"] == objective.to_dict() and torch.isfinite(torch.tensor(state["history"][-1]["loss"]))
 
 
-def test_quick_thought_trains_with_it(margin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def _quick_thought_step(objective, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from sentence.config import get_config
     from sentence.corpus import load_corpus
     from sentence.train import train
 
     use_tiny_books(tmp_path, monkeypatch)
     config = get_config("quick", corpus={"vocab_size": 100, "val_books": 1}, model={"embed_dim": 8, "hidden_dim": 16},
-                        train={"batch_size": 12, "steps": 2, "eval_every": 2, "checkpoint_every": 2, "val_batches": 2})
-    state = train(config, margin, load_corpus(config.corpus, verbose=False), tmp_path / "qt.pt", progress=False)
-    assert state["step"] == 2 and state["objective"] == margin.to_dict()
+                        train={"batch_size": 24, "steps": 2, "eval_every": 2, "checkpoint_every": 2, "val_batches": 2})
+    state = train(config, objective, load_corpus(config.corpus, verbose=False), tmp_path / "qt.pt", progress=False)
+    assert state["step"] == 2 and state["objective"] == objective.to_dict()
 
 
-@pytest.mark.parametrize("distinct_nodes", [True, False])
-def test_infograph_trains_with_it(margin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, distinct_nodes: bool):
+def _infograph_step(objective, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, distinct_nodes: bool):
     from graph.config import PROFILES, expand_cells
     from graph.data import load_tu
     from graph.train import train_and_evaluate
@@ -77,7 +81,59 @@ def test_infograph_trains_with_it(margin, tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("HARDNEG_CACHE", str(tmp_path / "cache"))
     root = write_toy_tu(tmp_path / "data")
     settings = dataclasses.replace(PROFILES["quick"], repeats=1, epochs=1)
-    cell = expand_cells(["TOY"], [margin], profile="quick", seed=0, settings=settings)[-1]
-    assert cell.label == "margin-test margin=0.3 (InfoNCE)" and cell.temperature == settings.temperature
+    cell = expand_cells(["TOY"], [objective], profile="quick", seed=0, settings=settings)[-1]
     metrics = train_and_evaluate(cell, load_tu("TOY", root), progress=False, distinct_nodes=distinct_nodes)
     assert not metrics["diverged"] and 0 <= metrics["accuracy"] <= 100
+    return cell, settings
+
+
+def test_image_pretrains_with_it(margin, tmp_path: Path):
+    _image_step(margin, tmp_path)
+
+
+def test_quick_thought_trains_with_it(margin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    _quick_thought_step(margin, tmp_path, monkeypatch)
+
+
+@pytest.mark.parametrize("distinct_nodes", [True, False])
+def test_infograph_trains_with_it(margin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, distinct_nodes: bool):
+    cell, settings = _infograph_step(margin, tmp_path, monkeypatch, distinct_nodes)
+    assert cell.label == "margin-test margin=0.3 (InfoNCE)" and cell.temperature == settings.temperature
+
+
+CONTRASTIVE = [name for name, family in REGISTRY.items() if not family.local_global]
+
+
+@pytest.mark.parametrize("name", CONTRASTIVE)
+def test_every_registered_family_pretrains_images(name, tmp_path: Path):
+    _image_step(make_objective(name), tmp_path)
+
+
+@pytest.mark.parametrize("name", CONTRASTIVE)
+def test_every_registered_family_trains_quick_thought(name, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    _quick_thought_step(make_objective(name), tmp_path, monkeypatch)
+
+
+@pytest.mark.parametrize("name", list(REGISTRY))
+def test_every_registered_family_trains_infograph(name, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    _infograph_step(make_objective(name), tmp_path, monkeypatch, distinct_nodes=True)
+
+
+@pytest.mark.parametrize("spec,counts,match", [
+    ("fnc:k=23", [23], "k = 23"),
+    ("mochi:num_hard=24", [30, 23], "num_hard = 24"),
+    ("ring:lower=0.3,upper=0.4", [2], "lower/upper"),
+])
+def test_parameters_too_large_for_the_batch_are_refused_before_training(spec, counts, match):
+    from common.objectives import check_negatives
+
+    with pytest.raises(ValueError, match=match):
+        check_negatives(parse_objective(spec), counts, temperature=0.5)
+    check_negatives(parse_objective(spec), [c + 10 for c in counts if c > 2], temperature=0.5)
+
+
+def test_a_graph_run_refuses_k_beyond_its_batch_as_a_user_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from common.cli import UserError
+
+    with pytest.raises(UserError, match=r"TOY: fnc:k=23.*23 negatives"):  # 24 toy graphs in one batch
+        _infograph_step(parse_objective("fnc:k=23"), tmp_path, monkeypatch, distinct_nodes=True)

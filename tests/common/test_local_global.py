@@ -1,6 +1,6 @@
 """InfoGraph local-global objective: both conventions against direct loop transcriptions.
 
-The released arithmetic is transcribed once, in ``benchmarks.loss_speed`` (which also times it).
+The released arithmetic is transcribed once, in ``benchmarks.released`` (``benchmarks.loss_speed`` times it).
 """
 
 import math
@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from benchmarks.loss_speed import loop_mask_local_global
+from benchmarks.released import loop_mask_local_global
 from common.local_global import local_global_loss
 
 LOG2 = math.log(2.0)

@@ -53,7 +53,7 @@ def test_shape_mismatch_is_a_clear_error():
 
 def test_the_benchmarks_released_forward_equals_our_model():
     """``make bench-graph`` times the released PyG layers against ours: they must compute the same thing."""
-    from benchmarks.graph_epoch_speed import released_convs, released_forward
+    from benchmarks.released import released_convs, released_forward
     from graph.data import collate
     from graph.model import InfoGraph
 
