@@ -398,7 +398,8 @@ def leaderboard_table(records: list[dict], out_dir: Path) -> Path | None:
     done = declared & {r["config"]["cell"] for r in records if r.get("pipeline") == "harness"}
     coverage = (f"Coverage: {len(done)} of the {len(declared)} declared leaderboard cells have run through the suite "
                 "(`python -m benchmarks run leaderboard`); the table also shows every earlier run of the same protocols "
-                f"({len({(v.modality, v.dataset) for v in rows})} columns so far).")
+                f"({len({(v.modality, v.dataset) for v in rows})} columns so far). Run time in the records so far "
+                f"(sum of wall_time_s, shared 2-core CPUs unless the hardware says otherwise): {_hours(records)}.")
     body = markdown(rows, ranks, confirmed_cells, coverage)
     heat_map(rows, out_dir / "leaderboard.png", _pyplot())
     runs = [r for r in records if r.get("pipeline") in ("graph", "image", "sentence")]
@@ -410,6 +411,15 @@ def leaderboard_table(records: list[dict], out_dir: Path) -> Path | None:
                                               *legend()])
     _readme_section(out_dir.parent / "README.md", body)
     return path
+
+
+def _hours(records: list[dict]) -> str:
+    """Recorded run time per pipeline, so a reader can size the rest of the suite (issue: CPU-hours per modality)."""
+    seconds: dict[str, float] = {}
+    for r in records:
+        if r.get("pipeline") in ("graph", "image", "sentence"):
+            seconds[r["pipeline"]] = seconds.get(r["pipeline"], 0.0) + float(r.get("wall_time_s") or 0.0)
+    return ", ".join(f"{name} {s / 3600:.1f} h" for name, s in sorted(seconds.items()))
 
 
 def _readme_section(readme: Path, body: list[str]) -> None:
