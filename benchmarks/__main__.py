@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from common.cli import Parser, UserError, run_main
+from common.cli import Parser, UserError, at_least, run_main
 
 RECORDS = Path(__file__).resolve().parent.parent / "tables" / "records"
 
@@ -37,12 +37,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     cluster.add_argument("--launcher", choices=("slurm", "local"), default=None,
                          help="slurm: one array job, a shard per task; local: the same through submitit's local "
                          "executor on this machine (for testing the path)")
-    cluster.add_argument("--tasks", type=int, default=None, help="array tasks (shards; default: one per cell, at most 64)")
+    cluster.add_argument("--tasks", type=at_least(1), default=None, help="array tasks (shards; default: one per cell, at most 64)")
     cluster.add_argument("--partition", default=None, help="Slurm partition (default: the cluster's)")
-    cluster.add_argument("--time", type=int, default=24 * 60, help="minutes per task before Slurm stops it (default: 1440)")
-    cluster.add_argument("--cpus-per-task", type=int, default=2, help="CPUs per task (default: 2)")
-    cluster.add_argument("--gpus-per-task", type=int, default=0, help="GPUs per task (default: 0)")
-    cluster.add_argument("--array-parallelism", type=int, default=64, help="tasks running at once (default: 64)")
+    cluster.add_argument("--time", type=at_least(1), default=24 * 60, help="minutes per task before Slurm stops it (default: 1440)")
+    cluster.add_argument("--cpus-per-task", type=at_least(1), default=2, help="CPUs per task (default: 2)")
+    cluster.add_argument("--gpus-per-task", type=at_least(0), default=0, help="GPUs per task (default: 0)")
+    cluster.add_argument("--array-parallelism", type=at_least(1), default=64, help="tasks running at once (default: 64)")
     cluster.add_argument("--wait", action=argparse.BooleanOptionalAction, default=None,
                          help="wait for every task and report failures (default: yes for local, no for slurm)")
     cluster.add_argument("--log-dir", type=Path, default=Path("runs/submitit"), help="submitit's logs (default: runs/submitit)")
@@ -83,13 +83,7 @@ def _launch(args: argparse.Namespace, cells: int) -> int:
 
     if args.shard != (1, 1):
         raise UserError("--launcher makes the shards itself: give --tasks, not --shard")
-    tasks = args.tasks if args.tasks is not None else min(cells, 64)
-    for name, value in (("--tasks", tasks), ("--time", args.time), ("--cpus-per-task", args.cpus_per_task),
-                        ("--array-parallelism", args.array_parallelism)):
-        if value < 1:
-            raise UserError(f"{name} must be >= 1, got {value}")
-    if args.gpus_per_task < 0:
-        raise UserError(f"--gpus-per-task must be >= 0, got {args.gpus_per_task}")
+    tasks = args.tasks if args.tasks is not None else max(1, min(cells, 64))
     launch = Launch(args.launcher, tasks, args.log_dir, args.partition, args.time, args.cpus_per_task,
                     args.gpus_per_task, args.array_parallelism)
     wait = args.wait if args.wait is not None else args.launcher == "local"
@@ -99,7 +93,7 @@ def _launch(args: argparse.Namespace, cells: int) -> int:
 def run_cells(cells: list, args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from common.records import append_record, make_record
+    from common.records import append_record, make_record, runnable_command
     from common.resume import recorded
 
     index, count = args.shard
@@ -110,7 +104,7 @@ def run_cells(cells: list, args: argparse.Namespace) -> int:
           f"{len(todo)} to run -> {records}")
     if args.dry_run:
         for cell in todo:
-            print(f"  {cell.key}: python -m {' '.join(cell.argv).replace('{records}', str(records))}")
+            print(f"  {cell.key}: {runnable_command(['-m', *(a.replace('{records}', str(records)) for a in cell.argv)])}")
         return 0
     failed = []
     for cell in tqdm(todo, desc=args.suite, unit="cell"):
@@ -123,7 +117,7 @@ def run_cells(cells: list, args: argparse.Namespace) -> int:
             continue
         append_record(records, make_record(pipeline="harness", config={"cell": cell.key, "suite": cell.suite},
                                            metrics={}, seed=0, wall_time_s=time.perf_counter() - start,
-                                           command=f"python -m {' '.join(argv)}"))
+                                           command=runnable_command(["-m", *argv])))
     if failed:
         print(f"{len(failed)} cell(s) failed: {', '.join(failed)}; run the same command again to retry them")
         return 1

@@ -19,10 +19,22 @@ from benchmarks.published import (
     RELEASED_GRAPH_SOURCE,
 )
 from common.io import atomic_write_text
-from common.records import read_records
+from common.records import NUMBER, read_records
 from common.stats import format_delta, t_threshold
+from graph.report import RECORD_NEEDS as GRAPH_NEEDS
+from image.report import RECORD_NEEDS as IMAGE_NEEDS
+from sentence.report import RECORD_NEEDS as SENTENCE_NEEDS
 
 TABLES = Path(__file__).resolve().parent.parent / "tables"
+_PROVENANCE = {"git_commit": str, "finished_at": str, "seed": int, "wall_time_s": NUMBER, "hardware.cpu": str,
+               "hardware.cpu_count": int, "hardware.gpu": (str, type(None)), "hardware.torch_threads": int}
+#: The fields each table reads, per pipeline: a record without them is skipped with a warning naming its line.
+NEEDS = {pipeline: {**_PROVENANCE, **fields} for pipeline, fields in {
+    **GRAPH_NEEDS, **IMAGE_NEEDS, **SENTENCE_NEEDS,
+    "graph-epoch-speed": {"metrics.rows": list}, "loss-speed": {"metrics.rows": list},
+    "senteval-speed": {"metrics.rows": list}, "senteval-reference": {"metrics.rows": list},
+    "senteval-agreement": {"metrics.rows": list},
+}.items()}
 
 
 def _provenance(records: list[dict]) -> str:
@@ -517,7 +529,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--records", type=Path, default=TABLES / "records", help="folder of JSONL run records")
     p.add_argument("--out", type=Path, default=TABLES, help="where the tables are written")
     args = p.parse_args(argv)
-    records = read_records(args.records)
+    records = read_records(args.records, NEEDS)
     for path in filter(None, [table(records, args.out) for table in (graph_table, graph_speed_table, image_table, sentence_table, loss_speed_table, leaderboard_table)]):
         print(f"wrote {path}")
     return 0

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 
@@ -13,10 +16,22 @@ class UserError(Exception):
 
 
 class Parser(argparse.ArgumentParser):
-    """Every CLI's parser: a bad argument is a ``UserError`` too, one line on stderr and exit code 2."""
+    """Every CLI's parser: a bad argument is a ``UserError`` too, one line on stderr and exit code 2.
+
+    Every float it parses must be finite: NaN compares false with every bound, so a plain
+    range check lets it through to fail deep inside an optimiser.
+    """
 
     def error(self, message: str) -> NoReturn:
         raise UserError(f"{self.prog}: {message} (see --help)")
+
+    def parse_known_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> tuple[Any, list[str]]:
+        parsed, rest = super().parse_known_args(args, namespace)
+        for name, value in vars(parsed).items():
+            for item in value if isinstance(value, (list, tuple)) else (value,):
+                if isinstance(item, float) and not math.isfinite(item):
+                    self.error(f"--{name.replace('_', '-')} must be a finite number, got {item}")
+        return parsed, rest
 
 
 def run_main(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> None:
@@ -53,6 +68,22 @@ def objectives_arg(parser: Any, *, default: tuple[str, ...], what: str) -> None:
     parser.add_argument("--objective", dest="objectives", action="append", type=objective_arg, default=None,
                         metavar="SPEC", help=f"{what}: NAME or NAME:key=value,... (repeatable; `python -m benchmarks "
                         f"objectives` lists them with their parameters; default: {' '.join(default)})")
+
+
+def at_least(low: int) -> Callable[[str], int]:
+    """argparse ``type=`` for a whole number >= ``low`` (counts, threads, seconds): the error names the bound."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        return value
+
+    parse.__name__ = f"whole number >= {low}"  # argparse names the type in its message
+    return parse
 
 
 def comma_list(element: Callable[[str], Any], what: str) -> Callable[[str], list[Any]]:
@@ -122,6 +153,26 @@ def config_from_args(args: Any, base: Any) -> Any:
     return check_config(dataclasses.replace(base, **given))
 
 
+def config_from_dict(cls: type, values: object, source: str, *, ignore: tuple[str, ...] = ()) -> Any:
+    """The ``cls`` a file stored as a dict (a checkpoint's settings), checked like flags: a ``UserError`` naming
+    ``source`` for a non-dict, an unknown key or a value of the wrong type, never a ``TypeError`` later."""
+    import dataclasses
+
+    if not isinstance(values, dict):
+        raise UserError(f"{source} stores its settings as {type(values).__name__}, not a dict; it is not a hardneg file")
+    values = {k: v for k, v in values.items() if k not in ignore}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(map(str, set(values) - set(fields)))
+    if unknown:
+        raise UserError(f"{source} stores unknown settings ({', '.join(unknown)}); it was written by another program or version")
+    for name, value in values.items():
+        kind = type(fields[name].default)
+        if type(value) is not kind and not (kind is float and type(value) is int) and not (kind is tuple and type(value) is list):
+            raise UserError(f"{source} stores {name}={value!r}, expected {kind.__name__}; it was written by another "
+                            "program or version")
+    return check_config(cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}))
+
+
 def check_config(config: Any) -> Any:
     """``UserError`` naming the first :func:`option` field outside its range (floats must be finite)."""
     import math
@@ -143,3 +194,40 @@ def check_config(config: Any) -> Any:
             if meta["high"] is not None and item > meta["high"]:
                 raise UserError(f"{name} must be <= {meta['high']:g}, got {item}")
     return config
+
+
+def check_output_file(path: str | os.PathLike, flag: str) -> Path:
+    """``path`` when a file can be written there: not a folder, its nearest existing parent a writable folder.
+
+    Checked before a run starts, so hours of work never end in an ``IsADirectoryError``.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{flag} {path} is a folder; give a file path such as {path / 'records.jsonl'}")
+    parent = next((p for p in path.parents if p.exists()), Path("."))
+    if not parent.is_dir():
+        raise UserError(f"{flag} {path}: {parent} is a file, not a folder; choose another path")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UserError(f"{flag} {path} is not writable; choose a path you can write to")
+    return path
+
+
+def check_device(name: str) -> str:
+    """``name`` when torch can run on it here: ``cpu``, ``cuda``, ``cuda:N`` for an existing N, or ``mps``."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise UserError(f"--device {name!r} is not a device; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise UserError(f"--device {name}: no CUDA GPU is available here; use --device cpu")
+        if device.index is not None and device.index >= count:
+            raise UserError(f"--device {name}: only {count} CUDA device(s) here (cuda:0 to cuda:{count - 1})")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError(f"--device {name}: MPS is not available here; use --device cpu")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise UserError(f"--device {name}: {device.type} is not supported; use cpu, cuda or cuda:N")
+    return name

@@ -14,16 +14,26 @@ import functools
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
-import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from common.cli import UserError, check_output_file
 from common.io import atomic_write_bytes
 from common.paths import REPO_ROOT
+
+Kind = type | tuple[type, ...]
+#: Dotted fields a reader uses, per pipeline (``{"graph": {"metrics.accuracy": NUMBER}}``): see :func:`read_records`.
+Needs = Mapping[str, Mapping[str, Kind]]
+NUMBER = (int, float)
+#: What every reader needs of a record, on top of a pipeline's own fields.
+BASE_NEEDS: dict[str, Kind] = {"pipeline": str, "config": dict, "metrics": dict}
+_MISSING = object()
+_WARNED: set[tuple[Path, int]] = set()
 
 _LIBRARIES = ("torch", "torchvision", "torch-geometric", "scikit-learn", "numpy", "sentence-transformers")
 
@@ -77,10 +87,10 @@ def make_record(
     wall_time_s: float,
     command: str | None = None,
 ) -> dict[str, Any]:
-    """A complete record of one finished run."""
+    """A complete record of one finished run; ``command`` defaults to :func:`runnable_command` of this process."""
     return {
         "pipeline": pipeline,
-        "command": command if command is not None else " ".join([Path(sys.executable).name, *sys.argv]),
+        "command": command if command is not None else runnable_command(sys.argv),
         "config": config,
         "seed": seed,
         "metrics": metrics,
@@ -92,9 +102,39 @@ def make_record(
     }
 
 
+def repo_relative(arg: str, root: Path = REPO_ROOT) -> str:
+    """``arg``, or ``--flag=arg``, with an absolute path inside ``root`` made relative to it."""
+    if arg.startswith("-") and "=" in arg:
+        flag, value = arg.split("=", 1)
+        return f"{flag}={repo_relative(value, root)}"
+    path = Path(arg)
+    return str(path.relative_to(root)) if path.is_absolute() and path.is_relative_to(root) else arg
+
+
+def runnable_command(argv: list[str], root: Path = REPO_ROOT) -> str:
+    """The command a reader pastes in the repository root to re-run the process started with ``argv``.
+
+    A script of the repository becomes ``python -m module`` (``sys.argv[0]`` is the file's
+    absolute path even under ``-m``), and argument paths inside ``root`` become relative to it;
+    where the run happened belongs to ``hardware``, not here.
+    """
+    script, *args = argv
+    head = [script]
+    if script.endswith(".py"):
+        inside = Path(repo_relative(str(Path(script).resolve()), root))
+        if not inside.is_absolute():
+            parts = inside.with_suffix("").parts
+            head = ["-m", ".".join(parts[:-1] if parts[-1] == "__main__" else parts)]
+    return shlex.join(["python", *head, *(repo_relative(a, root) for a in args)])
+
+
 def append_record(path: str | os.PathLike, record: dict[str, Any]) -> None:
-    """Append one record; readers never see a partial line, concurrent writers never clash."""
-    path = Path(path)
+    """Append one record; readers never see a partial line, concurrent writers never clash.
+
+    Every earlier line is kept byte for byte, lines a reader skips included; only a last line
+    without its newline (a writer killed mid-line) is dropped.
+    """
+    path = check_output_file(path, "records file")
     path.parent.mkdir(parents=True, exist_ok=True)
     line = (json.dumps(record, sort_keys=True) + "\n").encode()
     with open(path.with_name(path.name + ".lock"), "w") as lock:
@@ -105,20 +145,63 @@ def append_record(path: str | os.PathLike, record: dict[str, Any]) -> None:
         atomic_write_bytes(path, old + line)
 
 
-def read_records(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[dict[str, Any]]:
-    """All records in the given JSONL files or folders of them; skips broken lines with a warning."""
+def _kind(kind: Kind) -> str:
+    names = {str: "text", dict: "an object", list: "a list", int: "a number", float: "a number", bool: "true/false",
+             type(None): "null"}
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(dict.fromkeys(names.get(k, k.__name__) for k in kinds))
+
+
+def record_problem(record: Any, needs: Needs | None = None) -> str | None:
+    """Why ``record`` cannot be used, or None: not an object, or a needed field missing or of the wrong type."""
+    if not isinstance(record, dict):
+        return f"not a JSON object but {_kind(type(record))}"
+    wanted = {**BASE_NEEDS, **(needs or {}).get(record.get("pipeline"), {})}
+    for field, kind in wanted.items():
+        value: Any = record
+        for key in field.split("."):
+            value = value.get(key, _MISSING) if isinstance(value, dict) else _MISSING
+        if value is _MISSING:
+            return f"no {field}"
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            return f"{field} is {_kind(type(value))}, not {_kind(kind)}"
+    return None
+
+
+def read_records(paths: str | os.PathLike | Iterable[str | os.PathLike], needs: Needs | None = None) -> list[dict[str, Any]]:
+    """All usable records in the given JSONL files or folders of them.
+
+    A line that is not UTF-8, not JSON, not an object, or lacks what its reader needs
+    (:func:`record_problem`) is skipped with one line on stderr naming file and line, and left
+    in the file untouched: tables and resumed runs go on with the others.
+    """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     files: list[Path] = []
     for p in map(Path, paths):
-        files.extend(sorted(p.glob("*.jsonl")) if p.is_dir() else [p] if p.exists() else [])
+        files.extend(sorted(f for f in p.glob("*.jsonl") if f.is_file()) if p.is_dir() else [p] if p.is_file() else [])
     records = []
     for file in files:
-        for number, line in enumerate(file.read_text().splitlines(), 1):
+        try:
+            lines = file.read_bytes().split(b"\n")
+        except OSError as err:
+            raise UserError(f"cannot read records file {file}: {err.strerror}") from None
+        for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             try:
-                records.append(json.loads(line))
+                record = json.loads(line.decode())
+            except UnicodeDecodeError:
+                problem: str | None = "not UTF-8 text"
             except json.JSONDecodeError:
-                warnings.warn(f"{file}:{number}: skipping a truncated or corrupt record", stacklevel=2)
+                problem = "truncated or corrupt JSON"
+            else:
+                problem = record_problem(record, needs)
+            if problem is None:
+                records.append(record)
+            elif (file.resolve(), number) not in _WARNED:  # a resumed run reads its file again: warn once
+                _WARNED.add((file.resolve(), number))
+                print(f"warning: {file}:{number}: skipping a record ({problem}); the line is left as it is",
+                      file=sys.stderr)
     return records

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,17 +14,20 @@ def recorded(
     paths: str | os.PathLike | Iterable[str | os.PathLike] | None,
     pipeline: str,
     key: Callable[[dict[str, Any]], Hashable],
+    needs: Mapping[str, Any] | None = None,
 ) -> dict[Hashable, dict[str, Any]]:
     """Finished runs of ``pipeline`` in the records at ``paths``, by ``key(config)``; the latest record of each key.
 
     A re-run skips every cell whose key is here, so the key must hold every setting that
-    changes the result and none that only changes speed.
+    changes the result and none that only changes speed. ``needs``: the dotted fields
+    ``key`` and the caller read (``common.records.read_records``); a record without them is
+    skipped with a warning, and that cell runs again.
     """
     from common.records import read_records
 
     if paths is None:
         return {}
-    return {key(r["config"]): r for r in read_records(paths) if r.get("pipeline") == pipeline}
+    return {key(r["config"]): r for r in read_records(paths, {pipeline: needs or {}}) if r.get("pipeline") == pipeline}
 
 
 def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:

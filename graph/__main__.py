@@ -8,7 +8,18 @@ import time
 import warnings
 from pathlib import Path
 
-from common.cli import Parser, UserError, add_config_flags, comma_list, config_from_args, objectives_arg, run_main
+from common.cli import (
+    Parser,
+    UserError,
+    add_config_flags,
+    at_least,
+    check_device,
+    check_output_file,
+    comma_list,
+    config_from_args,
+    objectives_arg,
+    run_main,
+)
 
 DEFAULT_RECORDS = Path("runs/graph/records.jsonl")
 
@@ -39,7 +50,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--data-dir", type=Path, default=None, help="root holding tu/NAME/raw (default: $DATA_DIR, ../shared/data, ./data)")
     p.add_argument("--out", type=Path, default=DEFAULT_RECORDS, help="run-records JSONL file to append to")
     p.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
-    p.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads and SVM jobs")
+    p.add_argument("--threads", type=at_least(1), default=os.cpu_count(), help="torch threads and SVM jobs")
     p.add_argument("--no-download", action="store_true",
                    help="never try PyG's download when raw files are missing (also HARDNEG_OFFLINE=1)")
     p.add_argument("--compile", action="store_true",
@@ -70,12 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     from common.subnormal import flush_denormal
     from graph.config import PROFILES, STAGED, expand_cells, reproduction_objectives
 
-    args.device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    args.device = check_device(args.device) if args.device else "cuda" if torch.cuda.is_available() else "cpu"
+    check_output_file(args.out, "--out")
     settings = config_from_args(args, PROFILES[args.profile])
     datasets = list(STAGED) if args.dataset == "all" else [d for d in args.dataset.split(",") if d]
     objectives = args.objectives or reproduction_objectives(settings)
-    if args.threads < 1:
-        raise UserError("--threads must be >= 1")
     if any(not 1 <= e <= settings.epochs for e in args.eval_at):
         raise UserError(f"--eval-at epochs must lie in [1, {settings.epochs}] (the run's --epochs), got {args.eval_at}")
     cells = expand_cells(datasets, objectives, profile=args.profile, seed=args.seed, settings=settings)
@@ -92,10 +102,10 @@ def _run(args: argparse.Namespace, cells: list, process_settings: dict) -> None:
     from common.resume import recorded
     from graph.config import cell_of
     from graph.data import load_tu
-    from graph.report import format_table, summarize
+    from graph.report import RECORD_NEEDS, format_table, summarize
     from graph.train import cell_config, train_and_evaluate
 
-    done = recorded(args.out, "graph", lambda config: cell_of(config).key)
+    done = recorded(args.out, "graph", lambda config: cell_of(config).key, RECORD_NEEDS["graph"])
     todo = [c for c in cells if c.key not in done]
     print(f"{len(cells)} runs, {len(cells) - len(todo)} already recorded in {args.out}, {len(todo)} to do")
     loaded = {}
@@ -114,7 +124,7 @@ def _run(args: argparse.Namespace, cells: list, process_settings: dict) -> None:
         print(f"{cell.dataset:14s} {cell.label:28s} repeat {cell.repeat}: {metrics['accuracy']:.2f}% "
               f"({metrics['seconds_per_epoch']:.3f} s/epoch, {record['wall_time_s']:.1f} s)", flush=True)
     wanted = {c.key for c in cells}
-    records = [r for r in read_records(args.out) if r.get("pipeline") == "graph" and cell_of(r["config"]).key in wanted]
+    records = [r for r in read_records(args.out, RECORD_NEEDS) if r.get("pipeline") == "graph" and cell_of(r["config"]).key in wanted]
     print(format_table(summarize(records)))
 
 

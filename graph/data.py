@@ -12,11 +12,14 @@ that the encoder cannot tell apart (``graph.wl``).
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -28,6 +31,20 @@ from graph.wl import distinct_rows, wl_colours
 
 REQUIRED_SUFFIXES = ("A.txt", "graph_indicator.txt", "graph_labels.txt")
 TU_URL = "https://chrsmrrs.github.io/datasets/docs/datasets/"
+# The TU format: per file suffix, the kind of number on each line and what the lines count
+# (one line per edge of NAME_A.txt, per node of NAME_graph_indicator.txt, per graph of NAME_graph_labels.txt).
+TU_FILES = {
+    "A": (int, "edges"),
+    "graph_indicator": (int, "nodes"),
+    "graph_labels": (int, "graphs"),
+    "node_labels": (int, "nodes"),
+    "node_attributes": (float, "nodes"),
+    "edge_labels": (int, "edges"),
+    "edge_attributes": (float, "edges"),
+    "graph_attributes": (float, "graphs"),
+}
+_ONE_HOT_LIMIT = 8 * 2**30  # bytes of float32 one-hot label features PyG may build
+_COUNTED_BY = {"edges": "A", "nodes": "graph_indicator", "graphs": "graph_labels"}
 
 
 @dataclass
@@ -90,19 +107,96 @@ def _expected_files(name: str) -> str:
     return ", ".join(f"{name}_{suffix}" for suffix in REQUIRED_SUFFIXES)
 
 
+def _tu_error(path: Path, line: int | None, problem: str) -> UserError:
+    """The one error of a malformed TU file: file, line and problem, and what to do."""
+    where = f"{path}:{line}" if line else str(path)
+    return UserError(f"{where}: {problem}; fix the file or fetch the data set again from {TU_URL}")
+
+
+def _read_numbers(path: Path, kind: type) -> np.ndarray:
+    """The comma-separated numbers of ``path`` as a (lines, width) array; every line as wide as the first."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise _tu_error(path, None, f"is not text (byte {err.start} is not UTF-8)") from None
+    if not text.strip():
+        raise _tu_error(path, None, "is empty")
+    if not text.endswith("\n"):
+        raise _tu_error(path, text.count("\n") + 1, "has no newline at its end (PyG's reader would drop this line)")
+    values, width = array("q" if kind is int else "d"), 0
+    for number, line in enumerate(text.split("\n")[:-1], 1):
+        try:
+            row = [kind(token) for token in line.split(",")]
+        except ValueError:
+            what = "whole numbers" if kind is int else "numbers"
+            raise _tu_error(path, number, f"{line.strip()[:40]!r} is not {what} separated by commas") from None
+        if kind is float and not all(map(math.isfinite, row)):
+            raise _tu_error(path, number, "holds NaN or infinity")
+        width = width or len(row)
+        if len(row) != width:
+            raise _tu_error(path, number, f"has {len(row)} values where line 1 has {width}")
+        values.extend(row)
+    return np.frombuffer(values, dtype=np.int64 if kind is int else np.float64).reshape(-1, width)
+
+
+def check_tu_files(name: str, folder: Path) -> None:
+    """Raise ``UserError`` naming file, line and problem unless the TU files of ``name`` in ``folder`` agree.
+
+    Checked: numbers on every line, one line per edge/node/graph in each file, node ids of
+    NAME_A.txt within the nodes, edges within one graph, graph ids of the indicator within the
+    graphs, in order, and every graph with a node (PyG assumes all of these and fails deep inside otherwise).
+    """
+    paths = {suffix: folder / f"{name}_{suffix}.txt" for suffix in TU_FILES}
+    tables = {suffix: _read_numbers(path, TU_FILES[suffix][0]) for suffix, path in paths.items() if path.is_file()}
+    counts = {rows: len(tables[suffix]) for rows, suffix in _COUNTED_BY.items()}
+    for suffix, table in tables.items():
+        rows = TU_FILES[suffix][1]
+        if len(table) != counts[rows]:
+            raise _tu_error(paths[suffix], None, f"has {len(table)} lines, but {paths[_COUNTED_BY[rows]].name} has "
+                            f"{counts[rows]} {rows}: one line per {rows[:-1]}")
+    for suffix, width in (("A", 2), ("graph_indicator", 1), ("graph_labels", 1)):
+        if tables[suffix].shape[1] != width:
+            raise _tu_error(paths[suffix], 1, f"has {tables[suffix].shape[1]} values per line, not {width}")
+    edges, indicator = tables["A"], tables["graph_indicator"][:, 0]
+    nodes, graphs = counts["nodes"], counts["graphs"]
+    for line in np.flatnonzero(((edges < 1) | (edges > nodes)).any(axis=1))[:1]:
+        raise _tu_error(paths["A"], line + 1, f"edge {edges[line].tolist()} names a node outside 1..{nodes} "
+                        f"({paths['graph_indicator'].name} has {nodes} nodes)")
+    for line in np.flatnonzero((indicator < 1) | (indicator > graphs))[:1]:
+        raise _tu_error(paths["graph_indicator"], line + 1, f"graph {indicator[line]} is outside 1..{graphs} "
+                        f"({paths['graph_labels'].name} has {graphs} graphs)")
+    for line in np.flatnonzero(np.diff(indicator) < 0)[:1]:
+        raise _tu_error(paths["graph_indicator"], line + 2, "graph ids must not decrease: the nodes of a graph come together")
+    for graph in np.flatnonzero(np.bincount(indicator, minlength=graphs + 1)[1:] == 0)[:1]:
+        raise _tu_error(paths["graph_indicator"], None, f"graph {graph + 1} has no nodes")
+    for suffix in ("node_labels", "edge_labels"):
+        if suffix in tables:
+            table = tables[suffix]
+            span = int((table.max(axis=0) - table.min(axis=0) + 1).sum())
+            if 4 * span * len(table) > _ONE_HOT_LIMIT:
+                raise _tu_error(paths[suffix], None, f"labels span {span} values: PyG's one-hot features would take "
+                                f"{4 * span * len(table) / 1e9:.0f} GB; number the labels 0..K-1")
+    owners = indicator[edges - 1]
+    for line in np.flatnonzero(owners[:, 0] != owners[:, 1])[:1]:
+        raise _tu_error(paths["A"], line + 1, f"edge {edges[line].tolist()} joins graph {owners[line, 0]} to graph "
+                        f"{owners[line, 1]}")
+
+
 def _stage_raw(name: str, root: Path, cache: Path) -> None:
-    """Copy raw files into the cache so PyG can write ``processed/`` beside them."""
+    """Copy raw files into the cache so PyG can write ``processed/`` beside them; check them before PyG parses them."""
     source = root / "tu" / name / "raw"
     target = cache / "tu" / name / "raw"
     missing = [s for s in REQUIRED_SUFFIXES if not (source / f"{name}_{s}").is_file()]
     if missing:
         raise UserError(f"data set {name} in {source} lacks {', '.join(f'{name}_{s}' for s in missing)}")
+    stale = [file for file in source.glob(f"{name}_*.txt")
+             if not (target / file.name).exists() or (target / file.name).stat().st_size != file.stat().st_size]
+    if stale or not (target.parent / "processed").is_dir():
+        check_tu_files(name, source)
     target.mkdir(parents=True, exist_ok=True)
-    for file in source.glob(f"{name}_*.txt"):
-        copy = target / file.name
-        if not copy.exists() or copy.stat().st_size != file.stat().st_size:
-            shutil.copyfile(file, copy)
-            shutil.rmtree(target.parent / "processed", ignore_errors=True)
+    for file in stale:
+        shutil.copyfile(file, target / file.name)
+        shutil.rmtree(target.parent / "processed", ignore_errors=True)
 
 
 def _union_edges(graphs: list) -> tuple[Tensor, list[int]]:

@@ -6,8 +6,15 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 
+from common.records import NUMBER
 from common.stats import PairedDelta, Score, format_delta, holm, largest_gain, paired_delta
 from graph.config import PROFILES, cell_of, objective_label
+
+#: What a graph record must hold to be resumed or summarised (``common.records.read_records``).
+RECORD_NEEDS = {"graph": {**{f"config.{k}": str for k in ("dataset", "profile")},
+                          **{f"config.{k}": int for k in ("repeat", "seed", "epochs", "batch_size", "hidden", "layers")},
+                          "config.lr": NUMBER, "seed": int, "wall_time_s": NUMBER, "metrics.accuracy": NUMBER,
+                          "metrics.seconds_per_epoch": NUMBER}}
 
 
 def label_of(config: dict) -> str:

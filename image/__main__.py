@@ -15,7 +15,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common.cli import Parser, UserError, add_config_flags, config_from_args, objectives_arg, run_main
+from common.cli import (
+    Parser,
+    UserError,
+    add_config_flags,
+    check_output_file,
+    config_from_args,
+    config_from_dict,
+    objectives_arg,
+    run_main,
+)
 from common.objectives import Objective, parse_objective
 from image.config import (
     DEFAULT_OBJECTIVES,
@@ -68,11 +77,13 @@ def _setup(cfg: ImageConfig) -> Any:
     """Import torch, apply the thread setting, return the device."""
     import torch
 
-    from image.train import resolve_device
+    from image.train import check_memory, resolve_device
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    return resolve_device(cfg.device)
+    device = resolve_device(cfg.device)
+    check_memory(cfg, device)
+    return device
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
@@ -105,8 +116,8 @@ def _encoder_for_eval(args: argparse.Namespace) -> tuple[ImageConfig, Any, str]:
         cfg = _config(args)
         return cfg, build_model(cfg).encoder, "random-init"
     state = load_checkpoint(args.checkpoint, required=("model", "config"))
-    saved = {k: v for k, v in state["config"].items() if k not in ("method", "objective", "anneal_beta")}
-    cfg = _config(args, ImageConfig(**saved))
+    saved = config_from_dict(ImageConfig, state["config"], str(args.checkpoint), ignore=("method", "objective", "anneal_beta"))
+    cfg = _config(args, saved)
     model = build_model(cfg)
     try:
         model.load_state_dict(state["model"])
@@ -140,26 +151,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """Random-init baseline, then pretrain + kNN + linear probe per method; one record each."""
     cfg = _config(args)
+    check_output_file(args.records, "--records")
     runs = [(o, args.anneal_beta and "beta" in dict(o.params)) for o in _objectives(args, DEFAULT_OBJECTIVES)]
     device = _setup(cfg)
     from common.records import append_record, make_record
     from common.resume import recorded
     from image.data import load_dataset
     from image.evaluate import evaluate_encoder
-    from image.report import identity
+    from image.report import RECORD_NEEDS, identity
     from image.train import build_model, pretrain
 
     data = load_dataset(cfg.dataset, train_per_class=cfg.train_per_class, seed=cfg.seed, download=args.download)
     common = {**dataclasses.asdict(cfg), "profile": args.profile, "dataset_label": data.label,
               "arch_label": _arch_label(cfg), "pretrain_images": data.pretrain.shape[0],
               "test_images": data.test_images.shape[0]}
-    command = " ".join(["python -m image", *sys.argv[1:]])
-    done = {key: r["metrics"] for key, r in recorded(args.records, "image", identity).items()}
+    done = {key: r["metrics"] for key, r in recorded(args.records, "image", identity, RECORD_NEEDS["image"]).items()}
     rows = []
 
     def finish(config: dict, started: float, metrics: dict) -> None:
         append_record(args.records, make_record(pipeline="image", config=config, metrics=metrics, seed=cfg.seed,
-                                                wall_time_s=time.perf_counter() - started, command=command))
+                                                wall_time_s=time.perf_counter() - started))
 
     config = {**common, "method": "random-init"}
     metrics = done.get(identity(config))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import math
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,8 +128,6 @@ def _cifar10_jpeg_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
 
 def _decode_zip(path: Path) -> dict[str, np.ndarray]:
     """Decode every ``split/<class>/*.jpg``; classes are numbered in sorted order (CIFAR's own)."""
-    from PIL import Image
-
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as err:
@@ -141,10 +140,26 @@ def _decode_zip(path: Path) -> dict[str, np.ndarray]:
             names = [n for n in members if n.startswith(split + "/")]
             if not names:
                 raise UserError(f"{path} has no {split}/<class>/*.jpg images")
-            images = np.stack([np.asarray(Image.open(io.BytesIO(archive.read(n))).convert("RGB")) for n in names])
-            out[f"{split}_x"] = images
+            images = [_decode_member(archive, path, n) for n in names]
+            odd = next((n for n, image in zip(names, images, strict=True) if image.shape != images[0].shape), None)
+            if odd is not None:
+                raise UserError(f"{path}: {odd} is not {images[0].shape[1]}x{images[0].shape[0]} like {names[0]}; "
+                                "every image must have the same size")
+            out[f"{split}_x"] = np.stack(images)
             out[f"{split}_y"] = np.array([classes.index(n.split("/")[1]) for n in names], dtype=np.int64)
     return out
+
+
+def _decode_member(archive: zipfile.ZipFile, path: Path, name: str) -> np.ndarray:
+    """One member as an RGB array; a damaged member (bad CRC, broken compression, not an image) is a ``UserError``."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(archive.read(name))) as image:
+            return np.asarray(image.convert("RGB"))
+    except (zipfile.BadZipFile, zlib.error, NotImplementedError, OSError, EOFError, ValueError,
+            Image.DecompressionBombError) as err:  # PIL's UnidentifiedImageError is an OSError
+        raise UserError(f"{path}: {name} cannot be read ({err}); replace the zip with a fresh copy") from None
 
 
 def _torchvision_arrays(name: str, download: bool) -> tuple[np.ndarray, ...]:

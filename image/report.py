@@ -8,8 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.objectives import Objective, make_objective
+from common.records import NUMBER
 from common.stats import PairedDelta, Score, paired_delta
 from image.config import ALIASES
+
+#: What an image record must hold to be resumed or tabulated (``common.records.read_records``).
+RECORD_NEEDS = {"image": {**{f"config.{k}": str for k in ("profile", "dataset_label", "arch_label", "method")},
+                          "config.epochs": int, "seed": int, "metrics.knn_top1": NUMBER, "metrics.linear_top1": NUMBER}}
 
 BASELINE, UNTRAINED = "simclr", "random-init"
 

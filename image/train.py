@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +22,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from common.checkpoint import save_checkpoint
-from common.cli import UserError
+from common.cli import UserError, check_device
 from common.losses import annealed_beta
 from common.objectives import Objective, build, check_negatives
 from common.resume import resume_checkpoint
@@ -39,10 +40,69 @@ def resolve_device(name: str) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and "LOCAL_RANK" in os.environ:
         name = f"cuda:{int(os.environ['LOCAL_RANK'])}"
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"device {name} requested but no CUDA GPU is available; use --device cpu")
-    return device
+    return torch.device(check_device(name))
+
+
+def memory_estimate(cfg: ImageConfig, world: int = 1) -> dict[str, int]:
+    """Bytes one rank needs to pretrain and to compute features, from the model's layer outputs.
+
+    One view's activations are counted with forward hooks on every leaf layer (autograd keeps
+    about that much per image until the backward pass); the loss holds a few (2B)^2 matrices
+    of the gathered batch. A lower bound: allocator slack and the data set come on top.
+    """
+    model = SimCLRModel(cfg.arch, cfg.width).eval()
+    sizes: list[int] = []
+
+    def count(_module: nn.Module, _inputs: Any, out: Any) -> None:
+        sizes.append((out[0] if isinstance(out, tuple) else out).numel())
+
+    hooks = [m.register_forward_hook(count) for m in model.modules() if not list(m.children())]
+
+    def per_image(side: int) -> tuple[int, int]:
+        sizes.clear()
+        with torch.no_grad():
+            model(torch.zeros(1, 3, side, side))
+        return sum(sizes), max(sizes)
+
+    train_total, _ = per_image(cfg.crop_size)
+    _, eval_largest = per_image(96 if cfg.dataset == "stl10" else 32)
+    for hook in hooks:
+        hook.remove()
+    views = 2 * max(cfg.batch_size // world, 1)
+    params = sum(p.numel() for p in model.parameters())
+    return {
+        "pretraining": 4 * (views * train_total + 4 * (2 * cfg.batch_size) ** 2 + 4 * views * 3 * cfg.crop_size**2 + 4 * params),
+        "features": 4 * (2 * cfg.eval_batch_size * eval_largest + params),
+    }
+
+
+def _available_bytes(device: torch.device) -> int | None:
+    """Free memory of ``device`` now (CUDA: free GPU memory; CPU: the kernel's MemAvailable), None if unknown."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    if device.type != "cpu":
+        return None
+    with contextlib.suppress(OSError, StopIteration, ValueError), open("/proc/meminfo") as f:
+        return 1024 * int(next(line.split()[1] for line in f if line.startswith("MemAvailable:")))
+    return None
+
+
+def _size(count: float) -> str:
+    units = ("bytes", "KB", "MB", "GB", "TB", "PB")
+    power = min(int(math.log10(max(count, 1)) // 3), len(units) - 1)
+    return f"{count / 1000**power:.1f} {units[power]}"
+
+
+def check_memory(cfg: ImageConfig, device: torch.device) -> None:
+    """Refuse, before anything is allocated, a run whose estimate exceeds the free memory of ``device``."""
+    available = _available_bytes(device)
+    if available is None:
+        return
+    lower = {"pretraining": "--batch-size (or --crop-size, --width)", "features": "--eval-batch-size"}
+    for phase, need in memory_estimate(cfg, int(os.environ.get("WORLD_SIZE", "1"))).items():
+        if need > available:
+            raise UserError(f"{phase} at --batch-size {cfg.batch_size} / --eval-batch-size {cfg.eval_batch_size} needs "
+                            f"about {_size(need)} on {device}, but only {_size(available)} is free; lower {lower[phase]}")
 
 
 @contextlib.contextmanager

@@ -15,7 +15,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from common.cli import Parser, UserError, add_config_flags, config_from_args, objectives_arg, run_main
+from common.cli import (
+    Parser,
+    UserError,
+    add_config_flags,
+    at_least,
+    check_output_file,
+    config_from_args,
+    objectives_arg,
+    run_main,
+)
 from common.objectives import Objective, from_dict, parse_objective
 from sentence.config import (
     DEFAULT_OBJECTIVES,
@@ -41,18 +50,11 @@ def _tasks(text: str) -> tuple[str, ...]:
     return tasks
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick",
                         help="settings profile: quick (sized for 2 CPU cores, ~1 h) or paper (Logeswaran & Lee sizes)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: the profile's, 0)")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default 0: torch's choice)")
+    parser.add_argument("--threads", type=at_least(0), default=0, help="torch CPU threads (default 0: torch's choice)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="folder holding books/gutenberg/ and senteval/ (default: DATA_DIR or ../shared/data)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars (for logs)")
@@ -64,9 +66,9 @@ def _training(parser: argparse.ArgumentParser) -> None:
 
 def _evaluation(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tasks", type=_tasks, default=TASKS, help=f"comma-separated transfer tasks (default {','.join(TASKS)})")
-    parser.add_argument("--inner-kfold", type=_positive, default=None,
+    parser.add_argument("--inner-kfold", type=at_least(1), default=None,
                         help="inner cross-validation folds that choose the L2 strength (profile default)")
-    parser.add_argument("--jobs", type=int, default=None, help="parallel classifier fits (default: all usable cores)")
+    parser.add_argument("--jobs", type=at_least(1), default=None, help="parallel classifier fits (default: all usable cores)")
 
 
 def _records(parser: argparse.ArgumentParser, default: Path | None) -> None:
@@ -361,6 +363,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is fetched from a hub at run time
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    for flag in ("out", "records"):
+        if getattr(args, flag, None) is not None and args.command != "table":
+            check_output_file(getattr(args, flag), f"--{flag}")
     if getattr(args, "data_dir", None) is not None and not args.data_dir.is_dir():
         raise UserError(f"--data-dir {args.data_dir} is not a folder")
     if getattr(args, "encoder", None) not in (None, "minilm", "random") and not Path(args.encoder).is_file():

@@ -18,7 +18,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from common.records import NUMBER
 from common.stats import PairedDelta, Score, format_delta, holm, paired_delta
+
+#: What a sentence record must hold to be resumed or tabulated (``common.records.read_records``).
+RECORD_NEEDS = {"sentence": {"config.profile": str, "config.row": str, "seed": int, "wall_time_s": NUMBER}}
 
 COLUMNS = ("MR", "CR", "SUBJ", "MPQA", "TREC", "MRPC_acc", "MRPC_f1")
 HEADERS = ("MR", "CR", "SUBJ", "MPQA", "TREC", "MRPC acc", "MRPC F1")

@@ -42,7 +42,7 @@ def test_bad_names_list_the_valid_ones(capsys):
 
 def test_dry_run_skips_cells_with_harness_records(tmp_path, capsys):
     cells = expand("sentence", "quick")
-    append_record(tmp_path / "old.jsonl", {"pipeline": "harness", "config": {"cell": cells[0].key}})
+    append_record(tmp_path / "old.jsonl", {"pipeline": "harness", "config": {"cell": cells[0].key}, "metrics": {}})
     with pytest.raises(SystemExit) as info:
         run_main(main, ["run", "sentence", "--records", str(tmp_path), "--dry-run"])
     out = capsys.readouterr().out

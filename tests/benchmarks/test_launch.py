@@ -33,7 +33,7 @@ def test_local_launcher_runs_each_shard_as_its_own_task_and_the_records_merge(tm
 
 
 def test_bad_launcher_settings_exit_2_with_one_line(tmp_path):
-    for extra, message in ((["--tasks", "0"], "--tasks must be >= 1"), (["--shard", "1/2"], "give --tasks, not --shard"),
+    for extra, message in ((["--tasks", "0"], "--tasks: must be >= 1"), (["--shard", "1/2"], "give --tasks, not --shard"),
                            (["--launcher", "pbs"], "invalid choice")):
         args = ["--launcher", "local", *extra] if extra[0] != "--launcher" else extra
         result = subprocess.run([sys.executable, "-m", "benchmarks", "run", "smoke", *args, "--records", str(tmp_path)],

@@ -22,13 +22,58 @@ def test_record_carries_provenance_and_round_trips(tmp_path):
     assert read_records(tmp_path)[0]["wall_time_s"] == 1.235
 
 
-def test_truncated_last_line_is_skipped_with_warning_and_repaired_on_append(tmp_path):
+_RECORD = {"pipeline": "graph", "config": {}, "metrics": {}}
+
+
+def test_truncated_last_line_is_skipped_with_warning_and_repaired_on_append(tmp_path, capsys):
     path = tmp_path / "r.jsonl"
-    path.write_text(json.dumps({"seed": 1}) + "\n" + '{"seed": 2, "metr')
-    with pytest.warns(UserWarning, match="truncated"):
-        assert [r["seed"] for r in read_records(path)] == [1]
-    append_record(path, {"seed": 3})
+    path.write_text(json.dumps({**_RECORD, "seed": 1}) + "\n" + '{"seed": 2, "metr')
+    assert [r["seed"] for r in read_records(path)] == [1]
+    assert capsys.readouterr().err == f"warning: {path}:2: skipping a record (truncated or corrupt JSON); the line is left as it is\n"
+    append_record(path, {**_RECORD, "seed": 3})
     assert [r["seed"] for r in read_records(path)] == [1, 3]
+
+
+def test_unusable_lines_are_skipped_named_and_kept_byte_for_byte(tmp_path, capsys):
+    path = tmp_path / "r.jsonl"
+    lines = [json.dumps({**_RECORD, "seed": 1}).encode(), b"\xff\xfe binary", b"[1, 2]",
+             json.dumps({"pipeline": "graph", "config": {}}).encode(),
+             json.dumps({**_RECORD, "seed": 2, "metrics": {"accuracy": "high"}}).encode()]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    before = path.read_bytes()
+    needs = {"graph": {"metrics.accuracy": (int, float)}}
+    assert read_records(path, needs) == []  # the first record lacks metrics.accuracy
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split(": skipping a record ")[1] for line in err] == [
+        "(no metrics.accuracy); the line is left as it is", "(not UTF-8 text); the line is left as it is",
+        "(not a JSON object but a list); the line is left as it is", "(no metrics); the line is left as it is",
+        "(metrics.accuracy is text, not a number); the line is left as it is"]
+    append_record(path, {**_RECORD, "seed": 3, "metrics": {"accuracy": 1.0}})
+    assert path.read_bytes().startswith(before)
+    assert [r["seed"] for r in read_records(path, needs)] == [3]
+
+
+def test_command_is_pasteable_in_the_repo_root():
+    from common.paths import REPO_ROOT
+    from common.records import runnable_command
+
+    argv = [str(REPO_ROOT / "graph" / "__main__.py"), "--out", str(REPO_ROOT / "tables" / "x.jsonl"), "--data-dir=/elsewhere"]
+    assert runnable_command(argv) == "python -m graph --out tables/x.jsonl --data-dir=/elsewhere"
+    assert runnable_command([str(REPO_ROOT / "benchmarks" / "loss_speed.py")]) == "python -m benchmarks.loss_speed"
+    assert runnable_command(["-m", "image", "run", "--records", str(REPO_ROOT / "r.jsonl")]) == "python -m image run --records r.jsonl"
+
+
+def test_no_committed_record_holds_an_absolute_path_in_its_command():
+    import shlex
+
+    from common.paths import REPO_ROOT
+
+    for path in sorted((REPO_ROOT / "tables" / "records").glob("*.jsonl")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            command = json.loads(line)["command"]
+            assert command.startswith("python -m "), f"{path.name}:{number}: {command}"
+            for token in shlex.split(command):
+                assert not token.split("=")[-1].startswith("/"), f"{path.name}:{number}: {command}"
 
 
 def test_checkpoint_round_trip_and_clear_errors(tmp_path):
