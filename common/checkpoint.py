@@ -34,7 +34,7 @@ def load_checkpoint(path: str | os.PathLike, *, required: tuple[str, ...] = ()) 
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        reason = str(err).splitlines()[0].split(". ")[0][:120] if str(err) else type(err).__name__  # torch's run on
         raise UserError(f"checkpoint {path} is corrupt or not a hardneg checkpoint ({reason}); delete it to start over") from None
     if not isinstance(state, dict):
         raise UserError(f"checkpoint {path} holds a {type(state).__name__}, not a checkpoint dict; delete it to start over")

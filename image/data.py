@@ -152,13 +152,15 @@ def _decode_zip(path: Path) -> dict[str, np.ndarray]:
 
 def _decode_member(archive: zipfile.ZipFile, path: Path, name: str) -> np.ndarray:
     """One member as an RGB array; a damaged member (bad CRC, broken compression, not an image) is a ``UserError``."""
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(archive.read(name))) as image:
             return np.asarray(image.convert("RGB"))
+    except UnidentifiedImageError:
+        raise UserError(f"{path}: {name} is not an image PIL can read; replace the zip with a fresh copy") from None
     except (zipfile.BadZipFile, zlib.error, NotImplementedError, OSError, EOFError, ValueError,
-            Image.DecompressionBombError) as err:  # PIL's UnidentifiedImageError is an OSError
+            Image.DecompressionBombError) as err:
         raise UserError(f"{path}: {name} cannot be read ({err}); replace the zip with a fresh copy") from None
 
 

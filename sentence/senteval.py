@@ -110,7 +110,7 @@ def read_lines(path: Path, encoding: str) -> list[str]:
 
 def _two_classes(path: Path, labels: np.ndarray) -> None:
     if len(np.unique(labels)) < 2:
-        raise UserError(f"{path} has a single class ({labels[0]!r}); a classification task needs two or more")
+        raise UserError(f"{path} has a single class ({str(labels[0])!r}); a classification task needs two or more")
 
 
 def load_binary(task: str, root: Path | None = None) -> tuple[list[str], np.ndarray]:

@@ -1,0 +1,211 @@
+"""Bad input as a new user makes it, through the real command lines: one line on stderr, exit code 2.
+
+Every case runs the CLI as a subprocess on a damaged copy of real data in a temporary folder
+and checks: exit code 2, a single stderr line that names the file or flag, no traceback, and
+a records file that existed before is byte for byte the same afterwards. Damaged records are
+the other way round: skipped with a warning naming file and line, and the run goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from common.paths import REPO_ROOT, data_dir
+
+STAGED = data_dir()
+needs_data = pytest.mark.skipif(not (STAGED / "tu" / "MUTAG").is_dir() or not (STAGED / "senteval").is_dir(),
+                                reason="staged data sets not found (DATA_DIR)")
+_VALID = {"pipeline": "note", "config": {"note": "a finished run that must survive"}, "metrics": {}, "seed": 0}
+
+
+def _cli(args: list[str], tmp: Path, data: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    env = {"PATH": "/usr/bin:/bin", "HARDNEG_CACHE": str(tmp / "cache"), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
+           "DATA_DIR": str(data or STAGED), "HOME": str(tmp)}
+    return subprocess.run([sys.executable, "-m", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def _mutag(tmp: Path, damage: Callable[[Path], None]) -> Path:
+    """A data folder holding a copy of MUTAG's raw files with ``damage`` applied to the folder."""
+    raw = tmp / "data" / "tu" / "MUTAG" / "raw"
+    shutil.copytree(STAGED / "tu" / "MUTAG" / "raw", raw)
+    damage(raw)
+    return tmp / "data"
+
+
+def _edit(name: str, change: Callable[[list[str]], list[str]]) -> Callable[[Path], None]:
+    def damage(raw: Path) -> None:
+        path = raw / f"MUTAG_{name}.txt"
+        path.write_text("".join(line + "\n" for line in change(path.read_text().splitlines())))
+    return damage
+
+
+def _write(name: str, data: bytes) -> Callable[[Path], None]:
+    return lambda raw: (raw / f"MUTAG_{name}.txt").write_bytes(data)
+
+
+def _jpeg_zip(tmp: Path, damage: str) -> Path:
+    """A data folder with a two-class CIFAR-style JPEG zip, one member damaged (``crc``) or not an image (``jpeg``)."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    buffer = BytesIO()
+    Image.new("RGB", (32, 32), (200, 10, 10)).save(buffer, "JPEG")
+    good = buffer.getvalue()
+    path = tmp / "data" / "images" / "cifar10_jpeg" / "cifar10_jpeg.zip"
+    path.parent.mkdir(parents=True)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        for split in ("train", "test"):
+            for label in ("cat", "dog"):
+                broken = split == "test" and label == "dog"
+                archive.writestr(f"{split}/{label}/0001.jpg", b"not a jpeg at all" if broken and damage == "jpeg" else good)
+    if damage == "crc":  # flip a byte inside the last member's stored data: its CRC no longer matches
+        data = bytearray(path.read_bytes())
+        offset = data.rfind(good[100:120])
+        data[offset] ^= 0xFF
+        path.write_bytes(bytes(data))
+    return tmp / "data"
+
+
+def _senteval(tmp: Path, task: str, damage: Callable[[Path], None]) -> Path:
+    """A data folder with the staged books (linked) and a damaged copy of one SentEval task."""
+    root = tmp / "data"
+    (root / "senteval").mkdir(parents=True)
+    (root / "books").symlink_to(STAGED / "books")
+    shutil.copytree(STAGED / "senteval" / task, root / "senteval" / task)
+    damage(root / "senteval" / task)
+    return root
+
+
+def _checkpoint(tmp: Path, config: object) -> Path:
+    from common.checkpoint import save_checkpoint
+
+    path = tmp / "checkpoint.pt"
+    save_checkpoint(path, {"model": {}, "config": config})
+    return path
+
+
+_GRAPH = ["graph", "--dataset", "MUTAG", "--epochs", "1", "--repeats", "1", "--threads", "1", "--no-progress",
+          "--no-download"]
+_IMAGE = ["image", "run", "--objective", "ntxent", "--epochs", "1", "--threads", "1"]
+_SENTEVAL = ["sentence", "eval", "--encoder", "random", "--threads", "1", "--jobs", "1"]
+
+# (id, command after `python -m` ({tmp}, {records} and {data} filled in), data folder builder, words the message holds)
+CASES: list[tuple[str, list[str], Callable[[Path], Path | None], str]] = [
+    # TU files
+    ("tu-node-index-beyond-nodes", [*_GRAPH, "--out", "{records}"], lambda t: _mutag(t, _edit("A", lambda ls: [*ls[:-1], "99999, 1"])),
+     "MUTAG_A.txt:7442: edge [99999, 1] names a node outside 1..3371"),
+    ("tu-not-a-number", [*_GRAPH, "--out", "{records}"], lambda t: _mutag(t, _edit("graph_labels", lambda ls: ["x", *ls[1:]])),
+     "MUTAG_graph_labels.txt:1: 'x' is not whole numbers"),
+    ("tu-line-counts", [*_GRAPH, "--out", "{records}"], lambda t: _mutag(t, _edit("node_labels", lambda ls: ls[:-5])),
+     "MUTAG_node_labels.txt: has 3366 lines, but MUTAG_graph_indicator.txt has 3371 nodes"),
+    ("tu-empty-file", [*_GRAPH, "--out", "{records}"], lambda t: _mutag(t, _write("graph_indicator", b"")), "is empty"),
+    ("tu-utf16-file", [*_GRAPH, "--out", "{records}"], lambda t: _mutag(t, _write("graph_labels", "1\n-1\n".encode("utf-16"))),
+     "is not text"),
+    ("tu-edge-across-graphs", [*_GRAPH, "--out", "{records}"], lambda t: _mutag(t, _edit("A", lambda ls: ["1, 3371", *ls[1:]])),
+     "joins graph 1 to graph 188"),
+    # graph flags and output
+    ("graph-out-is-a-folder", [*_GRAPH, "--out", "{tmp}"], lambda t: None, "is a folder"),
+    ("graph-nan-lr", [*_GRAPH, "--out", "{records}", "--lr", "nan"], lambda t: None, "--lr must be a finite number"),
+    ("graph-unknown-device", [*_GRAPH, "--out", "{records}", "--device", "tpu"], lambda t: None, "--device 'tpu' is not a device"),
+    ("graph-missing-gpu", [*_GRAPH, "--out", "{records}", "--device", "cuda:3"], lambda t: None, "--device cuda:3"),
+    ("graph-threads-zero", [*_GRAPH, "--out", "{records}", "--threads", "0"], lambda t: None, "--threads: must be >= 1"),
+    # images
+    ("cifar-zip-bad-crc", [*_IMAGE, "--records", "{records}", "--out-dir", "{tmp}/runs"], lambda t: _jpeg_zip(t, "crc"),
+     "test/dog/0001.jpg cannot be read"),
+    ("cifar-zip-not-a-jpeg", [*_IMAGE, "--records", "{records}", "--out-dir", "{tmp}/runs"], lambda t: _jpeg_zip(t, "jpeg"),
+     "test/dog/0001.jpg is not an image"),
+    ("image-batch-too-large", [*_IMAGE, "--records", "{records}", "--batch-size", "10000000"], lambda t: None,
+     "lower --batch-size"),
+    ("image-nan-weight-decay", [*_IMAGE, "--records", "{records}", "--weight-decay", "nan"], lambda t: None,
+     "--weight-decay must be a finite number"),
+    ("image-inf-temperature", [*_IMAGE, "--records", "{records}", "--temperature", "inf"], lambda t: None,
+     "--temperature must be a finite number"),
+    ("image-unknown-device", [*_IMAGE, "--records", "{records}", "--device", "gpu0"], lambda t: None, "is not a device"),
+    ("image-records-is-a-folder", [*_IMAGE, "--records", "{tmp}"], lambda t: None, "--records"),
+    ("image-checkpoint-unknown-keys", ["image", "knn", "--checkpoint", "{tmp}/checkpoint.pt"],
+     lambda t: _checkpoint(t, {"epochs": 3, "colour": "blue"}) and None, "unknown settings (colour)"),
+    ("image-checkpoint-wrong-types", ["image", "knn", "--checkpoint", "{tmp}/checkpoint.pt"],
+     lambda t: _checkpoint(t, {"epochs": "three"}) and None, "stores epochs='three', expected int"),
+    ("image-checkpoint-not-a-dict", ["image", "knn", "--checkpoint", "{tmp}/checkpoint.pt"],
+     lambda t: _checkpoint(t, [1, 2]) and None, "not a dict"),
+    ("image-checkpoint-garbage", ["image", "knn", "--checkpoint", "{records}"], lambda t: None, "corrupt or not a hardneg checkpoint"),
+    # sentences
+    ("senteval-empty-file", [*_SENTEVAL, "--tasks", "CR"], lambda t: _senteval(t, "CR", lambda d: (d / "custrev.pos").write_bytes(b"")),
+     "custrev.pos is empty"),
+    ("senteval-binary-file", [*_SENTEVAL, "--tasks", "CR"],
+     lambda t: _senteval(t, "CR", lambda d: (d / "custrev.neg").write_bytes(b"\x00\x01\x02\xff" * 10)), "binary"),
+    ("senteval-utf16-file", [*_SENTEVAL, "--tasks", "CR"],
+     lambda t: _senteval(t, "CR", lambda d: (d / "custrev.neg").write_bytes("bad phone\n".encode("utf-16"))), "UTF-16"),
+    ("senteval-one-class", [*_SENTEVAL, "--tasks", "TREC"],
+     lambda t: _senteval(t, "TREC", lambda d: [(d / n).write_text("DESC:manner How did serfdom develop ?\n" * 50)
+                                              for n in ("train_5500.label", "TREC_10.label")]), "single class ('DESC')"),
+    ("senteval-mrpc-empty-splits", [*_SENTEVAL, "--tasks", "MRPC"],
+     lambda t: _senteval(t, "MRPC", lambda d: [(d / f"msr_paraphrase_{s}.txt").write_text("Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n")
+                                              for s in ("train", "test")]), "MRPC"),
+    ("sentence-task-dir-missing-split", ["sentence", "eval", "--encoder", "random", "--task-dir", "{tmp}"], lambda t: None,
+     "sentiment-train"),
+    ("st-finetune-nan-lr", ["sentence", "st-finetune", "--variant", "hard", "--lr", "nan", "--records", "{records}"], lambda t: None,
+     "--lr must be a finite number"),
+    ("st-finetune-negative-scale", ["sentence", "st-finetune", "--variant", "hard", "--scale", "-1", "--records", "{records}"],
+     lambda t: None, "--scale must be > 0"),
+    ("train-bad-tau-plus", ["sentence", "train", "--objective", "hard:tau_plus=1.5"], lambda t: None, "tau_plus"),
+    ("train-zero-temperature", ["sentence", "train", "--temperature", "0"], lambda t: None, "--temperature must be > 0"),
+    ("sentence-negative-threads", ["sentence", "train", "--threads", "-1"], lambda t: None, "--threads: must be >= 0"),
+    ("sentence-records-is-a-folder", ["sentence", "run", "--records", "{tmp}"], lambda t: None, "is a folder"),
+    ("sentence-checkpoint-garbage", [*_SENTEVAL, "--encoder", "{records}", "--tasks", "CR"], lambda t: None, "checkpoint"),
+    # the harness
+    ("harness-bad-shard", ["benchmarks", "run", "smoke", "--shard", "3/2", "--records", "{tmp}"], lambda t: None, "--shard"),
+]
+
+
+@needs_data
+@pytest.mark.parametrize(("args", "build", "words"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], build: Callable, words: str) -> None:
+    records = tmp_path / "records.jsonl"
+    records.write_text(json.dumps(_VALID) + "\n")
+    before = records.read_bytes()
+    data = build(tmp_path)
+    result = _cli([a.format(tmp=tmp_path, records=records) for a in args], tmp_path, data)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-3000:]
+    assert words in lines[0], lines[0]
+    assert records.read_bytes() == before
+
+
+@needs_data
+def test_damaged_records_are_skipped_named_and_kept(tmp_path: Path) -> None:
+    """A binary line, a line that is JSON but not an object and records missing fields: tables go on, the file stays."""
+    folder = tmp_path / "records"
+    folder.mkdir()
+    good = (REPO_ROOT / "tables" / "records" / "image.jsonl").read_bytes()
+    bad = b"\xff\xfe\x00binary\n[1, 2, 3]\n" + json.dumps({"pipeline": "image", "config": {}, "metrics": {}}).encode() + b"\n"
+    records = folder / "image.jsonl"
+    records.write_bytes(good + bad + json.dumps({"pipeline": "graph", "metrics": {}}).encode() + b"\n")
+    before = records.read_bytes()
+    result = _cli(["benchmarks", "tables", "--records", str(folder)], tmp_path)
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    lines = good.count(b"\n")
+    assert [w.split(": skipping a record ")[0] for w in warnings] == [f"warning: {records}:{lines + i}" for i in (1, 2, 3, 4)]
+    assert records.read_bytes() == before
+
+
+@needs_data
+def test_a_resumed_graph_run_skips_a_record_without_config(tmp_path: Path) -> None:
+    records = tmp_path / "records.jsonl"
+    records.write_text(json.dumps({"pipeline": "graph", "metrics": {"accuracy": 1.0}, "seed": 0}) + "\n")
+    before = records.read_bytes()
+    result = _cli([*_GRAPH, "--out", str(records), "--objective", "infograph"], tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"warning: {records}:1: skipping a record (no config)" in result.stderr
+    assert records.read_bytes().startswith(before) and len(records.read_text().splitlines()) == 3  # + untrained, infograph
