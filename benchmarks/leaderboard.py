@@ -30,6 +30,16 @@ def collect(records: list[dict]) -> list[Score]:
     return [*image_scores(records), *sentence_scores(records), *graph_scores(records)]
 
 
+def done(cells: list, records: list[dict]) -> list:
+    """The cells whose every score (``SuiteCell.yields``) is in the records, through the harness or not."""
+    from common.objectives import parse_objective
+
+    have = {(s.modality, s.dataset, s.label, s.seed) for s in collect(records)} | {
+        (s.modality, None, s.label, s.seed) for s in collect(records)}
+    return [c for c in cells if c.yields is not None and all(
+        (c.yields[0], c.yields[1], parse_objective(c.yields[2]).label(), seed) in have for seed in c.yields[3])]
+
+
 def confirmed(scores: list[Score], declared: tuple[tuple[str, str, str, range], ...], labels: dict[str, str]) -> set:
     """(modality, data set, label) of the declared stage-2 variants that beat NT-Xent on their fresh seeds (Holm)."""
     from common.stats import holm

@@ -203,13 +203,16 @@ TRANSFER = ("MR", "CR", "SUBJ", "MPQA", "TREC", "MRPC_acc")
 
 def scores(records: list[dict[str, Any]], profile: str = "quick") -> list[Score]:
     """The leaderboard's sentence scores: quick-thought rows of ``profile`` by objective, the random encoder as
-    untrained; each the mean accuracy of the six transfer tasks (records with fewer tasks are left out)."""
+    untrained; each the mean accuracy of the six transfer tasks (records with fewer tasks, or of an older
+    evaluator, are left out: they are not comparable)."""
     from common.objectives import from_dict, parse_objective
+    from sentence.senteval import EVALUATOR
 
     out = []
     for r in records:
         config = r.get("config", {})
-        if r.get("pipeline") != "sentence" or config.get("profile") != profile or not all(t in r["metrics"] for t in TRANSFER):
+        if (r.get("pipeline") != "sentence" or config.get("profile") != profile or config.get("evaluator") != EVALUATOR
+                or not all(t in r["metrics"] for t in TRANSFER)):
             continue
         if config.get("row") == "random":
             label = "untrained"

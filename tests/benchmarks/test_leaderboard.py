@@ -31,3 +31,26 @@ def test_cells_are_paired_deltas_to_ntxent_with_holm_and_the_untrained_row():
     assert "| ntxent | 41.50 (n=4) | 2.0 | 2.0 |" in text
     assert "| untrained | -21.50 ± 0.65 |" in text
     assert "Beyond noise (Holm): hard on image C10 (+2.02 ± 0.01)." in text and not confirmed
+
+
+def test_image_runs_off_the_quick_protocol_stay_out_of_the_quick_column():
+    from image.report import scores
+
+    smoke = _image({"name": "hard", "params": {"beta": 1.0, "tau_plus": 0.1}}, 0, 99.0)
+    smoke["config"]["epochs"] = 4  # `--profile quick --epochs 4` records profile quick too
+    quick = _image({"name": "ntxent", "params": {}}, 0, 40.0)
+    quick["config"]["epochs"] = 8
+    assert [(s.label, s.value) for s in scores([smoke, quick])] == [("ntxent", 40.0)]
+
+
+def test_a_cell_is_done_when_all_its_scores_are_recorded_however_it_ran():
+    from benchmarks.leaderboard import done
+
+    cells = [c for c in expand("leaderboard", "quick") if c.key.startswith("leaderboard/image/ntxent/")]
+    assert [c.yields for c in cells] == [("image", None, "ntxent", (s,)) for s in range(4)]
+    records = [_image({"name": "ntxent", "params": {}}, s, 40.0) for s in (0, 2)]
+    for r in records:
+        r["config"]["epochs"] = 8
+    assert [c.key for c in done(cells, records)] == ["leaderboard/image/ntxent/seed=0", "leaderboard/image/ntxent/seed=2"]
+    graph = next(c for c in expand("leaderboard", "quick") if c.key == "leaderboard/graph/MUTAG/ntxent")
+    assert graph.yields == ("graph", "MUTAG", "ntxent", tuple(range(10)))  # all ten paired repeats, not one
