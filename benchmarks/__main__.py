@@ -50,6 +50,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     cluster.add_argument("--log-dir", type=Path, default=Path("runs/submitit"), help="submitit's logs (default: runs/submitit)")
     tables = sub.add_parser("tables", help="regenerate tables/ from the run records")
     tables.add_argument("--records", type=Path, default=RECORDS, help="folder of JSONL run records (default: tables/records)")
+    tables.add_argument("--out", type=Path, default=RECORDS.parent, help="folder the tables are written to (default: tables)")
     return p.parse_args(argv)
 
 
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "tables":
         from benchmarks.tables import main as tables_main
 
-        return tables_main(["--records", str(args.records)])
+        return tables_main(["--records", str(args.records), "--out", str(args.out)])
     try:
         cells = shard(expand(args.suite, args.profile), *args.shard)
     except ValueError as err:

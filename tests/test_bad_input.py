@@ -192,7 +192,7 @@ def test_damaged_records_are_skipped_named_and_kept(tmp_path: Path) -> None:
     records = folder / "image.jsonl"
     records.write_bytes(good + bad + json.dumps({"pipeline": "graph", "metrics": {}}).encode() + b"\n")
     before = records.read_bytes()
-    result = _cli(["benchmarks", "tables", "--records", str(folder)], tmp_path)
+    result = _cli(["benchmarks", "tables", "--records", str(folder), "--out", str(tmp_path)], tmp_path)
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
     lines = good.count(b"\n")
