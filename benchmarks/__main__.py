@@ -100,6 +100,8 @@ def run_cells(cells: list, args: argparse.Namespace) -> int:
     from common.resume import recorded
 
     index, count = args.shard
+    if args.records.exists() and not args.records.is_dir():
+        raise UserError(f"--records {args.records} is a file; give the folder the shard's records file goes in")
     records = args.records / f"{args.suite}-{args.profile}-shard{index}of{count}.jsonl"
     done = recorded(args.records, "harness", lambda config: config["cell"])
     todo = [c for c in cells if c.key not in done]

@@ -26,6 +26,7 @@ import torch
 from benchmarks.gemm_floor import record_gemms, replay_seconds
 from benchmarks.released import loop_mask_local_global, released_convs, released_epoch, released_forward
 from common.allocator import retain_freed_memory
+from common.cli import Parser, at_least, check_output_file, run_main
 from common.objectives import make_objective
 from common.records import append_record, make_record
 from common.subnormal import flush_denormal
@@ -125,17 +126,19 @@ def measure(name: str, epochs: int, loops: list[str]) -> dict:
     return row
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> None:
+    p = Parser(prog="python -m benchmarks.graph_epoch_speed", description=__doc__,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--datasets", default="MUTAG,PROTEINS,REDDIT-BINARY", help="comma-separated TU data sets")
-    p.add_argument("--epochs", type=int, default=2, help="timed epochs per loop, alternating (after one warm-up epoch each)")
+    p.add_argument("--epochs", type=at_least(1), default=2, help="timed epochs per loop, alternating (after one warm-up epoch each)")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile loop (it needs a C++ compiler)")
     p.add_argument("--flush-denormal", action=argparse.BooleanOptionalAction, default=True,
                    help="flush subnormal floats for every loop, as `python -m graph` does by default (default: on)")
     p.add_argument("--retain-memory", action=argparse.BooleanOptionalAction, default=True,
                    help="keep freed memory in the process for every loop, as `python -m graph` does by default (default: on)")
     p.add_argument("--records", type=Path, default=RECORDS, help="JSONL file the run record is appended to")
-    args = p.parse_args()
+    args = p.parse_args(argv)
+    check_output_file(args.records, "--records")
     started = time.perf_counter()
     loops = ["released", "ours", "every-node"] + ([] if args.no_compile else ["compiled"])
     retained = args.retain_memory and retain_freed_memory()
@@ -150,4 +153,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

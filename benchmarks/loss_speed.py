@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.released import loop_mask_local_global, loop_masks, naive_published
+from common.cli import Parser, at_least, check_output_file, comma_list, run_main
 from common.local_global import local_global_loss
 from common.losses import hcl_loss
 from common.records import append_record, make_record
@@ -161,15 +162,17 @@ def resnet_step_share(batch: int) -> list[tuple[str, str, float, float]]:
     ]
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--batches", default="256,1024,4096", help="two-view batch sizes B (2B anchors)")
-    p.add_argument("--dim", type=int, default=128)
-    p.add_argument("--repeats", type=int, default=5)
+def main(argv: list[str] | None = None) -> None:
+    p = Parser(prog="python -m benchmarks.loss_speed", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--batches", type=comma_list(at_least(2), "batch sizes"), default=[256, 1024, 4096],
+                   help="comma-separated two-view batch sizes B (2B anchors; default 256,1024,4096)")
+    p.add_argument("--dim", type=at_least(1), default=128, help="embedding width (default 128)")
+    p.add_argument("--repeats", type=at_least(1), default=5, help="timed runs per row, after a warm-up (default 5)")
     p.add_argument("--records", type=Path, default=RECORDS, help="JSONL file the run record is appended to")
-    p.add_argument("--step-batch", type=int, default=64,
+    p.add_argument("--step-batch", type=at_least(0), default=64,
                    help="images per view for the ResNet-18 training-step share (0 = skip; the paper uses 256)")
-    args = p.parse_args()
+    args = p.parse_args(argv)
+    check_output_file(args.records, "--records")
     started = time.perf_counter()
     torch.manual_seed(0)
     rows = []
@@ -180,7 +183,7 @@ def main() -> None:
         "ours, hard (tau+=0.1, beta=1)": lambda a, b: hcl_loss(a, b, tau_plus=0.1, beta=1.0),
         "naive published hard (raw exp, loop mask)": naive_published,
     }
-    for b in (int(x) for x in args.batches.split(",")):
+    for b in args.batches:
         z = [torch.randn(b, args.dim, requires_grad=True) for _ in range(2)]
         base = None
         for name, fn in losses.items():
@@ -189,8 +192,7 @@ def main() -> None:
             rows.append((f"B={b}, d={args.dim}", name, seconds, seconds / base))
             print(f"B={b:5d} {name:45s} {1000 * seconds:9.2f} ms  x{seconds / base:.2f}", flush=True)
 
-    batches = [int(x) for x in args.batches.split(",")]
-    rows += [(r["inputs"], r["loss"], r["seconds"], r["ratio"], r) for r in objective_rows(batches, args.dim, args.repeats)]
+    rows += [(r["inputs"], r["loss"], r["seconds"], r["ratio"], r) for r in objective_rows(args.batches, args.dim, args.repeats)]
 
     # Graph objective on a REDDIT-BINARY-sized batch: 128 graphs, ~430 nodes each, 96-d embeddings.
     graphs, nodes = 128, 55_000
@@ -218,11 +220,11 @@ def main() -> None:
 
     metrics = {"rows": [row[4] if len(row) > 4 else {"inputs": row[0], "loss": row[1], "seconds": row[2], "ratio": row[3]}
                         for row in rows]}
-    config = {"batches": args.batches, "dim": args.dim, "repeats": args.repeats, "step_batch": args.step_batch}
+    config = {"batches": ",".join(map(str, args.batches)), "dim": args.dim, "repeats": args.repeats, "step_batch": args.step_batch}
     append_record(args.records, make_record(pipeline="loss-speed", config=config, metrics=metrics, seed=0,
                                             wall_time_s=time.perf_counter() - started))
     print(f"appended a record to {args.records}; `make tables` renders tables/loss_speed.md")
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.cli import Parser, at_least, check_output_file, run_main
 from common.records import append_record, make_record
 
 RECORDS = Path(__file__).resolve().parent.parent / "tables" / "records" / "senteval_speed.jsonl"
@@ -162,17 +163,19 @@ def agreement(encoder, config, tasks: list[str], legacy_iters: tuple[int, ...]) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser(prog="python -m benchmarks.senteval_speed", description=__doc__,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--records", type=Path, default=RECORDS, help="JSONL file the record is appended to")
-    p.add_argument("--jobs", type=int, default=0, help="parallel folds (default: all usable cores)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads of the encoders (default 1)")
-    p.add_argument("--reference-max-iter", type=int, default=0,
+    p.add_argument("--jobs", type=at_least(0), default=0, help="parallel folds (default 0: all usable cores)")
+    p.add_argument("--threads", type=at_least(1), default=1, help="torch threads of the encoders (default 1)")
+    p.add_argument("--reference-max-iter", type=at_least(0), default=0,
                    help="instead of timing: score --tasks with the old classifier at this max_iter against the new one")
     p.add_argument("--agreement", action="store_true",
                    help="instead of timing: on --tasks (train-test ones), the C old and new choose, how many test "
                         "predictions differ, and both against fits run to tol 1e-10")
     p.add_argument("--tasks", default="TREC", help="comma-separated tasks of --reference-max-iter/--agreement (default TREC)")
     args = p.parse_args(argv)
+    check_output_file(args.records, "--records")
     import torch
 
     from sentence.__main__ import _random_encoder
@@ -215,4 +218,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_main(main)

@@ -18,6 +18,7 @@ from benchmarks.published import (
     RELEASED_GRAPH,
     RELEASED_GRAPH_SOURCE,
 )
+from common.cli import UserError, run_main
 from common.io import atomic_write_text
 from common.records import NUMBER, read_records
 from common.stats import format_delta, t_threshold
@@ -539,6 +540,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--records", type=Path, default=TABLES / "records", help="folder of JSONL run records")
     p.add_argument("--out", type=Path, default=TABLES, help="where the tables are written")
     args = p.parse_args(argv)
+    if not args.records.exists():
+        raise UserError(f"--records {args.records} does not exist; give the folder of JSONL run records (tables/records)")
     records = read_records(args.records, NEEDS)
     for path in filter(None, [table(records, args.out) for table in (graph_table, graph_speed_table, image_table, sentence_table, loss_speed_table, leaderboard_table)]):
         print(f"wrote {path}")
@@ -546,4 +549,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_main(main)

@@ -6,6 +6,7 @@ import argparse
 import math
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -209,6 +210,11 @@ def check_output_file(path: str | os.PathLike, flag: str) -> Path:
         raise UserError(f"{flag} {path}: {parent} is a file, not a folder; choose another path")
     if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise UserError(f"{flag} {path} is not writable; choose a path you can write to")
+    if path.parent.is_dir():  # some folders (/proc, full or read-only mounts) pass the access test and refuse files
+        try:
+            tempfile.TemporaryFile(dir=path.parent).close()
+        except OSError as err:
+            raise UserError(f"{flag} {path}: cannot create files there ({err.strerror}); choose another path") from None
     return path
 
 

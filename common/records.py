@@ -135,14 +135,17 @@ def append_record(path: str | os.PathLike, record: dict[str, Any]) -> None:
     without its newline (a writer killed mid-line) is dropped.
     """
     path = check_output_file(path, "records file")
-    path.parent.mkdir(parents=True, exist_ok=True)
     line = (json.dumps(record, sort_keys=True) + "\n").encode()
-    with open(path.with_name(path.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        old = path.read_bytes() if path.exists() else b""
-        if old and not old.endswith(b"\n"):
-            old = old[: old.rfind(b"\n") + 1]  # drop a line a killed writer left half-written
-        atomic_write_bytes(path, old + line)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.with_name(path.name + ".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            old = path.read_bytes() if path.exists() else b""
+            if old and not old.endswith(b"\n"):
+                old = old[: old.rfind(b"\n") + 1]  # drop a line a killed writer left half-written
+            atomic_write_bytes(path, old + line)
+    except OSError as err:
+        raise UserError(f"cannot write records file {path} ({err.strerror}); choose another path") from None
 
 
 def _kind(kind: Kind) -> str:

@@ -19,6 +19,7 @@ from common.cli import (
     Parser,
     UserError,
     add_config_flags,
+    at_least,
     check_output_file,
     config_from_args,
     config_from_dict,
@@ -228,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain = sub.add_parser("pretrain", help="pretrain with one objective; checkpoint after every epoch")
     _add_objective_flags(pretrain, ("hard",))
     pretrain.add_argument("--resume", action="store_true", help="continue the checkpoint of the same settings")
-    pretrain.add_argument("--stop-after", type=int, default=None, metavar="EPOCH",
+    pretrain.add_argument("--stop-after", type=at_least(1), default=None, metavar="EPOCH",
                           help="stop after this epoch (continue later with --resume), e.g. to fit a job time limit")
     pretrain.add_argument("--out-dir", type=Path, default=DEFAULT_OUT, help=f"root of the run folders (default: {DEFAULT_OUT})")
     _add_config_flags(pretrain)

@@ -163,8 +163,18 @@ CASES: list[tuple[str, list[str], Callable[[Path], Path | None], str]] = [
     ("sentence-negative-threads", ["sentence", "train", "--threads", "-1"], lambda t: None, "--threads: must be >= 0"),
     ("sentence-records-is-a-folder", ["sentence", "run", "--records", "{tmp}"], lambda t: None, "is a folder"),
     ("sentence-checkpoint-garbage", [*_SENTEVAL, "--encoder", "{records}", "--tasks", "CR"], lambda t: None, "checkpoint"),
-    # the harness
+    ("sentence-checkpoint-text", [*_SENTEVAL, "--encoder", "{tmp}/notes.txt", "--tasks", "CR"],
+     lambda t: (t / "notes.txt").write_text("a text file\n") and None, "corrupt or not a hardneg checkpoint"),
+    ("image-stop-after-negative", ["image", "pretrain", "--stop-after", "-3", "--out-dir", "{tmp}/runs"], lambda t: None,
+     "--stop-after: must be >= 1"),
+    ("records-in-an-unwritable-place", [*_GRAPH, "--out", "/proc/hardneg-records.jsonl"], lambda t: None, "/proc/hardneg-records.jsonl"),
+    # the harness and the benchmarks
     ("harness-bad-shard", ["benchmarks", "run", "smoke", "--shard", "3/2", "--records", "{tmp}"], lambda t: None, "--shard"),
+    ("harness-records-is-a-file", ["benchmarks", "run", "smoke", "--records", "{records}"], lambda t: None, "is a file"),
+    ("tables-records-missing", ["benchmarks", "tables", "--records", "{tmp}/nowhere", "--out", "{tmp}"], lambda t: None,
+     "does not exist"),
+    ("loss-speed-bad-batches", ["benchmarks.loss_speed", "--batches", "abc", "--records", "{records}"], lambda t: None,
+     "'abc' is not batch sizes"),
 ]
 
 
