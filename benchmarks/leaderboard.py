@@ -94,8 +94,10 @@ def markdown(rows: list[Verdict], ranks: dict[str, dict[str, float]], confirmed_
     survivors = [v for v in rows if v.holm]
     gains = [v for v in survivors if v.delta.mean > 0 and v.label != UNTRAINED]
     verdict = ("No objective beats its baseline beyond noise in any column yet (Holm, paired by seed)."
-               if not gains else "Beyond noise (Holm): " + "; ".join(
-                   f"{v.label} on {v.modality} {v.dataset} ({format_delta(v.delta).replace('*', '')})" for v in gains) + ".")
+               if not gains else "Beyond noise on the grid's seeds (Holm, stage 1): " + "; ".join(
+                   f"{v.label} on {v.modality} {v.dataset} ({format_delta(v.delta).replace('*', '')}, "
+                   + ("confirmed on fresh seeds)" if (v.modality, v.dataset, v.label) in confirmed_cells
+                      else "not confirmed on fresh seeds yet)") for v in gains) + ".")
     untrained_better = [v for v in rows if v.label == UNTRAINED and v.delta and v.delta.mean > 0]
     if untrained_better:
         verdict += " The untrained encoder scores above the baseline in " + ", ".join(

@@ -30,7 +30,7 @@ def test_cells_are_paired_deltas_to_ntxent_with_holm_and_the_untrained_row():
     assert "| hard | +2.02 ± 0.01 H | 1.0 | 1.0 |" in text
     assert "| ntxent | 41.50 (n=4) | 2.0 | 2.0 |" in text
     assert "| untrained | -21.50 ± 0.65 |" in text
-    assert "Beyond noise (Holm): hard on image C10 (+2.02 ± 0.01)." in text and not confirmed
+    assert "(Holm, stage 1): hard on image C10 (+2.02 ± 0.01, not confirmed on fresh seeds yet)." in text and not confirmed
 
 
 def test_image_runs_off_the_quick_protocol_stay_out_of_the_quick_column():
@@ -54,3 +54,25 @@ def test_a_cell_is_done_when_all_its_scores_are_recorded_however_it_ran():
     assert [c.key for c in done(cells, records)] == ["leaderboard/image/ntxent/seed=0", "leaderboard/image/ntxent/seed=2"]
     graph = next(c for c in expand("leaderboard", "quick") if c.key == "leaderboard/graph/MUTAG/ntxent")
     assert graph.yields == ("graph", "MUTAG", "ntxent", tuple(range(10)))  # all ten paired repeats, not one
+
+
+def test_a_declared_variant_is_confirmed_only_by_its_fresh_seeds():
+    from benchmarks.suites import LEADERBOARD_CONFIRMATIONS
+
+    modality, dataset, spec, fresh = LEADERBOARD_CONFIRMATIONS[0]
+    assert (modality, spec) == ("image", "hard:beta=1,tau_plus=0.1")
+    hard = {"name": "hard", "params": {"beta": 1.0, "tau_plus": 0.1}}
+
+    def run(objective, seed, accuracy):
+        record = _image(objective, seed, accuracy)
+        record["config"]["dataset_label"] = dataset
+        return record
+
+    grid = [run({"name": "ntxent", "params": {}}, s, 40.0 + s) for s in range(4)]
+    grid += [run(hard, s, 42.0 + s + 0.01 * s) for s in range(4)]
+    rows, _, confirmed = build(grid + [run({"name": "ntxent", "params": {}}, s, 40.0 + s) for s in fresh]
+                               + [run(hard, s, 40.0 + s - 0.5 * (s % 2)) for s in fresh])  # fresh seeds: no gain
+    assert not confirmed and next(v for v in rows if v.label == "hard").delta.n == 4  # fresh seeds stay out of stage 1
+    _, _, confirmed = build(grid + [run({"name": "ntxent", "params": {}}, s, 40.0 + s) for s in fresh]
+                            + [run(hard, s, 42.0 + s + 0.01 * s) for s in fresh])
+    assert confirmed == {("image", dataset, "hard")}
