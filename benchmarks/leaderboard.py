@@ -40,6 +40,37 @@ def done(cells: list, records: list[dict]) -> list:
         (c.yields[0], c.yields[1], parse_objective(c.yields[2]).label(), seed) in have for seed in c.yields[3])]
 
 
+def _cost_key(record: dict) -> tuple[str, str | None] | None:
+    """Which cells a record's run time predicts: a trained run of the leaderboard's protocol (graph: per data set)."""
+    config = record.get("config", {})
+    if record.get("pipeline") == "graph" and config.get("profile") == "paper" and config.get("epochs") == 200:
+        return "graph", config.get("dataset")
+    if record.get("pipeline") == "image" and config.get("profile") == "quick" and config.get("method") != "random-init":
+        return "image", None
+    if record.get("pipeline") == "sentence" and config.get("profile") == "quick" and str(config.get("row")).startswith("qt-"):
+        return "sentence", None
+    return None
+
+
+def hours_left(cells: list, records: list[dict]) -> dict[str, float]:
+    """CPU-hours the ``cells`` not done yet would take, per modality: the median recorded run time of the same
+    protocol (and data set, for graphs) times the runs each cell makes; cells with nothing to go by count 0."""
+    import statistics
+
+    times: dict[tuple[str, str | None], list[float]] = {}
+    for r in records:
+        if (key := _cost_key(r)) is not None:
+            times.setdefault(key, []).append(float(r.get("wall_time_s") or 0.0))
+    todo = {c.key for c in cells} - {c.key for c in done(cells, records)}
+    left: dict[str, float] = {}
+    for c in cells:
+        if c.key in todo and c.yields is not None:
+            modality, dataset = c.yields[0], c.yields[1] if c.yields[0] == "graph" else None
+            runs = times.get((modality, dataset), [])
+            left[modality] = left.get(modality, 0.0) + (statistics.median(runs) * len(c.yields[3]) / 3600 if runs else 0.0)
+    return left
+
+
 def confirmed(scores: list[Score], declared: tuple[tuple[str, str, str, range], ...], labels: dict[str, str]) -> set:
     """(modality, data set, label) of the declared stage-2 variants that beat NT-Xent on their fresh seeds (Holm)."""
     from common.stats import holm

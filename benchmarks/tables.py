@@ -405,7 +405,7 @@ def sentence_table(records: list[dict], out_dir: Path) -> Path | None:
 
 def leaderboard_table(records: list[dict], out_dir: Path) -> Path | None:
     """tables/leaderboard.md and .png, and the same table in the README between its leaderboard markers."""
-    from benchmarks.leaderboard import build, done, heat_map, legend, markdown
+    from benchmarks.leaderboard import build, done, heat_map, hours_left, legend, markdown
     from benchmarks.suites import LEADERBOARD_CONFIRMATIONS, expand
 
     rows, ranks, confirmed_cells = build(records)
@@ -422,7 +422,11 @@ def leaderboard_table(records: list[dict], out_dir: Path) -> Path | None:
                 f"the records ({per_modality}; `python -m benchmarks run leaderboard` runs the rest, and a cell run by "
                 "hand with the same command counts too); the table also shows every earlier run of the same protocols "
                 f"({len({(v.modality, v.dataset) for v in rows})} columns so far). Run time in the records so far "
-                f"(sum of wall_time_s, shared 2-core CPUs unless the hardware says otherwise): {_hours(records)}.")
+                f"(sum of wall_time_s, shared 2-core CPUs unless the hardware says otherwise): {_hours(records)}. "
+                "The cells still to run would take about " + ", ".join(
+                    f"{m} {h:.0f} h" for m, h in sorted(hours_left(declared, records).items()))
+                + " on one such core (median recorded time of the same protocol and data set, times the runs "
+                "each cell makes).")
     body = markdown(rows, ranks, confirmed_cells, coverage)
     heat_map(rows, out_dir / "leaderboard.png", _pyplot())
     runs = [r for r in records if r.get("pipeline") in ("graph", "image", "sentence")]
