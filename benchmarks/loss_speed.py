@@ -129,14 +129,23 @@ def objective_rows(batches: list[int], dim: int, repeats: int) -> list[dict]:
     return rows
 
 
-def resnet_step_share(batch: int) -> list[tuple[str, str, float, float]]:
-    """Time of one SimCLR ResNet-18 (CIFAR stem) training step and the hard loss's part in it."""
+def resnet_step_share(batch: int, repeats: int) -> list[tuple[str, str, float, float]]:
+    """One SimCLR ResNet-18 (CIFAR stem) training step per registered objective, and each loss's part in it.
+
+    A step is seconds while the losses differ by milliseconds, so besides the measured step (round
+    robin, the fastest of ``repeats``, noisy on a shared machine) each row gives the loss alone
+    (fwd+bwd on the step's projections) and the step ratio it implies: NT-Xent's step plus the
+    objective's extra loss time, over NT-Xent's step.
+    """
+    from common.objectives import REGISTRY, build, make_objective
     from image.model import SimCLRModel
 
     model = SimCLRModel("resnet18")
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     views = torch.randn(2 * batch, 3, 32, 32)
     projections = [torch.randn(batch, 128, requires_grad=True) for _ in range(2)]
+    names = ["ntxent", *(n for n, f in REGISTRY.items() if not f.local_global and n != "ntxent")]
+    losses = {name: build(make_objective(name), temperature=0.5) for name in names}
 
     def step(loss_fn) -> float:
         start = time.perf_counter()
@@ -146,20 +155,23 @@ def resnet_step_share(batch: int) -> list[tuple[str, str, float, float]]:
         optimizer.step()
         return time.perf_counter() - start
 
-    def hard(a, b):
-        return hcl_loss(a, b, tau_plus=0.1, beta=1.0)
-
-    step(hard)  # warm-up
-    steps = {name: min(step(fn) for _ in range(2)) for name, fn in (("NT-Xent", nt_xent_cross_entropy), ("hard", hard))}
-    loss_alone = time_fwd_bwd(hard, projections, 5)
+    step(losses["ntxent"])  # warm-up
+    steps: dict[str, list[float]] = {name: [] for name in names}
+    for _ in range(repeats):
+        for name, loss_fn in losses.items():
+            steps[name].append(step(loss_fn))
+    alone = {name: time_fwd_bwd(loss_fn, projections, 5) for name, loss_fn in losses.items()}
     label = f"ResNet-18 step, 2x{batch} images 32x32"
-    print(f"{label}: NT-Xent step {steps['NT-Xent']:.2f} s, hard step {steps['hard']:.2f} s, "
-          f"hard loss alone {1000 * loss_alone:.1f} ms = {100 * loss_alone / steps['hard']:.2f}% of the step", flush=True)
-    return [
-        (label, "full step with NT-Xent", steps["NT-Xent"], 1.0),
-        (label, "full step with hard loss", steps["hard"], steps["hard"] / steps["NT-Xent"]),
-        (label, "hard loss alone (fwd+bwd)", loss_alone, loss_alone / steps["NT-Xent"]),
-    ]
+    base = min(steps["ntxent"])
+    rows = []
+    for name, loss_fn in losses.items():
+        spec, measured = str(loss_fn.objective), min(steps[name])
+        implied = (base + alone[name] - alone["ntxent"]) / base
+        rows += [(label, f"full step with {spec}", measured, measured / base),
+                 (label, f"{spec} loss alone (fwd+bwd); implied step ratio {implied:.4f}", alone[name], alone[name] / base)]
+        print(f"{label}: {spec:55s} step {measured:.2f} s (x{measured / base:.3f}), loss alone {1000 * alone[name]:.1f} ms "
+              f"= {100 * alone[name] / base:.2f}% of NT-Xent's step, implied step x{implied:.4f}", flush=True)
+    return rows
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -216,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"graph {name:45s} {1000 * seconds:9.2f} ms  x{seconds / base:.3f}", flush=True)
 
     if args.step_batch:
-        rows += resnet_step_share(args.step_batch)
+        rows += resnet_step_share(args.step_batch, max(2, args.repeats // 2))
 
     metrics = {"rows": [row[4] if len(row) > 4 else {"inputs": row[0], "loss": row[1], "seconds": row[2], "ratio": row[3]}
                         for row in rows]}

@@ -547,6 +547,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.records.exists():
         raise UserError(f"--records {args.records} does not exist; give the folder of JSONL run records (tables/records)")
     records = read_records(args.records, NEEDS)
+    args.out.mkdir(parents=True, exist_ok=True)
     for path in filter(None, [table(records, args.out) for table in (graph_table, graph_speed_table, image_table, sentence_table, loss_speed_table, leaderboard_table)]):
         print(f"wrote {path}")
     return 0
