@@ -303,19 +303,20 @@ def cmd_st_finetune(args: argparse.Namespace) -> None:
 def _already_recorded(args: argparse.Namespace, row: str, config: SentenceConfig) -> dict[str, Any] | None:
     """A finished record of this row with identical settings, so a re-run skips it."""
     from common.resume import recorded
+    from sentence.report import RECORD_NEEDS
     from sentence.senteval import EVALUATOR
 
     def key(cfg: dict[str, Any]) -> str:
         return json.dumps([cfg.get("row"), cfg.get("settings"), cfg.get("tasks"), cfg.get("evaluator")], sort_keys=True)
 
-    done = recorded(args.records, "sentence", key)
+    done = recorded(args.records, "sentence", key, RECORD_NEEDS["sentence"])
     return done.get(key({"row": row, "settings": config.to_dict(), "tasks": list(args.tasks), "evaluator": EVALUATOR}))
 
 
 def cmd_run(args: argparse.Namespace) -> None:
     from sentence.corpus import load_corpus
     from sentence.encoders import QuickThoughtEncoder, SentenceTransformerEncoder, load_minilm
-    from sentence.report import markdown_table
+    from sentence.report import markdown_table, rows
     from sentence.train import load_trained, train
 
     config = _setup(args)
@@ -323,8 +324,8 @@ def cmd_run(args: argparse.Namespace) -> None:
     records = []
     start = time.perf_counter()
     objectives = {f"qt-{objective_tag(o)}": o for o in _objectives(args, DEFAULT_OBJECTIVES)}
-    rows = [*objectives] + ([] if args.no_random else ["random"]) + ([] if args.no_minilm else ["minilm"])
-    for row in rows:
+    names = [*objectives] + ([] if args.no_random else ["random"]) + ([] if args.no_minilm else ["minilm"])
+    for row in names:
         done = _already_recorded(args, row, config)
         if done:
             print(f"{row}: already recorded in {args.records}, skipping", flush=True)
@@ -343,16 +344,16 @@ def cmd_run(args: argparse.Namespace) -> None:
         else:
             records.append(_evaluate_row(row, SentenceTransformerEncoder(load_minilm()), config, args, {}, {}))
     print(f"\nprofile {config.profile}, {time.perf_counter() - start:.0f} s in all\n")
-    print(markdown_table(records))
+    print(markdown_table(rows(records)))
 
 
 def cmd_table(args: argparse.Namespace) -> None:
     from common.records import read_records
-    from sentence.report import markdown_table
+    from sentence.report import RECORD_NEEDS, markdown_table, rows
 
     if not args.records or not Path(args.records).exists():
         raise UserError(f"no run records at {args.records}; run `python -m sentence run` first")
-    print(markdown_table(read_records(args.records)))
+    print(markdown_table(rows(read_records(args.records, RECORD_NEEDS))))
 
 
 COMMANDS = {"prepare": cmd_prepare, "train": cmd_train, "eval": cmd_eval, "st-finetune": cmd_st_finetune,

@@ -39,3 +39,31 @@ def test_help_is_fast_and_lists_subcommands(tmp_path: Path) -> None:
         assert command in result.stdout
     result = run_cli("run", "--tasks", "XYZ", data=tmp_path, cache=tmp_path / "cache")
     assert result.returncode == 2 and "tasks must be" in result.stderr
+
+
+def test_run_trains_evaluates_records_and_prints_its_table(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`sentence run` end to end on tiny books and a tiny TREC-format task: a record per row, then the table of them."""
+    import json
+
+    from sentence.__main__ import main
+    from tests.sentence.conftest import book_sentences, write_book
+
+    data = tmp_path / "data"
+    (data / "books" / "gutenberg").mkdir(parents=True)
+    for book in range(8):  # the quick profile holds 6 books out for validation
+        write_book(data / "books" / "gutenberg", f"pg{book}__Author__Title", book_sentences(book, 30))
+    monkeypatch.setenv("DATA_DIR", str(data))
+    monkeypatch.setenv("HARDNEG_CACHE", str(tmp_path / "cache"))
+    trec = data / "senteval" / "TREC"  # a small task in TREC's format: the test is about the command, not TREC
+    trec.mkdir(parents=True)
+    for name, count in (("train_5500.label", 60), ("TREC_10.label", 30)):
+        (trec / name).write_text("".join(f"{label}:x {label.lower()} question number {k} ?\n"
+                                         for k in range(count) for label in ("DESC", "NUM", "LOC")))
+    records = tmp_path / "records.jsonl"
+    args = ["run", "--objective", "plain", "--tasks", "TREC", "--steps", "2", "--batch-size", "8", "--eval-every", "1",
+            "--checkpoint-every", "1", "--val-batches", "1", "--no-minilm", "--threads", "1", "--jobs", "1", "--no-progress",
+            "--records", str(records), "--out-dir", str(tmp_path / "runs")]
+    assert main(args) == 0
+    assert [json.loads(line)["config"]["row"] for line in records.read_text().splitlines()] == ["qt-plain", "random"]
+    assert "| quick, TREC | quick-thought, plain | 0 |" in capsys.readouterr().out
+    assert main(args) == 0 and "qt-plain: already recorded" in capsys.readouterr().out  # resumes: nothing is redone
