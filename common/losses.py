@@ -204,11 +204,12 @@ def masked_hcl_loss(
     """
     check_hparams(temperature, tau_plus, beta)
     batch = prepare(anchors, candidates, pos_mask, neg_mask, row_weights)
+    batch.temperature = temperature  # the positives' logits; _LogWeightedMean takes differentiable logits
     with torch.autocast(batch.anchors.device.type, enabled=False):
         count = batch.neg_count.to(batch.anchors.dtype)
         logits = (batch.anchors / temperature) @ batch.candidates.T
         log_mean = _LogWeightedMean.apply(logits, ~batch.neg_mask, float(beta), detach_weights, count)
-        pair_row, pos_logit = positive_logits(batch, logits)
+        pair_row, pos_logit = positive_logits(batch)
         losses = _pair_losses(pos_logit, log_mean[pair_row], count.log()[pair_row], temperature, tau_plus)
         return reduce_pairs(batch, pair_row, losses)
 

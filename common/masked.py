@@ -10,6 +10,7 @@ each class of identical nodes once, weighted by its size).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -40,14 +41,26 @@ class MaskedBatch:
     neg_count: Tensor  # (R',) long
     weights: Tensor  # (R',) how many times each row counts (ones without row_weights)
     poison: Tensor  # 0-d, 0 or NaN: NaN/inf anywhere in the inputs reaches the loss
+    temperature: float | None = None
+    # (R', C) anchors @ candidates.T / temperature without autograd history: selection reads it,
+    # masked_logsumexp consumes it in place (None before prepare() is given a temperature, and after).
+    logits: Tensor | None = None
 
 
 def prepare(
-    anchors: Tensor, candidates: Tensor, pos_mask: Tensor, neg_mask: Tensor, row_weights: Tensor | None
+    anchors: Tensor,
+    candidates: Tensor,
+    pos_mask: Tensor,
+    neg_mask: Tensor,
+    row_weights: Tensor | None,
+    temperature: float | None = None,
 ) -> MaskedBatch:
     """Validate the masked-form inputs (``ValueError`` naming the argument) and keep contributing rows.
 
-    Normalisation happens in float32 at least: half-precision logits at t=0.05 overflow.
+    Normalisation happens in float32 at least: half-precision logits at t=0.05 overflow. With
+    a ``temperature`` the float32 logits are computed here, once, as the batch's only
+    ``(R', C)`` float tensor; the families select on it and :func:`masked_logsumexp` turns it
+    into its exponentials, so no second copy is made in the forward pass.
     """
     for name, x in (("anchors", anchors), ("candidates", candidates)):
         if x.dim() != 2:
@@ -66,6 +79,7 @@ def prepare(
         raise ValueError("neg_mask: every anchor with a positive needs at least one negative (batch of 1?)")
     dtype = torch.promote_types(anchors.dtype, torch.float32)
     rows = has_pos.nonzero().squeeze(1)
+    every_row = rows.numel() == shape[0]  # then the masks are kept as they are, not copied
     if row_weights is None:
         weights = torch.ones(rows.numel(), dtype=dtype, device=anchors.device)
     else:
@@ -77,47 +91,84 @@ def prepare(
     with torch.autocast(anchors.device.type, enabled=False):
         a, c = anchors.to(dtype), candidates.to(dtype)
         poison = (a.sum() + c.sum()).detach() * 0.0
-        return MaskedBatch(
-            F.normalize(a[rows], dim=-1), F.normalize(c, dim=-1), pos_mask[rows], neg_mask[rows],
-            count[rows], weights, poison,
-        )
+        a, c = F.normalize(a if every_row else a[rows], dim=-1), F.normalize(c, dim=-1)
+        if not every_row:
+            pos_mask, neg_mask, count = pos_mask[rows], neg_mask[rows], count[rows]
+        batch = MaskedBatch(a, c, pos_mask, neg_mask, count, weights, poison, temperature)
+        if temperature is not None:
+            with torch.no_grad():
+                batch.logits = (a / temperature) @ c.T
+        return batch
 
 
 class _MaskedLogSumExp(torch.autograd.Function):
-    r"""Row-wise :math:`\log\sum_{j \in \text{kept}} e^{c\,x_j}`, gradient :math:`\mathrm{softmax}(c\,x)_j`.
+    r"""Row-wise :math:`\log\sum_{j \in \text{kept}} e^{c\,x_j}` of ``x = a c^T / t``, gradient :math:`\mathrm{softmax}(c\,x)_j`.
 
     With ``c = 1`` this is the masked log-sum-exp and its exact gradient. With ``c = 1 + a``
     it is the log-sum-exp of logits offset by ``a x_j`` held constant in the gradient
-    (stop-gradient), as the hardness offset needs. The masked copy is exponentiated in place
-    and is the only ``(R, C)`` tensor kept for backward.
+    (stop-gradient), as the hardness offset needs. ``x`` arrives computed (the batch's
+    logits) and is exponentiated in place: the only ``(R, C)`` tensor of the forward pass
+    and the one kept for backward, which turns it into the gradient of ``x`` and through the
+    matmul into those of the anchors and candidates (two ``(R, C)`` tensors at the most).
     """
 
     @staticmethod
-    def forward(ctx, logits: Tensor, exclude: Tensor, scale: float) -> Tensor:
-        shifted = logits.masked_fill(exclude, float("-inf"))
+    def forward(ctx, anchors: Tensor, candidates: Tensor, logits: Tensor, exclude: Tensor, scale: float,
+                temperature: float) -> Tensor:
+        shifted = logits.masked_fill_(exclude, float("-inf"))
         if scale != 1.0:
             shifted.mul_(scale)
         row_max = shifted.amax(dim=1, keepdim=True)
         exp = shifted.sub_(row_max).exp_()
         total = exp.sum(dim=1)
-        ctx.save_for_backward(exp, total)
+        ctx.save_for_backward(anchors, candidates, exp, total)
+        ctx.temperature = temperature
         return row_max.squeeze(1) + total.log()
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
-        exp, total = ctx.saved_tensors
-        return exp * (grad_out / total).unsqueeze(1), None, None
+        anchors, candidates, exp, total = ctx.saved_tensors
+        scaled = anchors / ctx.temperature
+        with torch.autocast(exp.device.type, enabled=False):
+            grad = exp * (grad_out / total).unsqueeze(1)
+            grad_anchors = (grad @ candidates) / ctx.temperature if ctx.needs_input_grad[0] else None
+            grad_candidates = grad.T @ scaled if ctx.needs_input_grad[1] else None
+        return grad_anchors, grad_candidates, None, None, None, None
 
 
-def masked_logsumexp(logits: Tensor, exclude: Tensor, scale: float = 1.0) -> Tensor:
-    """Log-sum-exp of each row over the entries not in ``exclude`` (see :class:`_MaskedLogSumExp`)."""
-    return _MaskedLogSumExp.apply(logits, exclude, float(scale))
+def masked_logsumexp(batch: MaskedBatch, exclude: Tensor, scale: float = 1.0) -> Tensor:
+    """Log-sum-exp of each row of the batch's logits over the entries not in ``exclude`` (see :class:`_MaskedLogSumExp`).
+
+    Consumes ``batch.logits`` (read them first): an objective takes one log-sum-exp.
+    """
+    if batch.logits is None or batch.temperature is None:
+        raise ValueError("masked_logsumexp needs the logits of prepare(..., temperature=t), not yet consumed")
+    logits, batch.logits = batch.logits, None
+    return _MaskedLogSumExp.apply(batch.anchors, batch.candidates, logits, exclude, float(scale), batch.temperature)
 
 
-def positive_logits(batch: MaskedBatch, logits: Tensor) -> tuple[Tensor, Tensor]:
+def over_negatives(batch: MaskedBatch, fill: float, select: Callable[[Tensor, slice], Tensor]) -> Tensor:
+    """``select(block, rows)`` of the logits with non-negatives set to ``fill``, a block of rows at a time, concatenated.
+
+    Selection (top-k, kthvalue, sort) works on a masked copy, and kthvalue copies again with
+    int64 indices: by blocks of 2^22 entries the copies stay small (kthvalue of a whole 8192 x
+    8192 float32 matrix raised the peak by 770 MB, by blocks by 48 MB, and took no longer).
+    """
+    logits, rows = batch.logits, batch.neg_mask.shape[0]
+    step = max(1, (1 << 22) // max(1, logits.shape[1]))
+    blocks = (slice(i, i + step) for i in range(0, rows, step))
+    return torch.cat([select(logits[b].masked_fill(~batch.neg_mask[b], fill), b) for b in blocks])
+
+
+def pair_logits(batch: MaskedBatch, pair_row: Tensor, pair_col: Tensor) -> Tensor:
+    """Logits of the pairs (row, column), with gradients: row dot products, so no (R, C) gradient is made."""
+    return (batch.anchors[pair_row] / batch.temperature * batch.candidates[pair_col]).sum(dim=1)
+
+
+def positive_logits(batch: MaskedBatch) -> tuple[Tensor, Tensor]:
     """(pair rows, logits of the positive pairs), in row-major order of ``pos_mask``."""
     pair_row, pair_col = batch.pos_mask.nonzero(as_tuple=True)
-    return pair_row, logits[pair_row, pair_col]
+    return pair_row, pair_logits(batch, pair_row, pair_col)
 
 
 def info_nce(pos_logit: Tensor, log_neg_sum: Tensor) -> Tensor:

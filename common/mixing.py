@@ -32,7 +32,16 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from common.distributed import rank_and_world
-from common.masked import check_temperature, info_nce, masked_logsumexp, positive_logits, prepare, reduce_pairs
+from common.masked import (
+    MaskedBatch,
+    check_temperature,
+    info_nce,
+    masked_logsumexp,
+    over_negatives,
+    positive_logits,
+    prepare,
+    reduce_pairs,
+)
 from common.views import two_view_loss
 
 CITATION = ("Kalantidis, Sariyildiz, Pion, Weinzaepfel, Larlus. Hard Negative Mixing for Contrastive Learning. "
@@ -79,33 +88,34 @@ def mochi_loss(
     num_hard, num_mix, num_query_mix = int(num_hard), int(num_mix), int(num_query_mix)
     if num_mix and num_hard < 2:
         raise ValueError(f"num_hard must be >= 2 to mix pairs of negatives (num_mix = {num_mix}), got {num_hard}")
-    batch = prepare(anchors, candidates, pos_mask, neg_mask, row_weights)
+    batch = prepare(anchors, candidates, pos_mask, neg_mask, row_weights, temperature)
     fewest = int(batch.neg_count.min())
     if num_hard > fewest:
         raise ValueError(f"num_hard = {num_hard} exceeds the fewest negatives of an anchor ({fewest})")
     if generator is None:
         generator = torch.Generator(device=batch.anchors.device).manual_seed(int(seed))
     with torch.autocast(batch.anchors.device.type, enabled=False):
-        logits = (batch.anchors / temperature) @ batch.candidates.T
-        log_neg = masked_logsumexp(logits, ~batch.neg_mask)
-        if num_mix + num_query_mix:
+        synthetic = None
+        if num_mix + num_query_mix:  # the hardest negatives are read before the log-sum-exp consumes the logits
             if draw_index is None:
                 draw_index = torch.arange(anchors.shape[0], device=anchors.device)
             rows = pos_mask.any(dim=1)  # prepare()'s contributing rows
-            synthetic = _synthesise(batch.anchors.detach(), batch.candidates.detach(), logits.detach(),
-                                    batch.neg_mask, num_hard, num_mix, num_query_mix, generator,
-                                    draw_index[rows], anchors.shape[0] if draw_rows is None else draw_rows)
+            synthetic = _synthesise(batch, num_hard, num_mix, num_query_mix, generator, draw_index[rows],
+                                    anchors.shape[0] if draw_rows is None else draw_rows)
+        log_neg = masked_logsumexp(batch, ~batch.neg_mask)
+        if synthetic is not None:
             synthetic_logits = torch.einsum("rd,rkd->rk", batch.anchors, synthetic) / temperature
             log_neg = torch.logaddexp(log_neg, torch.logsumexp(synthetic_logits, dim=1))
-        pair_row, pos_logit = positive_logits(batch, logits)
+        pair_row, pos_logit = positive_logits(batch)
         return reduce_pairs(batch, pair_row, info_nce(pos_logit, log_neg[pair_row]))
 
 
 @torch.no_grad()
-def _synthesise(anchors, candidates, logits, neg_mask, num_hard, num_mix, num_query_mix, generator, draw_index,
-                draw_rows) -> Tensor:
+def _synthesise(batch: MaskedBatch, num_hard: int, num_mix: int, num_query_mix: int, generator: torch.Generator,
+                draw_index: Tensor, draw_rows: int) -> Tensor:
     """(R, s + s', d) unit synthetic negatives: mixed hard pairs, then the anchor mixed with a hard one."""
-    hardest = logits.masked_fill(~neg_mask, float("-inf")).topk(num_hard, dim=1).indices  # most similar first
+    anchors, candidates = batch.anchors.detach(), batch.candidates.detach()
+    hardest = over_negatives(batch, float("-inf"), lambda block, _: block.topk(num_hard, dim=1).indices)  # most similar first
     draws = mixing_draws(draw_rows, num_hard, num_mix, num_query_mix, generator, anchors.dtype)
     first, second, alpha, query_pick, beta = (d[draw_index] for d in draws)
     mixed = torch.lerp(candidates[hardest.gather(1, second)], candidates[hardest.gather(1, first)], alpha.unsqueeze(2))
