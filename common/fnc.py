@@ -77,4 +77,4 @@ def fnc_loss(
         attract = batch.pos_mask | false
         pair_row, pair_col = attract.nonzero(as_tuple=True)
         pair_loss = log_all[pair_row] - pair_logits(batch, pair_row, pair_col)
-        return reduce_pairs(batch, pair_row, pair_loss, attract.sum(dim=1))
+        return reduce_pairs(batch, pair_row, pair_loss)

@@ -74,7 +74,7 @@ def prepare(
     has_pos = pos_mask.any(dim=1)
     if not has_pos.any():
         raise ValueError("pos_mask has no positive pair")
-    count = neg_mask.sum(dim=1)
+    count = _row_counts(neg_mask)
     if (count[has_pos] == 0).any():
         raise ValueError("neg_mask: every anchor with a positive needs at least one negative (batch of 1?)")
     dtype = torch.promote_types(anchors.dtype, torch.float32)
@@ -154,10 +154,19 @@ def over_negatives(batch: MaskedBatch, fill: float, select: Callable[[Tensor, sl
     int64 indices: by blocks of 2^22 entries the copies stay small (kthvalue of a whole 8192 x
     8192 float32 matrix raised the peak by 770 MB, by blocks by 48 MB, and took no longer).
     """
-    logits, rows = batch.logits, batch.neg_mask.shape[0]
-    step = max(1, (1 << 22) // max(1, logits.shape[1]))
-    blocks = (slice(i, i + step) for i in range(0, rows, step))
-    return torch.cat([select(logits[b].masked_fill(~batch.neg_mask[b], fill), b) for b in blocks])
+    logits = batch.logits
+    return torch.cat([select(logits[b].masked_fill(~batch.neg_mask[b], fill), b) for b in _row_blocks(logits.shape)])
+
+
+def _row_blocks(shape: tuple[int, int]) -> list[slice]:
+    """Slices of about 2^22 entries of an ``(R, C)`` tensor, whole rows each."""
+    step = max(1, (1 << 22) // max(1, shape[1]))
+    return [slice(i, i + step) for i in range(0, shape[0], step)]
+
+
+def _row_counts(mask: Tensor) -> Tensor:
+    """``mask.sum(dim=1)`` by blocks of rows: a bool sum makes an int64 copy, two float32 matrices' worth."""
+    return torch.cat([mask[b].sum(dim=1) for b in _row_blocks(tuple(mask.shape))])
 
 
 def pair_logits(batch: MaskedBatch, pair_row: Tensor, pair_col: Tensor) -> Tensor:
@@ -177,9 +186,8 @@ def info_nce(pos_logit: Tensor, log_neg_sum: Tensor) -> Tensor:
     return torch.logaddexp(torch.zeros_like(x), x)
 
 
-def reduce_pairs(batch: MaskedBatch, pair_row: Tensor, pair_loss: Tensor, pairs_per_row: Tensor | None = None) -> Tensor:
-    """Mean over each anchor's pairs, then the ``weights``-weighted mean over anchors."""
-    if pairs_per_row is None:
-        pairs_per_row = batch.pos_mask.sum(dim=1)
+def reduce_pairs(batch: MaskedBatch, pair_row: Tensor, pair_loss: Tensor) -> Tensor:
+    """Mean over each anchor's pairs (all of its pairs are in ``pair_row``), then the ``weights``-weighted mean over anchors."""
+    pairs_per_row = torch.bincount(pair_row, minlength=batch.weights.shape[0])
     per_pair = (batch.weights / pairs_per_row.to(pair_loss.dtype))[pair_row]
     return (pair_loss * per_pair).sum() / batch.weights.sum() + batch.poison
