@@ -155,18 +155,18 @@ def over_negatives(batch: MaskedBatch, fill: float, select: Callable[[Tensor, sl
     8192 float32 matrix raised the peak by 770 MB, by blocks by 48 MB, and took no longer).
     """
     logits = batch.logits
-    return torch.cat([select(logits[b].masked_fill(~batch.neg_mask[b], fill), b) for b in _row_blocks(logits.shape)])
+    return torch.cat([select(logits[b].masked_fill(~batch.neg_mask[b], fill), b) for b in row_blocks(logits.shape)])
 
 
-def _row_blocks(shape: tuple[int, int]) -> list[slice]:
-    """Slices of about 2^22 entries of an ``(R, C)`` tensor, whole rows each."""
+def row_blocks(shape: tuple[int, int]) -> list[slice]:
+    """Slices of about 2^22 entries of an ``(R, C)`` tensor, whole rows each: the unit of work whose temporaries stay small."""
     step = max(1, (1 << 22) // max(1, shape[1]))
     return [slice(i, i + step) for i in range(0, shape[0], step)]
 
 
 def _row_counts(mask: Tensor) -> Tensor:
     """``mask.sum(dim=1)`` by blocks of rows: a bool sum makes an int64 copy, two float32 matrices' worth."""
-    return torch.cat([mask[b].sum(dim=1) for b in _row_blocks(tuple(mask.shape))])
+    return torch.cat([mask[b].sum(dim=1) for b in row_blocks(tuple(mask.shape))])
 
 
 def pair_logits(batch: MaskedBatch, pair_row: Tensor, pair_col: Tensor) -> Tensor:

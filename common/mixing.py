@@ -28,7 +28,6 @@ global batch and takes its rank's rows, so W ranks equal one process on the glob
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from common.distributed import rank_and_world
@@ -118,9 +117,11 @@ def _synthesise(batch: MaskedBatch, num_hard: int, num_mix: int, num_query_mix: 
     hardest = over_negatives(batch, float("-inf"), lambda block, _: block.topk(num_hard, dim=1).indices)  # most similar first
     draws = mixing_draws(draw_rows, num_hard, num_mix, num_query_mix, generator, anchors.dtype)
     first, second, alpha, query_pick, beta = (d[draw_index] for d in draws)
-    mixed = torch.lerp(candidates[hardest.gather(1, second)], candidates[hardest.gather(1, first)], alpha.unsqueeze(2))
-    with_query = torch.lerp(candidates[hardest.gather(1, query_pick)], anchors.unsqueeze(1), beta.unsqueeze(2))
-    return F.normalize(torch.cat([mixed, with_query], dim=1), dim=2)
+    # In place where a fresh gather allows it: (R, s, d) is a quarter of an (R, C) matrix at s = 16, d = 128, C = R.
+    mixed = candidates[hardest.gather(1, second)].lerp_(candidates[hardest.gather(1, first)], alpha.unsqueeze(2))
+    with_query = candidates[hardest.gather(1, query_pick)].lerp_(anchors.unsqueeze(1), beta.unsqueeze(2))
+    synthetic = torch.cat([mixed, with_query], dim=1)
+    return synthetic.div_(synthetic.norm(dim=2, keepdim=True).clamp_min(1e-12))  # F.normalize, in place
 
 
 def mochi_two_view(z1: Tensor, z2: Tensor, *, temperature: float, gather_distributed: bool = False,

@@ -29,6 +29,7 @@ from common.masked import (
     positive_logits,
     prepare,
     reduce_pairs,
+    row_blocks,
 )
 
 CITATION = ("Wu, Zhuang, Mosse, Yamins, Goodman. Conditional Negative Sampling for Contrastive Learning of "
@@ -60,8 +61,10 @@ def ring_loss(
             high = over_negatives(batch, float("-inf"), lambda block, _: block.amax(dim=1))
         else:
             high = _order_statistics(batch, high_rank)
-        inside = batch.neg_mask & (batch.logits >= low.unsqueeze(1)) & (batch.logits <= high.unsqueeze(1))
-        log_neg = masked_logsumexp(batch, ~inside)
+        logits, low, high = batch.logits, low.unsqueeze(1), high.unsqueeze(1)
+        outside = torch.cat([~(batch.neg_mask[b] & (logits[b] >= low[b]) & (logits[b] <= high[b]))
+                             for b in row_blocks(tuple(logits.shape))])  # by blocks: no (R, C) temporaries
+        log_neg = masked_logsumexp(batch, outside)
         pair_row, pos_logit = positive_logits(batch)
         return reduce_pairs(batch, pair_row, info_nce(pos_logit, log_neg[pair_row]))
 
