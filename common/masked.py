@@ -108,8 +108,8 @@ class _MaskedLogSumExp(torch.autograd.Function):
     it is the log-sum-exp of logits offset by ``a x_j`` held constant in the gradient
     (stop-gradient), as the hardness offset needs. ``x`` arrives computed (the batch's
     logits) and is exponentiated in place: the only ``(R, C)`` tensor of the forward pass
-    and the one kept for backward, which turns it into the gradient of ``x`` and through the
-    matmul into those of the anchors and candidates (two ``(R, C)`` tensors at the most).
+    and the one kept for backward, which turns it into the gradient of ``x`` a block of rows
+    at a time and through the matmul into those of the anchors and candidates.
     """
 
     @staticmethod
@@ -128,12 +128,14 @@ class _MaskedLogSumExp(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out: Tensor):
         anchors, candidates, exp, total = ctx.saved_tensors
-        scaled = anchors / ctx.temperature
+        scaled, row_scale = anchors / ctx.temperature, (grad_out / total).unsqueeze(1)
+        grad_anchors, grad_candidates = torch.empty_like(anchors), torch.zeros_like(candidates)
         with torch.autocast(exp.device.type, enabled=False):
-            grad = exp * (grad_out / total).unsqueeze(1)
-            grad_anchors = (grad @ candidates) / ctx.temperature if ctx.needs_input_grad[0] else None
-            grad_candidates = grad.T @ scaled if ctx.needs_input_grad[1] else None
-        return grad_anchors, grad_candidates, None, None, None, None
+            for rows in row_blocks(tuple(exp.shape)):  # the gradient of the logits a block at a time, never whole
+                grad = exp[rows] * row_scale[rows]
+                torch.mm(grad, candidates, out=grad_anchors[rows])
+                grad_candidates.addmm_(grad.T, scaled[rows])
+        return grad_anchors.div_(ctx.temperature), grad_candidates, None, None, None, None
 
 
 def masked_logsumexp(batch: MaskedBatch, exclude: Tensor, scale: float = 1.0) -> Tensor:
