@@ -128,14 +128,27 @@ class _MaskedLogSumExp(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out: Tensor):
         anchors, candidates, exp, total = ctx.saved_tensors
-        scaled, row_scale = anchors / ctx.temperature, (grad_out / total).unsqueeze(1)
-        grad_anchors, grad_candidates = torch.empty_like(anchors), torch.zeros_like(candidates)
-        with torch.autocast(exp.device.type, enabled=False):
-            for rows in row_blocks(tuple(exp.shape)):  # the gradient of the logits a block at a time, never whole
-                grad = exp[rows] * row_scale[rows]
-                torch.mm(grad, candidates, out=grad_anchors[rows])
-                grad_candidates.addmm_(grad.T, scaled[rows])
-        return grad_anchors.div_(ctx.temperature), grad_candidates, None, None, None, None
+        row_scale = (grad_out / total).unsqueeze(1)
+        grads = logits_backward(anchors, candidates, ctx.temperature, tuple(exp.shape),
+                                lambda rows: exp[rows] * row_scale[rows])
+        return *grads, None, None, None, None
+
+
+def logits_backward(anchors: Tensor, candidates: Tensor, temperature: float, shape: tuple[int, int],
+                    logits_grad: Callable[[slice], Tensor]) -> tuple[Tensor, Tensor]:
+    """Gradients of ``anchors`` and ``candidates`` through ``logits = anchors @ candidates.T / t``.
+
+    ``logits_grad(rows)`` gives the logits' gradient for a block of rows; only one block is
+    alive at a time, so the backward pass adds no ``(R, C)`` tensor to what was saved.
+    """
+    scaled = anchors / temperature
+    grad_anchors, grad_candidates = torch.empty_like(anchors), torch.zeros_like(candidates)
+    with torch.autocast(anchors.device.type, enabled=False):
+        for rows in row_blocks(shape):
+            grad = logits_grad(rows)
+            torch.mm(grad, candidates, out=grad_anchors[rows])
+            grad_candidates.addmm_(grad.T, scaled[rows])
+    return grad_anchors.div_(temperature), grad_candidates
 
 
 def masked_logsumexp(batch: MaskedBatch, exclude: Tensor, scale: float = 1.0) -> Tensor:
