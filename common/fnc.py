@@ -27,11 +27,10 @@ from torch import Tensor
 
 from common.masked import (
     check_temperature,
-    info_nce,
+    info_nce_loss,
     masked_logsumexp,
     over_negatives,
     pair_logits,
-    positive_logits,
     prepare,
     reduce_pairs,
 )
@@ -71,8 +70,7 @@ def fnc_loss(
             false.scatter_(1, top, True)
         if mode == "elimination":
             log_neg = masked_logsumexp(batch, ~batch.neg_mask | false)
-            pair_row, pos_logit = positive_logits(batch)
-            return reduce_pairs(batch, pair_row, info_nce(pos_logit, log_neg[pair_row]))
+            return info_nce_loss(batch, log_neg)
         log_all = masked_logsumexp(batch, ~(batch.neg_mask | batch.pos_mask))
         attract = batch.pos_mask | false
         pair_row, pair_col = attract.nonzero(as_tuple=True)

@@ -21,11 +21,9 @@ from torch import Tensor
 from common.masked import (
     check_range,
     check_temperature,
-    info_nce,
+    info_nce_loss,
     masked_logsumexp,
-    positive_logits,
     prepare,
-    reduce_pairs,
 )
 
 CITATION = ("Lan, Niu, Meng, Zhou, Su. LLaVE: Large Language and Vision Embedding Models with Hardness-Weighted "
@@ -49,5 +47,4 @@ def hardness_offset_loss(
     with torch.autocast(batch.anchors.device.type, enabled=False):
         # s/t + alpha s = (1 + alpha t) s/t in value; the gradient of the offset is cut inside.
         log_neg = masked_logsumexp(batch, ~batch.neg_mask, scale=1.0 + alpha * temperature)
-        pair_row, pos_logit = positive_logits(batch)
-        return reduce_pairs(batch, pair_row, info_nce(pos_logit, log_neg[pair_row]))
+        return info_nce_loss(batch, log_neg)

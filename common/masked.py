@@ -208,6 +208,12 @@ def info_nce(pos_logit: Tensor, log_neg_sum: Tensor) -> Tensor:
     return torch.logaddexp(torch.zeros_like(x), x)
 
 
+def info_nce_loss(batch: MaskedBatch, log_neg: Tensor) -> Tensor:
+    """InfoNCE of every positive pair against its anchor's ``log_neg`` (log-sum-exp of its negatives), reduced."""
+    pair_row, pos_logit = positive_logits(batch)
+    return reduce_pairs(batch, pair_row, info_nce(pos_logit, log_neg[pair_row]))
+
+
 def reduce_pairs(batch: MaskedBatch, pair_row: Tensor, pair_loss: Tensor) -> Tensor:
     """Mean over each anchor's pairs (all of its pairs are in ``pair_row``), then the ``weights``-weighted mean over anchors."""
     pairs_per_row = torch.bincount(pair_row, minlength=batch.weights.shape[0])

@@ -34,12 +34,10 @@ from common.distributed import rank_and_world
 from common.masked import (
     MaskedBatch,
     check_temperature,
-    info_nce,
+    info_nce_loss,
     masked_logsumexp,
     over_negatives,
-    positive_logits,
     prepare,
-    reduce_pairs,
 )
 from common.views import two_view_loss
 
@@ -105,8 +103,7 @@ def mochi_loss(
         if synthetic is not None:
             synthetic_logits = torch.einsum("rd,rkd->rk", batch.anchors, synthetic) / temperature
             log_neg = torch.logaddexp(log_neg, torch.logsumexp(synthetic_logits, dim=1))
-        pair_row, pos_logit = positive_logits(batch)
-        return reduce_pairs(batch, pair_row, info_nce(pos_logit, log_neg[pair_row]))
+        return info_nce_loss(batch, log_neg)
 
 
 @torch.no_grad()

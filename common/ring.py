@@ -23,12 +23,10 @@ from common.masked import (
     MaskedBatch,
     check_range,
     check_temperature,
-    info_nce,
+    info_nce_loss,
     masked_logsumexp,
     over_negatives,
-    positive_logits,
     prepare,
-    reduce_pairs,
     row_blocks,
 )
 
@@ -65,8 +63,7 @@ def ring_loss(
         outside = torch.cat([~(batch.neg_mask[b] & (logits[b] >= low[b]) & (logits[b] <= high[b]))
                              for b in row_blocks(tuple(logits.shape))])  # by blocks: no (R, C) temporaries
         log_neg = masked_logsumexp(batch, outside)
-        pair_row, pos_logit = positive_logits(batch)
-        return reduce_pairs(batch, pair_row, info_nce(pos_logit, log_neg[pair_row]))
+        return info_nce_loss(batch, log_neg)
 
 
 def _band_ranks(count: Tensor, lower: float, upper: float) -> tuple[Tensor, Tensor]:
