@@ -221,7 +221,7 @@ def masked_hcl_loss(
     batch = prepare(anchors, candidates, pos_mask, neg_mask, row_weights, temperature)
     with torch.autocast(batch.anchors.device.type, enabled=False):
         count = batch.neg_count.to(batch.anchors.dtype)
-        log_mean = _LogWeightedMean.apply(batch.anchors, batch.candidates, batch.logits, temperature,
+        log_mean = _LogWeightedMean.apply(batch.anchors, batch.candidates, batch.take_logits(), temperature,
                                           ~batch.neg_mask, float(beta), detach_weights, count)
         pair_row, pos_logit = positive_logits(batch)
         losses = _pair_losses(pos_logit, log_mean[pair_row], count.log()[pair_row], temperature, tau_plus)

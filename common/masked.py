@@ -46,6 +46,13 @@ class MaskedBatch:
     # masked_logsumexp consumes it in place (None before prepare() is given a temperature, and after).
     logits: Tensor | None = None
 
+    def take_logits(self) -> Tensor:
+        """The logits, handed over to be consumed in place (so that no one reads them after)."""
+        if self.logits is None or self.temperature is None:
+            raise ValueError("the logits of prepare(..., temperature=t) are consumed once, by one log-sum-exp")
+        logits, self.logits = self.logits, None
+        return logits
+
 
 def prepare(
     anchors: Tensor,
@@ -156,10 +163,8 @@ def masked_logsumexp(batch: MaskedBatch, exclude: Tensor, scale: float = 1.0) ->
 
     Consumes ``batch.logits`` (read them first): an objective takes one log-sum-exp.
     """
-    if batch.logits is None or batch.temperature is None:
-        raise ValueError("masked_logsumexp needs the logits of prepare(..., temperature=t), not yet consumed")
-    logits, batch.logits = batch.logits, None
-    return _MaskedLogSumExp.apply(batch.anchors, batch.candidates, logits, exclude, float(scale), batch.temperature)
+    return _MaskedLogSumExp.apply(batch.anchors, batch.candidates, batch.take_logits(), exclude, float(scale),
+                                  batch.temperature)
 
 
 def over_negatives(batch: MaskedBatch, fill: float, select: Callable[[Tensor, slice], Tensor]) -> Tensor:
