@@ -59,10 +59,10 @@ def ring_loss(
             high = over_negatives(batch, float("-inf"), lambda block, _: block.amax(dim=1))
         else:
             high = _order_statistics(batch, high_rank)
-        logits, low, high = batch.logits, low.unsqueeze(1), high.unsqueeze(1)
-        outside = torch.cat([~(batch.neg_mask[b] & (logits[b] >= low[b]) & (logits[b] <= high[b]))
+        logits, low, top = batch.logits, low.unsqueeze(1), high.unsqueeze(1)
+        outside = torch.cat([~(batch.neg_mask[b] & (logits[b] >= low[b]) & (logits[b] <= top[b]))
                              for b in row_blocks(tuple(logits.shape))])  # by blocks: no (R, C) temporaries
-        log_neg = masked_logsumexp(batch, outside)
+        log_neg = masked_logsumexp(batch, outside, kept_max=high)  # the band's upper edge is a negative in it
         return info_nce_loss(batch, log_neg)
 
 
