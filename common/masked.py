@@ -41,6 +41,7 @@ class MaskedBatch:
     neg_count: Tensor  # (R',) long
     weights: Tensor  # (R',) how many times each row counts (ones without row_weights)
     poison: Tensor  # 0-d, 0 or NaN: NaN/inf anywhere in the inputs reaches the loss
+    rows: Tensor  # (R',) long: which input rows these are
     temperature: float | None = None
     # (R', C) anchors @ candidates.T / temperature without autograd history: selection reads it,
     # masked_logsumexp consumes it in place (None before prepare() is given a temperature, and after).
@@ -101,7 +102,7 @@ def prepare(
         a, c = F.normalize(a if every_row else a[rows], dim=-1), F.normalize(c, dim=-1)
         if not every_row:
             pos_mask, neg_mask, count = pos_mask[rows], neg_mask[rows], count[rows]
-        batch = MaskedBatch(a, c, pos_mask, neg_mask, count, weights, poison, temperature)
+        batch = MaskedBatch(a, c, pos_mask, neg_mask, count, weights, poison, rows, temperature)
         if temperature is not None:
             with torch.no_grad():
                 batch.logits = (a / temperature) @ c.T

@@ -96,8 +96,7 @@ def mochi_loss(
         if num_mix + num_query_mix:  # the hardest negatives are read before the log-sum-exp consumes the logits
             if draw_index is None:
                 draw_index = torch.arange(anchors.shape[0], device=anchors.device)
-            rows = pos_mask.any(dim=1)  # prepare()'s contributing rows
-            synthetic = _synthesise(batch, num_hard, num_mix, num_query_mix, generator, draw_index[rows],
+            synthetic = _synthesise(batch, num_hard, num_mix, num_query_mix, generator, draw_index[batch.rows],
                                     anchors.shape[0] if draw_rows is None else draw_rows)
         log_neg = masked_logsumexp(batch, ~batch.neg_mask)
         if synthetic is not None:
