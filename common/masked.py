@@ -131,10 +131,10 @@ class _MaskedLogSumExp(torch.autograd.Function):
             exp = shifted.sub_(row_max).exp_()
         else:
             # The same values, masked after the exponential (clamped, the excluded entries above the
-            # maximum cannot overflow): on a dense, irregular mask (the ring band) 3x faster than before.
+            # maximum cannot overflow): on a dense, irregular mask (the ring band) 1.8x faster than before.
             shifted = logits.mul_(scale) if scale != 1.0 else logits
             row_max = kept_max.unsqueeze(1) * scale
-            exp = shifted.sub_(row_max).clamp_max_(0.0).exp_().mul_(exclude.logical_not())
+            exp = shifted.sub_(row_max).clamp_max_(0.0).exp_().masked_fill_(exclude, 0.0)
         total = exp.sum(dim=1)
         ctx.save_for_backward(anchors, candidates, exp, total)
         ctx.temperature = temperature
