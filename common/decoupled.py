@@ -89,11 +89,10 @@ def _checked(sigma: float) -> float:
 
 def _decoupled(anchors, candidates, pos_mask, neg_mask, temperature, row_weights, sigma, gathered=False) -> Tensor:
     check_temperature(temperature)
-    batch = prepare(anchors, candidates, pos_mask, neg_mask, row_weights)
+    batch = prepare(anchors, candidates, pos_mask, neg_mask, row_weights, temperature)
     with torch.autocast(batch.anchors.device.type, enabled=False):
-        logits = (batch.anchors / temperature) @ batch.candidates.T
-        log_neg = masked_logsumexp(logits, ~batch.neg_mask)
-        pair_row, pos_logit = positive_logits(batch, logits)
+        log_neg = masked_logsumexp(batch, ~batch.neg_mask)
+        pair_row, pos_logit = positive_logits(batch)
         if sigma is not None:
             # log E_pairs[e^{s+/sigma}] with each pair counted as often as its row: log-sum-exp, max taken out.
             log_w = batch.weights.log()[pair_row]

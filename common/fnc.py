@@ -25,7 +25,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from common.masked import check_temperature, info_nce, masked_logsumexp, positive_logits, prepare, reduce_pairs
+from common.masked import (
+    check_temperature,
+    info_nce_loss,
+    masked_logsumexp,
+    over_negatives,
+    pair_logits,
+    prepare,
+    reduce_pairs,
+)
 
 CITATION = ("Huynh, Kornblith, Walter, Maire, Khademi. Boosting Contrastive Self-Supervised Learning with False "
             "Negative Cancellation. WACV 2022, arXiv:2011.11765")
@@ -50,24 +58,21 @@ def fnc_loss(
     if int(k) != k or k < 0:
         raise ValueError(f"k must be an integer >= 0, got {k}")
     k = int(k)
-    batch = prepare(anchors, candidates, pos_mask, neg_mask, row_weights)
+    batch = prepare(anchors, candidates, pos_mask, neg_mask, row_weights, temperature)
     fewest = int(batch.neg_count.min())
     if k >= fewest:
         raise ValueError(f"k = {k} must be smaller than every anchor's number of negatives (fewest: {fewest})")
     with torch.autocast(batch.anchors.device.type, enabled=False):
-        logits = (batch.anchors / temperature) @ batch.candidates.T
         false = torch.zeros_like(batch.neg_mask)
         if k:
-            # topk, not a sort: only the k largest detached similarities among the negatives.
-            ranked = logits.detach().masked_fill(~batch.neg_mask, float("-inf"))
-            false.scatter_(1, ranked.topk(k, dim=1, sorted=False).indices, True)
-            del ranked
+            # topk, not a sort: only the k largest similarities among the negatives.
+            top = over_negatives(batch, float("-inf"), lambda block, _: block.topk(k, dim=1, sorted=False).indices)
+            false.scatter_(1, top, True)
         if mode == "elimination":
-            log_neg = masked_logsumexp(logits, ~batch.neg_mask | false)
-            pair_row, pos_logit = positive_logits(batch, logits)
-            return reduce_pairs(batch, pair_row, info_nce(pos_logit, log_neg[pair_row]))
-        log_all = masked_logsumexp(logits, ~(batch.neg_mask | batch.pos_mask))
+            log_neg = masked_logsumexp(batch, ~batch.neg_mask | false)
+            return info_nce_loss(batch, log_neg)
+        log_all = masked_logsumexp(batch, ~(batch.neg_mask | batch.pos_mask))
         attract = batch.pos_mask | false
         pair_row, pair_col = attract.nonzero(as_tuple=True)
-        pair_loss = log_all[pair_row] - logits[pair_row, pair_col]
-        return reduce_pairs(batch, pair_row, pair_loss, attract.sum(dim=1))
+        pair_loss = log_all[pair_row] - pair_logits(batch, pair_row, pair_col)
+        return reduce_pairs(batch, pair_row, pair_loss)

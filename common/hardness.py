@@ -21,11 +21,9 @@ from torch import Tensor
 from common.masked import (
     check_range,
     check_temperature,
-    info_nce,
+    info_nce_loss,
     masked_logsumexp,
-    positive_logits,
     prepare,
-    reduce_pairs,
 )
 
 CITATION = ("Lan, Niu, Meng, Zhou, Su. LLaVE: Large Language and Vision Embedding Models with Hardness-Weighted "
@@ -45,10 +43,8 @@ def hardness_offset_loss(
     """InfoNCE with every negative logit raised by ``alpha * stop_grad(cos)`` (alpha >= 0)."""
     check_temperature(temperature)
     check_range("alpha", alpha, 0.0)
-    batch = prepare(anchors, candidates, pos_mask, neg_mask, row_weights)
+    batch = prepare(anchors, candidates, pos_mask, neg_mask, row_weights, temperature)
     with torch.autocast(batch.anchors.device.type, enabled=False):
-        logits = (batch.anchors / temperature) @ batch.candidates.T
         # s/t + alpha s = (1 + alpha t) s/t in value; the gradient of the offset is cut inside.
-        log_neg = masked_logsumexp(logits, ~batch.neg_mask, scale=1.0 + alpha * temperature)
-        pair_row, pos_logit = positive_logits(batch, logits)
-        return reduce_pairs(batch, pair_row, info_nce(pos_logit, log_neg[pair_row]))
+        log_neg = masked_logsumexp(batch, ~batch.neg_mask, scale=1.0 + alpha * temperature)
+        return info_nce_loss(batch, log_neg)

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from common.distributed import gather_with_grad, rank_and_world
-from common.masked import check_temperature, positive_logits, prepare, reduce_pairs
+from common.masked import check_temperature, logits_backward, positive_logits, prepare, reduce_pairs
 
 
 def check_hparams(temperature: float, tau_plus: float, beta: float) -> None:
@@ -45,21 +45,25 @@ def check_hparams(temperature: float, tau_plus: float, beta: float) -> None:
 
 
 class _LogWeightedMean(torch.autograd.Function):
-    r"""Row-wise :math:`\log \mathbb{E}_w[e^{x}]` with :math:`w \propto e^{\beta x}` over finite entries.
+    r"""Row-wise :math:`\log \mathbb{E}_w[e^{x}]` with :math:`w \propto e^{\beta x}` over finite entries, ``x = a c^T / t``.
 
-    ``exclude`` marks the entries that are not negatives: a ``(R, k)`` index tensor of
-    columns or a ``(R, C)`` bool mask. A hand-written backward keeps the two softmax-like
-    passes to two exponentials forward and one fused update backward, and its gradient is
-    already zero at excluded entries (eager autograd through a masked copy and two
-    ``logsumexp`` calls costs several more full passes).
+    ``x`` arrives computed without autograd history and is consumed in place; the gradient
+    goes to the anchors ``a`` and candidates ``c`` through :func:`common.masked.logits_backward`,
+    a block of rows at a time. ``exclude`` marks the entries that are not negatives: a
+    ``(R, k)`` index tensor of columns or a ``(R, C)`` bool mask. A hand-written backward
+    keeps the two softmax-like passes to two exponentials forward (one ``(R, C)`` tensor
+    each, one when ``beta = 0``) and one fused update backward, and its gradient is already
+    zero at excluded entries (eager autograd through a masked copy and two ``logsumexp``
+    calls costs several more full passes).
     """
 
     @staticmethod
-    def forward(ctx, logits: Tensor, exclude: Tensor, beta: float, detach_weights: bool, count: Tensor) -> Tensor:
+    def forward(ctx, anchors: Tensor, candidates: Tensor, logits: Tensor, temperature: float, exclude: Tensor,
+                beta: float, detach_weights: bool, count: Tensor) -> Tensor:
         if exclude.dtype == torch.bool:
-            shifted = logits.masked_fill(exclude, float("-inf"))
+            shifted = logits.masked_fill_(exclude, float("-inf"))
         else:
-            shifted = logits.scatter(1, exclude, float("-inf"))
+            shifted = logits.scatter_(1, exclude, float("-inf"))
         row_max = shifted.amax(dim=1, keepdim=True)
         shifted.sub_(row_max)
         if beta == 0.0:
@@ -67,25 +71,34 @@ class _LogWeightedMean(torch.autograd.Function):
             weights_exp = None
             weight_sum = count
         else:
-            weights_exp = torch.exp(shifted * beta)  # e^{beta (x - m)}, 0 where masked
+            weights_exp = (shifted * beta).exp_()  # e^{beta (x - m)}, 0 where masked
             weight_sum = weights_exp.sum(dim=1)
         tilted_exp = shifted.mul_(1.0 + beta).exp_()  # e^{(1+beta)(x - m)}, reuses `shifted`
         tilted_sum = tilted_exp.sum(dim=1)
-        ctx.save_for_backward(tilted_exp, tilted_sum, weights_exp, weight_sum)
-        ctx.beta, ctx.detach_weights = beta, detach_weights
+        ctx.save_for_backward(anchors, candidates, tilted_exp, tilted_sum, weights_exp, weight_sum)
+        ctx.beta, ctx.detach_weights, ctx.temperature = beta, detach_weights, temperature
         return row_max.squeeze(1) + tilted_sum.log() - weight_sum.log()
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
-        tilted_exp, tilted_sum, weights_exp, weight_sum = ctx.saved_tensors
+        anchors, candidates, tilted_exp, tilted_sum, weights_exp, weight_sum = ctx.saved_tensors
         beta = ctx.beta
         if ctx.detach_weights or beta == 0.0:
             # d/dx_j log sum_k w_k e^{x_k} with w held fixed = softmax((1+beta) x)_j.
-            return tilted_exp * (grad_out / tilted_sum).unsqueeze(1), None, None, None, None
-        # d/dx_j [LSE((1+b)x) - LSE(bx)] = (1+b) softmax((1+b)x)_j - b softmax(bx)_j.
-        grad = tilted_exp * (grad_out * (1.0 + beta) / tilted_sum).unsqueeze(1)
-        grad.addcmul_(weights_exp, (grad_out * beta / weight_sum).unsqueeze(1), value=-1.0)
-        return grad, None, None, None, None
+            tilted_scale = (grad_out / tilted_sum).unsqueeze(1)
+
+            def logits_grad(rows: slice) -> Tensor:
+                return tilted_exp[rows] * tilted_scale[rows]
+        else:
+            # d/dx_j [LSE((1+b)x) - LSE(bx)] = (1+b) softmax((1+b)x)_j - b softmax(bx)_j.
+            tilted_scale = (grad_out * (1.0 + beta) / tilted_sum).unsqueeze(1)
+            weights_scale = (grad_out * beta / weight_sum).unsqueeze(1)
+
+            def logits_grad(rows: slice) -> Tensor:
+                grad = tilted_exp[rows] * tilted_scale[rows]
+                return grad.addcmul_(weights_exp[rows], weights_scale[rows], value=-1.0)
+        grads = logits_backward(anchors, candidates, ctx.temperature, tuple(tilted_exp.shape), logits_grad)
+        return *grads, None, None, None, None, None, None
 
 
 def _log1mexp(x: Tensor) -> Tensor:
@@ -164,13 +177,15 @@ def hcl_loss(
         all2 = gather_with_grad(z2) if world > 1 else z2
         anchors = torch.cat([z1, z2])
         candidates = torch.cat([all1, all2])
-        logits = (anchors / temperature) @ candidates.T  # (2B, 2WB)
+        with torch.no_grad():
+            logits = (anchors / temperature) @ candidates.T  # (2B, 2WB), consumed by _LogWeightedMean
         # Each anchor's own column and its partner's column are not negatives.
         local = torch.arange(batch, device=z1.device) + rank * batch
         other = local + world * batch
         excluded = torch.stack([torch.cat([local, other]), torch.cat([other, local])], dim=1)
         count = torch.full((2 * batch,), 2 * world * batch - 2, dtype=logits.dtype, device=logits.device)
-        log_mean = _LogWeightedMean.apply(logits, excluded, float(beta), detach_weights, count)
+        log_mean = _LogWeightedMean.apply(anchors, candidates, logits, temperature, excluded, float(beta),
+                                          detach_weights, count)
         pos_logit = (z1 * z2).sum(dim=1).repeat(2) / temperature
         return _pair_losses(pos_logit, log_mean, count.log(), temperature, tau_plus).mean()
 
@@ -203,12 +218,12 @@ def masked_hcl_loss(
         temperature, tau_plus, beta, detach_weights: as in :func:`hcl_loss`.
     """
     check_hparams(temperature, tau_plus, beta)
-    batch = prepare(anchors, candidates, pos_mask, neg_mask, row_weights)
+    batch = prepare(anchors, candidates, pos_mask, neg_mask, row_weights, temperature)
     with torch.autocast(batch.anchors.device.type, enabled=False):
         count = batch.neg_count.to(batch.anchors.dtype)
-        logits = (batch.anchors / temperature) @ batch.candidates.T
-        log_mean = _LogWeightedMean.apply(logits, ~batch.neg_mask, float(beta), detach_weights, count)
-        pair_row, pos_logit = positive_logits(batch, logits)
+        log_mean = _LogWeightedMean.apply(batch.anchors, batch.candidates, batch.take_logits(), temperature,
+                                          ~batch.neg_mask, float(beta), detach_weights, count)
+        pair_row, pos_logit = positive_logits(batch)
         losses = _pair_losses(pos_logit, log_mean[pair_row], count.log()[pair_row], temperature, tau_plus)
         return reduce_pairs(batch, pair_row, losses)
 

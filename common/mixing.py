@@ -28,11 +28,17 @@ global batch and takes its rank's rows, so W ranks equal one process on the glob
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from common.distributed import rank_and_world
-from common.masked import check_temperature, info_nce, masked_logsumexp, positive_logits, prepare, reduce_pairs
+from common.masked import (
+    MaskedBatch,
+    check_temperature,
+    info_nce_loss,
+    masked_logsumexp,
+    over_negatives,
+    prepare,
+)
 from common.views import two_view_loss
 
 CITATION = ("Kalantidis, Sariyildiz, Pion, Weinzaepfel, Larlus. Hard Negative Mixing for Contrastive Learning. "
@@ -79,38 +85,39 @@ def mochi_loss(
     num_hard, num_mix, num_query_mix = int(num_hard), int(num_mix), int(num_query_mix)
     if num_mix and num_hard < 2:
         raise ValueError(f"num_hard must be >= 2 to mix pairs of negatives (num_mix = {num_mix}), got {num_hard}")
-    batch = prepare(anchors, candidates, pos_mask, neg_mask, row_weights)
+    batch = prepare(anchors, candidates, pos_mask, neg_mask, row_weights, temperature)
     fewest = int(batch.neg_count.min())
     if num_hard > fewest:
         raise ValueError(f"num_hard = {num_hard} exceeds the fewest negatives of an anchor ({fewest})")
     if generator is None:
         generator = torch.Generator(device=batch.anchors.device).manual_seed(int(seed))
     with torch.autocast(batch.anchors.device.type, enabled=False):
-        logits = (batch.anchors / temperature) @ batch.candidates.T
-        log_neg = masked_logsumexp(logits, ~batch.neg_mask)
-        if num_mix + num_query_mix:
+        synthetic = None
+        if num_mix + num_query_mix:  # the hardest negatives are read before the log-sum-exp consumes the logits
             if draw_index is None:
                 draw_index = torch.arange(anchors.shape[0], device=anchors.device)
-            rows = pos_mask.any(dim=1)  # prepare()'s contributing rows
-            synthetic = _synthesise(batch.anchors.detach(), batch.candidates.detach(), logits.detach(),
-                                    batch.neg_mask, num_hard, num_mix, num_query_mix, generator,
-                                    draw_index[rows], anchors.shape[0] if draw_rows is None else draw_rows)
+            synthetic = _synthesise(batch, num_hard, num_mix, num_query_mix, generator, draw_index[batch.rows],
+                                    anchors.shape[0] if draw_rows is None else draw_rows)
+        log_neg = masked_logsumexp(batch, ~batch.neg_mask)
+        if synthetic is not None:
             synthetic_logits = torch.einsum("rd,rkd->rk", batch.anchors, synthetic) / temperature
             log_neg = torch.logaddexp(log_neg, torch.logsumexp(synthetic_logits, dim=1))
-        pair_row, pos_logit = positive_logits(batch, logits)
-        return reduce_pairs(batch, pair_row, info_nce(pos_logit, log_neg[pair_row]))
+        return info_nce_loss(batch, log_neg)
 
 
 @torch.no_grad()
-def _synthesise(anchors, candidates, logits, neg_mask, num_hard, num_mix, num_query_mix, generator, draw_index,
-                draw_rows) -> Tensor:
+def _synthesise(batch: MaskedBatch, num_hard: int, num_mix: int, num_query_mix: int, generator: torch.Generator,
+                draw_index: Tensor, draw_rows: int) -> Tensor:
     """(R, s + s', d) unit synthetic negatives: mixed hard pairs, then the anchor mixed with a hard one."""
-    hardest = logits.masked_fill(~neg_mask, float("-inf")).topk(num_hard, dim=1).indices  # most similar first
+    anchors, candidates = batch.anchors.detach(), batch.candidates.detach()
+    hardest = over_negatives(batch, float("-inf"), lambda block, _: block.topk(num_hard, dim=1).indices)  # most similar first
     draws = mixing_draws(draw_rows, num_hard, num_mix, num_query_mix, generator, anchors.dtype)
     first, second, alpha, query_pick, beta = (d[draw_index] for d in draws)
-    mixed = torch.lerp(candidates[hardest.gather(1, second)], candidates[hardest.gather(1, first)], alpha.unsqueeze(2))
-    with_query = torch.lerp(candidates[hardest.gather(1, query_pick)], anchors.unsqueeze(1), beta.unsqueeze(2))
-    return F.normalize(torch.cat([mixed, with_query], dim=1), dim=2)
+    # In place where a fresh gather allows it: (R, s, d) is a quarter of an (R, C) matrix at s = 16, d = 128, C = R.
+    mixed = candidates[hardest.gather(1, second)].lerp_(candidates[hardest.gather(1, first)], alpha.unsqueeze(2))
+    with_query = candidates[hardest.gather(1, query_pick)].lerp_(anchors.unsqueeze(1), beta.unsqueeze(2))
+    synthetic = torch.cat([mixed, with_query], dim=1)
+    return synthetic.div_(synthetic.norm(dim=2, keepdim=True).clamp_min(1e-12))  # F.normalize, in place
 
 
 def mochi_two_view(z1: Tensor, z2: Tensor, *, temperature: float, gather_distributed: bool = False,

@@ -20,13 +20,14 @@ import torch
 from torch import Tensor
 
 from common.masked import (
+    MaskedBatch,
     check_range,
     check_temperature,
-    info_nce,
+    info_nce_loss,
     masked_logsumexp,
-    positive_logits,
+    over_negatives,
     prepare,
-    reduce_pairs,
+    row_blocks,
 )
 
 CITATION = ("Wu, Zhuang, Mosse, Yamins, Goodman. Conditional Negative Sampling for Contrastive Learning of "
@@ -48,23 +49,21 @@ def ring_loss(
     check_temperature(temperature)
     check_range("lower", lower, 0.0, 1.0)
     check_range("upper", upper, 0.0, 1.0)
-    batch = prepare(anchors, candidates, pos_mask, neg_mask, row_weights)
+    batch = prepare(anchors, candidates, pos_mask, neg_mask, row_weights, temperature)
     low_rank, high_rank = _band_ranks(batch.neg_count, lower, upper)
     if (low_rank > high_rank).any():
         raise ValueError(f"lower/upper: the ring band [{lower}, {upper}] holds no negative of some anchor")
     with torch.autocast(batch.anchors.device.type, enabled=False):
-        logits = (batch.anchors / temperature) @ batch.candidates.T
-        ranked = logits.detach().masked_fill(~batch.neg_mask, float("inf"))  # negatives first, ascending
-        low = _order_statistics(ranked, low_rank)
+        low = _order_statistics(batch, low_rank)
         if bool((high_rank == batch.neg_count - 1).all()):  # upper = 1: the most similar negative, a max not a selection
-            high = logits.detach().masked_fill(~batch.neg_mask, float("-inf")).amax(dim=1)
+            high = over_negatives(batch, float("-inf"), lambda block, _: block.amax(dim=1))
         else:
-            high = _order_statistics(ranked, high_rank)
-        inside = batch.neg_mask & (ranked >= low.unsqueeze(1)) & (ranked <= high.unsqueeze(1))
-        del ranked
-        log_neg = masked_logsumexp(logits, ~inside)
-        pair_row, pos_logit = positive_logits(batch, logits)
-        return reduce_pairs(batch, pair_row, info_nce(pos_logit, log_neg[pair_row]))
+            high = _order_statistics(batch, high_rank)
+        logits, low, top = batch.logits, low.unsqueeze(1), high.unsqueeze(1)
+        outside = torch.cat([~(batch.neg_mask[b] & (logits[b] >= low[b]) & (logits[b] <= top[b]))
+                             for b in row_blocks(tuple(logits.shape))])  # by blocks: no (R, C) temporaries
+        log_neg = masked_logsumexp(batch, outside, kept_max=high)  # the band's upper edge is a negative in it
+        return info_nce_loss(batch, log_neg)
 
 
 def _band_ranks(count: Tensor, lower: float, upper: float) -> tuple[Tensor, Tensor]:
@@ -82,8 +81,10 @@ def _band_ranks(count: Tensor, lower: float, upper: float) -> tuple[Tensor, Tens
     return low.clamp(0, None), torch.minimum(high, count - 1)
 
 
-def _order_statistics(values: Tensor, ranks: Tensor) -> Tensor:
-    """Row-wise value of 0-based ascending rank ``ranks[r]``: one kthvalue when all ranks agree, else a sort."""
+def _order_statistics(batch: MaskedBatch, ranks: Tensor) -> Tensor:
+    """Row-wise logit of 0-based ascending rank ``ranks[r]`` among the negatives: kthvalue when all ranks agree, else a sort."""
     if bool((ranks == ranks[0]).all()):
-        return values.kthvalue(int(ranks[0]) + 1, dim=1).values
-    return values.sort(dim=1).values.gather(1, ranks.unsqueeze(1)).squeeze(1)
+        k = int(ranks[0]) + 1
+        return over_negatives(batch, float("inf"), lambda block, _: block.kthvalue(k, dim=1).values)
+    return over_negatives(batch, float("inf"),
+                          lambda block, rows: block.sort(dim=1).values.gather(1, ranks[rows].unsqueeze(1)).squeeze(1))
