@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.released import loop_mask_local_global, loop_masks, naive_published
+from common.allocator import return_freed_memory
 from common.cli import Parser, at_least, check_output_file, comma_list, run_main
 from common.local_global import local_global_loss
 from common.losses import hcl_loss
@@ -63,8 +64,9 @@ def _memory_status(key: str) -> float:
 def peak_memory_mb(fn: Callable[..., torch.Tensor], inputs: list[torch.Tensor]) -> float | None:
     """Rise of the peak resident memory over one forward+backward (VmHWM reset first), in MiB; None off Linux.
 
-    torch's CPU allocator hands large blocks to glibc, which maps and unmaps them, so the
-    resident high-water mark follows the tensors alive at once.
+    torch's CPU allocator hands large blocks to glibc; with :func:`common.allocator.return_freed_memory`
+    (set by ``main``) each is mapped and unmapped, so the resident high-water mark follows the
+    tensors alive at once (without it glibc reuses freed memory and the rise depends on what ran before).
     """
     try:
         for x in inputs:
@@ -185,6 +187,7 @@ def main(argv: list[str] | None = None) -> None:
                    help="images per view for the ResNet-18 training-step share (0 = skip; the paper uses 256)")
     args = p.parse_args(argv)
     check_output_file(args.records, "--records")
+    exact_peaks = return_freed_memory()
     started = time.perf_counter()
     torch.manual_seed(0)
     rows = []
@@ -232,7 +235,8 @@ def main(argv: list[str] | None = None) -> None:
 
     metrics = {"rows": [row[4] if len(row) > 4 else {"inputs": row[0], "loss": row[1], "seconds": row[2], "ratio": row[3]}
                         for row in rows]}
-    config = {"batches": ",".join(map(str, args.batches)), "dim": args.dim, "repeats": args.repeats, "step_batch": args.step_batch}
+    config = {"peak_memory": "VmHWM rise, every block of 64 KiB or more mmapped" if exact_peaks else "VmHWM rise",
+              "batches": ",".join(map(str, args.batches)), "dim": args.dim, "repeats": args.repeats, "step_batch": args.step_batch}
     append_record(args.records, make_record(pipeline="loss-speed", config=config, metrics=metrics, seed=0,
                                             wall_time_s=time.perf_counter() - started))
     print(f"appended a record to {args.records}; `make tables` renders tables/loss_speed.md")

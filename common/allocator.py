@@ -16,8 +16,17 @@ import ctypes
 import ctypes.util
 
 _M_TRIM_THRESHOLD = -1  # glibc <malloc.h>
+_M_MMAP_THRESHOLD = -3
 _M_MMAP_MAX = -4
 _KEEP_BYTES = 1 << 30  # free memory at the heap's top kept before any is returned to the kernel
+
+
+def _mallopt():
+    """glibc's ``mallopt``, or None where the C library has none (musl, macOS)."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c")).mallopt
+    except (OSError, AttributeError, TypeError):  # no C library found, or one without mallopt
+        return None
 
 
 def retain_freed_memory() -> bool:
@@ -26,10 +35,13 @@ def retain_freed_memory() -> bool:
     Returns whether it took effect: False where the C library is not glibc. Allocations the
     heap cannot grow for still fall back to ``mmap``.
     """
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError, TypeError):  # no C library found, or one without mallopt (musl, macOS)
-        return False
-    return bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, _KEEP_BYTES))
+    mallopt = _mallopt()
+    return mallopt is not None and bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, _KEEP_BYTES))
+
+
+def return_freed_memory() -> bool:
+    """The opposite, for measuring: every block of 64 KiB or more gets its own ``mmap`` and goes back to the kernel
+    when freed (a fixed threshold also stops glibc from raising it after a free), so the resident size follows the
+    tensors alive at once and its high-water mark is their peak. Returns whether it took effect."""
+    mallopt = _mallopt()
+    return mallopt is not None and bool(mallopt(_M_MMAP_THRESHOLD, 64 * 1024))
