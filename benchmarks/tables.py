@@ -474,11 +474,15 @@ def loss_speed_table(records: list[dict], out_dir: Path) -> Path | None:
             lines += ["| inputs | loss | ms | ratio |", "|---|---|---|---|",
                       *(f"| {r['inputs']} | {r['loss']} | {1000 * r['seconds']:.2f} | {r['ratio']:.2f} |" for r in rows)]
             continue
+        exact = "mmapped" in group[-1]["config"].get("peak_memory", "")
         lines += ["Objective rows: every registered contrastive objective at its defaults through `build(spec)` on two "
                   "views, ratio to our NT-Xent path (`ntxent`) in the same run; peak MB: the rise of the process's peak "
-                  "resident memory during one forward+backward after a warm-up (Linux VmHWM, reset before the call), "
-                  "and that peak in (2B x 2B) float32 matrices. Selection rows: the order statistics FNC, ring and MoCHi "
-                  "need, on one (2B x 2B) matrix, against a full row sort.", "",
+                  "resident memory during one forward+backward after a warm-up (Linux VmHWM, reset before the call"
+                  + ("; every block of 64 KiB or more mmapped, so it follows the tensors alive at once" if exact else
+                     "; glibc reuses freed memory here, so a peak depends on what ran before")
+                  + "), and that peak in (2B x 2B) float32 matrices. Selection rows: the order statistics FNC, ring and "
+                  "MoCHi need, on one (2B x 2B) matrix, against a full row sort. Step rows: a ResNet-18 training step "
+                  "with each objective, and each loss alone with the step ratio it implies.", "",
                   "| inputs | loss | ms | ratio | peak MB | peak, (2B)² matrices |", "|---|---|---|---|---|---|",
                   *(f"| {r['inputs']} | {r['loss']} | {1000 * r['seconds']:.2f} | {r['ratio']:.2f} | "
                     + (f"{r['peak_mb']:.0f} | {r['peak_matrices']:.1f} |" if "peak_mb" in r else " | |") for r in rows)]
