@@ -65,7 +65,7 @@ def peak_memory_mb(fn: Callable[..., torch.Tensor], inputs: list[torch.Tensor]) 
     """Rise of the peak resident memory over one forward+backward (VmHWM reset first), in MiB; None off Linux.
 
     torch's CPU allocator hands large blocks to glibc; with :func:`common.allocator.return_freed_memory`
-    (set by ``main``) each is mapped and unmapped, so the resident high-water mark follows the
+    (set by :func:`add_peaks`) each is mapped and unmapped, so the resident high-water mark follows the
     tensors alive at once (without it glibc reuses freed memory and the rise depends on what ran before).
     """
     try:
@@ -81,8 +81,8 @@ def peak_memory_mb(fn: Callable[..., torch.Tensor], inputs: list[torch.Tensor]) 
 
 
 def objective_rows(batches: list[int], dim: int, repeats: int) -> list[dict]:
-    """Every registered contrastive objective at its defaults, by name, against our NT-Xent path; peak memory at the
-    largest B; then the order statistics the band/top-k objectives need against a full sort."""
+    """Every registered contrastive objective at its defaults, by name, against our NT-Xent path; then the order
+    statistics the band/top-k objectives need against a full sort (peak memory: :func:`add_peaks`, at the end)."""
     from common.objectives import REGISTRY, build, make_objective
 
     names = ["ntxent", *(n for n, f in REGISTRY.items() if not f.local_global and n != "ntxent")]
@@ -98,15 +98,9 @@ def objective_rows(batches: list[int], dim: int, repeats: int) -> list[dict]:
         base = statistics.median(times["ntxent"])
         for name, loss_fn in losses.items():
             objective, seconds = loss_fn.objective, statistics.median(times[name])
-            row = {"inputs": f"objectives: B={b}, d={dim}", "loss": str(objective), "seconds": seconds,
-                   "ratio": seconds / base}
-            if b == max(batches):
-                peak = peak_memory_mb(loss_fn, z)
-                if peak is not None:
-                    row.update(peak_mb=peak, peak_matrices=peak * 2**20 / ((2 * b) ** 2 * 4))
-            rows.append(row)
-            extra = f"  peak {row['peak_mb']:.0f} MB" if "peak_mb" in row else ""
-            print(f"B={b:5d} {str(objective):55s} {1000 * seconds:9.2f} ms  x{row['ratio']:.2f}{extra}", flush=True)
+            rows.append({"inputs": f"objectives: B={b}, d={dim}", "loss": str(objective), "seconds": seconds,
+                         "ratio": seconds / base})
+            print(f"B={b:5d} {str(objective):55s} {1000 * seconds:9.2f} ms  x{seconds / base:.2f}", flush=True)
     b = max(batches)
     logits = torch.randn(2 * b, 2 * b)
     k = 16  # MoCHi's num_hard default; FNC takes k = 1 by default
@@ -129,6 +123,26 @@ def objective_rows(batches: list[int], dim: int, repeats: int) -> list[dict]:
                      "ratio": seconds / base})
         print(f"selection {name:45s} {1000 * seconds:9.2f} ms  x{seconds / base:.2f}", flush=True)
     return rows
+
+
+def add_peaks(rows: list[dict], b: int, dim: int) -> bool:
+    """Peak memory of every objective row at batch ``b``, measured last: with every large block mmapped
+    (:func:`common.allocator.return_freed_memory`, process-wide from here on) the peak is the live tensors',
+    but each call also faults in fresh pages, which would slow any timing after it. Returns whether the
+    allocator setting took effect (else the peaks depend on the memory glibc kept from earlier calls)."""
+    from common.objectives import build, parse_objective
+
+    exact = return_freed_memory()
+    z = [torch.randn(b, dim, requires_grad=True) for _ in range(2)]
+    for row in rows:
+        if row["inputs"] == f"objectives: B={b}, d={dim}":
+            loss_fn = build(parse_objective(row["loss"]), temperature=0.5)
+            peak_memory_mb(loss_fn, z)  # warm-up
+            peak = peak_memory_mb(loss_fn, z)
+            if peak is not None:
+                row.update(peak_mb=peak, peak_matrices=peak * 2**20 / ((2 * b) ** 2 * 4))
+                print(f"B={b:5d} {row['loss']:55s} peak {peak:.0f} MB = {row['peak_matrices']:.2f} (2B)^2 float32", flush=True)
+    return exact
 
 
 def resnet_step_share(batch: int, repeats: int) -> list[tuple[str, str, float, float]]:
@@ -187,7 +201,6 @@ def main(argv: list[str] | None = None) -> None:
                    help="images per view for the ResNet-18 training-step share (0 = skip; the paper uses 256)")
     args = p.parse_args(argv)
     check_output_file(args.records, "--records")
-    exact_peaks = return_freed_memory()
     started = time.perf_counter()
     torch.manual_seed(0)
     rows = []
@@ -232,6 +245,7 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.step_batch:
         rows += resnet_step_share(args.step_batch, max(2, args.repeats // 2))
+    exact_peaks = add_peaks([row[4] for row in rows if len(row) > 4], max(args.batches), args.dim)
 
     metrics = {"rows": [row[4] if len(row) > 4 else {"inputs": row[0], "loss": row[1], "seconds": row[2], "ratio": row[3]}
                         for row in rows]}
