@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.released import loop_mask_local_global, loop_masks, naive_published
-from common.allocator import return_freed_memory
+from common.allocator import mmap_threshold
 from common.cli import Parser, at_least, check_output_file, comma_list, run_main
 from common.local_global import local_global_loss
 from common.losses import hcl_loss
@@ -64,8 +64,8 @@ def _memory_status(key: str) -> float:
 def peak_memory_mb(fn: Callable[..., torch.Tensor], inputs: list[torch.Tensor]) -> float | None:
     """Rise of the peak resident memory over one forward+backward (VmHWM reset first), in MiB; None off Linux.
 
-    torch's CPU allocator hands large blocks to glibc; with :func:`common.allocator.return_freed_memory`
-    (set by :func:`add_peaks`) each is mapped and unmapped, so the resident high-water mark follows the
+    torch's CPU allocator hands large blocks to glibc; with :func:`common.allocator.mmap_threshold`
+    (set by ``main`` for :func:`peak_rows`) each is mapped and unmapped, so the resident high-water mark follows the
     tensors alive at once (without it glibc reuses freed memory and the rise depends on what ran before).
     """
     try:
@@ -82,7 +82,7 @@ def peak_memory_mb(fn: Callable[..., torch.Tensor], inputs: list[torch.Tensor]) 
 
 def objective_rows(batches: list[int], dim: int, repeats: int) -> list[dict]:
     """Every registered contrastive objective at its defaults, by name, against our NT-Xent path; then the order
-    statistics the band/top-k objectives need against a full sort (peak memory: :func:`add_peaks`, at the end)."""
+    statistics the band/top-k objectives need against a full sort (peak memory: :func:`peak_rows`)."""
     from common.objectives import REGISTRY, build, make_objective
 
     names = ["ntxent", *(n for n, f in REGISTRY.items() if not f.local_global and n != "ntxent")]
@@ -125,24 +125,23 @@ def objective_rows(batches: list[int], dim: int, repeats: int) -> list[dict]:
     return rows
 
 
-def add_peaks(rows: list[dict], b: int, dim: int) -> bool:
-    """Peak memory of every objective row at batch ``b``, measured last: with every large block mmapped
-    (:func:`common.allocator.return_freed_memory`, process-wide from here on) the peak is the live tensors',
-    but each call also faults in fresh pages, which would slow any timing after it. Returns whether the
-    allocator setting took effect (else the peaks depend on the memory glibc kept from earlier calls)."""
-    from common.objectives import build, parse_objective
+def peak_rows(b: int, dim: int) -> list[dict]:
+    """Peak memory of every registered objective at batch ``b``, measured first in the process with every block of
+    64 KiB or more mmapped (:func:`common.allocator.mmap_threshold`), so each peak is the live tensors' and not what
+    glibc kept from earlier calls; ``main`` then serves blocks as a long-running process does before it times."""
+    from common.objectives import REGISTRY, build, make_objective
 
-    exact = return_freed_memory()
     z = [torch.randn(b, dim, requires_grad=True) for _ in range(2)]
-    for row in rows:
-        if row["inputs"] == f"objectives: B={b}, d={dim}":
-            loss_fn = build(parse_objective(row["loss"]), temperature=0.5)
-            peak_memory_mb(loss_fn, z)  # warm-up
-            peak = peak_memory_mb(loss_fn, z)
-            if peak is not None:
-                row.update(peak_mb=peak, peak_matrices=peak * 2**20 / ((2 * b) ** 2 * 4))
-                print(f"B={b:5d} {row['loss']:55s} peak {peak:.0f} MB = {row['peak_matrices']:.2f} (2B)^2 float32", flush=True)
-    return exact
+    rows = []
+    for name in ["ntxent", *(n for n, f in REGISTRY.items() if not f.local_global and n != "ntxent")]:
+        loss_fn = build(make_objective(name), temperature=0.5)
+        peak_memory_mb(loss_fn, z)  # warm-up
+        peak = peak_memory_mb(loss_fn, z)
+        if peak is not None:
+            rows.append({"loss": str(loss_fn.objective), "peak_mb": peak, "peak_matrices": peak * 2**20 / ((2 * b) ** 2 * 4)})
+            print(f"B={b:5d} {rows[-1]['loss']:55s} peak {peak:.0f} MB = {rows[-1]['peak_matrices']:.2f} (2B)^2 float32",
+                  flush=True)
+    return rows
 
 
 def resnet_step_share(batch: int, repeats: int) -> list[tuple[str, str, float, float]]:
@@ -201,6 +200,9 @@ def main(argv: list[str] | None = None) -> None:
                    help="images per view for the ResNet-18 training-step share (0 = skip; the paper uses 256)")
     args = p.parse_args(argv)
     check_output_file(args.records, "--records")
+    exact_peaks = mmap_threshold(64 * 1024)
+    peaks = {row["loss"]: row for row in peak_rows(max(args.batches), args.dim)}
+    mmap_threshold(32 * 2**20)  # the timings: blocks reused as in a long-running process
     started = time.perf_counter()
     torch.manual_seed(0)
     rows = []
@@ -220,7 +222,9 @@ def main(argv: list[str] | None = None) -> None:
             rows.append((f"B={b}, d={args.dim}", name, seconds, seconds / base))
             print(f"B={b:5d} {name:45s} {1000 * seconds:9.2f} ms  x{seconds / base:.2f}", flush=True)
 
-    rows += [(r["inputs"], r["loss"], r["seconds"], r["ratio"], r) for r in objective_rows(args.batches, args.dim, args.repeats)]
+    rows += [(r["inputs"], r["loss"], r["seconds"], r["ratio"],
+              r | (peaks.get(r["loss"], {}) if r["inputs"] == f"objectives: B={max(args.batches)}, d={args.dim}" else {}))
+             for r in objective_rows(args.batches, args.dim, args.repeats)]
 
     # Graph objective on a REDDIT-BINARY-sized batch: 128 graphs, ~430 nodes each, 96-d embeddings.
     graphs, nodes = 128, 55_000
@@ -245,7 +249,6 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.step_batch:
         rows += resnet_step_share(args.step_batch, max(2, args.repeats // 2))
-    exact_peaks = add_peaks([row[4] for row in rows if len(row) > 4], max(args.batches), args.dim)
 
     metrics = {"rows": [row[4] if len(row) > 4 else {"inputs": row[0], "loss": row[1], "seconds": row[2], "ratio": row[3]}
                         for row in rows]}

@@ -39,9 +39,13 @@ def retain_freed_memory() -> bool:
     return mallopt is not None and bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, _KEEP_BYTES))
 
 
-def return_freed_memory() -> bool:
-    """The opposite, for measuring: every block of 64 KiB or more gets its own ``mmap`` and goes back to the kernel
-    when freed (a fixed threshold also stops glibc from raising it after a free), so the resident size follows the
-    tensors alive at once and its high-water mark is their peak. Returns whether it took effect."""
+def mmap_threshold(size: int) -> bool:
+    """Give every block of ``size`` bytes or more its own ``mmap``, returned to the kernel when freed (process-wide).
+
+    A fixed threshold also stops glibc from raising it after a free. At 64 KiB the resident size
+    follows the tensors alive at once, so its high-water mark is their peak (for measuring); at
+    32 MiB, glibc's largest automatic threshold, blocks are served as in a long-running process.
+    Returns whether it took effect.
+    """
     mallopt = _mallopt()
-    return mallopt is not None and bool(mallopt(_M_MMAP_THRESHOLD, 64 * 1024))
+    return mallopt is not None and bool(mallopt(_M_MMAP_THRESHOLD, size))
