@@ -161,6 +161,31 @@ def legend() -> list[str]:
             "sweep of its main parameter; `python -m benchmarks objectives` cites each):", "", *lines]
 
 
+def stage2(records: list[dict]) -> list[str]:
+    """The declared confirmations: what runs on which fresh seeds, how many of them have run, and the verdict."""
+    from benchmarks.suites import LEADERBOARD_CONFIRMATIONS
+    from common.objectives import parse_objective
+
+    if not LEADERBOARD_CONFIRMATIONS:
+        return []
+    scores = collect(records)
+    labels = {spec: parse_objective(spec).label() for _, _, spec, _ in LEADERBOARD_CONFIRMATIONS}
+    confirmed_cells = confirmed(scores, LEADERBOARD_CONFIRMATIONS, labels)
+    lines = ["| column | variant | fresh seeds | run (variant / NT-Xent) | Δ vs NT-Xent on them | confirmed (Holm over the stage) |",
+             "|---|---|---|---|---|---|"]
+    for modality, dataset, spec, seeds in LEADERBOARD_CONFIRMATIONS:
+        mine = {(s.label, s.seed): s.value for s in scores if (s.modality, s.dataset) == (modality, dataset) and s.seed in seeds}
+        variant = {seed: v for (label, seed), v in mine.items() if label == labels[spec]}
+        baseline = {seed: v for (label, seed), v in mine.items() if label == MODALITIES[modality][0]}
+        delta = paired_delta(variant, baseline)
+        shown = format_delta(delta).replace("*", "") if delta is not None and delta.n > 1 else ""
+        mark = "yes" if (modality, dataset, labels[spec]) in confirmed_cells else ("no" if len(variant) == len(seeds) else "")
+        lines.append(f"| {modality}: {dataset} | `{spec}` | {seeds.start}-{seeds.stop - 1} | {len(variant)} / {len(baseline)} "
+                     f"of {len(seeds)} | {shown} | {mark} |")
+    return ["Stage 2, declared in `benchmarks/suites.py` before its runs (every stage-1 variant with a positive gain and "
+            "an uncorrected p < 0.1 when declared):", "", *lines]
+
+
 def heat_map(rows: list[Verdict], path: Path, pyplot) -> None:
     """Δ / s.e. per (objective, column): blue helps, red hurts, grey not run or one seed."""
     import numpy as np

@@ -405,7 +405,7 @@ def sentence_table(records: list[dict], out_dir: Path) -> Path | None:
 
 def leaderboard_table(records: list[dict], out_dir: Path) -> Path | None:
     """tables/leaderboard.md and .png, and the same table in the README between its leaderboard markers."""
-    from benchmarks.leaderboard import build, done, heat_map, hours_left, legend, markdown
+    from benchmarks.leaderboard import build, done, heat_map, hours_left, legend, markdown, stage2
     from benchmarks.suites import LEADERBOARD_CONFIRMATIONS, expand
 
     rows, ranks, confirmed_cells = build(records)
@@ -415,9 +415,9 @@ def leaderboard_table(records: list[dict], out_dir: Path) -> Path | None:
     finished = done(declared, records)
     per_modality = ", ".join(f"{m} {sum(c.yields[0] == m for c in finished)}/{sum(c.yields[0] == m for c in declared)}"
                              for m in ("graph", "image", "sentence"))
-    stage2 = [c for c in declared if c.key.startswith("leaderboard/confirm/")]
+    confirm_cells = [c for c in declared if c.key.startswith("leaderboard/confirm/")]
     per_modality += (f"; of them stage 2, fresh seeds of {len(LEADERBOARD_CONFIRMATIONS)} declared variants and their "
-                     f"NT-Xent runs: {sum(c in stage2 for c in finished)}/{len(stage2)}")
+                     f"NT-Xent runs: {sum(c in confirm_cells for c in finished)}/{len(confirm_cells)}")
     coverage = (f"Coverage: {len(finished)} of the {len(declared)} declared leaderboard cells have all their scores in "
                 f"the records ({per_modality}; `python -m benchmarks run leaderboard` runs the rest, and a cell run by "
                 "hand with the same command counts too); the table also shows every earlier run of the same protocols "
@@ -435,7 +435,7 @@ def leaderboard_table(records: list[dict], out_dir: Path) -> Path | None:
                                               f"From {len(runs)} run records of {len({r['git_commit'] for r in runs})} "
                                               f"commits; hardware: {'; '.join(machines)}.", "",
                                               *body, "", "![Δ / s.e. heat map](leaderboard.png)", "",
-                                              *legend()])
+                                              *stage2(records), "", *legend()])
     _readme_section(out_dir.parent / "README.md", body)
     return path
 

@@ -73,6 +73,10 @@ def test_a_declared_variant_is_confirmed_only_by_its_fresh_seeds():
     rows, _, confirmed = build(grid + [run({"name": "ntxent", "params": {}}, s, 40.0 + s) for s in fresh]
                                + [run(hard, s, 40.0 + s - 0.5 * (s % 2)) for s in fresh])  # fresh seeds: no gain
     assert not confirmed and next(v for v in rows if v.label == "hard").delta.n == 4  # fresh seeds stay out of stage 1
-    _, _, confirmed = build(grid + [run({"name": "ntxent", "params": {}}, s, 40.0 + s) for s in fresh]
-                            + [run(hard, s, 42.0 + s + 0.01 * s) for s in fresh])
+    records = (grid + [run({"name": "ntxent", "params": {}}, s, 40.0 + s) for s in fresh]
+               + [run(hard, s, 42.0 + s + 0.01 * s) for s in fresh])
+    _, _, confirmed = build(records)
     assert confirmed == {("image", dataset, "hard")}
+    from benchmarks.leaderboard import stage2
+
+    assert f"| image: {dataset} | `{spec}` | 4-7 | 4 / 4 of 4 | +2.05 ± 0.01 | yes |" in stage2(records)
