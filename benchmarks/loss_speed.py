@@ -17,21 +17,20 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-import torch.nn.functional as F
-
-from benchmarks.released import loop_mask_local_global, loop_masks, naive_published
-from common.allocator import mmap_threshold
 from common.cli import Parser, at_least, check_output_file, comma_list, run_main
-from common.local_global import local_global_loss
-from common.losses import hcl_loss
-from common.records import append_record, make_record
+
+if TYPE_CHECKING:  # torch is imported where it runs, so that --help answers at once
+    import torch
 
 RECORDS = Path(__file__).resolve().parent.parent / "tables" / "records" / "loss_speed.jsonl"
 
 
 def nt_xent_cross_entropy(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
+    import torch
+    import torch.nn.functional as F
+
     views = F.normalize(torch.cat([z1, z2]), dim=1)
     logits = (views @ views.T / temperature).fill_diagonal_(float("-inf"))
     b = z1.shape[0]
@@ -83,6 +82,8 @@ def peak_memory_mb(fn: Callable[..., torch.Tensor], inputs: list[torch.Tensor]) 
 def objective_rows(batches: list[int], dim: int, repeats: int) -> list[dict]:
     """Every registered contrastive objective at its defaults, by name, against our NT-Xent path; then the order
     statistics the band/top-k objectives need against a full sort (peak memory: :func:`peak_rows`)."""
+    import torch
+
     from common.objectives import REGISTRY, build, make_objective
 
     names = ["ntxent", *(n for n, f in REGISTRY.items() if not f.local_global and n != "ntxent")]
@@ -129,6 +130,8 @@ def peak_rows(b: int, dim: int) -> list[dict]:
     """Peak memory of every registered objective at batch ``b``, measured first in the process with every block of
     64 KiB or more mmapped (:func:`common.allocator.mmap_threshold`), so each peak is the live tensors' and not what
     glibc kept from earlier calls; ``main`` then serves blocks as a long-running process does before it times."""
+    import torch
+
     from common.objectives import REGISTRY, build, make_objective
 
     z = [torch.randn(b, dim, requires_grad=True) for _ in range(2)]
@@ -152,6 +155,8 @@ def resnet_step_share(batch: int, repeats: int) -> list[tuple[str, str, float, f
     (fwd+bwd on the step's projections) and the step ratio it implies: NT-Xent's step plus the
     objective's extra loss time, over NT-Xent's step.
     """
+    import torch
+
     from common.objectives import REGISTRY, build, make_objective
     from image.model import SimCLRModel
 
@@ -200,6 +205,14 @@ def main(argv: list[str] | None = None) -> None:
                    help="images per view for the ResNet-18 training-step share (0 = skip; the paper uses 256)")
     args = p.parse_args(argv)
     check_output_file(args.records, "--records")
+    import torch
+
+    from benchmarks.released import loop_mask_local_global, loop_masks, naive_published
+    from common.allocator import mmap_threshold
+    from common.local_global import local_global_loss
+    from common.losses import hcl_loss
+    from common.records import append_record, make_record
+
     exact_peaks = mmap_threshold(64 * 1024)
     peaks = {row["loss"]: row for row in peak_rows(max(args.batches), args.dim)}
     mmap_threshold(32 * 2**20)  # the timings: blocks reused as in a long-running process
