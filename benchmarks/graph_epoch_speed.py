@@ -21,24 +21,14 @@ import os
 import time
 from pathlib import Path
 
-import torch
-
-from benchmarks.gemm_floor import record_gemms, replay_seconds
-from benchmarks.released import loop_mask_local_global, released_convs, released_epoch, released_forward
-from common.allocator import retain_freed_memory
 from common.cli import Parser, at_least, check_output_file, run_main
-from common.objectives import make_objective
-from common.records import append_record, make_record
-from common.subnormal import flush_denormal
-from graph.data import load_tu
-from graph.model import InfoGraph
-from graph.train import step_loss, train_epoch
 
 RECORDS = Path(__file__).resolve().parent.parent / "tables" / "records" / "graph_speed.jsonl"
 
 
 def neighbour_sum_ms(batch, width: int = 32, repeats: int = 5) -> dict[str, float]:
     """Best forward+backward time of one layer's neighbour sum on ``batch``: PyG's gather-scatter vs our CSR product."""
+    import torch
     from torch_geometric.utils import scatter
 
     source, target = batch.edge_index
@@ -59,6 +49,8 @@ def neighbour_sum_ms(batch, width: int = 32, repeats: int = 5) -> dict[str, floa
 
 
 def our_epoch(step, optimizer, batches) -> float:
+    from graph.train import train_epoch
+
     start = time.perf_counter()
     train_epoch(step, optimizer, batches)
     return time.perf_counter() - start
@@ -71,6 +63,15 @@ def every_node(step):
 
 def measure(name: str, epochs: int, loops: list[str]) -> dict:
     """Best epoch time of each loop, alternating loops epoch by epoch so all see the same background load."""
+    import torch
+
+    from benchmarks.gemm_floor import record_gemms, replay_seconds
+    from benchmarks.released import loop_mask_local_global, released_convs, released_epoch, released_forward
+    from common.objectives import make_objective
+    from graph.data import load_tu
+    from graph.model import InfoGraph
+    from graph.train import step_loss
+
     data = load_tu(name)
     start = time.perf_counter()
     batches = data.batches(128, seed=0, distinct_depth=3)  # "every-node" ignores the distinct rows
@@ -139,6 +140,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--records", type=Path, default=RECORDS, help="JSONL file the run record is appended to")
     args = p.parse_args(argv)
     check_output_file(args.records, "--records")
+    from common.allocator import retain_freed_memory
+    from common.records import append_record, make_record
+    from common.subnormal import flush_denormal
+
     started = time.perf_counter()
     loops = ["released", "ours", "every-node"] + ([] if args.no_compile else ["compiled"])
     retained = args.retain_memory and retain_freed_memory()
