@@ -16,11 +16,13 @@ import argparse
 import time
 import warnings
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from common.cli import Parser, at_least, check_output_file, run_main
 from common.records import append_record, make_record
+
+if TYPE_CHECKING:  # numpy is imported where it runs, so that --help answers at once
+    import numpy as np
 
 RECORDS = Path(__file__).resolve().parent.parent / "tables" / "records" / "senteval_speed.jsonl"
 LEGACY_MAX_ITER = 200
@@ -43,6 +45,7 @@ def legacy_scores(task, features: dict[str, np.ndarray], config, n_jobs: int,
                   max_iter: int = LEGACY_MAX_ITER) -> dict[str, float]:
     """The pre-issue-21 classifier on ready-made features (the "before" of this benchmark); a larger
     ``max_iter`` shows what it scores once lbfgs converges."""
+    import numpy as np
     from sklearn.metrics import f1_score
     from sklearn.model_selection import StratifiedKFold, cross_val_score
 
@@ -122,6 +125,7 @@ def agreement(encoder, config, tasks: list[str], legacy_iters: tuple[int, ...]) 
     """Where old and new disagree on a train-test task (TREC, MRPC), and why: the C each one chose, how many
     test predictions differ, and the accuracy of one fit per chosen C run to ``tol`` 1e-10 from a cold start
     (the optimum both approximate; the L2-regularised loss has one)."""
+    import numpy as np
     from sklearn.linear_model import LogisticRegression
 
     from sentence.senteval import _fit_predict, _scaled, cv_choice, load_task, task_features
