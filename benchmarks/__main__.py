@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import subprocess
 import sys
 import time
@@ -34,6 +35,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     run.add_argument("--shard", type=_shard, default=(1, 1),
                      help="I/N: run the I-th of N deterministic slices (machines or GPUs share a suite)")
     run.add_argument("--records", type=Path, default=RECORDS, help="folder of JSONL run records")
+    run.add_argument("--only", action="append", default=[], metavar="GLOB",
+                     help="run only the cells whose key matches (shell-style, repeatable; keys as --dry-run lists them), "
+                     "e.g. 'leaderboard/confirm/*' or 'leaderboard/graph/MUTAG/*'; shards split the matching cells")
     run.add_argument("--dry-run", action="store_true", help="list the cells that would run, run nothing")
     cluster = run.add_argument_group("beyond one machine (submitit; without --launcher the cells run here, in order)")
     cluster.add_argument("--launcher", choices=("slurm", "local"), default=None,
@@ -73,9 +77,15 @@ def main(argv: list[str] | None = None) -> int:
 
         return tables_main(["--records", str(args.records), "--out", str(args.out)])
     try:
-        cells = shard(expand(args.suite, args.profile), *args.shard)
+        cells = expand(args.suite, args.profile)
     except ValueError as err:
         raise UserError(str(err)) from None
+    if args.only:
+        cells = [c for c in cells if any(fnmatch.fnmatchcase(c.key, pattern) for pattern in args.only)]
+        if not cells:
+            raise UserError(f"no cell of {args.suite} matches --only {' '.join(args.only)}; "
+                            f"`python -m benchmarks run {args.suite} --dry-run` lists the keys")
+    cells = shard(cells, *args.shard)
     if args.launcher is not None:
         return _launch(args, len(cells))
     return run_cells(cells, args)
@@ -90,7 +100,7 @@ def _launch(args: argparse.Namespace, cells: int) -> int:
     launch = Launch(args.launcher, tasks, args.log_dir, args.partition, args.time, args.cpus_per_task,
                     args.gpus_per_task, args.array_parallelism)
     wait = args.wait if args.wait is not None else args.launcher == "local"
-    return submit(args.suite, args.profile, args.records, launch, wait=wait)
+    return submit(args.suite, args.profile, args.records, launch, wait=wait, only=tuple(args.only))
 
 
 def run_cells(cells: list, args: argparse.Namespace) -> int:

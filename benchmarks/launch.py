@@ -38,8 +38,9 @@ def run_shard(argv: list[str]) -> None:
         raise RuntimeError(f"python -m benchmarks {' '.join(argv)} exited with code {result.returncode}")
 
 
-def submit(suite: str, profile: str, records: Path, launch: Launch, *, wait: bool) -> int:
-    """Submit the suite as ``launch.tasks`` shards; with ``wait``, block until all finish and report failures."""
+def submit(suite: str, profile: str, records: Path, launch: Launch, *, wait: bool, only: tuple[str, ...] = ()) -> int:
+    """Submit the suite (its cells matching ``only``, if given) as ``launch.tasks`` shards; with ``wait``, block
+    until all finish and report failures."""
     try:
         import submitit
     except ImportError:
@@ -51,8 +52,8 @@ def submit(suite: str, profile: str, records: Path, launch: Launch, *, wait: boo
         **({"slurm_partition": launch.partition} if launch.partition else {}),
     )
     records = records.resolve()
-    shards = [["run", suite, "--profile", profile, "--shard", f"{i}/{launch.tasks}", "--records", str(records)]
-              for i in range(1, launch.tasks + 1)]
+    shards = [["run", suite, "--profile", profile, "--shard", f"{i}/{launch.tasks}", "--records", str(records),
+               *(arg for pattern in only for arg in ("--only", pattern))] for i in range(1, launch.tasks + 1)]
     with executor.batch():
         jobs = [executor.submit(run_shard, argv) for argv in shards]
     print(f"{suite} ({profile}): {len(jobs)} {launch.launcher} task(s), job {jobs[0].job_id.split('_')[0]}; "

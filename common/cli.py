@@ -51,6 +51,9 @@ def run_main(main: Callable[[list[str] | None], int | None], argv: list[str] | N
     except KeyboardInterrupt:
         print("interrupted: finished results are saved; run the same command again to resume", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:  # the reader went away (`| head`): no traceback, and none again at exit's flush
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
     sys.exit(code or 0)
 
 

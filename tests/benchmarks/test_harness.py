@@ -51,6 +51,22 @@ def test_dry_run_skips_cells_with_harness_records(tmp_path, capsys):
     assert str(tmp_path / "sentence-quick-shard1of1.jsonl") in out
 
 
+def test_only_runs_the_matching_cells_and_shards_split_them(tmp_path, capsys):
+    def dry(*extra):
+        with pytest.raises(SystemExit) as info:
+            run_main(main, ["run", "leaderboard", "--records", str(tmp_path), "--dry-run", *extra])
+        out = capsys.readouterr()
+        return info.value.code, [line.split(": ")[0].strip() for line in out.out.splitlines()[1:]], out.err
+
+    code, keys, _ = dry("--only", "leaderboard/confirm/graph/MUTAG/*", "--only", "leaderboard/image/ntxent/*")
+    assert code == 0 and len(keys) == 20 + 4 and all(k.startswith(("leaderboard/confirm/graph/MUTAG/", "leaderboard/image/ntxent/"))
+                                                     for k in keys)
+    halves = [dry("--only", "leaderboard/confirm/*", "--shard", f"{i}/2")[1] for i in (1, 2)]
+    assert sorted(halves[0] + halves[1]) == sorted(dry("--only", "leaderboard/confirm/*")[1]) and not set(halves[0]) & set(halves[1])
+    code, keys, err = dry("--only", "nothing/*")
+    assert code == 2 and not keys and "no cell of leaderboard matches --only nothing/*" in err
+
+
 def _graph_record(method, seed, accuracy, convention="paper", beta=0.0):
     config = dict(dataset="MUTAG", method=method, convention=convention, tau_plus=0.5 if method != "infograph" else 0.0,
                   beta=beta, repeat=seed, seed=seed, profile="quick", epochs=10, batch_size=128, hidden=32, layers=3,
