@@ -179,7 +179,8 @@ def stage2(records: list[dict]) -> list[str]:
         baseline = {seed: v for (label, seed), v in mine.items() if label == MODALITIES[modality][0]}
         delta = paired_delta(variant, baseline)
         shown = format_delta(delta).replace("*", "") if delta is not None and delta.n > 1 else ""
-        mark = "yes" if (modality, dataset, labels[spec]) in confirmed_cells else ("no" if len(variant) == len(seeds) else "")
+        complete = len(variant) == len(baseline) == len(seeds)
+        mark = "yes" if (modality, dataset, labels[spec]) in confirmed_cells else ("not so far" if complete else "")
         lines.append(f"| {modality}: {dataset} | `{spec}` | {seeds.start}-{seeds.stop - 1} | {len(variant)} / {len(baseline)} "
                      f"of {len(seeds)} | {shown} | {mark} |")
     return ["Stage 2, declared in `benchmarks/suites.py` before its runs (every stage-1 variant with a positive gain and "
