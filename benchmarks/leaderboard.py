@@ -34,8 +34,8 @@ def done(cells: list, records: list[dict]) -> list:
     """The cells whose every score (``SuiteCell.yields``) is in the records, through the harness or not."""
     from common.objectives import parse_objective
 
-    have = {(s.modality, s.dataset, s.label, s.seed) for s in collect(records)} | {
-        (s.modality, None, s.label, s.seed) for s in collect(records)}
+    scores = collect(records)
+    have = {(s.modality, dataset, s.label, s.seed) for s in scores for dataset in (s.dataset, None)}
     return [c for c in cells if c.yields is not None and all(
         (c.yields[0], c.yields[1], parse_objective(c.yields[2]).label(), seed) in have for seed in c.yields[3])]
 

@@ -159,6 +159,7 @@ def _decode_member(archive: zipfile.ZipFile, path: Path, name: str) -> np.ndarra
             return np.asarray(image.convert("RGB"))
     except UnidentifiedImageError:
         raise UserError(f"{path}: {name} is not an image PIL can read; replace the zip with a fresh copy") from None
+    # zipfile raises NotImplementedError for a compression method it lacks, zlib.error for a broken stream
     except (zipfile.BadZipFile, zlib.error, NotImplementedError, OSError, EOFError, ValueError,
             Image.DecompressionBombError) as err:
         raise UserError(f"{path}: {name} cannot be read ({err}); replace the zip with a fresh copy") from None
