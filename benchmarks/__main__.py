@@ -30,7 +30,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     sub.add_parser("list", help="show the suites and their cell counts")
     sub.add_parser("objectives", help="list the registered objectives: parameters with defaults and ranges, citations")
     run = sub.add_parser("run", help="run every cell of a suite that has no record yet")
-    run.add_argument("suite", help="graph, image, sentence, ablations or loss-speed")
+    run.add_argument("suite", help="a suite name: `python -m benchmarks list` shows them with their cell counts")
     run.add_argument("--profile", default="quick", help="quick (CPU-sized) or paper (published protocol)")
     run.add_argument("--shard", type=_shard, default=(1, 1),
                      help="I/N: run the I-th of N deterministic slices (machines or GPUs share a suite)")
@@ -113,7 +113,13 @@ def run_cells(cells: list, args: argparse.Namespace) -> int:
     if args.records.exists() and not args.records.is_dir():
         raise UserError(f"--records {args.records} is a file; give the folder the shard's records file goes in")
     records = args.records / f"{args.suite}-{args.profile}-shard{index}of{count}.jsonl"
-    done = recorded(args.records, "harness", lambda config: config["cell"])
+    done = set(recorded(args.records, "harness", lambda config: config["cell"]))
+    if any(c.yields is not None for c in cells):  # leaderboard cells are done once their scores are in, however run
+        from benchmarks.leaderboard import done as scored
+        from benchmarks.tables import NEEDS
+        from common.records import read_records
+
+        done |= {c.key for c in scored(cells, read_records(args.records, NEEDS) if args.records.is_dir() else [])}
     todo = [c for c in cells if c.key not in done]
     print(f"{args.suite} ({args.profile}), shard {index}/{count}: {len(cells)} cells, {len(cells) - len(todo)} done, "
           f"{len(todo)} to run -> {records}")

@@ -3,7 +3,8 @@
 A suite expands to cells; a cell is one pipeline command (``python -m PIPELINE ...``)
 that appends its own run records and resumes by itself. The harness runs each cell in
 its own process, so a crash loses only that cell, and marks a finished cell with a
-``harness`` record so a re-run skips it without starting the pipeline.
+``harness`` record so a re-run skips it without starting the pipeline; a leaderboard cell is
+also skipped once the scores it yields are recorded, however they were run.
 """
 
 from __future__ import annotations

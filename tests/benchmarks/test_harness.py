@@ -51,6 +51,25 @@ def test_dry_run_skips_cells_with_harness_records(tmp_path, capsys):
     assert str(tmp_path / "sentence-quick-shard1of1.jsonl") in out
 
 
+def test_dry_run_skips_leaderboard_cells_whose_scores_are_recorded_however_they_ran(tmp_path, capsys):
+    import json
+    from pathlib import Path
+
+    from benchmarks.leaderboard import collect
+
+    committed = Path(__file__).resolve().parents[2] / "tables" / "records"
+    lines = [line for f in sorted(committed.glob("*.jsonl")) for line in f.read_text().splitlines()]
+    one = next(line for line in lines if (s := collect([json.loads(line)])) and s[0].modality == "image"
+               and s[0].label == "ntxent")  # a real record of a run made by hand, with no harness record
+    (tmp_path / "by-hand.jsonl").write_text(one + "\n")
+    seed = json.loads(one)["seed"]
+    with pytest.raises(SystemExit) as info:
+        run_main(main, ["run", "leaderboard", "--records", str(tmp_path), "--dry-run", "--only", "leaderboard/image/ntxent/*"])
+    out = capsys.readouterr().out
+    assert info.value.code == 0 and "4 cells, 1 done, 3 to run" in out
+    assert f"leaderboard/image/ntxent/seed={seed}:" not in out and "leaderboard/image/ntxent/seed=" in out
+
+
 def test_only_runs_the_matching_cells_and_shards_split_them(tmp_path, capsys):
     def dry(*extra):
         with pytest.raises(SystemExit) as info:
