@@ -166,6 +166,51 @@ def agreement(encoder, config, tasks: list[str], legacy_iters: tuple[int, ...]) 
     return out
 
 
+def encode_floor(model, task_names: list[str], chunk: int, batch_size: int, threads: int) -> dict:
+    """The GEMM floor of encoding the tasks' sentences once with a sentence-transformers ``model``.
+
+    The cold-cache time of a transformer encoder is its forward passes; their matrix multiplies at fp32
+    (``benchmarks.gemm_floor``, replayed back to back) bound it from below, whatever the evaluator does.
+    Batches as ``sentence.senteval.encode`` and sentence-transformers form them: distinct sentences by word
+    count in chunks of ``chunk``, each chunk by text length (longest first) in batches of ``batch_size``, padded
+    to its longest; each distinct (batch, tokens) shape is recorded and replayed once, times its count. Only the
+    linear layers count (attention runs in a fused kernel, a few per cent of the FLOPs here), so it is a lower bound.
+    """
+    from collections import Counter
+
+    import torch
+
+    from benchmarks.gemm_floor import record_gemms, replay_seconds
+    from sentence.senteval import distinct_by_length, load_task
+
+    shapes: Counter[tuple[int, ...]] = Counter()
+    example: dict[tuple[int, ...], dict] = {}
+    sentences = tokens = 0
+    for name in task_names:
+        for split in load_task(name).splits.values():
+            unique, _, order = distinct_by_length(split.first + (split.second or []))
+            sentences += len(unique)
+            for i in range(0, len(order), chunk):
+                part = sorted(unique[order[i : i + chunk]], key=len, reverse=True)
+                for j in range(0, len(part), batch_size):
+                    features = model.preprocess(part[j : j + batch_size])
+                    shape = tuple(features["input_ids"].shape)
+                    tokens += int(features["attention_mask"].sum())
+                    shapes[shape] += 1
+                    example.setdefault(shape, features)
+    torch.set_num_threads(threads)
+    seconds = gflop = 0.0
+    with torch.no_grad():  # not inference_mode: under it linear reaches the recorder whole, not as addmm
+        for shape, count in shapes.items():
+            gemms = record_gemms(lambda features=example[shape]: model(features))
+            seconds += count * replay_seconds(gemms, rounds=2)
+            gflop += count * sum(g.flops for g in gemms) / 1e9
+    return {"tasks": task_names, "sentences": sentences, "batches": sum(shapes.values()), "shapes": len(shapes),
+            "tokens": tokens,
+            "padded_tokens": sum(b * n * c for (b, n), c in shapes.items()), "gemm_gflop": round(gflop, 1),
+            "floor_s": round(seconds, 1), "threads": threads}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = Parser(prog="python -m benchmarks.senteval_speed", description=__doc__,
                formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -177,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--agreement", action="store_true",
                    help="instead of timing: on --tasks (train-test ones), the C old and new choose, how many test "
                         "predictions differ, and both against fits run to tol 1e-10")
+    p.add_argument("--floor", action="store_true",
+                   help="instead of timing: the GEMM floor of the shipped MiniLM encoding all six tasks at --threads")
     p.add_argument("--tasks", default="TREC", help="comma-separated tasks of --reference-max-iter/--agreement (default TREC)")
     args = p.parse_args(argv)
     check_output_file(args.records, "--records")
@@ -192,6 +239,16 @@ def main(argv: list[str] | None = None) -> int:
     config = get_config("quick")
     jobs = args.jobs or default_jobs()
     start = time.perf_counter()
+    if args.floor:
+        from sentence.senteval import TASKS
+
+        encoder = SentenceTransformerEncoder(load_minilm())
+        row = encode_floor(encoder.model, list(TASKS), config.eval.batch_size, encoder.batch_size, args.threads)
+        append_record(args.records, make_record(pipeline="senteval-floor", config={"eval": config.to_dict()["eval"]},
+                                                metrics=row, seed=0, wall_time_s=time.perf_counter() - start))
+        print(f"MiniLM encode floor: {row['gemm_gflop']:.0f} GFLOP of fp32 GEMMs take {row['floor_s']:.0f} s "
+              f"at {args.threads} thread(s); appended to {args.records}")
+        return 0
     random_encoder, _ = _random_encoder(load_corpus(config.corpus), config)
     if args.agreement:
         encoders = {"random (untrained quick-thought, seed 0)": random_encoder,

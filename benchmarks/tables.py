@@ -35,6 +35,8 @@ NEEDS = {pipeline: {**_PROVENANCE, **fields} for pipeline, fields in {
     "graph-epoch-speed": {"metrics.rows": list}, "loss-speed": {"metrics.rows": list},
     "senteval-speed": {"metrics.rows": list}, "senteval-reference": {"metrics.rows": list},
     "senteval-agreement": {"metrics.rows": list},
+    "senteval-floor": {f"metrics.{k}": NUMBER for k in ("threads", "sentences", "tokens", "padded_tokens", "batches",
+                                                         "gemm_gflop", "floor_s")},
 }.items()}
 
 

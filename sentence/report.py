@@ -263,6 +263,7 @@ def speed_table(records: list[dict[str, Any]]) -> list[str]:
             scores = "; ".join(f"{k} {t['before'][k]:.2f} → {t['after'][k]:.2f}" for k in t["before"])
             lines.append(f"| {row['encoder']} | {t['task']} | {t['encode_s']:.1f} | {t['legacy_classify_s']:.1f} → "
                          f"{t['classify_s']:.1f} | {scores} |")
+    lines += floor_lines(records)
     for ref in (r for r in records if r.get("pipeline") == "senteval-reference"):
         max_iter = ref["config"]["legacy_max_iter"]
         lines += ["", f"The old classifier given max_iter {max_iter} (so that lbfgs converges) against the new one, same "
@@ -272,6 +273,26 @@ def speed_table(records: list[dict[str, Any]]) -> list[str]:
             for t in row["tasks"]:
                 scores = "; ".join(f"{k} {t['legacy'][k]:.2f} → {t['after'][k]:.2f}" for k in t["legacy"])
                 lines.append(f"| {row['encoder']} | {t['task']} | {scores} | {t['max_abs_diff']:.3f} |")
+    return lines
+
+
+def floor_lines(records: list[dict[str, Any]], target_s: float = 120.0) -> list[str]:
+    """What a cold MiniLM evaluation cannot beat: the fp32 GEMM floor of its encoding (``--floor`` records, the
+    latest per machine and thread count), set against the ``target_s`` of issue 21."""
+    latest = {(r["hardware"]["cpu"], r["metrics"]["threads"]): r for r in records if r.get("pipeline") == "senteval-floor"}
+    if not latest:
+        return []
+    lines = ["", "The floor of a cold MiniLM encoding (`python -m benchmarks.senteval_speed --floor --threads T`): the "
+             "six tasks' distinct sentences batched as the evaluator batches them, their linear layers' fp32 GEMMs "
+             "replayed back to back (attention left out, so a lower bound):", "",
+             "| CPU | threads | sentences | tokens (padded) | batches | GEMM GFLOP | floor s | GFLOP/s | "
+             f"floor vs the {target_s:.0f} s target | commit |", "|---" * 10 + "|"]
+    for (cpu, threads), r in sorted(latest.items()):
+        m = r["metrics"]
+        verdict = "above: not reachable at fp32" if m["floor_s"] > target_s else "below"
+        lines.append(f"| {cpu} | {threads} | {m['sentences']} | {m['tokens']} ({m['padded_tokens']}) | {m['batches']} | "
+                     f"{m['gemm_gflop']:.0f} | {m['floor_s']:.0f} | {m['gemm_gflop'] / m['floor_s']:.0f} | {verdict} | "
+                     f"{r['git_commit'][:12]} |")
     return lines
 
 

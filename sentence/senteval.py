@@ -205,6 +205,12 @@ def _cache_path(identity: str, sentences: list[str]) -> Path:
     return cache_dir() / "sentence" / "embeddings" / f"{digest.hexdigest()[:32]}.npy"
 
 
+def distinct_by_length(sentences: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(distinct sentences, index of each input among them, their order by word count): what ``encode`` batches."""
+    unique, inverse = np.unique(np.asarray(sentences, dtype=object), return_inverse=True)
+    return unique, inverse, np.argsort([len(s.split()) for s in unique], kind="stable")
+
+
 def encode(encoder: Encoder, sentences: list[str], batch_size: int) -> np.ndarray:
     """Embeddings of ``sentences``: each distinct sentence once, in batches of similar length (less padding).
 
@@ -217,8 +223,7 @@ def encode(encoder: Encoder, sentences: list[str], batch_size: int) -> np.ndarra
             return np.load(path, allow_pickle=False)
         except (OSError, ValueError):
             path.unlink(missing_ok=True)  # a corrupt cache entry is recomputed, never trusted
-    unique, inverse = np.unique(np.asarray(sentences, dtype=object), return_inverse=True)
-    order = np.argsort([len(s.split()) for s in unique], kind="stable")
+    unique, inverse, order = distinct_by_length(sentences)
     chunks = [np.asarray(encoder(list(unique[order[i : i + batch_size]])), dtype=np.float32)
               for i in range(0, len(order), batch_size)]
     embeddings = np.empty((len(unique), chunks[0].shape[1]), dtype=np.float32)
