@@ -205,7 +205,8 @@ def heat_map(rows: list[Verdict], path: Path, pyplot) -> None:
     ax.set_yticks(range(len(labels)), labels, fontsize=7)
     for (i, j), value in np.ndenumerate(grid):
         if np.isfinite(value):
-            ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=6)
+            ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=6,
+                    color="white" if abs(value) > 3.5 else "black")  # readable on the dark ends of the scale
     fig.colorbar(image, ax=ax, label="paired Δ / s.e. vs baseline (colour capped at ±6)")
     ax.set_title("Negative handling vs its baseline, per modality and data set", fontsize=9)
     fig.tight_layout()
