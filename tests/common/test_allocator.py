@@ -32,6 +32,6 @@ def test_a_repeated_step_stops_faulting_in_pages_once_freed_memory_is_kept():
         pytest.skip("not glibc: mallopt unavailable")
     _, default = steady_state_page_faults("default")
     assert default > 10_000  # glibc maps and unmaps the 32 MiB blocks every round: 8,192 pages each
-    # Usually 0. Under load a probe has been seen to map one 32 MiB block late (8,193 faults) once in its last
-    # three rounds; never more. Without the setting every round maps and unmaps its blocks again.
-    assert kept <= 8_192 + 100 and kept < default / 2, (kept, default)
+    # Usually 0. Under load a probe has been seen to map one or two 32 MiB blocks late (8,192 or 16,384 faults)
+    # once in its last three rounds: at most one round's worth, where the default maps them in every round.
+    assert kept <= default / 3 + 100, (kept, default)
