@@ -122,13 +122,18 @@ def markdown(rows: list[Verdict], ranks: dict[str, dict[str, float]], confirmed_
         rank = ranks.get(label, {})
         cells += [f"{rank[m]:.1f}" if m in rank else "" for m in (*modalities, "all")]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    survivors = [v for v in rows if v.holm]
-    gains = [v for v in survivors if v.delta.mean > 0 and v.label != UNTRAINED]
+    def is_confirmed(v: Verdict) -> bool:
+        return (v.modality, v.dataset, v.label) in confirmed_cells
+
+    # A gain is named when it survives Holm on the grid's seeds (stage 1) or on its declared fresh seeds (stage 2).
+    gains = [v for v in rows if v.label != UNTRAINED and v.delta and v.delta.mean > 0 and (v.holm or is_confirmed(v))]
     verdict = ("No objective beats its baseline beyond noise in any column yet (Holm, paired by seed)."
-               if not gains else "Beyond noise on the grid's seeds (Holm, stage 1): " + "; ".join(
-                   f"{v.label} on {v.modality} {v.dataset} ({format_delta(v.delta).replace('*', '')}, "
-                   + ("confirmed on fresh seeds)" if (v.modality, v.dataset, v.label) in confirmed_cells
-                      else "not confirmed on fresh seeds yet)") for v in gains) + ".")
+               if not gains else "Gains beyond noise (Holm, paired by seed; stage 1 on the grid's seeds, stage 2 on "
+               "fresh seeds declared before they ran, in the stage-2 table): " + "; ".join(
+                   f"{v.label} on {v.modality} {v.dataset} (stage 1 {format_delta(v.delta).replace('*', '')}, "
+                   + ("beyond Holm" if v.holm else "not beyond Holm") + "; "
+                   + ("confirmed on fresh seeds)" if is_confirmed(v) else "not confirmed on fresh seeds yet)")
+                   for v in gains) + ".")
     untrained_better = [v for v in rows if v.label == UNTRAINED and v.delta and v.delta.mean > 0]
     if untrained_better:
         verdict += " The untrained encoder scores above the baseline in " + ", ".join(

@@ -30,7 +30,8 @@ def test_cells_are_paired_deltas_to_ntxent_with_holm_and_the_untrained_row():
     assert "| hard | +2.02 ± 0.01 H | 1.0 | 1.0 |" in text
     assert "| ntxent | 41.50 (n=4) | 2.0 | 2.0 |" in text
     assert "| untrained | -21.50 ± 0.65 |" in text
-    assert "(Holm, stage 1): hard on image C10 (+2.02 ± 0.01, not confirmed on fresh seeds yet)." in text and not confirmed
+    assert "in the stage-2 table): hard on image C10 (stage 1 +2.02 ± 0.01, beyond Holm; not confirmed on fresh seeds " \
+           "yet)." in text and not confirmed
 
 
 def test_image_runs_off_the_quick_protocol_stay_out_of_the_quick_column():
@@ -80,3 +81,9 @@ def test_a_declared_variant_is_confirmed_only_by_its_fresh_seeds():
     from benchmarks.leaderboard import stage2
 
     assert f"| image: {dataset} | `{spec}` | 4-7 | 4 / 4 of 4 | +2.05 ± 0.01 | yes |" in stage2(records)
+    # A gain that stage 1's Holm let pass as noise but that its fresh seeds confirm is named in the verdict too.
+    noisy = grid[:4] + [run(hard, s, 42.0 + s + (3.0 if s % 2 else -1.0)) for s in range(4)]
+    rows, ranks, confirmed = build(noisy + records[8:])
+    assert confirmed == {("image", dataset, "hard")} and not next(v for v in rows if v.label == "hard").holm
+    text = "\n".join(markdown(rows, ranks, confirmed, "coverage"))
+    assert f"hard on image {dataset} (stage 1 +3.00 ± 1.15, not beyond Holm; confirmed on fresh seeds)." in text
