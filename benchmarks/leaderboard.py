@@ -137,7 +137,8 @@ def markdown(rows: list[Verdict], ranks: dict[str, dict[str, float]], confirmed_
     untrained_better = [v for v in rows if v.label == UNTRAINED and v.delta and v.delta.mean > 0]
     if untrained_better:
         verdict += " The untrained encoder scores above the baseline in " + ", ".join(
-            f"{v.modality} {v.dataset}" for v in untrained_better) + "."
+            f"{v.modality} {v.dataset}" for v in untrained_better) + ": a gain there may only win back what training " \
+            "lost (the stage-2 table sets each confirmation against the untrained encoder of the same seeds)."
     return [
         "Cells: the baseline's mean score (n = paired seeds), every other row its paired Δ to that baseline ± s.e. "
         "over the seeds both ran; `H`: the Δ survives Holm's correction over the column's variants (5%, family-wise); "
@@ -176,18 +177,19 @@ def stage2(records: list[dict]) -> list[str]:
     scores = collect(records)
     labels = {spec: parse_objective(spec).label() for _, _, spec, _ in LEADERBOARD_CONFIRMATIONS}
     confirmed_cells = confirmed(scores, LEADERBOARD_CONFIRMATIONS, labels)
-    lines = ["| column | variant | fresh seeds | run (variant / NT-Xent) | Δ vs NT-Xent on them | confirmed (Holm over the stage) |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| column | variant | fresh seeds | run (variant / NT-Xent) | Δ vs NT-Xent on them | confirmed (Holm over the stage) "
+             "| Δ vs the untrained encoder on them |", "|---|---|---|---|---|---|---|"]
     for modality, dataset, spec, seeds in LEADERBOARD_CONFIRMATIONS:
         mine = {(s.label, s.seed): s.value for s in scores if (s.modality, s.dataset) == (modality, dataset) and s.seed in seeds}
         variant = {seed: v for (label, seed), v in mine.items() if label == labels[spec]}
         baseline = {seed: v for (label, seed), v in mine.items() if label == MODALITIES[modality][0]}
         delta = paired_delta(variant, baseline)
-        shown = format_delta(delta).replace("*", "") if delta is not None and delta.n > 1 else ""
+        untrained = paired_delta(variant, {seed: v for (label, seed), v in mine.items() if label == UNTRAINED})
+        shown, versus_untrained = (format_delta(d).replace("*", "") if d is not None and d.n > 1 else "" for d in (delta, untrained))
         complete = len(variant) == len(baseline) == len(seeds)
         mark = "yes" if (modality, dataset, labels[spec]) in confirmed_cells else ("not so far" if complete else "")
         lines.append(f"| {modality}: {dataset} | `{spec}` | {seeds.start}-{seeds.stop - 1} | {len(variant)} / {len(baseline)} "
-                     f"of {len(seeds)} | {shown} | {mark} |")
+                     f"of {len(seeds)} | {shown} | {mark} | {versus_untrained} |")
     return ["Stage 2, declared in `benchmarks/suites.py` before its runs (every stage-1 variant with a positive gain and "
             "an uncorrected p < 0.1 when declared):", "", *lines]
 

@@ -80,7 +80,9 @@ def test_a_declared_variant_is_confirmed_only_by_its_fresh_seeds():
     assert confirmed == {("image", dataset, "hard")}
     from benchmarks.leaderboard import stage2
 
-    assert f"| image: {dataset} | `{spec}` | 4-7 | 4 / 4 of 4 | +2.05 ± 0.01 | yes |" in stage2(records)
+    assert f"| image: {dataset} | `{spec}` | 4-7 | 4 / 4 of 4 | +2.05 ± 0.01 | yes |  |" in stage2(records)
+    untrained = [run(None, s, 41.0 + s) for s in fresh]  # the same seeds' untrained encoders: the gain shrinks to ~1
+    assert "| 4-7 | 4 / 4 of 4 | +2.05 ± 0.01 | yes | +1.05 ± 0.01 |" in "\n".join(stage2(records + untrained))
     # A gain that stage 1's Holm let pass as noise but that its fresh seeds confirm is named in the verdict too.
     noisy = grid[:4] + [run(hard, s, 42.0 + s + (3.0 if s % 2 else -1.0)) for s in range(4)]
     rows, ranks, confirmed = build(noisy + records[8:])
