@@ -81,7 +81,8 @@ def confirmed(scores: list[Score], declared: tuple[tuple[str, str, str, range], 
         label = labels[spec]
         delta = paired_delta({seed: v for (lab, seed), v in pick.items() if lab == label},
                              {seed: v for (lab, seed), v in pick.items() if lab == MODALITIES[modality][0]})
-        tested.append(((modality, dataset, label), delta))
+        # Judged only once every declared seed has both runs: a verdict on the first seeds in is optional stopping.
+        tested.append(((modality, dataset, label), delta if delta is not None and delta.n == len(seeds) else None))
     reject = holm([d.p_value if d is not None and d.n > 1 else 1.0 for _, d in tested]) if tested else []
     return {key for (key, d), r in zip(tested, reject, strict=True) if r and d.mean > 0}
 
