@@ -71,25 +71,31 @@ def hours_left(cells: list, records: list[dict]) -> dict[str, float]:
     return left
 
 
-def confirmed(scores: list[Score], declared: tuple[tuple[str, str, str, range], ...], labels: dict[str, str]) -> set:
-    """(modality, data set, label) of the declared stage-2 variants that beat NT-Xent on their fresh seeds (Holm)."""
+def confirmed(scores: list[Score], rounds: tuple[tuple[tuple[str, str, str, range], ...], ...],
+              labels: dict[str, str]) -> set:
+    """(modality, data set, label) of the declared stage-2 variants that beat NT-Xent on their fresh seeds (Holm
+    within each declared round: a round declared later cannot undo an earlier one's verdicts)."""
     from common.stats import holm
 
-    tested = []
-    for modality, dataset, spec, seeds in declared:
-        pick = {(s.label, s.seed): s.value for s in scores if (s.modality, s.dataset) == (modality, dataset) and s.seed in seeds}
-        label = labels[spec]
-        delta = paired_delta({seed: v for (lab, seed), v in pick.items() if lab == label},
-                             {seed: v for (lab, seed), v in pick.items() if lab == MODALITIES[modality][0]})
-        # Judged only once every declared seed has both runs: a verdict on the first seeds in is optional stopping.
-        tested.append(((modality, dataset, label), delta if delta is not None and delta.n == len(seeds) else None))
-    reject = holm([d.p_value if d is not None and d.n > 1 else 1.0 for _, d in tested]) if tested else []
-    return {key for (key, d), r in zip(tested, reject, strict=True) if r and d.mean > 0}
+    beaten = set()
+    for declared in rounds:
+        tested = []
+        for modality, dataset, spec, seeds in declared:
+            pick = {(s.label, s.seed): s.value for s in scores
+                    if (s.modality, s.dataset) == (modality, dataset) and s.seed in seeds}
+            label = labels[spec]
+            delta = paired_delta({seed: v for (lab, seed), v in pick.items() if lab == label},
+                                 {seed: v for (lab, seed), v in pick.items() if lab == MODALITIES[modality][0]})
+            # Judged only once every declared seed has both runs: a verdict on the first seeds in is optional stopping.
+            tested.append(((modality, dataset, label), delta if delta is not None and delta.n == len(seeds) else None))
+        reject = holm([d.p_value if d is not None and d.n > 1 else 1.0 for _, d in tested])
+        beaten |= {key for (key, d), r in zip(tested, reject, strict=True) if r and d.mean > 0}
+    return beaten
 
 
 def build(records: list[dict]) -> tuple[list[Verdict], dict[str, dict[str, float]], set]:
     """Verdicts on the grid's seeds (stage 1), mean ranks, and the confirmed (stage 2) cells."""
-    from benchmarks.suites import LEADERBOARD_CONFIRMATIONS
+    from benchmarks.suites import LEADERBOARD_CONFIRMATION_ROUNDS, LEADERBOARD_CONFIRMATIONS
     from common.objectives import parse_objective
 
     scores = collect(records)
@@ -98,7 +104,7 @@ def build(records: list[dict]) -> tuple[list[Verdict], dict[str, dict[str, float
     rows = [v for modality, (baseline, _) in MODALITIES.items()
             for v in verdicts([s for s in grid if s.modality == modality], baseline)]
     labels = {spec: parse_objective(spec).label() for _, _, spec, _ in LEADERBOARD_CONFIRMATIONS}
-    return rows, mean_ranks(rows), confirmed(scores, LEADERBOARD_CONFIRMATIONS, labels)
+    return rows, mean_ranks(rows), confirmed(scores, LEADERBOARD_CONFIRMATION_ROUNDS, labels)
 
 
 def _cell(v: Verdict | None, baseline: str, confirmed_cells: set) -> str:
@@ -170,29 +176,60 @@ def legend() -> list[str]:
 
 def stage2(records: list[dict]) -> list[str]:
     """The declared confirmations: what runs on which fresh seeds, how many of them have run, and the verdict."""
-    from benchmarks.suites import LEADERBOARD_CONFIRMATIONS
+    from benchmarks.suites import LEADERBOARD_CONFIRMATION_ROUNDS, LEADERBOARD_CONFIRMATIONS
     from common.objectives import parse_objective
 
     if not LEADERBOARD_CONFIRMATIONS:
         return []
     scores = collect(records)
     labels = {spec: parse_objective(spec).label() for _, _, spec, _ in LEADERBOARD_CONFIRMATIONS}
-    confirmed_cells = confirmed(scores, LEADERBOARD_CONFIRMATIONS, labels)
-    lines = ["| column | variant | fresh seeds | run (variant / NT-Xent) | Δ vs NT-Xent on them | confirmed (Holm over the stage) "
-             "| Δ vs the untrained encoder on them |", "|---|---|---|---|---|---|---|"]
-    for modality, dataset, spec, seeds in LEADERBOARD_CONFIRMATIONS:
-        mine = {(s.label, s.seed): s.value for s in scores if (s.modality, s.dataset) == (modality, dataset) and s.seed in seeds}
-        variant = {seed: v for (label, seed), v in mine.items() if label == labels[spec]}
-        baseline = {seed: v for (label, seed), v in mine.items() if label == MODALITIES[modality][0]}
-        delta = paired_delta(variant, baseline)
-        untrained = paired_delta(variant, {seed: v for (label, seed), v in mine.items() if label == UNTRAINED})
-        shown, versus_untrained = (format_delta(d).replace("*", "") if d is not None and d.n > 1 else "" for d in (delta, untrained))
-        complete = len(variant) == len(baseline) == len(seeds)
-        mark = "yes" if (modality, dataset, labels[spec]) in confirmed_cells else ("not so far" if complete else "")
-        lines.append(f"| {modality}: {dataset} | `{spec}` | {seeds.start}-{seeds.stop - 1} | {len(variant)} / {len(baseline)} "
-                     f"of {len(seeds)} | {shown} | {mark} | {versus_untrained} |")
-    return ["Stage 2, declared in `benchmarks/suites.py` before its runs (every stage-1 variant with a positive gain and "
-            "an uncorrected p < 0.1 when declared):", "", *lines]
+    confirmed_cells = confirmed(scores, LEADERBOARD_CONFIRMATION_ROUNDS, labels)
+    lines = ["| round | column | variant | fresh seeds | run (variant / NT-Xent) | Δ vs NT-Xent on them "
+             "| confirmed (Holm over the round) | Δ vs the untrained encoder on them |", "|---|---|---|---|---|---|---|---|"]
+    for number, declared in enumerate(LEADERBOARD_CONFIRMATION_ROUNDS, 1):
+        rows, complete = [], []
+        for modality, dataset, spec, seeds in declared:
+            mine = {(s.label, s.seed): s.value for s in scores
+                    if (s.modality, s.dataset) == (modality, dataset) and s.seed in seeds}
+            variant = {seed: v for (label, seed), v in mine.items() if label == labels[spec]}
+            baseline = {seed: v for (label, seed), v in mine.items() if label == MODALITIES[modality][0]}
+            untrained = {seed: v for (label, seed), v in mine.items() if label == UNTRAINED}
+            shown = [format_delta(d).replace("*", "") if d is not None and d.n > 1 else ""
+                     for d in (paired_delta(variant, baseline), paired_delta(variant, untrained))]
+            complete.append(len(variant) == len(baseline) == len(seeds))
+            rows.append((modality, dataset, spec, seeds, f"{len(variant)} / {len(baseline)} of {len(seeds)}", *shown))
+        for (modality, dataset, spec, seeds, run, delta, versus_untrained), done_ in zip(rows, complete, strict=True):
+            # Unrun variants count as p = 1, so a "no" can still turn "yes" until the whole round is in.
+            mark = ("yes" if (modality, dataset, labels[spec]) in confirmed_cells
+                    else "no" if all(complete) else "not so far" if done_ else "")
+            lines.append(f"| {number} | {modality}: {dataset} | `{spec}` | {seeds.start}-{seeds.stop - 1} | {run} "
+                         f"| {delta} | {mark} | {versus_untrained} |")
+    return ["Stage 2, declared in `benchmarks/suites.py` before its runs, in rounds (every stage-1 variant with a "
+            "positive gain and an uncorrected p < 0.1 when its round was declared; each round its own Holm family):",
+            "", *lines, "", undeclared(records)]
+
+
+def undeclared(records: list[dict]) -> str:
+    """The next round's candidates: complete stage-1 cells with a positive gain and p < 0.1 that no round declares."""
+    from benchmarks.suites import (
+        LEADERBOARD_CONFIRMATIONS,
+        LEADERBOARD_IMAGE_SEEDS,
+        LEADERBOARD_SENTENCE_SEEDS,
+        leaderboard_objectives,
+    )
+    from common.objectives import parse_objective
+    from graph.config import PROFILES as GRAPH_PROFILES
+
+    seeds = {"image": len(LEADERBOARD_IMAGE_SEEDS), "sentence": len(LEADERBOARD_SENTENCE_SEEDS),
+             "graph": GRAPH_PROFILES["paper"].repeats}
+    specs = {parse_objective(spec).label(): spec for spec in leaderboard_objectives()}
+    declared = {(m, d, parse_objective(spec).label()) for m, d, spec, _ in LEADERBOARD_CONFIRMATIONS}
+    rows, _, _ = build(records)
+    found = [f"{v.modality} {v.dataset} `{specs[v.label]}` (p = {v.delta.p_value:.2g})" for v in rows
+             if v.modality in seeds and v.label in specs and v.delta is not None and v.delta.n == seeds[v.modality]
+             and v.delta.mean > 0 and v.delta.p_value < 0.1 and (v.modality, v.dataset, v.label) not in declared]
+    return ("Stage-1 gains with p < 0.1 on all their seeds that no round declares yet (the next round's candidates): "
+            + ("; ".join(found) if found else "none") + ".")
 
 
 def heat_map(rows: list[Verdict], path: Path, pyplot) -> None:

@@ -106,18 +106,24 @@ LEADERBOARD_SWEEPS: dict[str, tuple[str, tuple[float, ...]]] = {
     "ring": ("lower", (0.25, 0.75)),
     "mochi": ("num_mix", (4.0, 64.0)),
 }
-#: Stage 2, declared here before it runs: (modality, data set, objective spec, fresh seeds) for every stage-1
-#: variant whose gain over NT-Xent had an uncorrected paired p < 0.1. Declared as stage-1 columns fill in; the
-#: first five from the records of commit 4d6a037 (image seeds 0-3, graph repeats 0-9; none is added or dropped
-#: after its fresh seeds have run): image hard p=0.014, hard beta=2 p=0.003, hard beta=0.5 p=0.016; graph
-#: MUTAG debiased tau_plus=0.2 p=0.013, PTC_MR debiased tau_plus=0.05 p=0.037.
-LEADERBOARD_CONFIRMATIONS: tuple[tuple[str, str, str, range], ...] = (
-    ("image", "CIFAR-10 (JPEG q75)", "hard:beta=1,tau_plus=0.1", range(4, 8)),
-    ("image", "CIFAR-10 (JPEG q75)", "hard:beta=2,tau_plus=0.1", range(4, 8)),
-    ("image", "CIFAR-10 (JPEG q75)", "hard:beta=0.5,tau_plus=0.1", range(4, 8)),
-    ("graph", "MUTAG", "debiased:tau_plus=0.2", range(10, 20)),
-    ("graph", "PTC_MR", "debiased:tau_plus=0.05", range(10, 20)),
+#: Stage 2, declared here before it runs, in rounds: (modality, data set, objective spec, fresh seeds) for every
+#: stage-1 variant whose gain over NT-Xent had an uncorrected paired p < 0.1 (the page lists the undeclared ones).
+#: A round is declared as stage-1 columns fill in and is its own Holm family, so a later round cannot undo an
+#: earlier one's verdicts; nothing is added to or dropped from a round after its fresh seeds have run.
+Confirmation = tuple[str, str, str, range]
+LEADERBOARD_CONFIRMATION_ROUNDS: tuple[tuple[Confirmation, ...], ...] = (
+    # Round 1, from the records of commit 4d6a037 (image seeds 0-3, graph repeats 0-9): image hard p=0.014,
+    # hard beta=2 p=0.003, hard beta=0.5 p=0.016; graph MUTAG debiased tau_plus=0.2 p=0.013, PTC_MR debiased
+    # tau_plus=0.05 p=0.037.
+    (
+        ("image", "CIFAR-10 (JPEG q75)", "hard:beta=1,tau_plus=0.1", range(4, 8)),
+        ("image", "CIFAR-10 (JPEG q75)", "hard:beta=2,tau_plus=0.1", range(4, 8)),
+        ("image", "CIFAR-10 (JPEG q75)", "hard:beta=0.5,tau_plus=0.1", range(4, 8)),
+        ("graph", "MUTAG", "debiased:tau_plus=0.2", range(10, 20)),
+        ("graph", "PTC_MR", "debiased:tau_plus=0.05", range(10, 20)),
+    ),
 )
+LEADERBOARD_CONFIRMATIONS: tuple[Confirmation, ...] = tuple(c for r in LEADERBOARD_CONFIRMATION_ROUNDS for c in r)
 
 
 def leaderboard_objectives() -> list[str]:

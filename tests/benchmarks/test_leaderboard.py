@@ -82,7 +82,7 @@ def test_a_declared_variant_is_confirmed_only_by_its_fresh_seeds():
     assert confirmed == {("image", dataset, "hard")}
     from benchmarks.leaderboard import stage2
 
-    assert f"| image: {dataset} | `{spec}` | 4-7 | 4 / 4 of 4 | +2.05 ± 0.01 | yes |  |" in stage2(records)
+    assert f"| 1 | image: {dataset} | `{spec}` | 4-7 | 4 / 4 of 4 | +2.05 ± 0.01 | yes |  |" in stage2(records)
     untrained = [run(None, s, 41.0 + s) for s in fresh]  # the same seeds' untrained encoders: the gain shrinks to ~1
     assert "| 4-7 | 4 / 4 of 4 | +2.05 ± 0.01 | yes | +1.05 ± 0.01 |" in "\n".join(stage2(records + untrained))
     # A gain that stage 1's Holm let pass as noise but that its fresh seeds confirm is named in the verdict too.
@@ -91,3 +91,50 @@ def test_a_declared_variant_is_confirmed_only_by_its_fresh_seeds():
     assert confirmed == {("image", dataset, "hard")} and not next(v for v in rows if v.label == "hard").holm
     text = "\n".join(markdown(rows, ranks, confirmed, "coverage"))
     assert f"hard on image {dataset} (stage 1 +3.00 ± 1.15, not beyond Holm; confirmed on fresh seeds)." in text
+
+
+def test_each_declared_round_is_its_own_holm_family():
+    from benchmarks.leaderboard import confirmed
+    from common.stats import Score
+
+    seeds = range(4, 8)
+    noise = (0.0, 0.6, -0.4, 0.2)
+    scores = [Score("image", "C10", "ntxent", s, 40.0) for s in seeds]
+    scores += [Score("image", "C10", "a", s, 42.0 + e) for s, e in zip(seeds, noise, strict=True)]
+    scores += [Score("image", "C10", lab, s, 40.0 + e) for lab in "bcd" for s, e in zip(seeds, noise, strict=True)]
+    first = (("image", "C10", "a", seeds),)
+    later = tuple(("image", "C10", lab, seeds) for lab in "bcd")
+    labels = {lab: lab for lab in "abcd"}
+    assert confirmed(scores, (first, later), labels) == {("image", "C10", "a")}
+    weak = [s if s.label != "a" else Score(s.modality, s.dataset, s.label, s.seed, s.value - 1.3) for s in scores]
+    assert confirmed(weak, (first,), labels) == {("image", "C10", "a")}  # p = 0.023 < 0.05: a round of one
+    assert not confirmed(weak, (first + later,), labels)  # the same p in one family of four fails 0.05 / 4
+    assert confirmed(weak, (first, later), labels) == {("image", "C10", "a")}  # declaring a later round undoes nothing
+
+
+def test_the_page_lists_undeclared_stage1_gains_as_the_next_rounds_candidates():
+    from benchmarks.leaderboard import undeclared
+
+    def run(objective, seed, accuracy):
+        record = _image(objective, seed, accuracy)
+        record["config"]["dataset_label"] = "CIFAR-10 (JPEG q75)"  # the column round 1 declares hard beta=2 in
+        return record
+
+    records = [run({"name": "ntxent", "params": {}}, s, 40.0 + s) for s in range(4)]
+    fnc = {"name": "fnc", "params": {"k": 1.0, "mode": "attraction"}}
+    records += [run(fnc, s, 41.0 + s + 0.1 * (s % 2)) for s in range(3)]
+    assert undeclared(records).endswith("candidates): none.")  # three of four seeds: not complete yet
+    records.append(run(fnc, 3, 44.1))
+    declared = {"name": "hard", "params": {"beta": 2.0, "tau_plus": 0.1}}
+    records += [run(declared, s, 43.0 + s + 0.1 * (s % 2)) for s in range(4)]
+    assert undeclared(records).endswith("candidates): image CIFAR-10 (JPEG q75) `fnc:k=1,mode=attraction` (p = 4.6e-05).")
+
+
+def test_declared_variants_are_unique_and_their_seeds_fresh():
+    from benchmarks.suites import LEADERBOARD_CONFIRMATIONS, LEADERBOARD_IMAGE_SEEDS, LEADERBOARD_SENTENCE_SEEDS
+    from graph.config import PROFILES
+
+    grid = {"image": set(LEADERBOARD_IMAGE_SEEDS), "sentence": set(LEADERBOARD_SENTENCE_SEEDS),
+            "graph": set(range(PROFILES["paper"].repeats))}
+    assert len({c[:3] for c in LEADERBOARD_CONFIRMATIONS}) == len(LEADERBOARD_CONFIRMATIONS)
+    assert all(not grid[modality] & set(seeds) for modality, _, _, seeds in LEADERBOARD_CONFIRMATIONS)
