@@ -122,6 +122,12 @@ LEADERBOARD_CONFIRMATION_ROUNDS: tuple[tuple[Confirmation, ...], ...] = (
         ("graph", "MUTAG", "debiased:tau_plus=0.2", range(10, 20)),
         ("graph", "PTC_MR", "debiased:tau_plus=0.05", range(10, 20)),
     ),
+    # Round 2, from the records of commit 2f86eb7 (the page's candidates line; image seeds 0-3): image hardness
+    # alpha=9 p=0.0014, ring lower=0.5 p=0.0033.
+    (
+        ("image", "CIFAR-10 (JPEG q75)", "hardness:alpha=9", range(4, 8)),
+        ("image", "CIFAR-10 (JPEG q75)", "ring:lower=0.5,upper=1", range(4, 8)),
+    ),
 )
 LEADERBOARD_CONFIRMATIONS: tuple[Confirmation, ...] = tuple(c for r in LEADERBOARD_CONFIRMATION_ROUNDS for c in r)
 
