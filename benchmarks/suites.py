@@ -128,6 +128,13 @@ LEADERBOARD_CONFIRMATION_ROUNDS: tuple[tuple[Confirmation, ...], ...] = (
         ("image", "CIFAR-10 (JPEG q75)", "hardness:alpha=9", range(4, 8)),
         ("image", "CIFAR-10 (JPEG q75)", "ring:lower=0.5,upper=1", range(4, 8)),
     ),
+    # Round 3, from the records of commit 9b4b272 (the page's candidates line; image seeds 0-3): image hard
+    # beta=6 p=0.0029, hardness alpha=3 p=0.011, hardness alpha=20 p=0.00022.
+    (
+        ("image", "CIFAR-10 (JPEG q75)", "hard:beta=6,tau_plus=0.1", range(4, 8)),
+        ("image", "CIFAR-10 (JPEG q75)", "hardness:alpha=3", range(4, 8)),
+        ("image", "CIFAR-10 (JPEG q75)", "hardness:alpha=20", range(4, 8)),
+    ),
 )
 LEADERBOARD_CONFIRMATIONS: tuple[Confirmation, ...] = tuple(c for r in LEADERBOARD_CONFIRMATION_ROUNDS for c in r)
 
