@@ -107,13 +107,17 @@ def build(records: list[dict]) -> tuple[list[Verdict], dict[str, dict[str, float
     return rows, mean_ranks(rows), confirmed(scores, LEADERBOARD_CONFIRMATION_ROUNDS, labels)
 
 
-def _cell(v: Verdict | None, baseline: str, confirmed_cells: set) -> str:
+def _cell(v: Verdict | None, baseline: Verdict | None, confirmed_cells: set) -> str:
+    """A Δ on fewer seeds than the baseline ran says so: its runs are still coming in."""
     if v is None:
         return ""
-    if v.label == baseline:
+    if baseline is not None and v.label == baseline.label:
         return f"{v.mean:.2f} (n={v.n})"
     mark = (" H" if v.holm else "") + (" C" if (v.modality, v.dataset, v.label) in confirmed_cells else "")
-    return (format_delta(v.delta).replace("*", "") if v.delta else f"{v.mean:.2f}, no shared seed") + mark
+    if v.delta is None:
+        return f"{v.mean:.2f}, no shared seed{mark}"
+    partial = f" (n={v.delta.n} of {baseline.n})" if baseline is not None and v.delta.n < baseline.n else ""
+    return format_delta(v.delta).replace("*", "") + partial + mark
 
 
 def markdown(rows: list[Verdict], ranks: dict[str, dict[str, float]], confirmed_cells: set, coverage: str) -> list[str]:
@@ -125,7 +129,7 @@ def markdown(rows: list[Verdict], ranks: dict[str, dict[str, float]], confirmed_
         f"mean rank {m}" for m in modalities) + " | mean rank, all |"
     lines = [header, "|---" * (len(columns) + len(modalities) + 2) + "|"]
     for label in labels:
-        cells = [_cell(by.get((m, d, label)), MODALITIES[m][0], confirmed_cells) for m, d in columns]
+        cells = [_cell(by.get((m, d, label)), by.get((m, d, MODALITIES[m][0])), confirmed_cells) for m, d in columns]
         rank = ranks.get(label, {})
         cells += [f"{rank[m]:.1f}" if m in rank else "" for m in (*modalities, "all")]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
@@ -148,7 +152,7 @@ def markdown(rows: list[Verdict], ranks: dict[str, dict[str, float]], confirmed_
             "lost (the stage-2 table sets each confirmation against the untrained encoder of the same seeds)."
     return [
         "Cells: the baseline's mean score (n = paired seeds), every other row its paired Δ to that baseline ± s.e. "
-        "over the seeds both ran; `H`: the Δ survives Holm's correction over the column's variants (5%, family-wise); "
+        "over the seeds both ran (`n=2 of 4` where the row has run fewer of them so far); `H`: the Δ survives Holm's correction over the column's variants (5%, family-wise); "
         "`C`: confirmed on fresh seeds declared before they ran (stage 2, `benchmarks/suites.py`). Mean ranks order "
         "the rows by mean score within each column (untrained left out). What each column scores:", "",
         *(f"- `{m}`: {what}; baseline `{base}`" for m, (base, what) in MODALITIES.items() if m in modalities), "",

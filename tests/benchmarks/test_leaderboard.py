@@ -34,6 +34,14 @@ def test_cells_are_paired_deltas_to_ntxent_with_holm_and_the_untrained_row():
            "yet)." in text and not confirmed
 
 
+def test_a_row_with_fewer_seeds_than_the_baseline_says_how_many():
+    records = [_image({"name": "ntxent", "params": {}}, s, 40.0 + s) for s in range(4)]
+    records += [_image({"name": "fnc", "params": {"k": 4}}, s, 30.0 + s + 0.5 * s) for s in range(2)]
+    rows, ranks, confirmed = build(records)
+    text = "\n".join(markdown(rows, ranks, confirmed, "coverage"))
+    assert "| fnc k=4 | -9.75 ± 0.25 (n=2 of 4) H |" in text and "| ntxent | 41.50 (n=4) |" in text
+
+
 def test_image_runs_off_the_quick_protocol_stay_out_of_the_quick_column():
     from image.report import scores
 
