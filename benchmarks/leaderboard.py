@@ -236,16 +236,19 @@ def undeclared(records: list[dict]) -> str:
             + ("; ".join(found) if found else "none") + ".")
 
 
-def heat_map(rows: list[Verdict], path: Path, pyplot) -> None:
-    """Δ / s.e. per (objective, column): blue helps, red hurts, grey not run or one seed."""
+def heat_map(rows: list[Verdict], confirmed_cells: set, path: Path, pyplot) -> None:
+    """Δ / s.e. per (objective, column): blue helps, red hurts, grey not run or one seed; H and C as in the table."""
     import numpy as np
 
     columns = list(dict.fromkeys((v.modality, v.dataset) for v in rows))
     labels = sorted({v.label for v in rows if v.delta is not None})
     grid = np.full((len(labels), len(columns)), np.nan)
+    marks: dict[tuple[int, int], str] = {}
     for v in rows:
         if v.delta is not None and v.delta.se:
-            grid[labels.index(v.label), columns.index((v.modality, v.dataset))] = v.delta.mean / v.delta.se
+            at = labels.index(v.label), columns.index((v.modality, v.dataset))
+            grid[at] = v.delta.mean / v.delta.se
+            marks[at] = (" H" if v.holm else "") + (" C" if (v.modality, v.dataset, v.label) in confirmed_cells else "")
     fig, ax = pyplot.subplots(figsize=(1.2 + 0.9 * len(columns), 1.0 + 0.4 * len(labels)))
     # The colour saturates at |t| = 6 (far past any test's threshold), so an untrained row at -40 leaves the rest readable.
     image = ax.imshow(np.ma.masked_invalid(grid), cmap="RdBu", vmin=-6, vmax=6, aspect="auto")
@@ -254,10 +257,11 @@ def heat_map(rows: list[Verdict], path: Path, pyplot) -> None:
     ax.set_yticks(range(len(labels)), labels, fontsize=7)
     for (i, j), value in np.ndenumerate(grid):
         if np.isfinite(value):
-            ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=6,
+            ax.text(j, i, f"{value:.1f}{marks[i, j]}", ha="center", va="center", fontsize=6,
                     color="white" if abs(value) > 3.5 else "black")  # readable on the dark ends of the scale
     fig.colorbar(image, ax=ax, label="paired Δ / s.e. vs baseline (colour capped at ±6)")
-    ax.set_title("Negative handling vs its baseline, per modality and data set", fontsize=9)
+    ax.set_title("Negative handling vs its baseline, per modality and data set (H: beyond Holm; C: confirmed on fresh "
+                 "seeds)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     pyplot.close(fig)

@@ -430,7 +430,7 @@ def leaderboard_table(records: list[dict], out_dir: Path) -> Path | None:
                 + " on one such core (median recorded time of the same protocol and data set, times the runs "
                 "each cell makes).")
     body = markdown(rows, ranks, confirmed_cells, coverage)
-    heat_map(rows, out_dir / "leaderboard.png", _pyplot())
+    heat_map(rows, confirmed_cells, out_dir / "leaderboard.png", _pyplot())
     runs = [r for r in records if r.get("pipeline") in ("graph", "image", "sentence")]
     machines = sorted({f"{_machine(r)}, GPU: {r['hardware']['gpu'] or 'none'}" for r in runs})
     path = _write(out_dir, "leaderboard.md", ["# Leaderboard: negative handling across modalities", "",
