@@ -135,6 +135,12 @@ LEADERBOARD_CONFIRMATION_ROUNDS: tuple[tuple[Confirmation, ...], ...] = (
         ("image", "CIFAR-10 (JPEG q75)", "hardness:alpha=3", range(4, 8)),
         ("image", "CIFAR-10 (JPEG q75)", "hardness:alpha=20", range(4, 8)),
     ),
+    # Round 4, from the records of commit 04eeabe (the page's candidates line; image seeds 0-3): image ring
+    # lower=0.25 p=0.018, ring lower=0.75 p=0.0022.
+    (
+        ("image", "CIFAR-10 (JPEG q75)", "ring:lower=0.25,upper=1", range(4, 8)),
+        ("image", "CIFAR-10 (JPEG q75)", "ring:lower=0.75,upper=1", range(4, 8)),
+    ),
 )
 LEADERBOARD_CONFIRMATIONS: tuple[Confirmation, ...] = tuple(c for r in LEADERBOARD_CONFIRMATION_ROUNDS for c in r)
 
