@@ -42,13 +42,13 @@ NEEDS = {pipeline: {**_PROVENANCE, **fields} for pipeline, fields in {
 
 def _provenance(records: list[dict]) -> str:
     commits = sorted({r["git_commit"][:12] for r in records})
-    hardware = sorted({f"{_machine(r)}, GPU: {r['hardware']['gpu'] or 'none'}" for r in records})
+    hardware = sorted({_machine(r) if r["hardware"].get("gpu") else f"{_machine(r)}, GPU: none" for r in records})
     return f"{len(records)} run records; commits {', '.join(commits)}; hardware: {'; '.join(hardware)}."
 
 
 def _machine(record: dict) -> str:
     hw = record["hardware"]
-    return f"{hw['cpu']} ({hw['cpu_count']} cores)"
+    return f"{hw['cpu']} ({hw['cpu_count']} cores)" + (f", {hw['gpu']}" if hw.get("gpu") else "")
 
 
 def _per_machine(records: list[dict], extra: Callable[[dict], tuple] = lambda r: ()) -> dict[tuple, list[dict]]:
@@ -274,6 +274,7 @@ def image_table(records: list[dict], out_dir: Path) -> Path | None:
         "machine and its other load: the 1-thread runs shared the CPU with other jobs.",
         "",
         *_image_speed_lines(records),
+        *_image_gpu_lines(records),
         "",
         f"## Published (not measured here): {HCL_STL10_SOURCE}",
         "",
@@ -299,6 +300,31 @@ def _image_speed_lines(records: list[dict]) -> list[str]:
                              f"| {_mean_std(m['images_per_s'] for m in metrics)} |")
         lines.append(f"| {profile} | {machine} | {threads} | whole run | {len(by_seed)} "
                      f"| {_mean_std(by_seed.values())} | |")
+    return lines
+
+
+def _image_gpu_lines(records: list[dict]) -> list[str]:
+    """Per-epoch time of each GPU pretraining run with its runtime options; epoch 1 holds warm-up and compilation."""
+    runs = [r for r in records if r["hardware"].get("gpu") and "epoch_s" in r["metrics"]]
+    if not runs:
+        return []
+    lines = ["", "## Epoch time on GPU", "",
+             "One row per GPU pretraining run (`python -m image run` records; ranks > 0 under `torchrun`, where the "
+             "NCCL process group and DDP run even with one rank). Later epochs: median seconds of epochs 2 on; "
+             "images/s counts images of the global batch (two views each).", "",
+             "| GPU | profile | encoder | batch | objective | bf16 | channels-last | compile | sync-bn | ranks | epoch 1 s "
+             "| later epochs s | images/s | peak MiB | kNN % | linear % | commit |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        c, m = r["config"], r["metrics"]
+        later = m["epoch_s"][1:]
+        steady = statistics.median(later) if later else None
+        rate = f"{c['pretrain_images'] // c['batch_size'] * c['batch_size'] / steady:.0f}" if steady else "–"
+        flags = " | ".join("yes" if c.get(k) else "no" for k in ("bf16", "channels_last", "compile", "sync_bn"))
+        lines.append(f"| {r['hardware']['gpu']} | {c['profile']} | {c['arch_label']} | {c['batch_size']} | {c['method']} "
+                     f"| {flags} | {m.get('ranks', '–')} | {m['epoch_s'][0]:.1f} | {f'{steady:.1f}' if steady else '–'} "
+                     f"| {rate} | {m['peak_memory_mb']:.0f} | {m['knn_top1']:.2f} | {m['linear_top1']:.2f} "
+                     f"| {r['git_commit'][:12]} |")
     return lines
 
 

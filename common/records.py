@@ -42,6 +42,8 @@ _LIBRARIES = ("torch", "torchvision", "torch-geometric", "scikit-learn", "numpy"
 def git_commit() -> str:
     """Commit of the checkout when the process first asked (``-dirty`` if tracked code differed).
 
+    Without a git checkout it is ``HARDNEG_COMMIT`` when set (the commit the tree was copied from), else unknown.
+
     Changes under tables/ do not count: they are the records and tables that runs write.
     """
     def git(*args: str) -> str:
@@ -50,8 +52,8 @@ def git_commit() -> str:
     try:
         commit = git("rev-parse", "HEAD")
         dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)tables")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    except (OSError, subprocess.CalledProcessError):  # a copied tree without .git (a GPU host): the copier may say
+        return os.environ.get("HARDNEG_COMMIT", "unknown")
     return commit + ("-dirty" if dirty else "")
 
 

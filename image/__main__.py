@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -167,6 +168,7 @@ def cmd_run(args: argparse.Namespace) -> int:
               "arch_label": _arch_label(cfg), "pretrain_images": data.pretrain.shape[0],
               "test_images": data.test_images.shape[0]}
     done = {key: r["metrics"] for key, r in recorded(args.records, "image", identity, RECORD_NEEDS["image"]).items()}
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))  # set by torchrun
     rows = []
 
     def finish(config: dict, started: float, metrics: dict) -> None:
@@ -175,7 +177,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = {**common, "method": "random-init"}
     metrics = done.get(identity(config))
-    if metrics is None:
+    if metrics is None and rank == 0:  # other torchrun ranks only help pretrain; rank 0 evaluates and records
         started = time.perf_counter()
         metrics = evaluate_encoder(build_model(cfg).encoder.to(device), data, cfg, device)
         finish(config, started, metrics)
@@ -187,6 +189,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if metrics is None:  # not finished yet: pretraining resumes from its last checkpoint
             started = time.perf_counter()
             state = pretrain(cfg, objective, data, _run_dir(args.out_dir, cfg, tag), resume=True, anneal_beta=anneal)
+            if rank != 0:
+                continue
             model = build_model(cfg)
             model.load_state_dict(state["model"])
             metrics = evaluate_encoder(model.encoder.to(device), data, cfg, device)
@@ -197,9 +201,13 @@ def cmd_run(args: argparse.Namespace) -> int:
                 "images_per_s": sum(h["seconds"] * h["images_per_s"] for h in history)
                 / sum(h["seconds"] for h in history),
                 "peak_memory_mb": history[-1]["peak_memory_mb"],
+                "epoch_s": [h["seconds"] for h in history],  # the first epoch holds warm-up and compilation
+                "ranks": world,
             }
             finish(config, started, metrics)
         rows.append((tag, objective, metrics))
+    if rank != 0:
+        return 0
     print(_table(rows, cfg, args.profile, data.label))
     print(f"records appended to {args.records}")
     return 0

@@ -57,12 +57,19 @@ class ImageRow:
 
 
 def rows(records: list[dict[str, Any]]) -> list[ImageRow]:
-    """Rows in first-seen order of their settings."""
-    groups: dict[tuple, list[dict]] = defaultdict(list)
+    """Rows in first-seen order of their settings; a run recorded twice (same settings and seed) counts once, its latest.
+
+    Every ``run`` re-records the random-init baseline, and runs that differ only in runtime options (bf16,
+    compile, the machine) are the same run: counted twice they would pose as two seeds.
+    """
+    runs: dict[tuple[str, int], dict] = {}
     for r in records:
         if r.get("pipeline") == "image":
-            c = r["config"]
-            groups[(c["profile"], c["dataset_label"], c["arch_label"], c["epochs"], c["method"])].append(r)
+            runs[(identity(r["config"]), r["seed"])] = r
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in runs.values():
+        c = r["config"]
+        groups[(c["profile"], c["dataset_label"], c["arch_label"], c["epochs"], c["method"])].append(r)
 
     def metric(group: list[dict], key: str) -> list[float]:
         return [r["metrics"][key] for r in group if key in r["metrics"]]

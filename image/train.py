@@ -107,8 +107,11 @@ def check_memory(cfg: ImageConfig, device: torch.device) -> None:
 
 @contextlib.contextmanager
 def distributed_from_env(device: torch.device) -> Iterator[tuple[int, int]]:
-    """Join the process group torchrun describes (NCCL on GPU, gloo on CPU); yields (rank, world)."""
-    if "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) == 1:
+    """Join the process group torchrun describes (NCCL on GPU, gloo on CPU); yields (rank, world).
+
+    One rank under torchrun joins too, so a single-GPU ``torchrun`` runs the NCCL/DDP path itself.
+    """
+    if "WORLD_SIZE" not in os.environ or "MASTER_ADDR" not in os.environ:
         yield 0, 1
         return
     if device.type == "cuda":

@@ -73,3 +73,20 @@ def test_tiny_run_writes_one_record_per_method_and_a_table(jpeg_data: Path, tmp_
     assert again.returncode == 0, again.stderr
     assert "epoch 1:" not in again.stdout and "| simclr |" in again.stdout
     assert len(records.read_text().splitlines()) == 3
+
+
+def test_torchrun_two_ranks_write_each_record_once(jpeg_data: Path, tmp_path: Path) -> None:
+    """Both gloo ranks pretrain (DDP); rank 0 alone evaluates and appends, with the rank count in the record."""
+    records = tmp_path / "records.jsonl"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "DATA_DIR": str(jpeg_data), "HARDNEG_CACHE": os.environ["HARDNEG_CACHE"]}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "image", "run",
+         "--objective", "simclr", "--records", str(records), "--out-dir", str(tmp_path / "runs"), "--device", "cpu",
+         "--width", "4", "--epochs", "2", "--batch-size", "8", "--train-per-class", "0", "--knn-k", "5",
+         "--linear-epochs", "1", "--threads", "1"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in records.read_text().splitlines()]
+    assert [r["config"]["method"] for r in lines] == ["random-init", "simclr"]
+    assert lines[1]["metrics"]["ranks"] == 2 and len(lines[1]["metrics"]["epoch_s"]) == 2
+    assert result.stdout.count("| simclr |") == 1
