@@ -127,7 +127,11 @@ def runnable_command(argv: list[str], root: Path = REPO_ROOT) -> str:
         if not inside.is_absolute():
             parts = inside.with_suffix("").parts
             head = ["-m", ".".join(parts[:-1] if parts[-1] == "__main__" else parts)]
-    return shlex.join(["python", *head, *(repo_relative(a, root) for a in args)])
+    # torchrun's workers see only their script's argv; its variables say how many ranks it started per node
+    launcher = (["torchrun", "--nnodes", os.environ.get("GROUP_WORLD_SIZE", "1"), "--nproc_per_node",
+                 os.environ["LOCAL_WORLD_SIZE"]] if "TORCHELASTIC_RUN_ID" in os.environ and "LOCAL_WORLD_SIZE" in os.environ
+                else ["python"])
+    return shlex.join([*launcher, *head, *(repo_relative(a, root) for a in args)])
 
 
 def append_record(path: str | os.PathLike, record: dict[str, Any]) -> None:

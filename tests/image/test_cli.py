@@ -89,4 +89,5 @@ def test_torchrun_two_ranks_write_each_record_once(jpeg_data: Path, tmp_path: Pa
     lines = [json.loads(line) for line in records.read_text().splitlines()]
     assert [r["config"]["method"] for r in lines] == ["random-init", "simclr"]
     assert lines[1]["metrics"]["ranks"] == 2 and len(lines[1]["metrics"]["epoch_s"]) == 2
+    assert lines[1]["command"].startswith("torchrun --nnodes 1 --nproc_per_node 2 -m image run --objective simclr")
     assert result.stdout.count("| simclr |") == 1
