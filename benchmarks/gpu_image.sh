@@ -4,7 +4,8 @@
 # torchrun (NCCL process group and DDP, one rank), with torch.compile, in plain fp32, then the paper's ResNet-50.
 # Each variant pretrains afresh in its own run folder and records into its own file: the variants share settings
 # and seed, so one records file would find the later ones already done.
-# Usage: benchmarks/gpu_image.sh [FLAGS...]   (FLAGS go to every run, after the defaults; BUDGET_S caps the whole)
+# Usage: benchmarks/gpu_image.sh [FLAGS...]   (FLAGS go to every run, after the defaults; BUDGET_S caps the whole;
+# on a copied tree set HARDNEG_COMMIT to the commit it was copied from: its .git there may be stale)
 set -u
 py=${PYTHON:-python3}
 deadline=$((SECONDS + ${BUDGET_S:-540}))

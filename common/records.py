@@ -42,18 +42,21 @@ _LIBRARIES = ("torch", "torchvision", "torch-geometric", "scikit-learn", "numpy"
 def git_commit() -> str:
     """Commit of the checkout when the process first asked (``-dirty`` if tracked code differed).
 
-    Without a git checkout it is ``HARDNEG_COMMIT`` when set (the commit the tree was copied from), else unknown.
+    ``HARDNEG_COMMIT``, when set, wins: a tree copied to another machine (a GPU host) may carry a stale ``.git``.
 
     Changes under tables/ do not count: they are the records and tables that runs write.
     """
+    if os.environ.get("HARDNEG_COMMIT"):
+        return os.environ["HARDNEG_COMMIT"]
+
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout.strip()
 
     try:
         commit = git("rev-parse", "HEAD")
         dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)tables")
-    except (OSError, subprocess.CalledProcessError):  # a copied tree without .git (a GPU host): the copier may say
-        return os.environ.get("HARDNEG_COMMIT", "unknown")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
     return commit + ("-dirty" if dirty else "")
 
 
