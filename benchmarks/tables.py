@@ -284,8 +284,11 @@ def image_table(records: list[dict], out_dir: Path) -> Path | None:
 
 
 def _image_speed_lines(records: list[dict]) -> list[str]:
-    """Timing rows of the image records, grouped by (profile, machine, torch threads): never averaged across them."""
-    groups = _per_machine(records, lambda r: (r["config"]["profile"],))
+    """Timing rows of the CPU image records, grouped by (profile, machine, torch threads): never averaged across them.
+
+    GPU runs have their own table (:func:`_image_gpu_lines`): their runtime options differ run by run.
+    """
+    groups = _per_machine([r for r in records if not r["hardware"].get("gpu")], lambda r: (r["config"]["profile"],))
     lines = ["| profile | machine | torch threads | what | n | seconds | images/s |", "|---|---|---|---|---|---|---|"]
     for (machine, threads, profile), group in groups.items():
         by_method: dict[str, list[dict]] = defaultdict(list)
@@ -309,9 +312,9 @@ def _image_gpu_lines(records: list[dict]) -> list[str]:
     if not runs:
         return []
     lines = ["", "## Epoch time on GPU", "",
-             "One row per GPU pretraining run (`python -m image run` records; ranks > 0 under `torchrun`, where the "
-             "NCCL process group and DDP run even with one rank). Later epochs: median seconds of epochs 2 on; "
-             "images/s counts images of the global batch (two views each).", "",
+             "One row per GPU pretraining run (`python -m image run` records, in the order they ran; ranks marked "
+             "torchrun ran under it, where the NCCL process group and DDP run even with one rank). Later epochs: "
+             "median seconds of epochs 2 on; images/s counts images of the global batch (two views each).", "",
              "| GPU | profile | encoder | batch | objective | bf16 | channels-last | compile | sync-bn | ranks | epoch 1 s "
              "| later epochs s | images/s | peak MiB | kNN % | linear % | commit |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -322,9 +325,9 @@ def _image_gpu_lines(records: list[dict]) -> list[str]:
         rate = f"{c['pretrain_images'] // c['batch_size'] * c['batch_size'] / steady:.0f}" if steady else "–"
         flags = " | ".join("yes" if c.get(k) else "no" for k in ("bf16", "channels_last", "compile", "sync_bn"))
         lines.append(f"| {r['hardware']['gpu']} | {c['profile']} | {c['arch_label']} | {c['batch_size']} | {c['method']} "
-                     f"| {flags} | {m.get('ranks', '–')} | {m['epoch_s'][0]:.1f} | {f'{steady:.1f}' if steady else '–'} "
+                     f"| {flags} | {m.get('ranks', '–')}{' (torchrun)' if r['command'].startswith('torchrun') else ''} | {m['epoch_s'][0]:.1f} | {f'{steady:.1f}' if steady else '–'} "
                      f"| {rate} | {m['peak_memory_mb']:.0f} | {m['knn_top1']:.2f} | {m['linear_top1']:.2f} "
-                     f"| {r['git_commit'][:12]} |")
+                     f"| {r['git_commit'][:12]}{'-dirty' if r['git_commit'].endswith('-dirty') else ''} |")
     return lines
 
 

@@ -71,7 +71,7 @@ def test_no_committed_record_holds_an_absolute_path_in_its_command():
     for path in sorted((REPO_ROOT / "tables" / "records").glob("*.jsonl")):
         for number, line in enumerate(path.read_text().splitlines(), 1):
             command = json.loads(line)["command"]
-            assert command.startswith("python -m "), f"{path.name}:{number}: {command}"
+            assert command.startswith(("python -m ", "torchrun ")), f"{path.name}:{number}: {command}"
             for token in shlex.split(command):
                 assert not token.split("=")[-1].startswith("/"), f"{path.name}:{number}: {command}"
 
@@ -102,3 +102,14 @@ def test_checkpoint_refuses_pickled_code(tmp_path):
     path.write_bytes(pickle.dumps({"x": Evil()}))
     with pytest.raises(UserError, match="corrupt or not a hardneg checkpoint"):
         load_checkpoint(path)
+
+
+def test_hardneg_commit_names_the_commit_of_a_copied_tree(monkeypatch: pytest.MonkeyPatch) -> None:
+    from common.records import git_commit
+
+    git_commit.cache_clear()
+    monkeypatch.setenv("HARDNEG_COMMIT", "0123abc")
+    try:
+        assert git_commit() == "0123abc"
+    finally:
+        git_commit.cache_clear()
