@@ -324,10 +324,11 @@ def _image_gpu_lines(records: list[dict]) -> list[str]:
         steady = statistics.median(later) if later else None
         rate = f"{c['pretrain_images'] // c['batch_size'] * c['batch_size'] / steady:.0f}" if steady else "–"
         flags = " | ".join("yes" if c.get(k) else "no" for k in ("bf16", "channels_last", "compile", "sync_bn"))
+        ranks = f"{m.get('ranks', '–')}{' (torchrun)' if r['command'].startswith('torchrun') else ''}"
+        commit = r["git_commit"].removesuffix("-dirty")[:12] + ("-dirty" if r["git_commit"].endswith("-dirty") else "")
         lines.append(f"| {r['hardware']['gpu']} | {c['profile']} | {c['arch_label']} | {c['batch_size']} | {c['method']} "
-                     f"| {flags} | {m.get('ranks', '–')}{' (torchrun)' if r['command'].startswith('torchrun') else ''} | {m['epoch_s'][0]:.1f} | {f'{steady:.1f}' if steady else '–'} "
-                     f"| {rate} | {m['peak_memory_mb']:.0f} | {m['knn_top1']:.2f} | {m['linear_top1']:.2f} "
-                     f"| {r['git_commit'][:12]}{'-dirty' if r['git_commit'].endswith('-dirty') else ''} |")
+                     f"| {flags} | {ranks} | {m['epoch_s'][0]:.1f} | {f'{steady:.1f}' if steady else '–'} "
+                     f"| {rate} | {m['peak_memory_mb']:.0f} | {m['knn_top1']:.2f} | {m['linear_top1']:.2f} | {commit} |")
     return lines
 
 
