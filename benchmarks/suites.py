@@ -141,6 +141,16 @@ LEADERBOARD_CONFIRMATION_ROUNDS: tuple[tuple[Confirmation, ...], ...] = (
         ("image", "CIFAR-10 (JPEG q75)", "ring:lower=0.25,upper=1", range(4, 8)),
         ("image", "CIFAR-10 (JPEG q75)", "ring:lower=0.75,upper=1", range(4, 8)),
     ),
+    # Round 5, from the records of commit 4421c55 (the page's candidates line once graph stage 1 was complete;
+    # graph repeats 0-9): IMDB-BINARY dclw sigma=0.5 p=0.068, debiased tau_plus=0.05 p=0.056, fnc k=1 p=0.072;
+    # IMDB-MULTI fnc k=4 p=0.084, hard beta=1 p=0.074.
+    (
+        ("graph", "IMDB-BINARY", "dclw:sigma=0.5", range(10, 20)),
+        ("graph", "IMDB-BINARY", "debiased:tau_plus=0.05", range(10, 20)),
+        ("graph", "IMDB-BINARY", "fnc:k=1,mode=attraction", range(10, 20)),
+        ("graph", "IMDB-MULTI", "fnc:k=4,mode=attraction", range(10, 20)),
+        ("graph", "IMDB-MULTI", "hard:beta=1,tau_plus=0.1", range(10, 20)),
+    ),
 )
 LEADERBOARD_CONFIRMATIONS: tuple[Confirmation, ...] = tuple(c for r in LEADERBOARD_CONFIRMATION_ROUNDS for c in r)
 
