@@ -133,31 +133,66 @@ def markdown(rows: list[Verdict], ranks: dict[str, dict[str, float]], confirmed_
         rank = ranks.get(label, {})
         cells += [f"{rank[m]:.1f}" if m in rank else "" for m in (*modalities, "all")]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    def is_confirmed(v: Verdict) -> bool:
-        return (v.modality, v.dataset, v.label) in confirmed_cells
-
-    # A gain is named when it survives Holm on the grid's seeds (stage 1) or on its declared fresh seeds (stage 2).
-    gains = [v for v in rows if v.label != UNTRAINED and v.delta and v.delta.mean > 0 and (v.holm or is_confirmed(v))]
-    verdict = ("No objective beats its baseline beyond noise in any column yet (Holm, paired by seed)."
-               if not gains else "Gains beyond noise (Holm, paired by seed; stage 1 on the grid's seeds, stage 2 on "
-               "fresh seeds declared before they ran, in the stage-2 table): " + "; ".join(
-                   f"{v.label} on {v.modality} {v.dataset} (stage 1 {format_delta(v.delta).replace('*', '')}, "
-                   + ("beyond Holm" if v.holm else "not beyond Holm") + "; "
-                   + ("confirmed on fresh seeds)" if is_confirmed(v) else "not confirmed on fresh seeds yet)")
-                   for v in gains) + ".")
-    untrained_better = [v for v in rows if v.label == UNTRAINED and v.delta and v.delta.mean > 0]
-    if untrained_better:
-        verdict += " The untrained encoder scores above the baseline in " + ", ".join(
-            f"{v.modality} {v.dataset}" for v in untrained_better) + ": a gain there may only win back what training " \
-            "lost (the stage-2 table sets each confirmation against the untrained encoder of the same seeds)."
     return [
         "Cells: the baseline's mean score (n = paired seeds), every other row its paired Δ to that baseline ± s.e. "
         "over the seeds both ran (`n=2 of 4` where the row has run fewer of them so far); `H`: the Δ survives Holm's correction over the column's variants (5%, family-wise); "
         "`C`: confirmed on fresh seeds declared before they ran (stage 2, `benchmarks/suites.py`). Mean ranks order "
         "the rows by mean score within each column (untrained left out). What each column scores:", "",
         *(f"- `{m}`: {what}; baseline `{base}`" for m, (base, what) in MODALITIES.items() if m in modalities), "",
-        coverage, "", *lines, "", f"**What the evidence says:** {verdict}",
+        coverage, "", *lines, "", *evidence(rows, confirmed_cells),
     ]
+
+
+def evidence(rows: list[Verdict], confirmed_cells: set) -> list[str]:
+    """The plain reading of each column: what beats its baseline beyond noise, what loses to it, and where the
+    untrained encoder is ahead (a gain there may only win back what training lost); "no objective beats" is an answer."""
+
+    def delta(v: Verdict) -> str:
+        return format_delta(v.delta).replace("*", "")
+
+    lines: list[str] = []
+    gained: dict[str, dict[str, list[str]]] = {}  # modality -> family -> the data sets where it gained
+    lost: dict[str, dict[str, list[str]]] = {}
+    for modality, dataset in dict.fromkeys((v.modality, v.dataset) for v in rows):
+        column = [v for v in rows if (v.modality, v.dataset) == (modality, dataset)]
+        baseline = MODALITIES[modality][0]
+        variants = [v for v in column if v.label not in (baseline, UNTRAINED) and v.delta is not None]
+        if not variants:
+            continue
+        confirmed_here = {v.label for v in variants if (modality, dataset, v.label) in confirmed_cells}
+        gains = sorted((v for v in variants if v.delta.mean > 0 and (v.holm or v.label in confirmed_here)),
+                       key=lambda v: -v.delta.mean)
+        losses = sorted((v for v in variants if v.delta.mean < 0 and v.holm), key=lambda v: v.delta.mean)
+        for found, by_family in ((gains, gained), (losses, lost)):
+            for v in found:
+                by_family.setdefault(modality, {}).setdefault(v.label.split()[0], []).append(dataset)
+        said = (f"better than {baseline}: " + ", ".join(
+            f"{v.label} {delta(v)} (" + ("beyond Holm" if v.holm else "not beyond Holm") + "; "
+            + ("confirmed on fresh seeds" if v.label in confirmed_here else "not confirmed on fresh seeds yet") + ")"
+            for v in gains) if gains else f"no objective beats {baseline} beyond noise")
+        if losses:
+            said += f"; worse than {baseline} beyond Holm: " + ", ".join(f"{v.label} {delta(v)}" for v in losses)
+        untrained = next((v for v in column if v.label == UNTRAINED and v.delta is not None), None)
+        if untrained is not None and untrained.delta.mean > 0:
+            said += (f"; the untrained encoder scores above {baseline} here ({delta(untrained)}): a gain may only win "
+                     "back what training lost")
+        lines.append(f"- {modality} {dataset}, {len(variants)} variant{'s' if len(variants) > 1 else ''} run: {said}.")
+
+    def families(by_family: dict[str, list[str]], columns: int) -> str:
+        return ", ".join(family + ("" if columns == 1 else f" ({', '.join(dict.fromkeys(sets))})")
+                         for family, sets in by_family.items())
+
+    short = []
+    for modality in dict.fromkeys(v.modality for v in rows):
+        columns = len({v.dataset for v in rows if v.modality == modality})
+        parts = [f"{word} from {families(found[modality], columns)}" for word, found in (("gains", gained), ("losses", lost))
+                 if modality in found]
+        short.append(f"{modality} ({columns} column{'s' if columns > 1 else ''}): "
+                     + ("; ".join(parts) if parts else "no gain and no loss beyond noise"))
+    return ["**What the evidence says** (paired by seed, Holm over each column's variants; a gain is named when it "
+            "survives Holm on the grid's seeds or was confirmed on fresh seeds declared before they ran, in the "
+            "stage-2 table; every Δ is on the grid's seeds). In short, per modality: " + ". ".join(short) + ".",
+            "", *lines]
 
 
 def legend() -> list[str]:

@@ -30,8 +30,22 @@ def test_cells_are_paired_deltas_to_ntxent_with_holm_and_the_untrained_row():
     assert "| hard | +2.02 ± 0.01 H | 1.0 | 1.0 |" in text
     assert "| ntxent | 41.50 (n=4) | 2.0 | 2.0 |" in text
     assert "| untrained | -21.50 ± 0.65 |" in text
-    assert "in the stage-2 table): hard on image C10 (stage 1 +2.02 ± 0.01, beyond Holm; not confirmed on fresh seeds " \
-           "yet)." in text and not confirmed
+    assert "- image C10, 1 variant run: better than ntxent: hard +2.02 ± 0.01 (beyond Holm; not confirmed on fresh " \
+           "seeds yet)." in text and not confirmed
+    assert "In short, per modality: image (1 column): gains from hard." in text
+
+
+def test_the_evidence_says_no_gain_plainly_and_names_losses_and_an_untrained_encoder_ahead():
+    records = [_image({"name": "ntxent", "params": {}}, s, 40.0 + s) for s in range(4)]
+    records += [_image({"name": "fnc", "params": {"k": 4}}, s, 30.0 + s + 0.5 * s) for s in range(4)]
+    records += [_image({"name": "hard", "params": {"beta": 1.0, "tau_plus": 0.1}}, s, 40.0 + s + (-1) ** s) for s in range(4)]
+    records += [_image(None, s, 41.0 + s) for s in range(4)]
+    rows, ranks, confirmed = build(records)
+    text = "\n".join(markdown(rows, ranks, confirmed, "coverage"))
+    assert ("- image C10, 2 variants run: no objective beats ntxent beyond noise; worse than ntxent beyond Holm: "
+            "fnc k=4 -9.25 ± 0.32; the untrained encoder scores above ntxent here (+1.00 ± 0.00): a gain may only win "
+            "back what training lost.") in text
+    assert "In short, per modality: image (1 column): losses from fnc." in text
 
 
 def test_a_row_with_fewer_seeds_than_the_baseline_says_how_many():
@@ -98,7 +112,8 @@ def test_a_declared_variant_is_confirmed_only_by_its_fresh_seeds():
     rows, ranks, confirmed = build(noisy + records[8:])
     assert confirmed == {("image", dataset, "hard")} and not next(v for v in rows if v.label == "hard").holm
     text = "\n".join(markdown(rows, ranks, confirmed, "coverage"))
-    assert f"hard on image {dataset} (stage 1 +3.00 ± 1.15, not beyond Holm; confirmed on fresh seeds)." in text
+    assert f"- image {dataset}, 1 variant run: better than ntxent: hard +3.00 ± 1.15 (not beyond Holm; confirmed on fresh " \
+           "seeds)." in text
 
 
 def test_each_declared_round_is_its_own_holm_family():
