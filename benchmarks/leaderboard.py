@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from common.stats import Score, Verdict, format_delta, mean_ranks, paired_delta, verdicts
+from common.stats import PairedDelta, Score, Verdict, format_delta, mean_ranks, paired_delta, verdicts
 
 #: modality -> (baseline label, what a cell scores)
 MODALITIES = {
@@ -107,6 +107,11 @@ def build(records: list[dict]) -> tuple[list[Verdict], dict[str, dict[str, float
     return rows, mean_ranks(rows), confirmed(scores, LEADERBOARD_CONFIRMATION_ROUNDS, labels)
 
 
+def _plain(delta: PairedDelta | None) -> str:
+    """A Δ without the uncorrected-significance star: this page marks Holm and confirmation instead."""
+    return format_delta(delta).replace("*", "")
+
+
 def _cell(v: Verdict | None, baseline: Verdict | None, confirmed_cells: set) -> str:
     """A Δ on fewer seeds than the baseline ran says so: its runs are still coming in."""
     if v is None:
@@ -117,7 +122,7 @@ def _cell(v: Verdict | None, baseline: Verdict | None, confirmed_cells: set) -> 
     if v.delta is None:
         return f"{v.mean:.2f}, no shared seed{mark}"
     partial = f" (n={v.delta.n} of {baseline.n})" if baseline is not None and v.delta.n < baseline.n else ""
-    return format_delta(v.delta).replace("*", "") + partial + mark
+    return _plain(v.delta) + partial + mark
 
 
 def markdown(rows: list[Verdict], ranks: dict[str, dict[str, float]], confirmed_cells: set, coverage: str) -> list[str]:
@@ -147,9 +152,6 @@ def evidence(rows: list[Verdict], confirmed_cells: set) -> list[str]:
     """The plain reading of each column: what beats its baseline beyond noise, what loses to it, and where the
     untrained encoder is ahead (a gain there may only win back what training lost); "no objective beats" is an answer."""
 
-    def delta(v: Verdict) -> str:
-        return format_delta(v.delta).replace("*", "")
-
     lines: list[str] = []
     gained: dict[str, dict[str, list[str]]] = {}  # modality -> family -> the data sets where it gained
     lost: dict[str, dict[str, list[str]]] = {}
@@ -167,14 +169,14 @@ def evidence(rows: list[Verdict], confirmed_cells: set) -> list[str]:
             for v in found:
                 by_family.setdefault(modality, {}).setdefault(v.label.split()[0], []).append(dataset)
         said = (f"better than {baseline}: " + ", ".join(
-            f"{v.label} {delta(v)} (" + ("beyond Holm" if v.holm else "not beyond Holm") + "; "
+            f"{v.label} {_plain(v.delta)} (" + ("beyond Holm" if v.holm else "not beyond Holm") + "; "
             + ("confirmed on fresh seeds" if v.label in confirmed_here else "not confirmed on fresh seeds yet") + ")"
             for v in gains) if gains else f"no objective beats {baseline} beyond noise")
         if losses:
-            said += f"; worse than {baseline} beyond Holm: " + ", ".join(f"{v.label} {delta(v)}" for v in losses)
+            said += f"; worse than {baseline} beyond Holm: " + ", ".join(f"{v.label} {_plain(v.delta)}" for v in losses)
         untrained = next((v for v in column if v.label == UNTRAINED and v.delta is not None), None)
         if untrained is not None and untrained.delta.mean > 0:
-            said += (f"; the untrained encoder scores above {baseline} here ({delta(untrained)}): a gain may only win "
+            said += (f"; the untrained encoder scores above {baseline} here ({_plain(untrained.delta)}): a gain may only win "
                      "back what training lost")
         lines.append(f"- {modality} {dataset}, {len(variants)} variant{'s' if len(variants) > 1 else ''} run: {said}.")
 
@@ -233,7 +235,7 @@ def stage2(records: list[dict]) -> list[str]:
             variant = {seed: v for (label, seed), v in mine.items() if label == labels[spec]}
             baseline = {seed: v for (label, seed), v in mine.items() if label == MODALITIES[modality][0]}
             untrained = {seed: v for (label, seed), v in mine.items() if label == UNTRAINED}
-            shown = [format_delta(d).replace("*", "") if d is not None and d.n > 1 else ""
+            shown = [_plain(d) if d is not None and d.n > 1 else ""
                      for d in (paired_delta(variant, baseline), paired_delta(variant, untrained))]
             complete.append(len(variant) == len(baseline) == len(seeds))
             rows.append((modality, dataset, spec, seeds, f"{len(variant)} / {len(baseline)} of {len(seeds)}", *shown))
