@@ -151,6 +151,11 @@ LEADERBOARD_CONFIRMATION_ROUNDS: tuple[tuple[Confirmation, ...], ...] = (
         ("graph", "IMDB-MULTI", "fnc:k=4,mode=attraction", range(10, 20)),
         ("graph", "IMDB-MULTI", "hard:beta=1,tau_plus=0.1", range(10, 20)),
     ),
+    # Round 6, from the records of commit afcd509 (the page's candidates line once sentence stage 1 was complete;
+    # quick-thought seeds 0-2): sentence mochi num_mix=64 p=0.037.
+    (
+        ("sentence", "6 transfer tasks", "mochi:num_hard=16,num_mix=64,num_query_mix=4,seed=0", range(3, 6)),
+    ),
 )
 LEADERBOARD_CONFIRMATIONS: tuple[Confirmation, ...] = tuple(c for r in LEADERBOARD_CONFIRMATION_ROUNDS for c in r)
 
