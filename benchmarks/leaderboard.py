@@ -52,9 +52,10 @@ def _cost_key(record: dict) -> tuple[str, str | None] | None:
     return None
 
 
-def hours_left(cells: list, records: list[dict]) -> dict[str, float]:
-    """CPU-hours the ``cells`` not done yet would take, per modality: the median recorded run time of the same
-    protocol (and data set, for graphs) times the runs each cell makes; cells with nothing to go by count 0."""
+def time_left(cells: list, records: list[dict]) -> str:
+    """The coverage line's last sentence: the CPU-hours the ``cells`` not done yet would take, per modality (the
+    median recorded run time of the same protocol, and data set for graphs, times the runs each cell makes; cells
+    with nothing to go by count 0), or that none is left."""
     import statistics
 
     times: dict[tuple[str, str | None], list[float]] = {}
@@ -68,7 +69,11 @@ def hours_left(cells: list, records: list[dict]) -> dict[str, float]:
             modality, dataset = c.yields[0], c.yields[1] if c.yields[0] == "graph" else None
             runs = times.get((modality, dataset), [])
             left[modality] = left.get(modality, 0.0) + (statistics.median(runs) * len(c.yields[3]) / 3600 if runs else 0.0)
-    return left
+    if not left:
+        return "Every declared cell has run."
+    return ("The cells still to run would take about " + ", ".join(f"{m} {h:.0f} h" for m, h in sorted(left.items()))
+            + " on one such core (median recorded time of the same protocol and data set, times the runs each cell "
+            "makes).")
 
 
 def confirmed(scores: list[Score], rounds: tuple[tuple[tuple[str, str, str, range], ...], ...],

@@ -437,7 +437,7 @@ def sentence_table(records: list[dict], out_dir: Path) -> Path | None:
 
 def leaderboard_table(records: list[dict], out_dir: Path) -> Path | None:
     """tables/leaderboard.md and .png, and the same table in the README between its leaderboard markers."""
-    from benchmarks.leaderboard import build, done, heat_map, hours_left, legend, markdown, stage2
+    from benchmarks.leaderboard import build, done, heat_map, legend, markdown, stage2, time_left
     from benchmarks.suites import LEADERBOARD_CONFIRMATIONS, expand
 
     rows, ranks, confirmed_cells = build(records)
@@ -455,10 +455,7 @@ def leaderboard_table(records: list[dict], out_dir: Path) -> Path | None:
                 "hand with the same command counts too); the table also shows every earlier run of the same protocols "
                 f"({len({(v.modality, v.dataset) for v in rows})} columns so far). Run time in the records so far "
                 f"(sum of wall_time_s, shared 2-core CPUs unless the hardware says otherwise): {_hours(records)}. "
-                "The cells still to run would take about " + ", ".join(
-                    f"{m} {h:.0f} h" for m, h in sorted(hours_left(declared, records).items()))
-                + " on one such core (median recorded time of the same protocol and data set, times the runs "
-                "each cell makes).")
+                + time_left(declared, records))
     body = markdown(rows, ranks, confirmed_cells, coverage)
     heat_map(rows, confirmed_cells, out_dir / "leaderboard.png", _pyplot())
     runs = [r for r in records if r.get("pipeline") in ("graph", "image", "sentence")]
