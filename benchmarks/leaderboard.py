@@ -52,8 +52,8 @@ def _cost_key(record: dict) -> tuple[str, str | None] | None:
     return None
 
 
-def time_left(cells: list, records: list[dict]) -> str:
-    """The coverage line's last sentence: the CPU-hours the ``cells`` not done yet would take, per modality (the
+def time_left(todo: list, records: list[dict]) -> str:
+    """The coverage line's last sentence: the CPU-hours the cells still ``todo`` would take, per modality (the
     median recorded run time of the same protocol, and data set for graphs, times the runs each cell makes; cells
     with nothing to go by count 0), or that none is left."""
     import statistics
@@ -62,10 +62,9 @@ def time_left(cells: list, records: list[dict]) -> str:
     for r in records:
         if (key := _cost_key(r)) is not None:
             times.setdefault(key, []).append(float(r.get("wall_time_s") or 0.0))
-    todo = {c.key for c in cells} - {c.key for c in done(cells, records)}
     left: dict[str, float] = {}
-    for c in cells:
-        if c.key in todo and c.yields is not None:
+    for c in todo:
+        if c.yields is not None:
             modality, dataset = c.yields[0], c.yields[1] if c.yields[0] == "graph" else None
             runs = times.get((modality, dataset), [])
             left[modality] = left.get(modality, 0.0) + (statistics.median(runs) * len(c.yields[3]) / 3600 if runs else 0.0)

@@ -445,6 +445,7 @@ def leaderboard_table(records: list[dict], out_dir: Path) -> Path | None:
         return None
     declared = expand("leaderboard", "quick")
     finished = done(declared, records)
+    finished_keys = {c.key for c in finished}
     per_modality = ", ".join(f"{m} {sum(c.yields[0] == m for c in finished)}/{sum(c.yields[0] == m for c in declared)}"
                              for m in ("graph", "image", "sentence"))
     confirm_cells = [c for c in declared if c.key.startswith("leaderboard/confirm/")]
@@ -455,7 +456,7 @@ def leaderboard_table(records: list[dict], out_dir: Path) -> Path | None:
                 "hand with the same command counts too); the table also shows every earlier run of the same protocols "
                 f"({len({(v.modality, v.dataset) for v in rows})} columns so far). Run time in the records so far "
                 f"(sum of wall_time_s, shared 2-core CPUs unless the hardware says otherwise): {_hours(records)}. "
-                + time_left(declared, records))
+                + time_left([c for c in declared if c.key not in finished_keys], records))
     body = markdown(rows, ranks, confirmed_cells, coverage)
     heat_map(rows, confirmed_cells, out_dir / "leaderboard.png", _pyplot())
     runs = [r for r in records if r.get("pipeline") in ("graph", "image", "sentence")]
