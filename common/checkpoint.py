@@ -27,8 +27,11 @@ def load_checkpoint(path: str | os.PathLike, *, required: tuple[str, ...] = ()) 
     checkpoint of ours, or lacks one of the ``required`` keys.
     """
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"checkpoint {path} is a folder; give the checkpoint file (a .pt file) inside it")
     if not path.is_file():
-        raise UserError(f"checkpoint {path} does not exist")
+        raise UserError(f"checkpoint {path} does not exist" if not path.exists() else
+                        f"checkpoint {path} is not a regular file (a FIFO, socket or device)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # weights_only runs no code; any failure to parse means "not a checkpoint"

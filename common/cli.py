@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import math
 import os
 import sys
@@ -36,12 +37,19 @@ class Parser(argparse.ArgumentParser):
 
 
 def run_main(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> None:
-    """Run ``main`` and turn a ``UserError`` into a one-line message and exit code 2.
+    """Run ``main``; every error a user can act on is one line on stderr and exit code 2, never a traceback.
 
-    The git commit is read first: a long run's records name the code it started with, not a later checkout.
+    That is a ``UserError``, and any ``OSError`` (full disk, unwritable or vanished path: the
+    message names the path) or ``UnicodeEncodeError``. Text the terminal cannot show (``±``
+    under ``LANG=C``) is printed with backslash escapes rather than failing after the work is
+    done. The git commit is read first: a long run's records name the code it started with,
+    not a later checkout.
     """
     from common.records import git_commit
 
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     git_commit()
     try:
         code = main(argv)
@@ -54,7 +62,49 @@ def run_main(main: Callable[[list[str] | None], int | None], argv: list[str] | N
     except BrokenPipeError:  # the reader went away (`| head`): no traceback, and none again at exit's flush
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
+    except OSError as err:
+        print(f"error: {os_error_text(err)}", file=sys.stderr)
+        sys.exit(2)
+    except UnicodeEncodeError as err:
+        print(f"error: cannot write {err.object[err.start:err.end]!r} as {err.encoding}; set PYTHONIOENCODING=utf-8 "
+              "or use file names in that encoding", file=sys.stderr)
+        sys.exit(2)
     sys.exit(code or 0)
+
+
+def os_error_text(err: OSError) -> str:
+    """One line for an ``OSError``: the path(s) it names, the reason and what to do."""
+    paths = " -> ".join(str(p) for p in (err.filename, err.filename2) if p is not None)
+    reason = err.strerror or str(err) or type(err).__name__
+    hint = ("free some space there or choose another path" if err.errno in (errno.ENOSPC, errno.EDQUOT)
+            else "choose a path you can write to" if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS)
+            else "check the path")
+    return f"{paths or 'a file operation'}: {reason}; {hint}"
+
+
+#: Seeds are bounded where NumPy's are (``np.random.seed`` takes 0 .. 2**32 - 1).
+MAX_SEED = 2**32 - 1
+
+
+def seed_arg(text: str) -> int:
+    """argparse ``type=`` for a seed: a whole number in [0, 2**32 - 1]."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must lie in [0, {MAX_SEED}], got {value}")
+    return value
+
+
+seed_arg.__name__ = "seed"
+
+
+def check_seeds(first: int, count: int, flag: str = "--seed") -> None:
+    """``UserError`` unless seeds ``first`` .. ``first + count - 1`` all lie in [0, 2**32 - 1] (checked before any run)."""
+    if not 0 <= first <= first + count - 1 <= MAX_SEED:
+        raise UserError(f"{flag} {first} with {count} repeats uses seeds up to {first + count - 1}, past {MAX_SEED}; "
+                        f"use {flag} {max(0, MAX_SEED - count + 1)} or lower")
 
 
 def objective_arg(text: str) -> Any:
@@ -67,9 +117,28 @@ def objective_arg(text: str) -> Any:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
-def objectives_arg(parser: Any, *, default: tuple[str, ...], what: str) -> None:
-    """The one ``--objective`` flag of every pipeline: repeatable, each value a spec (``python -m benchmarks objectives``)."""
-    parser.add_argument("--objective", dest="objectives", action="append", type=objective_arg, default=None,
+def contrastive_objective_arg(text: str) -> Any:
+    """:func:`objective_arg` for pipelines without graphs: a graph-only (local-global) family is refused at parse time."""
+    from common.objectives import REGISTRY
+
+    objective = objective_arg(text)
+    if objective.family.local_global:
+        usable = ", ".join(name for name, family in REGISTRY.items() if not family.local_global)
+        raise argparse.ArgumentTypeError(f"{objective.name} is graph-only (a local-global estimator for `python -m "
+                                         f"graph`); here use one of {usable}")
+    return objective
+
+
+contrastive_objective_arg.__name__ = "objective"
+
+
+def objectives_arg(parser: Any, *, default: tuple[str, ...], what: str, graph: bool = False) -> None:
+    """The one ``--objective`` flag of every pipeline: repeatable, each value a spec (``python -m benchmarks objectives``).
+
+    Graph-only families are accepted only with ``graph``.
+    """
+    parser.add_argument("--objective", dest="objectives", action="append",
+                        type=objective_arg if graph else contrastive_objective_arg, default=None,
                         metavar="SPEC", help=f"{what}: NAME or NAME:key=value,... (repeatable; `python -m benchmarks "
                         f"objectives` lists them with their parameters; default: {' '.join(default)})")
 
@@ -191,6 +260,8 @@ def check_config(config: Any) -> Any:
                 continue
             if isinstance(item, float) and not math.isfinite(item):
                 raise UserError(f"{name} must be a finite number, got {item}")
+            if f.name == "seed" and not 0 <= item <= MAX_SEED:
+                raise UserError(f"{name} must lie in [0, {MAX_SEED}], got {item}")
             if meta["low"] is not None and item < meta["low"]:
                 raise UserError(f"{name} must be >= {meta['low']:g}, got {item}")
             if meta["above"] is not None and not item > meta["above"]:
@@ -200,14 +271,22 @@ def check_config(config: Any) -> Any:
     return config
 
 
-def check_output_file(path: str | os.PathLike, flag: str) -> Path:
-    """``path`` when a file can be written there: not a folder, its nearest existing parent a writable folder.
+#: Free bytes a run needs where it writes, checked before it starts (a record is a few kB, a cache or checkpoint more).
+MIN_FREE_BYTES = 1 << 20
 
-    Checked before a run starts, so hours of work never end in an ``IsADirectoryError``.
+
+def check_output_file(path: str | os.PathLike, flag: str, example: str = "records.jsonl") -> Path:
+    """``path`` when a file can be written there: a regular file or none yet, its nearest existing
+    parent a writable folder with free space; ``example`` names a file the hint for a folder suggests.
+
+    Checked before a run starts, so hours of work never end in an ``IsADirectoryError``, a
+    full disk, or a write that blocks forever on a FIFO.
     """
     path = Path(path)
     if path.is_dir():
-        raise UserError(f"{flag} {path} is a folder; give a file path such as {path / 'records.jsonl'}")
+        raise UserError(f"{flag} {path} is a folder; give a file path such as {path / example}")
+    if path.exists() and not path.is_file():
+        raise UserError(f"{flag} {path} is not a regular file (a FIFO, socket or device); give a file path")
     parent = next((p for p in path.parents if p.exists()), Path("."))
     if not parent.is_dir():
         raise UserError(f"{flag} {path}: {parent} is a file, not a folder; choose another path")
@@ -218,7 +297,32 @@ def check_output_file(path: str | os.PathLike, flag: str) -> Path:
             tempfile.TemporaryFile(dir=path.parent).close()
         except OSError as err:
             raise UserError(f"{flag} {path}: cannot create files there ({err.strerror}); choose another path") from None
+    _check_free_space(parent, f"{flag} {path}")
     return path
+
+
+def check_output_dir(path: str | os.PathLike, flag: str) -> Path:
+    """``path`` when files can be written into it: a folder (created here) with free space, checked before a run starts."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{flag} {path} is a file, not a folder; give a folder path")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=path).close()
+    except OSError as err:
+        raise UserError(f"{flag} {path}: cannot create files there ({err.strerror}); choose another folder") from None
+    _check_free_space(path, f"{flag} {path}")
+    return path
+
+
+def _check_free_space(folder: Path, what: str) -> None:
+    try:
+        stat = os.statvfs(folder)
+    except OSError:
+        return  # nothing to measure (some virtual file systems): the write itself will tell
+    free = stat.f_bavail * stat.f_frsize
+    if stat.f_blocks and free < MIN_FREE_BYTES:
+        raise UserError(f"{what}: its file system has only {free} bytes free; free some space or choose another path")
 
 
 def check_device(name: str) -> str:

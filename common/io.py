@@ -1,10 +1,21 @@
-"""Atomic file writes: a crash leaves either the old file or the new one, never half of one."""
+"""Safe writes: atomic replaces, appends that never touch earlier bytes, locks that never hang."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import os
+import sys
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
+
+from common.cli import UserError
+
+#: How long a run waits for a lock another process holds (seconds); ``HARDNEG_LOCK_TIMEOUT`` overrides it.
+LOCK_TIMEOUT_S = 60.0
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -25,3 +36,92 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode())
+
+
+def append_line(path: str | os.PathLike, line: bytes) -> None:
+    """Append ``line`` (ending in a newline) with ``O_APPEND``: earlier bytes are never read, moved or rewritten.
+
+    The cost does not grow with the file; symlinks are followed and the mode is kept. When the
+    file does not end in a newline (a writer killed mid-line, CR-only line ends), the line
+    starts with one, so nothing before it is lost or joined to it. A failed write (full disk)
+    is cut back to the old end, so no half line is left; call it under :func:`file_lock`.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    try:
+        end = os.fstat(fd).st_size
+        if end and os.pread(fd, 1, end - 1) != b"\n":
+            line = b"\n" + line
+        try:
+            view = memoryview(line)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, end)
+            raise
+    finally:
+        os.close(fd)
+
+
+def lock_timeout() -> float:
+    """Seconds to wait for a held lock: ``HARDNEG_LOCK_TIMEOUT`` or :data:`LOCK_TIMEOUT_S`."""
+    text = os.environ.get("HARDNEG_LOCK_TIMEOUT", "")
+    if not text:
+        return LOCK_TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise UserError(f"HARDNEG_LOCK_TIMEOUT must be a number of seconds >= 0, got {text!r}")
+    return value
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike, what: str) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created when missing) while the block runs.
+
+    A lock another process holds is waited for at most :func:`lock_timeout` seconds, saying once
+    on stderr what is waited on and who holds it (the holder writes its process id and command
+    into the file); then a ``UserError`` names the lock file. ``what``: what the lock guards.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"lock {path} is a folder, not a lock file; remove it (it guards {what})")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    except OSError as err:
+        raise UserError(f"cannot open lock {path} ({err.strerror}); it guards {what}: make its folder writable") from None
+    try:
+        timeout = lock_timeout()
+        deadline = time.monotonic() + timeout
+        told = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as err:
+                if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise UserError(f"cannot lock {path} ({err.strerror}); it guards {what}") from None
+            if time.monotonic() >= deadline:
+                raise UserError(f"lock {path} is still held after {timeout:g} s ({_holder(fd)}); wait for that run to "
+                                f"finish, or delete the lock if no hardneg run uses {what} (HARDNEG_LOCK_TIMEOUT sets the wait)")
+            if not told:
+                print(f"waiting up to {timeout:g} s for lock {path} on {what} ({_holder(fd)})", file=sys.stderr, flush=True)
+                told = True
+            time.sleep(0.05)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}: {' '.join(sys.argv)}\n".encode(errors="backslashreplace"), 0)
+        yield
+    finally:
+        os.close(fd)  # closing releases the flock
+
+
+def _holder(fd: int) -> str:
+    """Who holds the lock, as its holder wrote it (``pid N: command``)."""
+    with contextlib.suppress(OSError):
+        text = os.pread(fd, 500, 0).decode(errors="replace").strip()
+        if text:
+            return f"held by {text}"
+    return "held by another process"

@@ -21,6 +21,13 @@ def data_dir() -> Path:
 
 
 def cache_dir() -> Path:
+    """The cache folder, created when missing; a ``UserError`` naming ``HARDNEG_CACHE`` when it cannot be."""
+    from common.cli import UserError
+
     path = Path(os.environ.get("HARDNEG_CACHE") or REPO_ROOT / ".cache").expanduser()
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        what = "a file, not a folder" if isinstance(err, FileExistsError) else err.strerror
+        raise UserError(f"cache folder {path} cannot be created ({what}); point HARDNEG_CACHE at a writable folder") from None
     return path

@@ -1,29 +1,30 @@
-"""Run records: one JSON object per finished run, appended atomically to a JSONL file.
+"""Run records: one JSON object per finished run, appended as one line to a JSONL file.
 
 The tables are generated from these files alone, so a record carries everything needed
 to re-run and to judge a number: command, full config, git commit, seed, hardware,
-library versions, wall time and the metrics.
+library versions, wall time and the metrics. Lines are standard JSON (a non-finite number
+is ``null``, and its run says ``"diverged": true``), readable by ``jq`` or a browser.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import fcntl
 import functools
 import json
+import math
 import os
 import platform
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from common.cli import UserError, check_output_file
-from common.io import atomic_write_bytes
+from common.io import append_line, file_lock
 from common.paths import REPO_ROOT
 
 Kind = type | tuple[type, ...]
@@ -91,8 +92,16 @@ def make_record(
     seed: int,
     wall_time_s: float,
     command: str | None = None,
+    protocol: int | None = None,
 ) -> dict[str, Any]:
-    """A complete record of one finished run; ``command`` defaults to :func:`runnable_command` of this process."""
+    """A complete record of one finished run; ``command`` defaults to :func:`runnable_command` of this process.
+
+    Metrics holding a NaN or infinity mark the run ``"diverged": true`` (the number itself is
+    written as null): readers then tell a diverged run from a missing one. ``protocol``, when
+    given, is the version of the evaluation protocol its scores belong to.
+    """
+    if not _finite(metrics):
+        metrics = {**metrics, "diverged": True}
     return {
         "pipeline": pipeline,
         "command": command if command is not None else runnable_command(sys.argv),
@@ -104,7 +113,35 @@ def make_record(
         "hardware": hardware(),
         "versions": versions(),
         "finished_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        **({"protocol": protocol} if protocol is not None else {}),
     }
+
+
+def _finite(value: Any) -> bool:
+    """Whether every number inside ``value`` (dicts, lists) is finite."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(map(_finite, value.values()))
+    if isinstance(value, (list, tuple)):
+        return all(map(_finite, value))
+    return True
+
+
+def _standard(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None, so ``json.dumps(allow_nan=False)`` accepts it."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _standard(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_standard(v) for v in value]
+    return value
+
+
+def record_line(record: dict[str, Any]) -> bytes:
+    """One record as a line of standard JSON (NaN and infinity become null)."""
+    return (json.dumps(_standard(record), sort_keys=True, allow_nan=False) + "\n").encode()
 
 
 def repo_relative(arg: str, root: Path = REPO_ROOT) -> str:
@@ -137,24 +174,47 @@ def runnable_command(argv: list[str], root: Path = REPO_ROOT) -> str:
     return shlex.join([*launcher, *head, *(repo_relative(a, root) for a in args)])
 
 
-def append_record(path: str | os.PathLike, record: dict[str, Any]) -> None:
-    """Append one record; readers never see a partial line, concurrent writers never clash.
+def check_records_file(path: str | os.PathLike, flag: str) -> Path:
+    """``path`` when records can be appended there (see :func:`common.cli.check_output_file`) and its lock is
+    free or freed within the lock timeout: checked before any work, so a bad path or a held lock is found at once."""
+    path = check_output_file(path, flag)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(_lock_path(path), f"records file {path}"):
+        pass
+    return path
 
-    Every earlier line is kept byte for byte, lines a reader skips included; only a last line
-    without its newline (a writer killed mid-line) is dropped.
+
+def _lock_path(path: Path) -> Path:
+    """The lock beside the file ``path`` points to: every name of one records file shares one lock."""
+    real = Path(os.path.realpath(path))
+    return real.with_name(real.name + ".lock")
+
+
+def append_record(path: str | os.PathLike, record: dict[str, Any], *,
+                  key: Callable[[dict[str, Any]], Hashable] | None = None, needs: Mapping[str, Any] | None = None) -> bool:
+    """Append one record as one line; readers never see a partial line, concurrent writers never clash.
+
+    Earlier bytes are never rewritten (:func:`common.io.append_line`), so the cost does not grow
+    with the file and symlinks, modes and open readers keep working. With ``key`` (a config ->
+    its cell, as for :func:`common.resume.recorded`, which reads ``needs``), the file is read again
+    under the lock and a record of a cell already there is not appended: two identical commands
+    started together record each cell once. Returns whether the record was appended.
     """
     path = check_output_file(path, "records file")
-    line = (json.dumps(record, sort_keys=True) + "\n").encode()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path.with_name(path.name + ".lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            old = path.read_bytes() if path.exists() else b""
-            if old and not old.endswith(b"\n"):
-                old = old[: old.rfind(b"\n") + 1]  # drop a line a killed writer left half-written
-            atomic_write_bytes(path, old + line)
-    except OSError as err:
-        raise UserError(f"cannot write records file {path} ({err.strerror}); choose another path") from None
+    line = record_line(record)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(_lock_path(path), f"records file {path}"):
+        if key is not None:
+            from common.resume import recorded
+
+            if key(record["config"]) in recorded(path, record["pipeline"], key, needs):
+                return False
+        try:
+            append_line(path, line)
+        except OSError as err:
+            raise UserError(f"cannot write records file {path} ({err.strerror}); nothing was appended: free some space "
+                            "or choose another path, then run the same command again") from None
+    return True
 
 
 def _kind(kind: Kind) -> str:

@@ -14,11 +14,13 @@ from common.cli import (
     add_config_flags,
     at_least,
     check_device,
-    check_output_file,
+    check_output_dir,
+    check_seeds,
     comma_list,
     config_from_args,
     objectives_arg,
     run_main,
+    seed_arg,
 )
 
 DEFAULT_RECORDS = Path("runs/graph/records.jsonl")
@@ -41,12 +43,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     objectives_arg(p, default=("the reproduction grid: infograph, jsd:tau_plus=0.5,convention=C and "
                                "jsd:tau_plus=0.5,beta=B,convention=C for C in paper, reference and the profile's betas B",),
                    what="training objective; 'jsd' objectives use InfoGraph's Jensen-Shannon estimator, every other "
-                   "(contrastive) one the InfoNCE local-global estimator at the profile's temperature")
+                   "(contrastive) one the InfoNCE local-global estimator at the profile's temperature", graph=True)
     p.add_argument("--eval-at", type=comma_list(int, "whole numbers"), default=(),
                    help="comma-separated epochs after which the embeddings are also scored (recorded as accuracy_at; "
                    "the reported accuracy stays the final epoch's). Picking the best of these by its score selects "
                    "on the test folds, so it shows how optimistic such a choice is. Runs already recorded are not redone")
-    p.add_argument("--seed", type=int, default=0, help="seed of repeat 0; repeat r uses seed+r for every method")
+    p.add_argument("--seed", type=seed_arg, default=0, help="seed of repeat 0; repeat r uses seed+r for every method")
     p.add_argument("--data-dir", type=Path, default=None, help="root holding tu/NAME/raw (default: $DATA_DIR, ../shared/data, ./data)")
     p.add_argument("--out", type=Path, default=DEFAULT_RECORDS, help="run-records JSONL file to append to")
     p.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
@@ -78,12 +80,16 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from common.allocator import retain_freed_memory
+    from common.paths import cache_dir
+    from common.records import check_records_file
     from common.subnormal import flush_denormal
     from graph.config import PROFILES, STAGED, expand_cells, reproduction_objectives
 
     args.device = check_device(args.device) if args.device else "cuda" if torch.cuda.is_available() else "cpu"
-    check_output_file(args.out, "--out")
     settings = config_from_args(args, PROFILES[args.profile])
+    check_seeds(args.seed, settings.repeats)
+    check_records_file(args.out, "--out")
+    check_output_dir(cache_dir(), "HARDNEG_CACHE")
     datasets = list(STAGED) if args.dataset == "all" else [d for d in args.dataset.split(",") if d]
     objectives = args.objectives or reproduction_objectives(settings)
     if any(not 1 <= e <= settings.epochs for e in args.eval_at):
@@ -102,6 +108,7 @@ def _run(args: argparse.Namespace, cells: list, process_settings: dict) -> None:
     from common.resume import recorded
     from graph.config import cell_of
     from graph.data import load_tu
+    from graph.evaluate import check_labels
     from graph.report import RECORD_NEEDS, format_table, summarize
     from graph.train import cell_config, train_and_evaluate
 
@@ -112,6 +119,7 @@ def _run(args: argparse.Namespace, cells: list, process_settings: dict) -> None:
     for cell in todo:
         if cell.dataset not in loaded:
             loaded = {cell.dataset: load_tu(cell.dataset, args.data_dir, download=False if args.no_download else None)}  # keep one data set in memory
+            check_labels(loaded[cell.dataset].labels.numpy(), f"data set {cell.dataset}")
         data = loaded[cell.dataset]
         start = time.perf_counter()
         metrics = train_and_evaluate(cell, data, device=args.device, n_jobs=args.threads, progress=not args.no_progress,
@@ -120,9 +128,10 @@ def _run(args: argparse.Namespace, cells: list, process_settings: dict) -> None:
                   "distinct_nodes": args.distinct_nodes, **process_settings}
         record = make_record(pipeline="graph", config=config, metrics=metrics,
                              seed=cell.seed, wall_time_s=time.perf_counter() - start)
-        append_record(args.out, record)
+        appended = append_record(args.out, record, key=lambda config: cell_of(config).key, needs=RECORD_NEEDS["graph"])
         print(f"{cell.dataset:14s} {cell.label:28s} repeat {cell.repeat}: {metrics['accuracy']:.2f}% "
-              f"({metrics['seconds_per_epoch']:.3f} s/epoch, {record['wall_time_s']:.1f} s)", flush=True)
+              f"({metrics['seconds_per_epoch']:.3f} s/epoch, {record['wall_time_s']:.1f} s)"
+              + ("" if appended else "; another run recorded it first, kept theirs"), flush=True)
     wanted = {c.key for c in cells}
     records = [r for r in read_records(args.out, RECORD_NEEDS) if r.get("pipeline") == "graph" and cell_of(r["config"]).key in wanted]
     print(format_table(summarize(records)))

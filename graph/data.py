@@ -223,6 +223,17 @@ def _degree_features(graphs: list) -> int:
     return features.shape[1]
 
 
+def _read_processed(cache: Path, name: str) -> list:
+    """The graphs of PyG's ``TUDataset`` under ``cache/tu/name``, processing the raw files there when needed."""
+    from torch_geometric.datasets import TUDataset
+
+    dataset = TUDataset(str(cache / "tu"), name=name)
+    if dataset.num_node_labels == 0 and dataset.num_node_attributes > 0:
+        # Node labels are the features when present (as released); otherwise the attributes.
+        dataset = TUDataset(str(cache / "tu"), name=name, use_node_attr=True)
+    return [dataset[i] for i in range(len(dataset))]
+
+
 def load_tu(name: str, root: Path | None = None, *, download: bool | None = None) -> GraphData:
     """Load TU data set ``name`` from ``root`` (default: ``DATA_DIR``).
 
@@ -251,14 +262,17 @@ def load_tu(name: str, root: Path | None = None, *, download: bool | None = None
         except Exception as err:  # no network, unknown name, HTTP error: all mean "not available"
             shutil.rmtree(cache / "tu" / name, ignore_errors=True)
             raise UserError(f"{hint} ({type(err).__name__} while downloading)") from None
+    processed = cache / "tu" / name / "processed"
     try:
-        dataset = TUDataset(str(cache / "tu"), name=name)
-        if dataset.num_node_labels == 0 and dataset.num_node_attributes > 0:
-            # Node labels are the features when present (as released); otherwise the attributes.
-            dataset = TUDataset(str(cache / "tu"), name=name, use_node_attr=True)
-        graphs = [dataset[i] for i in range(len(dataset))]
-    except Exception as err:  # PyG raises many types on malformed text files
-        raise UserError(f"could not read data set {name} ({_expected_files(name)}): {err}") from None
+        graphs = _read_processed(cache, name)
+    except Exception:  # a damaged cache (truncated processed/data.pt) is rebuilt from the raw files
+        shutil.rmtree(processed, ignore_errors=True)
+        try:
+            graphs = _read_processed(cache, name)
+        except Exception as err:  # PyG raises many types on malformed files, torch on a full disk
+            reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+            raise UserError(f"could not process data set {name} ({_expected_files(name)}) into its cache {processed}: "
+                            f"{reason}") from None
     if not graphs:
         raise UserError(f"data set {name} has no graphs")
     has_x = graphs[0].x is not None and graphs[0].x.shape[1] > 0

@@ -15,7 +15,25 @@ from __future__ import annotations
 
 import numpy as np
 
+from common.cli import UserError
+
 C_GRID = (0.001, 0.01, 0.1, 1, 10, 100, 1000)
+FOLDS = 10
+
+
+def check_labels(labels: np.ndarray, what: str, folds: int = FOLDS) -> None:
+    """``UserError`` naming ``what`` unless stratified ``folds``-fold CV can score these labels: two classes or more,
+    each with a graph in every fold, so no test fold holds a class its training folds lack. Checked before training."""
+    values, counts = np.unique(labels, return_counts=True)
+    if len(values) < 2:
+        raise UserError(f"{what} has a single class ({values[0] if len(values) else 'no graphs'}); the SVM evaluation "
+                        "needs two or more")
+    if len(labels) < folds:
+        raise UserError(f"{what} has {len(labels)} graphs, fewer than the {folds} folds of the SVM evaluation")
+    small = int(counts.argmin())
+    if counts[small] < folds:
+        raise UserError(f"{what}: class {values[small]} has {counts[small]} graph(s), fewer than the {folds} folds of "
+                        "the SVM evaluation, so some test folds would hold a class their training folds lack")
 
 
 def _squared_distances(x: np.ndarray) -> np.ndarray:
