@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import os
+import shutil
 import statistics
+import tempfile
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -580,11 +583,36 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if not args.records.exists():
         raise UserError(f"--records {args.records} does not exist; give the folder of JSONL run records (tables/records)")
+    own = args.out.resolve() == TABLES.resolve()
+    if own and args.records.resolve() != (TABLES / "records").resolve():
+        raise UserError(f"--records {args.records} are not the committed tables/records, and their tables would replace "
+                        "the committed ones in tables/; give --out DIR for a folder of their own")
     records = read_records(args.records, NEEDS)
-    args.out.mkdir(parents=True, exist_ok=True)
-    for path in filter(None, [table(records, args.out) for table in (graph_table, graph_speed_table, image_table, sentence_table, loss_speed_table, leaderboard_table)]):
+    for path in _write_pages(records, args.out, TABLES.parent / "README.md" if own else None):
         print(f"wrote {path}")
     return 0
+
+
+def _write_pages(records: list[dict], out: Path, readme: Path | None) -> list[Path]:
+    """Write every page into a staging folder inside ``out``, then move them in: a failure or a kill part way
+    leaves the old set whole, never a mix. ``readme``, the repository README beside the repository's own
+    tables/, gets the leaderboard section; no other README is touched."""
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
+    try:
+        pages = staging / out.resolve().name  # leaderboard_table writes the README beside its folder: staging's copy
+        pages.mkdir()
+        if readme is not None and readme.is_file():
+            shutil.copyfile(readme, staging / "README.md")
+        written = [path.name for path in (table(records, pages) for table in (
+            graph_table, graph_speed_table, image_table, sentence_table, loss_speed_table, leaderboard_table)) if path]
+        for page in sorted(pages.iterdir()):
+            os.replace(page, out / page.name)
+        if readme is not None and (staging / "README.md").is_file() and (staging / "README.md").read_bytes() != readme.read_bytes():
+            os.replace(staging / "README.md", readme)
+        return [out / name for name in written]
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from common.cli import (
     UserError,
     add_config_flags,
     at_least,
-    check_output_file,
+    check_output_dir,
     config_from_args,
     config_from_dict,
     objectives_arg,
@@ -94,6 +94,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         raise UserError("pretrain takes one --objective; `python -m image run` takes several")
     (objective,) = _objectives(args, ("hard",))
     check_anneal(objective, args.anneal_beta)
+    _check_outputs(args)
     _setup(cfg)
     from image.data import load_dataset
     from image.train import CHECKPOINT, pretrain
@@ -153,7 +154,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """Random-init baseline, then pretrain + kNN + linear probe per method; one record each."""
     cfg = _config(args)
-    check_output_file(args.records, "--records")
+    _check_outputs(args)
     runs = [(o, args.anneal_beta and "beta" in dict(o.params)) for o in _objectives(args, DEFAULT_OBJECTIVES)]
     device = _setup(cfg)
     from common.records import append_record, make_record
@@ -172,8 +173,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     rows = []
 
     def finish(config: dict, started: float, metrics: dict) -> None:
-        append_record(args.records, make_record(pipeline="image", config=config, metrics=metrics, seed=cfg.seed,
-                                                wall_time_s=time.perf_counter() - started))
+        if not append_record(args.records, make_record(pipeline="image", config=config, metrics=metrics, seed=cfg.seed,
+                                                       wall_time_s=time.perf_counter() - started),
+                             key=identity, needs=RECORD_NEEDS["image"]):
+            print(f"{config['method']}: another run recorded it first, kept theirs", flush=True)
 
     config = {**common, "method": "random-init"}
     metrics = done.get(identity(config))
@@ -211,6 +214,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(_table(rows, cfg, args.profile, data.label))
     print(f"records appended to {args.records}")
     return 0
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Records file, its lock, run folders and cache writable with free space, before any data loads or training."""
+    from common.paths import cache_dir
+    from common.records import check_records_file
+
+    if getattr(args, "records", None) is not None:
+        check_records_file(args.records, "--records")
+    check_output_dir(args.out_dir, "--out-dir")
+    check_output_dir(cache_dir(), "HARDNEG_CACHE")
 
 
 def _table(rows: list[tuple[str, Objective | None, dict[str, Any]]], cfg: ImageConfig, profile: str, label: str) -> str:

@@ -109,6 +109,8 @@ def _to_chw(array: np.ndarray) -> Tensor:
 def _cifar10_jpeg_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Decoded arrays of the staged zip, from the cache when the zip has not changed."""
     path = data_dir() / JPEG_ZIP
+    if path.is_dir():
+        raise UserError(f"CIFAR-10 JPEG zip {path} is a folder; it must be the zip file itself (cifar10_jpeg.zip)")
     if not path.is_file():
         raise UserError(
             f"CIFAR-10 JPEG zip not found at {path}; stage cifar10_jpeg.zip there (layout train|test/<class>/NNNN.jpg), "
@@ -117,8 +119,11 @@ def _cifar10_jpeg_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
     stat = path.stat()
     cache = cache_dir() / f"cifar10_jpeg-{stat.st_size}-{stat.st_mtime_ns}.npz"
     if cache.is_file():
-        with np.load(cache, allow_pickle=False) as arrays:
-            return arrays["train_x"], arrays["train_y"], arrays["test_x"], arrays["test_y"]
+        try:
+            with np.load(cache, allow_pickle=False) as stored:
+                return stored["train_x"], stored["train_y"], stored["test_x"], stored["test_y"]
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):
+            cache.unlink(missing_ok=True)  # a truncated or foreign cache is rebuilt from the zip, never trusted
     arrays = _decode_zip(path)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
@@ -135,6 +140,7 @@ def _decode_zip(path: Path) -> dict[str, np.ndarray]:
     with archive:
         members = sorted(n for n in archive.namelist() if n.lower().endswith(".jpg") and n.count("/") == 2)
         classes = sorted({n.split("/")[1] for n in members})
+        _check_classes(path, members, classes)
         out: dict[str, np.ndarray] = {}
         for split in ("train", "test"):
             names = [n for n in members if n.startswith(split + "/")]
@@ -148,6 +154,17 @@ def _decode_zip(path: Path) -> dict[str, np.ndarray]:
             out[f"{split}_x"] = np.stack(images)
             out[f"{split}_y"] = np.array([classes.index(n.split("/")[1]) for n in names], dtype=np.int64)
     return out
+
+
+def _check_classes(path: Path, members: list[str], classes: list[str]) -> None:
+    """Two classes or more, each with training images: a one-class zip scores 100% and measures nothing."""
+    if len(classes) < 2:
+        raise UserError(f"{path} has {len(classes)} class folder(s) ({', '.join(classes) or 'none'}); a classification "
+                        "needs two or more (layout train|test/<class>/NNNN.jpg)")
+    trained = {n.split("/")[1] for n in members if n.startswith("train/")}
+    untrained = [c for c in classes if c not in trained]
+    if untrained:
+        raise UserError(f"{path}: class(es) {', '.join(untrained)} have test images but no train/ images")
 
 
 def _decode_member(archive: zipfile.ZipFile, path: Path, name: str) -> np.ndarray:

@@ -20,10 +20,12 @@ from common.cli import (
     UserError,
     add_config_flags,
     at_least,
+    check_output_dir,
     check_output_file,
     config_from_args,
     objectives_arg,
     run_main,
+    seed_arg,
 )
 from common.objectives import Objective, from_dict, parse_objective
 from sentence.config import (
@@ -53,7 +55,7 @@ def _tasks(text: str) -> tuple[str, ...]:
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick",
                         help="settings profile: quick (sized for 2 CPU cores, ~1 h) or paper (Logeswaran & Lee sizes)")
-    parser.add_argument("--seed", type=int, default=None, help="random seed (default: the profile's, 0)")
+    parser.add_argument("--seed", type=seed_arg, default=None, help="random seed (default: the profile's, 0)")
     parser.add_argument("--threads", type=at_least(0), default=0, help="torch CPU threads (default 0: torch's choice)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="folder holding books/gutenberg/ and senteval/ (default: DATA_DIR or ../shared/data)")
@@ -153,6 +155,7 @@ def _evaluate_row(row: str, encoder: Callable[[list[str]], Any], config: Sentenc
                   extra_metrics: dict[str, Any]) -> dict[str, Any]:
     """Evaluate one encoder, build its run record, append it when ``--records`` is set."""
     from common.records import append_record, make_record
+    from sentence.report import RECORD_NEEDS
     from sentence.senteval import EVALUATOR, evaluate
 
     start = time.perf_counter()
@@ -173,8 +176,8 @@ def _evaluate_row(row: str, encoder: Callable[[list[str]], Any], config: Sentenc
                      "settings": config.to_dict()}
     record = make_record(pipeline="sentence", config=record_config, metrics=metrics, seed=config.seed,
                          wall_time_s=eval_time + extra_metrics.get("train_time_s", 0.0))
-    if args.records:
-        append_record(args.records, record)
+    if args.records and not append_record(args.records, record, key=_record_key, needs=RECORD_NEEDS["sentence"]):
+        print(f"{row} seed {config.seed}: another run recorded it first, kept theirs", flush=True)
     print(json.dumps({"row": row, **{k: round(v, 4) for k, v in metrics.items() if isinstance(v, float | int)}}), flush=True)
     return record
 
@@ -306,11 +309,13 @@ def _already_recorded(args: argparse.Namespace, row: str, config: SentenceConfig
     from sentence.report import RECORD_NEEDS
     from sentence.senteval import EVALUATOR
 
-    def key(cfg: dict[str, Any]) -> str:
-        return json.dumps([cfg.get("row"), cfg.get("settings"), cfg.get("tasks"), cfg.get("evaluator")], sort_keys=True)
+    done = recorded(args.records, "sentence", _record_key, RECORD_NEEDS["sentence"])
+    return done.get(_record_key({"row": row, "settings": config.to_dict(), "tasks": list(args.tasks), "evaluator": EVALUATOR}))
 
-    done = recorded(args.records, "sentence", key, RECORD_NEEDS["sentence"])
-    return done.get(key({"row": row, "settings": config.to_dict(), "tasks": list(args.tasks), "evaluator": EVALUATOR}))
+
+def _record_key(cfg: dict[str, Any]) -> str:
+    """The cell a sentence record belongs to: row, settings, tasks and evaluator (seed and profile are in the settings)."""
+    return json.dumps([cfg.get("row"), cfg.get("settings"), cfg.get("tasks"), cfg.get("evaluator")], sort_keys=True)
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -356,6 +361,22 @@ def cmd_table(args: argparse.Namespace) -> None:
     print(markdown_table(rows(read_records(args.records, RECORD_NEEDS))))
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Records file, its lock, checkpoint and cache writable with free space, before anything loads or trains."""
+    from common.paths import cache_dir
+    from common.records import check_records_file
+
+    if args.command == "table":
+        return
+    if getattr(args, "records", None) is not None:
+        check_records_file(args.records, "--records")
+    if getattr(args, "out", None) is not None:
+        check_output_file(args.out, "--out", example="checkpoint.pt")
+    if getattr(args, "out_dir", None) is not None:
+        check_output_dir(args.out_dir, "--out-dir")
+    check_output_dir(cache_dir(), "HARDNEG_CACHE")
+
+
 COMMANDS = {"prepare": cmd_prepare, "train": cmd_train, "eval": cmd_eval, "st-finetune": cmd_st_finetune,
             "run": cmd_run, "table": cmd_table}
 
@@ -364,9 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is fetched from a hub at run time
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    for flag in ("out", "records"):
-        if getattr(args, flag, None) is not None and args.command != "table":
-            check_output_file(getattr(args, flag), f"--{flag}")
+    _check_outputs(args)
     if getattr(args, "data_dir", None) is not None and not args.data_dir.is_dir():
         raise UserError(f"--data-dir {args.data_dir} is not a folder")
     if getattr(args, "encoder", None) not in (None, "minilm", "random") and not Path(args.encoder).is_file():

@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import sys
 import time
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -132,7 +134,8 @@ def _cache_key(books: list[Path], config: CorpusConfig) -> str:
 
 def _validation_mask(num_books: int, config: CorpusConfig) -> np.ndarray:
     if not 0 < config.val_books < num_books:
-        raise UserError(f"val_books must be between 1 and {num_books - 1} for {num_books} books, got {config.val_books}")
+        raise UserError(f"the corpus has {num_books} usable book(s), but the profile holds out {config.val_books} for "
+                        f"validation and trains on the rest; add books to {books_dir()} (DATA_DIR)")
     chosen = np.random.default_rng(config.split_seed).choice(num_books, size=config.val_books, replace=False)
     mask = np.zeros(num_books, dtype=bool)
     mask[chosen] = True
@@ -149,10 +152,24 @@ def _flatten(rows: list[list[int]] | list[bytes], dtype) -> tuple[np.ndarray, np
     return flat, offsets
 
 
+def _text_books(books: list[Path]) -> dict[Path, str]:
+    """The text of every book; a binary file (NUL bytes: an image, an archive, UTF-16) is skipped with a warning."""
+    texts = {}
+    for book in books:
+        data = book.read_bytes()
+        if b"\x00" in data:
+            print(f"warning: {book} is not plain text (NUL bytes); skipping it", file=sys.stderr)
+            continue
+        texts[book] = data.decode("utf-8", errors="replace")
+    return texts
+
+
 def build_corpus(books: list[Path], config: CorpusConfig) -> Corpus:
-    """Split every book, train the vocabulary on the training books, encode everything."""
+    """Split every text book, train the vocabulary on the training books, encode everything."""
+    texts = _text_books(books)
+    books = list(texts)
     is_val = _validation_mask(len(books), config)
-    per_book = [split_sentences(strip_gutenberg(b.read_text(encoding="utf-8", errors="replace"))) for b in books]
+    per_book = [split_sentences(strip_gutenberg(texts[b])) for b in books]
     train_sentences = [s for b, sents in enumerate(per_book) if not is_val[b] for s in sents]
     tokenizer = train_tokenizer(train_sentences, config.vocab_size)
     sentences: list[str] = []
@@ -201,8 +218,8 @@ def load_corpus(config: CorpusConfig, root: Path | None = None, *, verbose: bool
     if path.exists():
         try:
             return _load(path)
-        except (OSError, ValueError, KeyError, TypeError):
-            path.unlink(missing_ok=True)  # a corrupt cache is rebuilt, never trusted
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
+            path.unlink(missing_ok=True)  # a truncated or foreign cache is rebuilt, never trusted
     start = time.perf_counter()
     corpus = build_corpus(books, config)
     _save(path, corpus)

@@ -113,6 +113,13 @@ def _two_classes(path: Path, labels: np.ndarray) -> None:
         raise UserError(f"{path} has a single class ({str(labels[0])!r}); a classification task needs two or more")
 
 
+def _seen_in_training(path: Path, labels: np.ndarray, train_labels: np.ndarray, train_name: str) -> None:
+    """A test class the classifier never trained on can only be scored wrong: refuse it, naming the file."""
+    unseen = sorted(set(labels.tolist()) - set(train_labels.tolist()))
+    if unseen:
+        raise UserError(f"{path} has class(es) {', '.join(map(repr, unseen[:5]))} that {train_name} never has")
+
+
 def load_binary(task: str, root: Path | None = None) -> tuple[list[str], np.ndarray]:
     """Sentences and 0/1 labels (1 = the first file: positive, objective) of MR, CR, SUBJ or MPQA."""
     pos_name, neg_name, encoding = BINARY_FILES[task]
@@ -124,15 +131,20 @@ def load_binary(task: str, root: Path | None = None) -> tuple[list[str], np.ndar
 def load_trec(root: Path | None = None) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
     """Train and test questions with their coarse class (``"NUM:dist How far ..."`` -> ``NUM``)."""
     splits = []
-    for path in _require(senteval_dir(root), TREC_FILES):
+    paths = _require(senteval_dir(root), TREC_FILES)
+    for path in paths:
         rows = [line.split(" ", 1) for line in read_lines(path, "latin-1")]
         bad = next((k for k, r in enumerate(rows, 1) if len(r) != 2 or ":" not in r[0]), None)
         if bad is not None:
             raise UserError(f"{path}:{bad} is not TREC's 'COARSE:fine question' format")
+        empty = next((k for k, r in enumerate(rows, 1) if not r[1].strip()), None)
+        if empty is not None:
+            raise UserError(f"{path}:{empty} (TREC) has a label but no question")
         labels = np.array([label.split(":")[0] for label, _ in rows])
         _two_classes(path, labels)
         splits.append(([text.strip() for _, text in rows], labels))
     (train_x, train_y), (test_x, test_y) = splits
+    _seen_in_training(paths[1], test_y, train_y, paths[0].name)
     return train_x, train_y, test_x, test_y
 
 
@@ -185,11 +197,8 @@ def load_task_dir(folder: Path) -> Task:
             labels.append(label.strip())
         splits[split] = Split(sentences, np.array(labels))
     _two_classes(paths[0], splits["train"].labels)
-    known = set(splits["train"].labels.tolist())
     for split, path in zip(SST_SPLITS[1:], paths[1:], strict=True):
-        unseen = sorted(set(splits[split].labels.tolist()) - known)
-        if unseen:
-            raise UserError(f"{path} has label(s) {', '.join(map(repr, unseen[:5]))} that sentiment-train never has")
+        _seen_in_training(path, splits[split].labels, splits["train"].labels, "sentiment-train")
     return Task(folder.name, "train-dev-test", splits)
 
 
@@ -220,9 +229,12 @@ def encode(encoder: Encoder, sentences: list[str], batch_size: int) -> np.ndarra
     path = _cache_path(identity, sentences) if identity else None
     if path is not None and path.exists():
         try:
-            return np.load(path, allow_pickle=False)
-        except (OSError, ValueError):
-            path.unlink(missing_ok=True)  # a corrupt cache entry is recomputed, never trusted
+            cached = np.load(path, allow_pickle=False)
+            if cached.ndim == 2 and len(cached) == len(sentences) and cached.dtype == np.float32:
+                return cached
+        except (OSError, ValueError, EOFError):
+            pass
+        path.unlink(missing_ok=True)  # a truncated or foreign cache entry is recomputed, never trusted
     unique, inverse, order = distinct_by_length(sentences)
     chunks = [np.asarray(encoder(list(unique[order[i : i + batch_size]])), dtype=np.float32)
               for i in range(0, len(order), batch_size)]
