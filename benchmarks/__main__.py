@@ -1,17 +1,24 @@
-"""python -m benchmarks: list and run the experiment suites, regenerate the tables."""
+"""python -m benchmarks: list and run the experiment suites, compare one objective with the leaderboard's
+baseline, regenerate the tables."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import fnmatch
+import os
+import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Hashable
 from pathlib import Path
+from typing import Any
 
 from common.cli import Parser, UserError, at_least, run_main
 
 RECORDS = Path(__file__).resolve().parent.parent / "tables" / "records"
+IMAGE_FLAGS = ("bf16", "channels_last", "compile")  # switches forwarded to image cells with --device
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -24,6 +31,36 @@ def _shard(text: str) -> tuple[int, int]:
     return index, count
 
 
+def _harness_flags(p: argparse.ArgumentParser) -> None:
+    """What ``run`` and ``compare`` share: records, shards, dry run, the image cells' device, the launcher."""
+    p.add_argument("--shard", type=_shard, default=(1, 1),
+                   help="I/N: run the I-th of N deterministic slices (machines or GPUs share the cells)")
+    p.add_argument("--records", type=Path, default=RECORDS,
+                   help="folder of JSONL run records: every record there counts as done, however it was made; "
+                   "new ones go to a file of this shard in it (default: tables/records)")
+    p.add_argument("--dry-run", action="store_true", help="list the cells that would run; run or submit nothing")
+    gpu = p.add_argument_group("image cells on a GPU (appended to every image cell's command; runtime settings, "
+                               "so recorded runs still count as done)")
+    gpu.add_argument("--device", default=None, help="torch device of the image cells, e.g. cuda (default: the profile's)")
+    gpu.add_argument("--bf16", action="store_true", help="image cells: bfloat16 autocast (GPU)")
+    gpu.add_argument("--channels-last", action="store_true", help="image cells: channels-last memory format (GPU)")
+    gpu.add_argument("--compile", action="store_true", help="image cells: torch.compile the model")
+    cluster = p.add_argument_group("beyond one machine (submitit; without --launcher the cells run here, in order)")
+    cluster.add_argument("--launcher", choices=("slurm", "local"), default=None,
+                         help="slurm: one array job, a shard per task; local: the same through submitit's local "
+                         "executor on this machine (for testing the path)")
+    cluster.add_argument("--tasks", type=at_least(1), default=None, help="array tasks (shards; default: one per cell, at most 64)")
+    cluster.add_argument("--partition", default=None, help="Slurm partition (default: the cluster's)")
+    cluster.add_argument("--time", type=at_least(1), default=24 * 60, help="minutes per task before Slurm stops it (default: 1440)")
+    cluster.add_argument("--cpus-per-task", type=at_least(1), default=2, help="CPUs per task (default: 2)")
+    cluster.add_argument("--gpus-per-task", type=at_least(0), default=None,
+                         help="GPUs per task (default: 1 with --device cuda..., else 0)")
+    cluster.add_argument("--array-parallelism", type=at_least(1), default=64, help="tasks running at once (default: 64)")
+    cluster.add_argument("--wait", action=argparse.BooleanOptionalAction, default=None,
+                         help="wait for every task and report failures (default: yes for local, no for slurm)")
+    cluster.add_argument("--log-dir", type=Path, default=Path("runs/submitit"), help="submitit's logs (default: runs/submitit)")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = Parser(prog="python -m benchmarks", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -32,26 +69,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     run = sub.add_parser("run", help="run every cell of a suite that has no record yet")
     run.add_argument("suite", help="a suite name: `python -m benchmarks list` shows them with their cell counts")
     run.add_argument("--profile", default="quick", help="quick (CPU-sized) or paper (published protocol)")
-    run.add_argument("--shard", type=_shard, default=(1, 1),
-                     help="I/N: run the I-th of N deterministic slices (machines or GPUs share a suite)")
-    run.add_argument("--records", type=Path, default=RECORDS, help="folder of JSONL run records")
     run.add_argument("--only", action="append", default=[], metavar="GLOB",
                      help="run only the cells whose key matches (shell-style, repeatable; keys as --dry-run lists them), "
                      "e.g. 'leaderboard/confirm/*' or 'leaderboard/graph/MUTAG/*'; shards split the matching cells")
-    run.add_argument("--dry-run", action="store_true", help="list the cells that would run, run nothing")
-    cluster = run.add_argument_group("beyond one machine (submitit; without --launcher the cells run here, in order)")
-    cluster.add_argument("--launcher", choices=("slurm", "local"), default=None,
-                         help="slurm: one array job, a shard per task; local: the same through submitit's local "
-                         "executor on this machine (for testing the path)")
-    cluster.add_argument("--tasks", type=at_least(1), default=None, help="array tasks (shards; default: one per cell, at most 64)")
-    cluster.add_argument("--partition", default=None, help="Slurm partition (default: the cluster's)")
-    cluster.add_argument("--time", type=at_least(1), default=24 * 60, help="minutes per task before Slurm stops it (default: 1440)")
-    cluster.add_argument("--cpus-per-task", type=at_least(1), default=2, help="CPUs per task (default: 2)")
-    cluster.add_argument("--gpus-per-task", type=at_least(0), default=0, help="GPUs per task (default: 0)")
-    cluster.add_argument("--array-parallelism", type=at_least(1), default=64, help="tasks running at once (default: 64)")
-    cluster.add_argument("--wait", action=argparse.BooleanOptionalAction, default=None,
-                         help="wait for every task and report failures (default: yes for local, no for slurm)")
-    cluster.add_argument("--log-dir", type=Path, default=Path("runs/submitit"), help="submitit's logs (default: runs/submitit)")
+    _harness_flags(run)
+    compare = sub.add_parser(
+        "compare", help="one objective on the leaderboard's stage-1 protocol, paired with the committed baseline runs",
+        description="Run the leaderboard's stage-1 cells of one objective that have no record yet (graph: paper "
+        "protocol, repeats 0-9; image: quick profile, seeds 0-3; sentence: quick-thought quick profile, seeds 0-2), "
+        "then print per column its paired difference to the baseline: mean ± s.e., p, the minimum detectable effect "
+        "and a verdict. Judged alone: the committed board's correction families are left as they are.")
+    compare.add_argument("spec", help="objective spec, NAME or NAME:key=value,... (a plugin's too: HARDNEG_PLUGINS)")
+    compare.add_argument("--modality", action="append", choices=("image", "sentence", "graph"), default=[],
+                         help="only these modalities' columns (repeatable; default: all)")
+    compare.add_argument("--dataset", action="append", default=[], metavar="NAME",
+                         help="only these graph data sets' columns (repeatable; implies --modality graph)")
+    _harness_flags(compare)
     tables = sub.add_parser("tables", help="regenerate tables/ from the run records")
     tables.add_argument("--records", type=Path, default=RECORDS, help="folder of JSONL run records (default: tables/records)")
     tables.add_argument("--out", type=Path, default=RECORDS.parent, help="folder the tables are written to (default: tables)")
@@ -65,6 +98,11 @@ def main(argv: list[str] | None = None) -> int:
 
         print(listing())
         return 0
+    if args.command == "tables":
+        from benchmarks.tables import main as tables_main
+
+        _check_out_folder(args.out)
+        return tables_main(["--records", str(args.records), "--out", str(args.out)])
     from benchmarks.suites import PROFILES, SUITES, expand, shard
 
     if args.command == "list":
@@ -72,10 +110,9 @@ def main(argv: list[str] | None = None) -> int:
             counts = ", ".join(f"{p}: {len(expand(name, p))} cells" for p in PROFILES)
             print(f"{name:11s} {counts}")
         return 0
-    if args.command == "tables":
-        from benchmarks.tables import main as tables_main
-
-        return tables_main(["--records", str(args.records), "--out", str(args.out)])
+    _check_gpus(args)
+    if args.command == "compare":
+        return _compare(args)
     try:
         cells = expand(args.suite, args.profile)
     except ValueError as err:
@@ -85,60 +122,244 @@ def main(argv: list[str] | None = None) -> int:
         if not cells:
             raise UserError(f"no cell of {args.suite} matches --only {' '.join(args.only)}; "
                             f"`python -m benchmarks run {args.suite} --dry-run` lists the keys")
-    cells = shard(cells, *args.shard)
-    if args.launcher is not None:
-        return _launch(args, len(cells))
-    return run_cells(cells, args)
+    cells = _with_image_flags(shard(cells, *args.shard), args)
+    name = f"{args.suite}-{args.profile}"
+    if args.launcher is not None and not args.dry_run:
+        command = ["run", args.suite, "--profile", args.profile, *(a for p in args.only for a in ("--only", p))]
+        return _launch(args, name, command, len(cells))
+    return run_cells(cells, args, name)
 
 
-def _launch(args: argparse.Namespace, cells: int) -> int:
+def _check_out_folder(out: Path) -> None:
+    """``tables --out`` must be a folder this process can write, found before any table is computed."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; give the folder the tables are written to")
+    existing = next(p for p in (out, *out.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise UserError(f"--out {out}: {existing} is a file, so the folder cannot be made; give another folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"--out {out}: {existing} is not writable; give a folder you can write to")
+
+
+def _check_gpus(args: argparse.Namespace) -> None:
+    """``--gpus-per-task`` follows ``--device``: a cuda device gets one GPU per task unless told otherwise."""
+    cuda = (args.device or "").startswith("cuda")
+    if args.gpus_per_task is None:
+        args.gpus_per_task = 1 if cuda else 0
+    elif cuda and args.gpus_per_task == 0 and args.launcher is not None:
+        raise UserError(f"--device {args.device} with --gpus-per-task 0: the tasks would have no GPU to run on")
+    if any(getattr(args, flag) for flag in IMAGE_FLAGS) and args.device is None:
+        raise UserError("--bf16, --channels-last and --compile go with --device (e.g. --device cuda)")
+
+
+def _image_flags(args: argparse.Namespace) -> list[str]:
+    """``--device`` and the GPU switches as given, for image cells (and the array tasks that run them)."""
+    return [*(("--device", args.device) if args.device else ()),
+            *(f"--{flag.replace('_', '-')}" for flag in IMAGE_FLAGS if getattr(args, flag))]
+
+
+def _with_image_flags(cells: list, args: argparse.Namespace) -> list:
+    """The cells with the image flags appended to every image cell's command."""
+    flags = _image_flags(args)
+    return [dataclasses.replace(c, argv=(*c.argv, *flags)) if c.argv[0] == "image" and flags else c for c in cells]
+
+
+def _launch(args: argparse.Namespace, name: str, command: list[str], cells: int) -> int:
     from benchmarks.launch import Launch, submit
 
     if args.shard != (1, 1):
         raise UserError("--launcher makes the shards itself: give --tasks, not --shard")
-    tasks = args.tasks if args.tasks is not None else max(1, min(cells, 64))
-    launch = Launch(args.launcher, tasks, args.log_dir, args.partition, args.time, args.cpus_per_task,
+    launch = Launch(args.launcher, _tasks(args, cells), args.log_dir, args.partition, args.time, args.cpus_per_task,
                     args.gpus_per_task, args.array_parallelism)
     wait = args.wait if args.wait is not None else args.launcher == "local"
-    return submit(args.suite, args.profile, args.records, launch, wait=wait, only=tuple(args.only))
+    return submit([*command, *_image_flags(args)], name, args.records, launch, wait=wait)
 
 
-def run_cells(cells: list, args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
+def _tasks(args: argparse.Namespace, cells: int) -> int:
+    return args.tasks if args.tasks is not None else max(1, min(cells, 64))
 
-    from common.records import append_record, make_record, runnable_command
-    from common.resume import recorded
+
+def _compare(args: argparse.Namespace) -> int:
+    from benchmarks import compare
+    from benchmarks.suites import shard
+
+    try:
+        cells = compare.cells(args.spec, tuple(args.modality), tuple(args.dataset))
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    spec = cells[0].yields[2]
+    name = "compare-" + re.sub(r"[^A-Za-z0-9_.=-]+", "_", spec)
+    cells = _with_image_flags(shard(cells, *args.shard), args)
+    if args.launcher is not None and not args.dry_run:
+        command = ["compare", spec, *(a for m in args.modality for a in ("--modality", m)),
+                   *(a for d in args.dataset for a in ("--dataset", d))]
+        code = _launch(args, name, command, len(cells))
+        waited = args.wait if args.wait is not None else args.launcher == "local"
+        if not waited:
+            return code
+    else:
+        code = run_cells(cells, args, name)
+        if args.dry_run:
+            return code
+    print("\n".join(compare.report(spec, cells, _read(args.records))))
+    return code
+
+
+def _read(folder: Path) -> list[dict]:
+    """Every usable record in the folder (what the tables read), or none when there is no folder yet."""
+    from benchmarks.tables import NEEDS
+    from common.records import read_records
+
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"--records {folder} is a file; give the folder the shard's records file goes in")
+    return read_records(folder, NEEDS) if folder.is_dir() else []
+
+
+def recorded_cells(cells: list, records: list[dict]) -> set[str]:
+    """Keys of the cells with nothing left to run: marked by a harness record, their leaderboard scores all in,
+    or every run of their command already in the records by the pipeline's own resume key (a run made by hand,
+    on another machine or into another file of the folder counts as much as one made by this harness)."""
+    done = {r["config"]["cell"] for r in records if r.get("pipeline") == "harness"}
+    if any(c.yields is not None for c in cells):
+        from benchmarks.leaderboard import done as scored
+
+        done |= {c.key for c in scored(cells, records)}
+    checks = {"graph": _graph_runs, "image": _image_runs, "sentence": _sentence_runs}
+    keys: dict[str, set[Hashable]] = {}
+    for cell in cells:
+        check = checks.get(cell.argv[0])
+        if cell.key in done or check is None:
+            continue
+        argv = [a.replace("{records}", os.devnull) for a in cell.argv[1:]]
+        planned, key = check(argv)
+        if planned is None:
+            continue
+        if cell.argv[0] not in keys:
+            keys[cell.argv[0]] = {key(r["config"]) for r in records if r.get("pipeline") == cell.argv[0]}
+        if all(k in keys[cell.argv[0]] for k in planned):
+            done.add(cell.key)
+    return done
+
+
+KeyFn = Callable[[dict[str, Any]], Hashable]
+
+
+def _graph_runs(argv: list[str]) -> tuple[list[Hashable] | None, KeyFn]:
+    """The runs ``python -m graph ARGV`` makes and the key its resume check compares (``graph.__main__._run``)."""
+    from common.cli import config_from_args
+    from graph.__main__ import parse_args as graph_args
+    from graph.config import PROFILES, STAGED, cell_of, expand_cells, reproduction_objectives
+
+    args = graph_args(argv)
+    settings = config_from_args(args, PROFILES[args.profile])
+    datasets = list(STAGED) if args.dataset == "all" else [d for d in args.dataset.split(",") if d]
+    cells = expand_cells(datasets, args.objectives or reproduction_objectives(settings), profile=args.profile,
+                         seed=args.seed, settings=settings)
+    return [c.key for c in cells], lambda config: cell_of(config).key
+
+
+#: Image config fields read from the data set, not the command; a function of the settings that are in the key.
+_IMAGE_DATA_FIELDS = ("dataset_label", "pretrain_images", "test_images")
+
+
+def _image_runs(argv: list[str]) -> tuple[list[Hashable] | None, KeyFn]:
+    """The runs ``python -m image run ARGV`` makes and the key its resume check compares (``image.report.identity``,
+    less the fields it reads from the loaded data)."""
+    from image.__main__ import DEFAULT_OBJECTIVES, _arch_label, _config, _objectives, build_parser
+    from image.config import objective_tag
+    from image.report import identity
+
+    def key(config: dict[str, Any]) -> Hashable:
+        return identity({k: v for k, v in config.items() if k not in _IMAGE_DATA_FIELDS})
+
+    args = build_parser().parse_args(argv)
+    if args.command != "run":
+        return None, key
+    cfg = _config(args)
+    common = {**dataclasses.asdict(cfg), "profile": args.profile, "arch_label": _arch_label(cfg)}
+    runs = [{**common, "method": "random-init"}]
+    for objective in _objectives(args, DEFAULT_OBJECTIVES):
+        anneal = args.anneal_beta and "beta" in dict(objective.params)
+        runs.append({**common, "method": objective_tag(objective, anneal), "objective": objective.to_dict(),
+                     "anneal_beta": anneal})
+    return [key(r) for r in runs], key
+
+
+def _sentence_runs(argv: list[str]) -> tuple[list[Hashable] | None, KeyFn]:
+    """The rows ``python -m sentence run ARGV`` evaluates and the key its resume check compares
+    (``sentence.__main__._already_recorded``)."""
+    import json
+
+    from common.cli import config_from_args
+    from sentence.__main__ import DEFAULT_OBJECTIVES, _objectives, build_parser
+    from sentence.config import get_config, objective_tag
+    from sentence.senteval import EVALUATOR
+
+    def key(config: dict[str, Any]) -> Hashable:
+        return json.dumps([config.get("row"), config.get("settings"), config.get("tasks"), config.get("evaluator")],
+                          sort_keys=True)
+
+    args = build_parser().parse_args(argv)
+    if args.command != "run":
+        return None, key
+    config = get_config(args.profile, eval={"inner_kfold": getattr(args, "inner_kfold", None)})
+    config = dataclasses.replace(config, train=config_from_args(args, config.train))
+    config = config if args.seed is None else dataclasses.replace(config, seed=args.seed)
+    rows = [f"qt-{objective_tag(o)}" for o in _objectives(args, DEFAULT_OBJECTIVES)]
+    rows += ([] if args.no_random else ["random"]) + ([] if args.no_minilm else ["minilm"])
+    return [key({"row": row, "settings": config.to_dict(), "tasks": list(args.tasks), "evaluator": EVALUATOR})
+            for row in rows], key
+
+
+def run_cells(cells: list, args: argparse.Namespace, name: str) -> int:
+    """Run, each in its own process, the cells with nothing recorded yet; with ``--dry-run`` only list them (and,
+    with ``--launcher``, how they would be submitted)."""
+    from common.records import runnable_command
 
     index, count = args.shard
-    if args.records.exists() and not args.records.is_dir():
-        raise UserError(f"--records {args.records} is a file; give the folder the shard's records file goes in")
-    records = args.records / f"{args.suite}-{args.profile}-shard{index}of{count}.jsonl"
-    done = set(recorded(args.records, "harness", lambda config: config["cell"]))
-    if any(c.yields is not None for c in cells):  # leaderboard cells are done once their scores are in, however run
-        from benchmarks.leaderboard import done as scored
-        from benchmarks.tables import NEEDS
-        from common.records import read_records
-
-        done |= {c.key for c in scored(cells, read_records(args.records, NEEDS) if args.records.is_dir() else [])}
+    records = _read(args.records)
+    path = args.records / f"{name}-shard{index}of{count}.jsonl"
+    done = recorded_cells(cells, records)
     todo = [c for c in cells if c.key not in done]
-    print(f"{args.suite} ({args.profile}), shard {index}/{count}: {len(cells)} cells, {len(cells) - len(todo)} done, "
-          f"{len(todo)} to run -> {records}")
+    print(f"{name}, shard {index}/{count}: {len(cells)} cells, {len(cells) - len(todo)} done, {len(todo)} to run -> {path}")
     if args.dry_run:
+        hours = {}
+        if args.command == "compare":
+            from benchmarks.compare import cell_hours
+
+            hours = cell_hours(todo, records)
         for cell in todo:
-            print(f"  {cell.key}: {runnable_command(['-m', *(a.replace('{records}', str(records)) for a in cell.argv)])}")
+            cost = f" [{hours[cell.key]:.2f} CPU-h]" if cell.key in hours else ""
+            print(f"  {cell.key}:{cost} {runnable_command(['-m', *(a.replace('{records}', str(path)) for a in cell.argv)])}")
+        if args.command == "compare":
+            from benchmarks.leaderboard import time_left
+
+            print(time_left(todo, records))
+        if args.launcher is not None:
+            print(f"would submit {_tasks(args, len(todo))} {args.launcher} task(s); dry run: nothing submitted")
         return 0
+    return _run_todo(todo, path)
+
+
+def _run_todo(todo: list, path: Path) -> int:
+    from tqdm.auto import tqdm
+
+    from common.plugins import plugin_environment
+    from common.records import append_record, make_record, runnable_command
+
+    env = plugin_environment()
     failed = []
-    for cell in tqdm(todo, desc=args.suite, unit="cell"):
-        argv = [a.replace("{records}", str(records)) for a in cell.argv]
+    for cell in tqdm(todo, desc=path.stem, unit="cell"):
+        argv = [a.replace("{records}", str(path)) for a in cell.argv]
         start = time.perf_counter()
-        result = subprocess.run([sys.executable, "-m", *argv], check=False)
+        result = subprocess.run([sys.executable, "-m", *argv], env=env, check=False)
         if result.returncode != 0:
             failed.append(cell.key)
             tqdm.write(f"cell {cell.key} failed with exit code {result.returncode}; the others go on")
             continue
-        append_record(records, make_record(pipeline="harness", config={"cell": cell.key, "suite": cell.suite},
-                                           metrics={}, seed=0, wall_time_s=time.perf_counter() - start,
-                                           command=runnable_command(["-m", *argv])))
+        append_record(path, make_record(pipeline="harness", config={"cell": cell.key, "suite": cell.suite},
+                                        metrics={}, seed=0, wall_time_s=time.perf_counter() - start,
+                                        command=runnable_command(["-m", *argv])))
     if failed:
         print(f"{len(failed)} cell(s) failed: {', '.join(failed)}; run the same command again to retry them")
         return 1
