@@ -366,5 +366,28 @@ def _run_todo(todo: list, path: Path) -> int:
     return 0
 
 
+def _script(package: str) -> None:
+    """A console script (``pip install .``) that runs ``python -m PACKAGE`` with the script's arguments."""
+    import runpy
+
+    runpy.run_module(package, run_name="__main__", alter_sys=True)
+
+
+def graph_script() -> None:
+    _script("graph")
+
+
+def image_script() -> None:
+    _script("image")
+
+
+def sentence_script() -> None:
+    _script("sentence")
+
+
+def bench_script() -> None:
+    run_main(main)  # this very module: runpy would import it a second time
+
+
 if __name__ == "__main__":
     run_main(main)
