@@ -124,7 +124,7 @@ def contrastive_objective_arg(text: str) -> Any:
     objective = objective_arg(text)
     if objective.family.local_global:
         usable = ", ".join(name for name, family in REGISTRY.items() if not family.local_global)
-        raise argparse.ArgumentTypeError(f"{objective.name} is graph-only (a local-global estimator for `python -m "
+        raise argparse.ArgumentTypeError(f"{text.partition(':')[0].strip()} is graph-only (a local-global estimator for `python -m "
                                          f"graph`); here use one of {usable}")
     return objective
 
@@ -275,9 +275,10 @@ def check_config(config: Any) -> Any:
 MIN_FREE_BYTES = 1 << 20
 
 
-def check_output_file(path: str | os.PathLike, flag: str, example: str = "records.jsonl") -> Path:
+def check_output_file(path: str | os.PathLike, flag: str, example: str = "records.jsonl", *,
+                      min_free: int = MIN_FREE_BYTES) -> Path:
     """``path`` when a file can be written there: a regular file or none yet, its nearest existing
-    parent a writable folder with free space; ``example`` names a file the hint for a folder suggests.
+    parent a writable folder with ``min_free`` bytes free; ``example`` names a file the hint for a folder suggests.
 
     Checked before a run starts, so hours of work never end in an ``IsADirectoryError``, a
     full disk, or a write that blocks forever on a FIFO.
@@ -297,7 +298,7 @@ def check_output_file(path: str | os.PathLike, flag: str, example: str = "record
             tempfile.TemporaryFile(dir=path.parent).close()
         except OSError as err:
             raise UserError(f"{flag} {path}: cannot create files there ({err.strerror}); choose another path") from None
-    _check_free_space(parent, f"{flag} {path}")
+    _check_free_space(parent, f"{flag} {path}", min_free)
     return path
 
 
@@ -311,17 +312,17 @@ def check_output_dir(path: str | os.PathLike, flag: str) -> Path:
         tempfile.TemporaryFile(dir=path).close()
     except OSError as err:
         raise UserError(f"{flag} {path}: cannot create files there ({err.strerror}); choose another folder") from None
-    _check_free_space(path, f"{flag} {path}")
+    _check_free_space(path, f"{flag} {path}", MIN_FREE_BYTES)
     return path
 
 
-def _check_free_space(folder: Path, what: str) -> None:
+def _check_free_space(folder: Path, what: str, min_free: int) -> None:
     try:
         stat = os.statvfs(folder)
     except OSError:
         return  # nothing to measure (some virtual file systems): the write itself will tell
     free = stat.f_bavail * stat.f_frsize
-    if stat.f_blocks and free < MIN_FREE_BYTES:
+    if stat.f_blocks and free < min_free:
         raise UserError(f"{what}: its file system has only {free} bytes free; free some space or choose another path")
 
 

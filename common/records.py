@@ -200,7 +200,7 @@ def append_record(path: str | os.PathLike, record: dict[str, Any], *,
     under the lock and a record of a cell already there is not appended: two identical commands
     started together record each cell once. Returns whether the record was appended.
     """
-    path = check_output_file(path, "records file")
+    path = check_output_file(path, "records file", min_free=0)  # a full disk is told by the write, which takes nothing
     line = record_line(record)
     path.parent.mkdir(parents=True, exist_ok=True)
     with file_lock(_lock_path(path), f"records file {path}"):
