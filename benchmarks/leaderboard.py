@@ -1,73 +1,218 @@
-"""The cross-modal leaderboard page: which way of handling negatives helps, in which modality, by how much.
+"""The leaderboard, tuned against tuned: which way of handling negatives helps, in which modality, by how much.
 
-Composed from the pipelines' scores (``graph.report``, ``image.report``, ``sentence.report``) and the
-shared paired statistics (``common.stats.verdicts``); nothing here is measured or typed in.
+Computed once per ``make tables`` into one dict (``tables/leaderboard.json``) that the markdown page, the HTML page
+and the plot are rendered from. Scores come from the pipelines' reports; pairing, Holm, power and the claims engine
+from ``common.stats``; what runs and what is claimed from ``benchmarks.suites``. Nothing here is measured or typed in.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
-from pathlib import Path
+import statistics
+import sys
+from dataclasses import dataclass
 
-from common.stats import PairedDelta, Score, Verdict, format_delta, mean_ranks, paired_delta, verdicts
+from benchmarks.suites import (
+    BASELINE,
+    FRESH_SEEDS,
+    LEADERBOARD_CONFIRMATIONS,
+    MEAN,
+    MODALITIES,
+    STAGE1_SEEDS,
+    TEMPERATURE_FAMILIES,
+    TUNED_ROUNDS,
+    Config,
+    Round,
+    Sweep,
+    columns,
+    config_key,
+    configuration,
+    profile_temperature,
+    stage1_configs,
+    sweeps,
+)
+from common.cli import UserError
+from common.protocols import PROTOCOL
+from common.stats import (
+    Claim,
+    PairedDelta,
+    Score,
+    ci95,
+    config_label,
+    holm_adjusted,
+    judge,
+    min_detectable_effect,
+    paired_delta,
+)
 
-#: modality -> (baseline label, what a cell scores)
-MODALITIES = {
-    "image": ("ntxent", "linear-probe top-1 %, quick profile (compact ResNet-18, 10k CIFAR-10 images, 8 epochs)"),
-    "sentence": ("ntxent", "mean accuracy % of the six transfer tasks, quick-thought quick profile"),
-    "graph": ("ntxent", "SVM accuracy %, paper protocol (200 epochs), InfoNCE local-global estimator"),
-    "graph-jsd": ("infograph", "SVM accuracy %, paper protocol (200 epochs), InfoGraph's JSD estimator "
-                  "(the reproduction's rows; baseline InfoGraph)"),
+#: What a column scores, per modality.
+METRICS = {
+    "image": "linear-probe top-1 %, quick profile (compact ResNet-18, 10k CIFAR-10 images, 8 epochs)",
+    "sentence": "mean accuracy % of the six transfer tasks, quick-thought quick profile",
+    "graph": "SVM accuracy %, paper protocol (200 epochs), InfoNCE local-global estimator",
 }
 UNTRAINED = "untrained"
+ONE_COLUMN = {"image": "CIFAR-10 (JPEG q75)", "sentence": "6 transfer tasks"}
 
 
 def collect(records: list[dict]) -> list[Score]:
+    """Every pipeline's leaderboard scores; a non-finite score (a diverged run) is left out with one warning."""
     from graph.report import scores as graph_scores
     from image.report import scores as image_scores
     from sentence.report import scores as sentence_scores
 
-    return [*image_scores(records), *sentence_scores(records), *graph_scores(records)]
+    found = [*image_scores(records), *sentence_scores(records), *graph_scores(records)]
+    bad = [s for s in found if not math.isfinite(s.value)]
+    if bad:
+        print(f"warning: {len(bad)} run(s) recorded no finite score and are left out: "
+              + ", ".join(f"{s.modality} {s.dataset} {s.label} seed {s.seed}" for s in bad[:5]), file=sys.stderr)
+    return [s for s in found if math.isfinite(s.value)]
+
+
+def label_of(modality: str, config: Config) -> str:
+    from common.objectives import parse_objective
+
+    return config_label(parse_objective(config.spec).label(), config.temperature, profile_temperature(modality))
+
+
+Key = tuple[str, float | None]  # (full objective spec, temperature): a run's identity; labels are for display
+UNTRAINED_KEY: Key = ("", None)
+
+
+def key_of(config: Config) -> Key:
+    return config.spec, config.temperature
+
+
+def table(scores: list[Score], modality: str, dataset: str | None) -> dict[Key, dict[int, float]]:
+    """(spec, temperature) -> seed -> score of one column, current protocol only (the last record of a seed wins).
+
+    Keyed by the full spec, not the label: a record of a family's earlier version (retired parameters) may label
+    like today's default, and must never pair as it.
+    """
+    column = ONE_COLUMN.get(modality, dataset)
+    out: dict[Key, dict[int, float]] = {}
+    for s in scores:
+        if s.modality == modality and s.dataset == column and s.protocol == PROTOCOL[modality]:
+            out.setdefault((s.spec, s.temperature), {})[s.seed] = s.value
+    return out
 
 
 def done(cells: list, records: list[dict]) -> list:
-    """The cells whose every score (``SuiteCell.yields``) is in the records, through the harness or not."""
-    from common.objectives import parse_objective
-
+    """The cells whose every score (``SuiteCell.yields``) is in the records of the current protocol, however run."""
     scores = collect(records)
-    have = {(s.modality, dataset, s.label, s.seed) for s in scores for dataset in (s.dataset, None)}
-    return [c for c in cells if c.yields is not None and all(
-        (c.yields[0], c.yields[1], parse_objective(c.yields[2]).label(), seed) in have for seed in c.yields[3])]
+    have = {(s.modality, dataset, s.spec, s.temperature, s.seed) for s in scores
+            if s.protocol == PROTOCOL.get(s.modality) for dataset in (s.dataset, None)}
+    out = []
+    for c in cells:
+        y = c.yields
+        if y is not None and all((y.modality, y.dataset, y.spec, y.temperature, seed) in have for seed in y.seeds):
+            out.append(c)
+    return out
 
 
-def _cost_key(record: dict) -> tuple[str, str | None] | None:
-    """Which cells a record's run time predicts: a trained run of the leaderboard's protocol (graph: per data set)."""
-    config = record.get("config", {})
-    if record.get("pipeline") == "graph" and config.get("profile") == "paper" and config.get("epochs") == 200:
-        return "graph", config.get("dataset")
-    if record.get("pipeline") == "image" and config.get("profile") == "quick" and config.get("method") != "random-init":
-        return "image", None
-    if record.get("pipeline") == "sentence" and config.get("profile") == "quick" and str(config.get("row")).startswith("qt-"):
-        return "sentence", None
-    return None
+@dataclass(frozen=True)
+class Selection:
+    """A family's configuration in one column, picked by :func:`select`; ``config`` is None while ``why`` waits."""
+
+    family: str
+    config: Config | None
+    why: str
+    step: Config | None = None  # the edge step that must run (or ran) before selecting
+
+
+def _mean(values: dict[int, float], seeds: tuple[int, ...]) -> float | None:
+    """Mean over exactly the stage-1 seeds; None until all of them have run."""
+    return statistics.fmean(values[s] for s in seeds) if all(s in values for s in seeds) else None
+
+
+def select(by_key: dict[Key, dict[int, float]], modality: str, sweep: Sweep) -> Selection:
+    """The rule: the configuration with the highest mean over the stage-1 seeds (ties: the first declared); when that
+    is the lowest or highest value of the grid and a step beyond that edge is declared, the step runs first and the
+    best of all five is selected. Nothing is selected until every configuration it compares has all its seeds."""
+    seeds = STAGE1_SEEDS[modality]
+    grid = [configuration(modality, sweep, v) for v in sweep.values]
+    means = [_mean(by_key.get(key_of(c), {}), seeds) for c in grid]
+    if any(m is None for m in means):
+        return Selection(sweep.family, None, f"{sum(m is not None for m in means)} of {len(grid)} configurations "
+                         "have all their stage-1 seeds")
+    best = max(range(len(grid)), key=lambda i: (means[i], -i))
+    edge = sweep.below if best == 0 else sweep.above if best == len(grid) - 1 else None
+    if edge is None:
+        return Selection(sweep.family, grid[best], "best of its grid")
+    step = configuration(modality, sweep, edge)
+    step_mean = _mean(by_key.get(key_of(step), {}), seeds)
+    if step_mean is None:
+        return Selection(sweep.family, None, f"best at the edge of its grid: the step {sweep.param}={edge:g} runs first",
+                         step)
+    if step_mean > means[best]:
+        return Selection(sweep.family, step, f"the step beyond the edge ({sweep.param}={edge:g}) beat the grid", step)
+    return Selection(sweep.family, grid[best], f"best of its grid and the step beyond its edge ({sweep.param}={edge:g})",
+                     step)
+
+
+def selections(scores: list[Score], modality: str, dataset: str | None) -> list[Selection]:
+    by_key = table(scores, modality, dataset)
+    return [select(by_key, modality, sweep) for sweep in sweeps(modality)]
+
+
+def controls(scores: list[Score], modality: str, dataset: str | None, chosen: list[Selection]) -> list[Config]:
+    """Each selected configuration that beats the selected NT-Xent on stage 1, run again at NT-Xent's temperature:
+    does hardness add anything beyond a temperature?"""
+    by_key = table(scores, modality, dataset)
+    seeds = STAGE1_SEEDS[modality]
+    base = next(s for s in chosen if s.family == BASELINE).config
+    if base is None:
+        return []
+    base_mean = _mean(by_key.get(key_of(base), {}), seeds)
+    out = []
+    for s in chosen:
+        if s.config is None or s.family in TEMPERATURE_FAMILIES or s.config.temperature == base.temperature:
+            continue
+        mean = _mean(by_key.get(key_of(s.config), {}), seeds)
+        if mean is not None and base_mean is not None and mean > base_mean:
+            out.append(Config(s.family, s.config.spec, base.temperature))
+    return out
+
+
+@functools.cache
+def _committed_scores() -> tuple[Score, ...]:
+    from benchmarks.tables import NEEDS
+    from common.paths import REPO_ROOT
+    from common.records import read_records
+
+    return tuple(collect(read_records(REPO_ROOT / "tables" / "records", NEEDS)))
+
+
+def follow_ups(modality: str, dataset: str | None, scores: list[Score] | None = None) -> list[Config]:
+    """The cells stage 1's results call for (the suite reads the committed records): edge steps, then controls."""
+    scores = list(_committed_scores()) if scores is None else scores
+    chosen = selections(scores, modality, dataset)
+    return [*(s.step for s in chosen if s.step is not None), *controls(scores, modality, dataset, chosen)]
 
 
 def time_left(todo: list, records: list[dict]) -> str:
-    """The coverage line's last sentence: the CPU-hours the cells still ``todo`` would take, per modality (the
-    median recorded run time of the same protocol, and data set for graphs, times the runs each cell makes; cells
-    with nothing to go by count 0), or that none is left."""
-    import statistics
-
+    """The CPU-hours the cells still ``todo`` would take: the median recorded time of the same protocol (graphs: per
+    data set) times the runs each cell makes; cells with nothing to go by count 0."""
     times: dict[tuple[str, str | None], list[float]] = {}
     for r in records:
-        if (key := _cost_key(r)) is not None:
-            times.setdefault(key, []).append(float(r.get("wall_time_s") or 0.0))
+        config = r.get("config", {})
+        if r.get("pipeline") == "graph" and config.get("profile") == "paper" and config.get("epochs") == 200:
+            key: tuple[str, str | None] | None = ("graph", config.get("dataset"))
+        elif r.get("pipeline") == "image" and config.get("profile") == "quick" and config.get("method") != "random-init":
+            key = ("image", None)
+        elif r.get("pipeline") == "sentence" and config.get("profile") == "quick" and str(config.get("row")).startswith("qt-"):
+            key = ("sentence", None)
+        else:
+            continue
+        times.setdefault(key, []).append(float(r.get("wall_time_s") or 0.0))
     left: dict[str, float] = {}
     for c in todo:
         if c.yields is not None:
-            modality, dataset = c.yields[0], c.yields[1] if c.yields[0] == "graph" else None
-            runs = times.get((modality, dataset), [])
-            left[modality] = left.get(modality, 0.0) + (statistics.median(runs) * len(c.yields[3]) / 3600 if runs else 0.0)
+            y = c.yields
+            runs = times.get((y.modality, y.dataset if y.modality == "graph" else None), [])
+            left[y.modality] = left.get(y.modality, 0.0) + (statistics.median(runs) * len(y.seeds) / 3600 if runs else 0.0)
     if not left:
         return "Every declared cell has run."
     return ("The cells still to run would take about " + ", ".join(f"{m} {h:.0f} h" for m, h in sorted(left.items()))
@@ -75,234 +220,209 @@ def time_left(todo: list, records: list[dict]) -> str:
             "makes).")
 
 
-def confirmed(scores: list[Score], rounds: tuple[tuple[tuple[str, str, str, range], ...], ...],
-              labels: dict[str, str]) -> set:
-    """(modality, data set, label) of the declared stage-2 variants that beat NT-Xent on their fresh seeds (Holm
-    within each declared round: a round declared later cannot undo an earlier one's verdicts)."""
-    from common.stats import holm
-
-    beaten = set()
-    for declared in rounds:
-        tested = []
-        for modality, dataset, spec, seeds in declared:
-            pick = {(s.label, s.seed): s.value for s in scores
-                    if (s.modality, s.dataset) == (modality, dataset) and s.seed in seeds}
-            label = labels[spec]
-            delta = paired_delta({seed: v for (lab, seed), v in pick.items() if lab == label},
-                                 {seed: v for (lab, seed), v in pick.items() if lab == MODALITIES[modality][0]})
-            # Judged only once every declared seed has both runs: a verdict on the first seeds in is optional stopping.
-            tested.append(((modality, dataset, label), delta if delta is not None and delta.n == len(seeds) else None))
-        reject = holm([d.p_value if d is not None and d.n > 1 else 1.0 for _, d in tested])
-        beaten |= {key for (key, d), r in zip(tested, reject, strict=True) if r and d.mean > 0}
-    return beaten
+def _numbers(delta: PairedDelta | None) -> dict:
+    """A comparison as JSON: Δ, s.e., 95% CI and uncorrected p (None where it does not exist)."""
+    if delta is None:
+        return {"delta": None, "se": None, "ci95": None, "p": None, "n": 0}
+    interval = ci95(delta)
+    return {"delta": delta.mean, "se": delta.se, "ci95": list(interval) if interval else None, "p": delta.p_value,
+            "n": delta.n}
 
 
-def build(records: list[dict]) -> tuple[list[Verdict], dict[str, dict[str, float]], set]:
-    """Verdicts on the grid's seeds (stage 1), mean ranks, and the confirmed (stage 2) cells."""
-    from benchmarks.suites import LEADERBOARD_CONFIRMATION_ROUNDS, LEADERBOARD_CONFIRMATIONS
+def _column_mde(deltas: list[PairedDelta | None], n: int, family: int) -> float | None:
+    """The column's minimum detectable effect: the median paired s.d. of its comparisons, n seeds, Holm's first step."""
+    sds = [d.se * math.sqrt(d.n) for d in deltas if d is not None and d.se is not None and d.se > 0]
+    return min_detectable_effect(statistics.median(sds), n, family) if sds else None
+
+
+def _command(modality: str, dataset: str | None, config: Config) -> str:
+    from benchmarks.suites import run_cells
+
+    cell = run_cells(modality, dataset, config, (STAGE1_SEEDS[modality][0],) if modality != "graph"
+                     else STAGE1_SEEDS["graph"], config_key(modality, dataset, config))[0]
+    return "python -m " + " ".join(a.replace("{records}", "tables/records/leaderboard.jsonl") for a in cell.argv)
+
+
+def column_data(scores: list[Score], modality: str, dataset: str | None) -> tuple[dict, list[dict], list[Selection]]:
+    """One stage-1 column: its header (baseline, MDE, untrained) and a row per declared configuration."""
+    seeds = STAGE1_SEEDS[modality]
+    by_key = table(scores, modality, dataset)
+    chosen = selections(scores, modality, dataset)
+    base_sel = next(s for s in chosen if s.family == BASELINE)
+    base = base_sel.config or configuration(modality, sweeps(modality)[0], profile_temperature(modality))
+    base_label = label_of(modality, base)
+    baseline = {s: v for s, v in by_key.get(key_of(base), {}).items() if s in seeds}
+    configs = list(dict.fromkeys([*stage1_configs(modality), *follow_ups(modality, dataset, scores)]))
+    selected = {s.config for s in chosen if s.config is not None}
+    rows = []
+    for config in configs:
+        label = label_of(modality, config)
+        mine = {s: v for s, v in by_key.get(key_of(config), {}).items() if s in seeds}
+        delta = paired_delta(mine, baseline) if config != base else None
+        rows.append({"column": column_id(modality, dataset), "label": label, "family": config.family, "spec": config.spec,
+                     "temperature": config.temperature, "stage": 1, "seeds": sorted(mine),
+                     "scores": {str(s): v for s, v in sorted(mine.items())},
+                     "baseline_scores": {str(s): v for s, v in sorted(baseline.items())},
+                     "mean": statistics.fmean(mine.values()) if mine else None, **_numbers(delta),
+                     "p_adjusted": None, "correction": None, "selected": config in selected, "marks": [],
+                     "command": _command(modality, dataset, config)})
+    family = [r for r in rows if r["p"] is not None and r["n"] == len(seeds)]
+    for r, p in zip(family, holm_adjusted([r["p"] for r in family]), strict=True):
+        r["p_adjusted"], r["correction"] = p, f"stage1:{column_id(modality, dataset)}"
+        r["marks"] += ["H"] if p <= 0.05 else []
+    for r in rows:
+        r["marks"] += ["S"] if r["selected"] else []
+    untrained = paired_delta({s: v for s, v in by_key.get(UNTRAINED_KEY, {}).items() if s in seeds}, baseline)
+    deltas = [paired_delta({int(k): v for k, v in r["scores"].items()}, baseline) for r in rows]
+    header = {"id": column_id(modality, dataset), "modality": modality, "dataset": ONE_COLUMN.get(modality, dataset),
+              "metric": METRICS[modality], "baseline": base_label, "baseline_spec": base.spec,
+              "baseline_temperature": base.temperature, "baseline_selected": base_sel.config is not None,
+              "protocol": PROTOCOL[modality], "stage1_seeds": list(seeds),
+              "mde": _column_mde(deltas, len(seeds), max(len(family), 1)),
+              "baseline_mean": statistics.fmean(baseline.values()) if baseline else None,
+              "untrained_delta": untrained.mean if untrained else None,
+              "selections": [{"family": s.family, "label": label_of(modality, s.config) if s.config else None,
+                              "why": s.why} for s in chosen]}
+    return header, rows, chosen
+
+
+def column_id(modality: str, dataset: str | None) -> str:
+    return f"{modality}:{ONE_COLUMN.get(modality, dataset)}"
+
+
+def check_rounds(records: list[dict], rounds: tuple[Round, ...] = TUNED_ROUNDS) -> None:
+    """A round must not change after a fresh seed of it has run: the harness stores each fresh cell's round digest."""
+    declared = {r.digest: r for r in rounds}
+    for r in records:
+        digest = r.get("config", {}).get("round") if r.get("pipeline") == "harness" else None
+        if digest is not None and digest not in declared:
+            raise UserError(f"a stage-2 round changed after its fresh seeds ran (cell {r['config'].get('cell')} ran "
+                            f"under round {digest}, which benchmarks/suites.py no longer declares); restore it")
+
+
+def round_claims(scores: list[Score], declared: Round) -> list[tuple[Claim, dict]]:
+    """Each declared claim with its fresh-seed scores; the graph MEAN claim averages the six data sets per seed."""
+    out = []
+    for claim in declared.claims:
+        arms = []
+        for configs in (claim.configs, claim.baselines):
+            per_seed: dict[int, list[float]] = {}
+            for column, spec, temperature in configs:
+                dataset = column if declared.modality == "graph" else None
+                values = table(scores, declared.modality, dataset).get((spec, temperature), {})
+                for seed, v in values.items():
+                    per_seed.setdefault(seed, []).append(v)
+            arms.append({s: statistics.fmean(v) for s, v in per_seed.items() if len(v) == len(configs)})
+        key = f"{declared.modality}:{claim.column}:{claim.family}"
+        out.append((Claim(key, arms[0], arms[1], declared.seeds), {"column": claim.column, "family": claim.family}))
+    return out
+
+
+def history(scores: list[Score]) -> dict:
+    """The six untuned rounds re-judged post hoc as ONE Holm family (NT-Xent at the profile temperature)."""
     from common.objectives import parse_objective
 
+    claims = []
+    for modality, dataset, spec, seeds in LEADERBOARD_CONFIRMATIONS:
+        by_key = table(scores, modality, None if modality != "graph" else dataset)
+        with contextlib.suppress(ValueError):  # a family whose parameters changed since keeps its stored spec
+            spec = str(parse_objective(spec))
+        t = profile_temperature(modality)
+        claims.append(Claim(f"{modality}:{dataset}:{spec}", by_key.get((spec, t), {}), by_key.get((BASELINE, t), {}),
+                            tuple(seeds)))
+    judged = judge(claims)
+    return {"claims": [{"id": j.claim.key, **_numbers(j.delta), "p_adjusted": j.p_adjusted, "verdict": j.verdict}
+                       for j in judged],
+            "survivors": [j.claim.key for j in judged if j.verdict == "gain"]}
+
+
+def data(records: list[dict]) -> dict:
+    """Everything the pages show, machine-readable and enough to recompute them (schema 1)."""
+    check_rounds(records)
     scores = collect(records)
-    fresh = {(m, d, s) for m, d, _, seeds in LEADERBOARD_CONFIRMATIONS for s in seeds}
-    grid = [s for s in scores if (s.modality, s.dataset, s.seed) not in fresh]
-    rows = [v for modality, (baseline, _) in MODALITIES.items()
-            for v in verdicts([s for s in grid if s.modality == modality], baseline)]
-    labels = {spec: parse_objective(spec).label() for _, _, spec, _ in LEADERBOARD_CONFIRMATIONS}
-    return rows, mean_ranks(rows), confirmed(scores, LEADERBOARD_CONFIRMATION_ROUNDS, labels)
+    out: dict = {"schema": 1, "columns": [], "cells": [], "claims": [], "proposed": {}}
+    stale = sum(s.protocol != PROTOCOL.get(s.modality if s.modality != "graph-jsd" else "graph") for s in scores)
+    runs = [r for r in records if r.get("pipeline") in MODALITIES]
+    out["provenance"] = (f"{len(runs)} run records of {len({r.get('git_commit') for r in runs})} commits; "
+                         f"{stale} scores of older protocol versions are history and pair with nothing")
+    chosen_by_column = {}
+    for modality in MODALITIES:
+        for dataset in columns(modality):
+            header, rows, chosen = column_data(scores, modality, dataset)
+            out["columns"].append(header)
+            out["cells"] += rows
+            chosen_by_column[(modality, dataset)] = chosen
+    for declared in TUNED_ROUNDS:
+        pairs = round_claims(scores, declared)
+        judged = judge([c for c, _ in pairs])
+        sds = [j.delta.se * math.sqrt(j.delta.n) for j in judged if j.delta is not None and j.delta.se]
+        mde = min_detectable_effect(statistics.median(sds), len(declared.seeds), len(pairs)) if sds else None
+        for (claim, meta), j in zip(pairs, judged, strict=True):
+            out["claims"].append({"id": claim.key, "round": f"{declared.modality} ({declared.digest})", **meta,
+                                  "seeds": list(declared.seeds),
+                                  "scores": {str(s): v for s, v in sorted(claim.values.items())},
+                                  "baseline_scores": {str(s): v for s, v in sorted(claim.baseline.items())},
+                                  **_numbers(j.delta), "p_adjusted": j.p_adjusted, "verdict": j.verdict,
+                                  "correction": f"holm:{declared.modality}", "mde": mde})
+    declared_modalities = {r.modality for r in TUNED_ROUNDS}
+    for modality in MODALITIES:
+        if modality not in declared_modalities:
+            out["proposed"][modality] = proposal(modality, {d: chosen_by_column[(modality, d)] for d in columns(modality)})
+    out["history_claims"] = history(scores)
+    survivors = out["history_claims"]["survivors"]
+    out["history"] = (f"The six rounds of the untuned board, re-judged post hoc as one Holm family over all "
+                      f"{len(out['history_claims']['claims'])} claims (their per-round marks are superseded): "
+                      f"{len(survivors)} survive ({', '.join(survivors) or 'none'}).")
+    out["verdicts"] = {m: verdict(m, out) for m in MODALITIES}
+    return out
 
 
-def _plain(delta: PairedDelta | None) -> str:
-    """A Δ without the uncorrected-significance star: this page marks Holm and confirmation instead."""
-    return format_delta(delta).replace("*", "")
+def verdict(modality: str, data_: dict) -> str:
+    """One plain sentence per modality, no stronger than its evidence: the declared round's corrected verdicts, or
+    how far stage 1 has come."""
+    claims = [c for c in data_["claims"] if c["id"].startswith(modality + ":")]
+    header = [c for c in data_["columns"] if c["modality"] == modality]
+    if not claims:
+        rows = [c for c in data_["cells"] if c["column"] in {h["id"] for h in header}]
+        complete = sum(len(r["seeds"]) == len(STAGE1_SEEDS[modality]) for r in rows)
+        picked = sum(s["label"] is not None for h in header for s in h["selections"])
+        total = sum(len(h["selections"]) for h in header)
+        return (f"No verdict yet: stage 1 has {complete} of {len(rows)} configurations complete and {picked} of {total} "
+                "families selected; the tuned round is declared once every selection is made.")
+    if any(c["verdict"] == "pending" for c in claims):
+        ran = sum(len(set(c["scores"]) & set(c["baseline_scores"])) for c in claims)
+        return (f"No verdict yet: the declared round has {ran} of {sum(len(c['seeds']) for c in claims)} paired fresh "
+                "runs in; nothing is judged before all of them.")
+    gains = [f"{c['family']} ({c['column']}) {c['delta']:+.2f}" for c in claims if c["verdict"] == "gain"]
+    losses = [f"{c['family']} ({c['column']}) {c['delta']:+.2f}" for c in claims if c["verdict"] == "loss"]
+    mde = max((c["mde"] for c in claims if c["mde"] is not None), default=None)
+    said = [f"better than the temperature-tuned NT-Xent: {', '.join(gains)}" if gains else
+            "no family beats the temperature-tuned NT-Xent" + (f" by more than {mde:.1f} points" if mde else "")]
+    if losses:
+        said.append(f"worse: {', '.join(losses)}")
+    if not any(c["family"] == "hard" and c["verdict"] == "gain" for c in claims):
+        said.append("hard negatives (HCL) do not beat a temperature-tuned NT-Xent here")
+    return "; ".join(said) + f" (Holm over {len(claims)} claims, fresh seeds)."
 
 
-def _cell(v: Verdict | None, baseline: Verdict | None, confirmed_cells: set) -> str:
-    """A Δ on fewer seeds than the baseline ran says so: its runs are still coming in."""
-    if v is None:
-        return ""
-    if baseline is not None and v.label == baseline.label:
-        return f"{v.mean:.2f} (n={v.n})"
-    mark = (" H" if v.holm else "") + (" C" if (v.modality, v.dataset, v.label) in confirmed_cells else "")
-    if v.delta is None:
-        return f"{v.mean:.2f}, no shared seed{mark}"
-    partial = f" (n={v.delta.n} of {baseline.n})" if baseline is not None and v.delta.n < baseline.n else ""
-    return _plain(v.delta) + partial + mark
+def proposal(modality: str, chosen: dict[str | None, list[Selection]]) -> str | None:
+    """The round to declare, as code for benchmarks/suites.py, once every selection of the modality is made."""
+    if any(s.config is None for sel in chosen.values() for s in sel):
+        return None
+    families = [s.family for s in next(iter(chosen.values())) if s.family != BASELINE]
+    claims = []
+    for family in families:
+        per = {d: next(s.config for s in sel if s.family == family) for d, sel in chosen.items()}
+        base = {d: next(s.config for s in sel if s.family == BASELINE) for d, sel in chosen.items()}
+        name = {d: d or ONE_COLUMN[modality] for d in chosen}
+        for d in chosen:
+            claims.append(f"Claim({name[d]!r}, {family!r}, (({name[d]!r}, {per[d].spec!r}, {per[d].temperature!r}),), "
+                          f"(({name[d]!r}, {base[d].spec!r}, {base[d].temperature!r}),))")
+        if modality == "graph":
+            claims.append(f"Claim(MEAN, {family!r}, ({', '.join(repr((name[d], per[d].spec, per[d].temperature)) for d in chosen)},), "
+                          f"({', '.join(repr((name[d], base[d].spec, base[d].temperature)) for d in chosen)},))")
+    body = ",\n        ".join(claims)
+    return f"Round({modality!r}, (\n        {body},\n    ), FRESH_SEEDS[{modality!r}])"
 
 
-def markdown(rows: list[Verdict], ranks: dict[str, dict[str, float]], confirmed_cells: set, coverage: str) -> list[str]:
-    columns = list(dict.fromkeys((v.modality, v.dataset) for v in rows))
-    by = {(v.modality, v.dataset, v.label): v for v in rows}
-    labels = sorted({v.label for v in rows}, key=lambda lab: (lab == UNTRAINED, ranks.get(lab, {}).get("all", math.inf), lab))
-    modalities = list(dict.fromkeys(m for m, _ in columns))
-    header = "| objective | " + " | ".join(f"{m}: {d}" for m, d in columns) + " | " + " | ".join(
-        f"mean rank {m}" for m in modalities) + " | mean rank, all |"
-    lines = [header, "|---" * (len(columns) + len(modalities) + 2) + "|"]
-    for label in labels:
-        cells = [_cell(by.get((m, d, label)), by.get((m, d, MODALITIES[m][0])), confirmed_cells) for m, d in columns]
-        rank = ranks.get(label, {})
-        cells += [f"{rank[m]:.1f}" if m in rank else "" for m in (*modalities, "all")]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return [
-        "Cells: the baseline's mean score (n = paired seeds), every other row its paired Δ to that baseline ± s.e. "
-        "over the seeds both ran (`n=2 of 4` where the row has run fewer of them so far); `H`: the Δ survives Holm's correction over the column's variants (5%, family-wise); "
-        "`C`: confirmed on fresh seeds declared before they ran (stage 2, `benchmarks/suites.py`). Mean ranks order "
-        "the rows by mean score within each column (untrained left out). What each column scores:", "",
-        *(f"- `{m}`: {what}; baseline `{base}`" for m, (base, what) in MODALITIES.items() if m in modalities), "",
-        coverage, "", *lines, "", *evidence(rows, confirmed_cells),
-    ]
-
-
-def evidence(rows: list[Verdict], confirmed_cells: set) -> list[str]:
-    """The plain reading of each column: what beats its baseline beyond noise, what loses to it, and where the
-    untrained encoder is ahead (a gain there may only win back what training lost); "no objective beats" is an answer."""
-
-    lines: list[str] = []
-    gained: dict[str, dict[str, list[str]]] = {}  # modality -> family -> the data sets where it gained
-    lost: dict[str, dict[str, list[str]]] = {}
-    for modality, dataset in dict.fromkeys((v.modality, v.dataset) for v in rows):
-        column = [v for v in rows if (v.modality, v.dataset) == (modality, dataset)]
-        baseline = MODALITIES[modality][0]
-        variants = [v for v in column if v.label not in (baseline, UNTRAINED) and v.delta is not None]
-        if not variants:
-            continue
-        confirmed_here = {v.label for v in variants if (modality, dataset, v.label) in confirmed_cells}
-        gains = sorted((v for v in variants if v.delta.mean > 0 and (v.holm or v.label in confirmed_here)),
-                       key=lambda v: -v.delta.mean)
-        losses = sorted((v for v in variants if v.delta.mean < 0 and v.holm), key=lambda v: v.delta.mean)
-        for found, by_family in ((gains, gained), (losses, lost)):
-            for v in found:
-                by_family.setdefault(modality, {}).setdefault(v.label.split()[0], []).append(dataset)
-        said = (f"better than {baseline}: " + ", ".join(
-            f"{v.label} {_plain(v.delta)} (" + ("beyond Holm" if v.holm else "not beyond Holm") + "; "
-            + ("confirmed on fresh seeds" if v.label in confirmed_here else "not confirmed on fresh seeds yet") + ")"
-            for v in gains) if gains else f"no objective beats {baseline} beyond noise")
-        if losses:
-            said += f"; worse than {baseline} beyond Holm: " + ", ".join(f"{v.label} {_plain(v.delta)}" for v in losses)
-        untrained = next((v for v in column if v.label == UNTRAINED and v.delta is not None), None)
-        if untrained is not None and untrained.delta.mean > 0:
-            said += (f"; the untrained encoder scores above {baseline} here ({_plain(untrained.delta)}): a gain may only win "
-                     "back what training lost")
-        lines.append(f"- {modality} {dataset}, {len(variants)} variant{'s' if len(variants) > 1 else ''} run: {said}.")
-
-    def families(by_family: dict[str, list[str]], columns: int) -> str:
-        return ", ".join(family + ("" if columns == 1 else f" ({', '.join(dict.fromkeys(sets))})")
-                         for family, sets in by_family.items())
-
-    short = []
-    for modality in dict.fromkeys(v.modality for v in rows):
-        columns = len({v.dataset for v in rows if v.modality == modality})
-        parts = [f"{word} from {families(found[modality], columns)}" for word, found in (("gains", gained), ("losses", lost))
-                 if modality in found]
-        short.append(f"{modality} ({columns} column{'s' if columns > 1 else ''}): "
-                     + ("; ".join(parts) if parts else "no gain and no loss beyond noise"))
-    return ["**What the evidence says** (paired by seed, Holm over each column's variants; a gain is named when it "
-            "survives Holm on the grid's seeds or was confirmed on fresh seeds declared before they ran, in the "
-            "stage-2 table; every Δ is on the grid's seeds). In short, per modality: " + ". ".join(short) + ".",
-            "", *lines]
-
-
-def legend() -> list[str]:
-    """What each declared row is: its label, the full spec it runs, the family's one-line description."""
-    from benchmarks.suites import LEADERBOARD_SWEEPS, leaderboard_objectives
-    from common.objectives import parse_objective
-
-    lines = ["| row | spec (every parameter) | what it is |", "|---|---|---|"]
-    for spec in leaderboard_objectives():
-        objective = parse_objective(spec)
-        what = objective.family.summary
-        if objective.label() != objective.name:
-            swept = LEADERBOARD_SWEEPS[objective.name][0]
-            default = objective.family.params[swept].default
-            what = f"`{objective.name}` with {swept} = {objective[swept]:g} (default {default:g})"
-        lines.append(f"| {objective.label()} | `{objective}` | {what} |")
-    return ["Rows declared in `benchmarks/suites.py` (every contrastive family at its paper's defaults, then one "
-            "sweep of its main parameter; `python -m benchmarks objectives` cites each):", "", *lines]
-
-
-def stage2(records: list[dict]) -> list[str]:
-    """The declared confirmations: what runs on which fresh seeds, how many of them have run, and the verdict."""
-    from benchmarks.suites import LEADERBOARD_CONFIRMATION_ROUNDS, LEADERBOARD_CONFIRMATIONS
-    from common.objectives import parse_objective
-
-    if not LEADERBOARD_CONFIRMATIONS:
-        return []
-    scores = collect(records)
-    labels = {spec: parse_objective(spec).label() for _, _, spec, _ in LEADERBOARD_CONFIRMATIONS}
-    confirmed_cells = confirmed(scores, LEADERBOARD_CONFIRMATION_ROUNDS, labels)
-    lines = ["| round | column | variant | fresh seeds | run (variant / NT-Xent) | Δ vs NT-Xent on them "
-             "| confirmed (Holm over the round) | Δ vs the untrained encoder on them |", "|---|---|---|---|---|---|---|---|"]
-    for number, declared in enumerate(LEADERBOARD_CONFIRMATION_ROUNDS, 1):
-        rows, complete = [], []
-        for modality, dataset, spec, seeds in declared:
-            mine = {(s.label, s.seed): s.value for s in scores
-                    if (s.modality, s.dataset) == (modality, dataset) and s.seed in seeds}
-            variant = {seed: v for (label, seed), v in mine.items() if label == labels[spec]}
-            baseline = {seed: v for (label, seed), v in mine.items() if label == MODALITIES[modality][0]}
-            untrained = {seed: v for (label, seed), v in mine.items() if label == UNTRAINED}
-            shown = [_plain(d) if d is not None and d.n > 1 else ""
-                     for d in (paired_delta(variant, baseline), paired_delta(variant, untrained))]
-            complete.append(len(variant) == len(baseline) == len(seeds))
-            rows.append((modality, dataset, spec, seeds, f"{len(variant)} / {len(baseline)} of {len(seeds)}", *shown))
-        for (modality, dataset, spec, seeds, run, delta, versus_untrained), done_ in zip(rows, complete, strict=True):
-            # Unrun variants count as p = 1, so a "no" can still turn "yes" until the whole round is in.
-            mark = ("yes" if (modality, dataset, labels[spec]) in confirmed_cells
-                    else "no" if all(complete) else "not so far" if done_ else "")
-            lines.append(f"| {number} | {modality}: {dataset} | `{spec}` | {seeds.start}-{seeds.stop - 1} | {run} "
-                         f"| {delta} | {mark} | {versus_untrained} |")
-    return ["Stage 2, declared in `benchmarks/suites.py` before its runs, in rounds (every stage-1 variant with a "
-            "positive gain and an uncorrected p < 0.1 when its round was declared; each round its own Holm family):",
-            "", *lines, "", undeclared(records)]
-
-
-def undeclared(records: list[dict]) -> str:
-    """The next round's candidates: complete stage-1 cells with a positive gain and p < 0.1 that no round declares."""
-    from benchmarks.suites import (
-        LEADERBOARD_CONFIRMATIONS,
-        LEADERBOARD_IMAGE_SEEDS,
-        LEADERBOARD_SENTENCE_SEEDS,
-        leaderboard_objectives,
-    )
-    from common.objectives import parse_objective
-    from graph.config import PROFILES as GRAPH_PROFILES
-
-    seeds = {"image": len(LEADERBOARD_IMAGE_SEEDS), "sentence": len(LEADERBOARD_SENTENCE_SEEDS),
-             "graph": GRAPH_PROFILES["paper"].repeats}
-    specs = {parse_objective(spec).label(): spec for spec in leaderboard_objectives()}
-    declared = {(m, d, parse_objective(spec).label()) for m, d, spec, _ in LEADERBOARD_CONFIRMATIONS}
-    rows, _, _ = build(records)
-    found = [f"{v.modality} {v.dataset} `{specs[v.label]}` (p = {v.delta.p_value:.2g})" for v in rows
-             if v.modality in seeds and v.label in specs and v.delta is not None and v.delta.n == seeds[v.modality]
-             and v.delta.mean > 0 and v.delta.p_value < 0.1 and (v.modality, v.dataset, v.label) not in declared]
-    return ("Stage-1 gains with p < 0.1 on all their seeds that no round declares yet (the next round's candidates): "
-            + ("; ".join(found) if found else "none") + ".")
-
-
-def heat_map(rows: list[Verdict], confirmed_cells: set, path: Path, pyplot) -> None:
-    """Δ / s.e. per (objective, column): blue helps, red hurts, grey not run or one seed; H and C as in the table."""
-    import numpy as np
-
-    columns = list(dict.fromkeys((v.modality, v.dataset) for v in rows))
-    labels = sorted({v.label for v in rows if v.delta is not None})
-    grid = np.full((len(labels), len(columns)), np.nan)
-    marks: dict[tuple[int, int], str] = {}
-    for v in rows:
-        if v.delta is not None and v.delta.se:
-            at = labels.index(v.label), columns.index((v.modality, v.dataset))
-            grid[at] = v.delta.mean / v.delta.se
-            marks[at] = (" H" if v.holm else "") + (" C" if (v.modality, v.dataset, v.label) in confirmed_cells else "")
-    fig, ax = pyplot.subplots(figsize=(1.2 + 0.9 * len(columns), 1.0 + 0.4 * len(labels)))
-    # The colour saturates at |t| = 6 (far past any test's threshold), so an untrained row at -40 leaves the rest readable.
-    image = ax.imshow(np.ma.masked_invalid(grid), cmap="RdBu", vmin=-6, vmax=6, aspect="auto")
-    ax.set_facecolor("0.85")
-    ax.set_xticks(range(len(columns)), [f"{m}\n{d}" for m, d in columns], fontsize=7, rotation=45, ha="right")
-    ax.set_yticks(range(len(labels)), labels, fontsize=7)
-    for (i, j), value in np.ndenumerate(grid):
-        if np.isfinite(value):
-            ax.text(j, i, f"{value:.1f}{marks[i, j]}", ha="center", va="center", fontsize=6,
-                    color="white" if abs(value) > 3.5 else "black")  # readable on the dark ends of the scale
-    fig.colorbar(image, ax=ax, label="paired Δ / s.e. vs baseline (colour capped at ±6)")
-    ax.set_title("Negative handling vs its baseline, per modality and data set (H: beyond Holm; C: confirmed on fresh "
-                 "seeds)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    pyplot.close(fig)
+__all__ = ["FRESH_SEEDS", "MEAN", "collect", "data", "done", "follow_ups", "time_left"]

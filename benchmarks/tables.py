@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import os
 import shutil
 import statistics
@@ -86,7 +87,7 @@ def _pyplot():
 
 
 def graph_table(records: list[dict], out_dir: Path) -> Path | None:
-    from benchmarks.suites import LEADERBOARD_CONFIRMATIONS
+    from benchmarks.suites import FRESH_SEEDS, LEADERBOARD_CONFIRMATIONS, LEADERBOARD_GRAPH_DATASETS
     from graph.report import (
         answers,
         confirmations,
@@ -104,6 +105,7 @@ def graph_table(records: list[dict], out_dir: Path) -> Path | None:
         return None
     # The leaderboard's stage-2 runs (paper protocol, fresh seeds) are the leaderboard's, not this grid's.
     fresh = {(d, seed) for m, d, _, seeds in LEADERBOARD_CONFIRMATIONS if m == "graph" for seed in seeds}
+    fresh |= {(d, seed) for d in LEADERBOARD_GRAPH_DATASETS for seed in FRESH_SEEDS["graph"]}
     grid = [r for r in records if not is_confirmation_run(r)
             and not (r["config"]["profile"] == "paper" and (r["config"]["dataset"], r["seed"]) in fresh)]
     rows = summarize(grid)
@@ -439,38 +441,18 @@ def sentence_table(records: list[dict], out_dir: Path) -> Path | None:
 
 
 def leaderboard_table(records: list[dict], out_dir: Path) -> Path | None:
-    """tables/leaderboard.md and .png, and the same table in the README between its leaderboard markers."""
-    from benchmarks.leaderboard import build, done, heat_map, legend, markdown, stage2, time_left
-    from benchmarks.suites import LEADERBOARD_CONFIRMATIONS, expand
+    """tables/leaderboard.{json,md,html,png}, and its headline in the README between the leaderboard markers."""
+    from benchmarks.leaderboard_md import readme_section, write
 
-    rows, ranks, confirmed_cells = build(records)
-    if not rows:
+    if not any(r.get("pipeline") in ("graph", "image", "sentence") for r in records):
         return None
-    declared = expand("leaderboard", "quick")
-    finished = done(declared, records)
-    finished_keys = {c.key for c in finished}
-    per_modality = ", ".join(f"{m} {sum(c.yields[0] == m for c in finished)}/{sum(c.yields[0] == m for c in declared)}"
-                             for m in ("graph", "image", "sentence"))
-    confirm_cells = [c for c in declared if c.key.startswith("leaderboard/confirm/")]
-    per_modality += (f"; of them stage 2, fresh seeds of {len(LEADERBOARD_CONFIRMATIONS)} declared variants and their "
-                     f"NT-Xent runs: {sum(c in confirm_cells for c in finished)}/{len(confirm_cells)}")
-    coverage = (f"Coverage: {len(finished)} of the {len(declared)} declared leaderboard cells have all their scores in "
-                f"the records ({per_modality}; `python -m benchmarks run leaderboard` runs the rest, and a cell run by "
-                "hand with the same command counts too); the table also shows every earlier run of the same protocols "
-                f"({len({(v.modality, v.dataset) for v in rows})} columns so far). Run time in the records so far "
-                f"(sum of wall_time_s, shared 2-core CPUs unless the hardware says otherwise): {_hours(records)}. "
-                + time_left([c for c in declared if c.key not in finished_keys], records))
-    body = markdown(rows, ranks, confirmed_cells, coverage)
-    heat_map(rows, confirmed_cells, out_dir / "leaderboard.png", _pyplot())
-    runs = [r for r in records if r.get("pipeline") in ("graph", "image", "sentence")]
-    machines = sorted({f"{_machine(r)}, GPU: {r['hardware']['gpu'] or 'none'}" for r in runs})
-    path = _write(out_dir, "leaderboard.md", ["# Leaderboard: negative handling across modalities", "",
-                                              f"From {len(runs)} run records of {len({r['git_commit'] for r in runs})} "
-                                              f"commits; hardware: {'; '.join(machines)}.", "",
-                                              *body, "", "![Δ / s.e. heat map](leaderboard.png)", "",
-                                              *stage2(records), "", *legend()])
-    _readme_section(out_dir.parent / "README.md", body)
-    return path
+    files = write(records, out_dir, _pyplot())
+    for name, text in files:
+        atomic_write_text(out_dir / name, text)
+    board = json.loads(dict(files)["leaderboard.json"])
+    body = [f"_{line[2:]}_" if line.startswith("# ") else line for line in readme_section(board)]
+    _readme_section(out_dir.parent / "README.md", [f"Hours of CPU in the records so far: {_hours(records)}.", "", *body])
+    return out_dir / "leaderboard.md"
 
 
 def _hours(records: list[dict]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass
 
@@ -54,8 +55,13 @@ def largest_gain(deltas: list[PairedDelta], alpha: float = 0.05) -> float:
 
 
 def paired_delta(values: dict[int, float], baseline: dict[int, float]) -> PairedDelta | None:
-    """``values - baseline`` over the seeds both have; None without a common seed."""
-    diffs = [values[seed] - baseline[seed] for seed in values if seed in baseline]
+    """``values - baseline`` over the seeds both have (a non-finite score pairs with nothing); None without one.
+
+    A diverged run records no number; scores are filtered where they are read, and this guard keeps a NaN
+    that slipped through from turning every statistic built on it into NaN.
+    """
+    diffs = [values[seed] - baseline[seed] for seed in values
+             if seed in baseline and math.isfinite(values[seed]) and math.isfinite(baseline[seed])]
     if not diffs:
         return None
     se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else None
@@ -77,6 +83,98 @@ def holm(p_values: list[float], alpha: float = 0.05) -> list[bool]:
     return reject
 
 
+def holm_adjusted(p_values: list[float]) -> list[float]:
+    """Holm's adjusted p-values: test i is rejected at family-wise level alpha exactly when its value <= alpha.
+
+    Step-down: the k-th smallest p times (m - k + 1), made monotone, capped at 1; the same decisions as
+    :func:`holm`, but a number a reader can compare with any level.
+    """
+    m = len(p_values)
+    order = sorted(range(m), key=p_values.__getitem__)
+    adjusted, running = [1.0] * m, 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[index]))
+        adjusted[index] = running
+    return adjusted
+
+
+def ci95(delta: PairedDelta) -> tuple[float, float] | None:
+    """Two-sided 95% t interval of a paired Δ; None below two seeds."""
+    if delta.se is None:
+        return None
+    half = t_threshold(delta.n) * delta.se
+    return delta.mean - half, delta.mean + half
+
+
+def min_detectable_effect(sd: float, n: int, family: int = 1, alpha: float = 0.05, power: float = 0.8) -> float | None:
+    """Smallest true |Δ| a two-sided paired t-test over ``n`` seeds detects with ``power``, at level alpha/family.
+
+    alpha/family is Holm's first (strictest) step, so the bound holds for every test of the family. Exact
+    power from the noncentral t; ``sd`` is the standard deviation of the paired differences. Where nothing
+    is found, "no effect" can only mean "none larger than this".
+    """
+    if n < 2 or not sd > 0:
+        return None
+    from scipy.optimize import brentq
+    from scipy.stats import nct, t
+
+    df, level = n - 1, alpha / max(family, 1)
+    critical = t.ppf(1 - level / 2, df)
+
+    def shortfall(effect: float) -> float:
+        shift = effect / (sd / math.sqrt(n))
+        wrong_side = float(nct.cdf(-critical, df, shift))  # below 1e-12 wherever it matters; scipy may return NaN
+        return float(nct.sf(critical, df, shift)) + (wrong_side if math.isfinite(wrong_side) else 0.0) - power
+
+    high = sd
+    while shortfall(high) < 0:
+        high *= 2
+    return float(brentq(shortfall, 0.0, high, xtol=1e-6))
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One declared comparison: ``values`` against ``baseline`` (seed -> score) on the declared ``seeds``."""
+
+    key: str
+    values: dict[int, float]
+    baseline: dict[int, float]
+    seeds: tuple[int, ...]
+
+    @property
+    def delta(self) -> PairedDelta | None:
+        return paired_delta({s: v for s, v in self.values.items() if s in self.seeds},
+                            {s: v for s, v in self.baseline.items() if s in self.seeds})
+
+    @property
+    def complete(self) -> bool:
+        """Judged only once every declared seed has both arms: a verdict on the first seeds in is optional stopping."""
+        delta = self.delta
+        return delta is not None and delta.n == len(self.seeds)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    claim: Claim
+    delta: PairedDelta | None
+    p_adjusted: float | None  # Holm over the whole family; None until the family is complete
+    verdict: str  # gain, loss, no effect, pending
+
+
+def judge(claims: list[Claim], alpha: float = 0.05) -> list[Judgement]:
+    """Holm over a whole declared family, two-sided: a loss is a finding like a gain.
+
+    Nothing is judged until every claim has all its seeds: a family judged on part of its runs would
+    change its correction (and its verdicts) as the rest come in.
+    """
+    deltas = [c.delta for c in claims]
+    if not claims or not all(c.complete for c in claims):
+        return [Judgement(c, d, None, "pending") for c, d in zip(claims, deltas, strict=True)]
+    adjusted = holm_adjusted([d.p_value if d.p_value is not None else 1.0 for d in deltas])
+    return [Judgement(c, d, p, "no effect" if p > alpha else "gain" if d.mean > 0 else "loss")
+            for c, d, p in zip(claims, deltas, adjusted, strict=True)]
+
+
 def format_delta(delta: PairedDelta | None) -> str:
     """The table cell of a comparison; empty without one."""
     return "" if delta is None else str(delta)
@@ -88,55 +186,20 @@ class Score:
 
     modality: str  # image, graph, sentence
     dataset: str
-    label: str  # the objective's label; "untrained" for the untrained encoder
+    label: str  # the configuration's label (:func:`config_label`); "untrained" for the untrained encoder
     seed: int
     value: float  # accuracy, %
+    protocol: int = 0  # common.protocols: scores pair only within one version
+    spec: str = ""  # the objective's full spec ("" for the untrained encoder)
+    temperature: float | None = None
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """A label against the column's baseline, paired by seed; ``holm`` when it survives the column's correction."""
+def config_label(objective_label: str, temperature: float | None, profile_temperature: float | None) -> str:
+    """A row's label: the objective's, plus ``t=...`` when it ran off its profile's temperature.
 
-    modality: str
-    dataset: str
-    label: str
-    mean: float
-    n: int  # seeds this label ran
-    delta: PairedDelta | None
-    holm: bool
-
-
-def verdicts(scores: list[Score], baseline: str, untrained: str = "untrained") -> list[Verdict]:
-    """Per (modality, data set) column: every label's paired Δ to ``baseline``, Holm over the column's variants.
-
-    The untrained encoder gets its Δ too, but is no variant: it does not enlarge the family. Columns
-    without the baseline are left out.
+    The temperature is tuned like any parameter (Wang & Liu 2021: it alone sets the penalty on hard
+    negatives), so two temperatures of one objective are two configurations, never one row.
     """
-    columns: dict[tuple[str, str], dict[str, dict[int, float]]] = {}
-    for s in scores:
-        columns.setdefault((s.modality, s.dataset), {}).setdefault(s.label, {})[s.seed] = s.value
-    out = []
-    for (modality, dataset), by_label in columns.items():
-        base = by_label.get(baseline)
-        if base is None:  # a column without its baseline compares nothing
-            continue
-        deltas = {label: paired_delta(v, base) if label != baseline else None for label, v in by_label.items()}
-        family = [label for label, d in deltas.items() if label != untrained and d is not None and d.n > 1]
-        reject = dict(zip(family, holm([deltas[label].p_value for label in family]), strict=True)) if family else {}
-        out += [Verdict(modality, dataset, label, statistics.fmean(by_label[label].values()), len(by_label[label]),
-                        deltas[label], reject.get(label, False)) for label in by_label]
-    return out
-
-
-def mean_ranks(rows: list[Verdict], untrained: str = "untrained") -> dict[str, dict[str, float]]:
-    """label -> modality (and "all") -> mean rank by mean score over the columns it ran in (1 = best; untrained left out)."""
-    columns: dict[tuple[str, str], list[Verdict]] = {}
-    for v in rows:
-        if v.label != untrained:
-            columns.setdefault((v.modality, v.dataset), []).append(v)
-    ranks: dict[str, dict[str, list[int]]] = {}
-    for (modality, _), column in columns.items():
-        for rank, v in enumerate(sorted(column, key=lambda v: -v.mean), 1):
-            for key in (modality, "all"):
-                ranks.setdefault(v.label, {}).setdefault(key, []).append(rank)
-    return {label: {k: statistics.fmean(r) for k, r in by.items()} for label, by in ranks.items()}
+    if temperature is None or profile_temperature is None or math.isclose(temperature, profile_temperature):
+        return objective_label
+    return f"{objective_label} t={temperature:g}"

@@ -6,8 +6,9 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 
+from common.protocols import protocol_of
 from common.records import NUMBER
-from common.stats import PairedDelta, Score, format_delta, holm, largest_gain, paired_delta
+from common.stats import PairedDelta, Score, config_label, format_delta, holm, largest_gain, paired_delta
 from graph.config import PROFILES, cell_of, objective_label
 
 #: What a graph record must hold to be resumed or summarised (``common.records.read_records``).
@@ -297,11 +298,16 @@ def scores(records: list[dict], setting: str = "paper") -> list[Score]:
     """
     out = []
     for r in records:
-        if r.get("pipeline") != "graph" or is_confirmation_run(r) or setting_of(r["config"]) != setting:
+        # The InfoNCE temperature is a tuned configuration of the row (its label says so), not the setting.
+        if (r.get("pipeline") != "graph" or is_confirmation_run(r)
+                or setting_of({**r["config"], "temperature": None}) != setting):
             continue
         objective = cell_of(r["config"]).objective
         jsd = objective is None or objective.name == "jsd"
-        label = objective_label(objective) if jsd else objective.label()
+        temperature = None if jsd else r["config"].get("temperature")
+        label = objective_label(objective) if jsd else config_label(
+            objective.label(), temperature, PROFILES[r["config"]["profile"]].temperature)
         for modality in ("graph-jsd", "graph") if objective is None else ("graph-jsd" if jsd else "graph",):
-            out.append(Score(modality, r["config"]["dataset"], label, r["seed"], r["metrics"]["accuracy"]))
+            out.append(Score(modality, r["config"]["dataset"], label, r["seed"], r["metrics"]["accuracy"], protocol_of(r),
+                             "" if objective is None else str(objective), temperature))
     return out

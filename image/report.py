@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.objectives import Objective, make_objective
+from common.protocols import protocol_of
 from common.records import NUMBER
-from common.stats import PairedDelta, Score, paired_delta
+from common.stats import PairedDelta, Score, config_label, paired_delta
 from image.config import ALIASES
 
 #: What an image record must hold to be resumed or tabulated (``common.records.read_records``).
@@ -114,8 +115,10 @@ def scores(records: list[dict[str, Any]], profile: str = "quick") -> list[Score]
 
     from image.config import PROFILES, RUNTIME_FIELDS
 
+    # The temperature is a tuned configuration of the leaderboard's rows (its label says so), not the protocol.
     protocol = {k: v for k, v in dataclasses.asdict(PROFILES[profile]).items()
-                if k not in (*RUNTIME_FIELDS, "seed", "dataset", "sync_bn")}
+                if k not in (*RUNTIME_FIELDS, "seed", "dataset", "sync_bn", "temperature")}
+    default_t = PROFILES[profile].temperature
     out = []
     for r in records:
         if r.get("pipeline") != "image" or r["config"].get("profile") != profile:
@@ -123,6 +126,13 @@ def scores(records: list[dict[str, Any]], profile: str = "quick") -> list[Score]
         if any(r["config"].get(k, v) != v for k, v in protocol.items()):
             continue
         objective = objective_of(r["config"])
-        label = "untrained" if objective is None else objective.label() + (" annealed" if r["config"].get("anneal_beta") else "")
-        out.append(Score("image", r["config"]["dataset_label"], label, r["seed"], r["metrics"]["linear_top1"]))
+        if objective is None:
+            label, spec, temperature = "untrained", "", None
+        else:
+            temperature = r["config"].get("temperature", default_t)
+            spec = str(objective)
+            label = config_label(objective.label() + (" annealed" if r["config"].get("anneal_beta") else ""),
+                                 temperature, default_t)
+        out.append(Score("image", r["config"]["dataset_label"], label, r["seed"], r["metrics"]["linear_top1"],
+                         protocol_of(r), spec, temperature))
     return out

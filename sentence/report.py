@@ -18,8 +18,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from common.protocols import protocol_of
 from common.records import NUMBER
-from common.stats import PairedDelta, Score, format_delta, holm, paired_delta
+from common.stats import PairedDelta, Score, config_label, format_delta, holm, paired_delta
 
 #: What a sentence record must hold to be resumed or tabulated (``common.records.read_records``).
 RECORD_NEEDS = {"sentence": {"config.profile": str, "config.row": str, "seed": int, "wall_time_s": NUMBER}}
@@ -205,9 +206,15 @@ def scores(records: list[dict[str, Any]], profile: str = "quick") -> list[Score]
     """The leaderboard's sentence scores: quick-thought rows of ``profile`` by objective, the random encoder as
     untrained; each the mean accuracy of the six transfer tasks (records with fewer tasks, or of an older
     evaluator, are left out: they are not comparable)."""
+    import dataclasses
+
     from common.objectives import from_dict, parse_objective
+    from sentence.config import PROFILES
     from sentence.senteval import EVALUATOR
 
+    profile_train = dataclasses.asdict(PROFILES[profile].train)
+    default_t = profile_train.pop("temperature")
+    protocol = {k: profile_train[k] for k in ("batch_size", "max_tokens", "steps", "lr", "grad_clip", "train_books")}
     out = []
     for r in records:
         config = r.get("config", {})
@@ -215,13 +222,20 @@ def scores(records: list[dict[str, Any]], profile: str = "quick") -> list[Score]
                 or not all(t in r["metrics"] for t in TRANSFER)):
             continue
         if config.get("row") == "random":
-            label = "untrained"
+            label, spec, temperature = "untrained", "", None
         elif str(config.get("row", "")).startswith("qt-"):
+            train = config.get("settings", {}).get("train", {})
+            # The temperature is a tuned configuration of the row (its label says so); any other change of the
+            # profile's training (a shorter smoke run) is another protocol.
+            if any(train.get(k, v) != v for k, v in protocol.items()):
+                continue
             objective = from_dict(config["objective"]) if "objective" in config else parse_objective(config["method"])
-            label = objective.label()
+            spec, temperature = str(objective), train.get("temperature", default_t)
+            label = config_label(objective.label(), temperature, default_t)
         else:
             continue
-        out.append(Score("sentence", "6 transfer tasks", label, r["seed"], sum(r["metrics"][t] for t in TRANSFER) / 6))
+        out.append(Score("sentence", "6 transfer tasks", label, r["seed"], sum(r["metrics"][t] for t in TRANSFER) / 6,
+                         protocol_of(r), spec, temperature))
     return out
 
 

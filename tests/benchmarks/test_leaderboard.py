@@ -1,173 +1,191 @@
-"""The leaderboard: every registered contrastive objective is declared, cells come from paired records alone."""
+"""The tuned leaderboard: equal budgets, selection by a rule, edge steps, temperature controls, declared rounds judged
+by one Holm family, protocol versions that never pair, and a JSON the pages are rendered from."""
 
 from __future__ import annotations
 
-from benchmarks.leaderboard import build, markdown
-from benchmarks.suites import expand, leaderboard_objectives
+import json
+import statistics
+
+import pytest
+
+from benchmarks import leaderboard, suites
+from benchmarks.suites import Claim, Config, Round, configuration, expand, sweeps
+from common.cli import UserError
 from common.objectives import REGISTRY
+from common.stats import Score, holm_adjusted, judge
+
+COLUMN = "CIFAR-10 (JPEG q75)"
 
 
-def _image(objective, seed, accuracy):
-    config = {"profile": "quick", "dataset_label": "C10", "method": "x", "anneal_beta": False,
-              **({"method": "random-init"} if objective is None else {"objective": objective})}
-    return {"pipeline": "image", "config": config, "seed": seed, "metrics": {"linear_top1": accuracy}}
+def _image(spec: dict | None, seed: int, accuracy: float, temperature: float = 0.5, protocol: int = 1) -> dict:
+    config = {"profile": "quick", "dataset_label": COLUMN, "method": "x", "anneal_beta": False, "epochs": 8,
+              "temperature": temperature, **({"method": "random-init"} if spec is None else {"objective": spec})}
+    return {"pipeline": "image", "config": config, "seed": seed, "metrics": {"linear_top1": accuracy},
+            "protocol": protocol, "git_commit": "x"}
 
 
-def test_every_contrastive_family_has_a_row_in_every_modality():
-    specs = leaderboard_objectives()
-    families = {spec.split(":")[0] for spec in specs}
-    assert families == {name for name, f in REGISTRY.items() if not f.local_global}
-    keys = {c.key.split("/")[1] for c in expand("leaderboard", "quick") if not c.key.startswith("leaderboard/confirm/")}
-    assert keys == {"graph", "image", "sentence"}
+def _scores(config: Config, values: list[float]) -> list[Score]:
+    label = leaderboard.label_of("image", config)
+    return [Score("image", COLUMN, label, seed, v, 1, config.spec, config.temperature) for seed, v in enumerate(values)]
 
 
-def test_cells_are_paired_deltas_to_ntxent_with_holm_and_the_untrained_row():
-    records = [_image({"name": "ntxent", "params": {}}, s, 40.0 + s) for s in range(4)]
-    records += [_image({"name": "hard", "params": {"beta": 1.0, "tau_plus": 0.1}}, s, 42.0 + s + 0.01 * s) for s in range(4)]
-    records += [_image(None, s, 20.0) for s in range(4)]
-    rows, ranks, confirmed = build(records)
-    text = "\n".join(markdown(rows, ranks, confirmed, "coverage"))
-    assert "| hard | +2.02 ± 0.01 H | 1.0 | 1.0 |" in text
-    assert "| ntxent | 41.50 (n=4) | 2.0 | 2.0 |" in text
-    assert "| untrained | -21.50 ± 0.65 |" in text
-    assert "- image C10, 1 variant run: better than ntxent: hard +2.02 ± 0.01 (beyond Holm; not confirmed on fresh " \
-           "seeds yet)." in text and not confirmed
-    assert "In short, per modality: image (1 column): gains from hard." in text
+def test_every_family_gets_the_same_budget_in_every_modality():
+    families = {name for name, f in REGISTRY.items() if not f.local_global}
+    for modality in suites.MODALITIES:
+        found = sweeps(modality)
+        assert {s.family for s in found} == families
+        assert {len(s.values) for s in found} == {4}
+        configs = suites.stage1_configs(modality)
+        assert len(configs) == len(set(configs)) == 4 * len(families)  # four distinct configurations each
 
 
-def test_the_evidence_says_no_gain_plainly_and_names_losses_and_an_untrained_encoder_ahead():
-    records = [_image({"name": "ntxent", "params": {}}, s, 40.0 + s) for s in range(4)]
-    records += [_image({"name": "fnc", "params": {"k": 4}}, s, 30.0 + s + 0.5 * s) for s in range(4)]
-    records += [_image({"name": "hard", "params": {"beta": 1.0, "tau_plus": 0.1}}, s, 40.0 + s + (-1) ** s) for s in range(4)]
-    records += [_image(None, s, 41.0 + s) for s in range(4)]
-    rows, ranks, confirmed = build(records)
-    text = "\n".join(markdown(rows, ranks, confirmed, "coverage"))
-    assert ("- image C10, 2 variants run: no objective beats ntxent beyond noise; worse than ntxent beyond Holm: "
-            "fnc k=4 -9.25 ± 0.32; the untrained encoder scores above ntxent here (+1.00 ± 0.00): a gain may only win "
-            "back what training lost.") in text
-    assert "In short, per modality: image (1 column): losses from fnc." in text
+def test_hardness_is_declared_as_equal_effective_multipliers():
+    for modality in suites.MODALITIES:
+        t = suites.profile_temperature(modality)
+        sweep = next(s for s in sweeps(modality) if s.family == "hardness")
+        assert [round(1 + a * t, 6) for a in sweep.values] == list(suites.HARDNESS_MULTIPLIERS.values)
 
 
-def test_a_row_with_fewer_seeds_than_the_baseline_says_how_many():
-    records = [_image({"name": "ntxent", "params": {}}, s, 40.0 + s) for s in range(4)]
-    records += [_image({"name": "fnc", "params": {"k": 4}}, s, 30.0 + s + 0.5 * s) for s in range(2)]
-    rows, ranks, confirmed = build(records)
-    text = "\n".join(markdown(rows, ranks, confirmed, "coverage"))
-    assert "| fnc k=4 | -9.75 ± 0.25 (n=2 of 4) H |" in text and "| ntxent | 41.50 (n=4) |" in text
+def test_selection_takes_the_best_mean_and_steps_beyond_an_edge_first():
+    sweep = next(s for s in sweeps("image") if s.family == "hard")
+    grid = [configuration("image", sweep, v) for v in sweep.values]
+    means = {0.5: 40.0, 1.0: 42.0, 2.0: 41.0, 6.0: 39.0}
+    scores = [s for v, c in zip(sweep.values, grid, strict=True) for s in _scores(c, [means[v] + e for e in range(4)])]
+    by = leaderboard.table(scores, "image", None)
+    chosen = leaderboard.select(by, "image", sweep)
+    assert chosen.config == grid[1] and chosen.step is None
+    # best at the highest value: the declared step beyond it runs before anything is selected
+    scores = [s for s in scores if s.spec != grid[3].spec] + _scores(grid[3], [50.0, 51.0, 52.0, 53.0])
+    chosen = leaderboard.select(leaderboard.table(scores, "image", None), "image", sweep)
+    step = configuration("image", sweep, sweep.above)
+    assert chosen.config is None and chosen.step == step
+    assert step in leaderboard.follow_ups("image", None, scores)
+    scores += _scores(step, [49.0, 50.0, 51.0, 52.0])  # the step is worse: the edge value is selected
+    assert leaderboard.select(leaderboard.table(scores, "image", None), "image", sweep).config == grid[3]
+    scores = [s for s in scores if s.spec != step.spec] + _scores(step, [60.0, 61.0, 62.0, 63.0])
+    assert leaderboard.select(leaderboard.table(scores, "image", None), "image", sweep).config == step
 
 
-def test_image_runs_off_the_quick_protocol_stay_out_of_the_quick_column():
-    from image.report import scores
+def test_nothing_is_selected_before_every_configuration_has_all_its_seeds():
+    sweep = next(s for s in sweeps("image") if s.family == "hard")
+    grid = [configuration("image", sweep, v) for v in sweep.values]
+    scores = [s for c in grid for s in _scores(c, [40.0, 41.0, 42.0, 43.0])]
+    scores = [s for s in scores if not (s.spec == grid[0].spec and s.seed == 3)]
+    chosen = leaderboard.select(leaderboard.table(scores, "image", None), "image", sweep)
+    assert chosen.config is None and "3 of 4" in chosen.why
 
-    smoke = _image({"name": "hard", "params": {"beta": 1.0, "tau_plus": 0.1}}, 0, 99.0)
+
+def test_a_selected_configuration_that_beats_tuned_ntxent_is_run_again_at_its_temperature():
+    scores: list[Score] = []
+    for sweep in sweeps("image"):
+        for i, value in enumerate(sweep.values):
+            # NT-Xent best at 0.2 (an inner value); hard best at beta=2 and above NT-Xent; every other family below
+            level = {("ntxent", 0.2): 45.0, ("hard", 2.0): 47.0}.get((sweep.family, value), 40.0 - i * 0.1)
+            scores += _scores(configuration("image", sweep, value), [level + e for e in (0, 0.5, 1, 1.5)])
+    ups = leaderboard.follow_ups("image", None, scores)
+    hard = configuration("image", next(s for s in sweeps("image") if s.family == "hard"), 2.0)
+    assert Config("hard", hard.spec, 0.2) in ups
+    assert all(c.family not in suites.TEMPERATURE_FAMILIES for c in ups if c.temperature == 0.2)
+
+
+def test_holm_adjusted_p_values_equal_a_hand_computation_and_holms_decisions():
+    p = [0.01, 0.04, 0.03, 0.005]
+    # sorted: 0.005*4 = 0.02, 0.01*3 = 0.03, 0.03*2 = 0.06, 0.04*1 = 0.04 -> monotone 0.06
+    assert holm_adjusted(p) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    from common.stats import holm
+
+    for alpha in (0.02, 0.03, 0.05, 0.06):
+        assert [a <= alpha for a in holm_adjusted(p)] == holm(p, alpha)
+
+
+def test_a_declared_round_is_one_holm_family_two_sided_and_judged_only_when_complete():
+    from common.stats import Claim as Compared
+
+    fresh = tuple(range(8, 12))
+    base = {s: 40.0 + s for s in fresh}
+    gain = Compared("gain", {s: 42.0 + s + 0.1 * (s % 2) for s in fresh}, base, fresh)
+    loss = Compared("loss", {s: 37.0 + s - 0.1 * (s % 2) for s in fresh}, base, fresh)
+    noise = Compared("noise", {s: 40.0 + s + (0.5 if s % 2 else -0.5) for s in fresh}, base, fresh)
+    judged = judge([gain, loss, noise])
+    assert [j.verdict for j in judged] == ["gain", "loss", "no effect"]
+    p = [j.delta.p_value for j in judged]
+    assert [j.p_adjusted for j in judged] == pytest.approx(holm_adjusted(p))
+    partial = Compared("gain", {s: v for s, v in gain.values.items() if s != 11}, base, fresh)
+    assert {j.verdict for j in judge([partial, loss, noise])} == {"pending"}  # no verdict on part of a round
+
+
+def test_a_round_cannot_change_after_a_fresh_seed_of_it_has_run():
+    claim = Claim(COLUMN, "hard", ((COLUMN, "hard:beta=2,tau_plus=0.1", 0.5),), ((COLUMN, "ntxent", 0.2),))
+    declared = Round("image", (claim,), suites.FRESH_SEEDS["image"])
+    ran = {"pipeline": "harness", "config": {"cell": "leaderboard/fresh/image/x/seed=8", "round": declared.digest}}
+    leaderboard.check_rounds([ran], (declared,))
+    changed = Round("image", (claim,), suites.FRESH_SEEDS["image"][:-1])
+    with pytest.raises(UserError, match="changed after its fresh seeds ran"):
+        leaderboard.check_rounds([ran], (changed,))
+
+
+def test_fresh_seeds_were_never_used_in_their_column_before():
+    earlier = {m: set(seeds) for m, seeds in suites.STAGE1_SEEDS.items()}
+    for modality, _, _, seeds in suites.LEADERBOARD_CONFIRMATIONS:
+        earlier[modality] |= set(seeds)
+    assert all(not earlier[m] & set(suites.FRESH_SEEDS[m]) for m in suites.MODALITIES)
+    assert {m: len(s) for m, s in suites.FRESH_SEEDS.items()} == {"image": 8, "sentence": 6, "graph": 10}
+
+
+def test_records_of_different_protocol_versions_never_pair():
+    old = [_image({"name": "ntxent", "params": {}}, s, 40.0 + s, protocol=0) for s in range(4)]
+    new = [_image({"name": "ntxent", "params": {}}, s, 41.0 + s) for s in range(4)]
+    scores = leaderboard.collect(old + new)
+    assert {s.protocol for s in scores} == {0, 1}
+    assert leaderboard.table(scores, "image", None)[("ntxent", 0.5)] == {s: 41.0 + s for s in range(4)}
+    assert leaderboard.table(leaderboard.collect(old), "image", None) == {}
+
+
+def test_temperature_is_part_of_a_rows_label_and_image_runs_off_protocol_stay_out():
+    records = [_image({"name": "ntxent", "params": {}}, 0, 40.0, temperature=0.2),
+               _image({"name": "ntxent", "params": {}}, 0, 41.0)]
+    smoke = _image({"name": "ntxent", "params": {}}, 0, 99.0)
     smoke["config"]["epochs"] = 4  # `--profile quick --epochs 4` records profile quick too
-    quick = _image({"name": "ntxent", "params": {}}, 0, 40.0)
-    quick["config"]["epochs"] = 8
-    assert [(s.label, s.value) for s in scores([smoke, quick])] == [("ntxent", 40.0)]
+    assert sorted((s.label, s.value) for s in leaderboard.collect([*records, smoke])) == [
+        ("ntxent", 41.0), ("ntxent t=0.2", 40.0)]
 
 
 def test_a_cell_is_done_when_all_its_scores_are_recorded_however_it_ran():
-    from benchmarks.leaderboard import done
-
-    cells = [c for c in expand("leaderboard", "quick") if c.key.startswith("leaderboard/image/ntxent/")]
-    assert [c.yields for c in cells] == [("image", None, "ntxent", (s,)) for s in range(4)]
-    records = [_image({"name": "ntxent", "params": {}}, s, 40.0) for s in (0, 2)]
-    for r in records:
-        r["config"]["epochs"] = 8
-    assert [c.key for c in done(cells, records)] == ["leaderboard/image/ntxent/seed=0", "leaderboard/image/ntxent/seed=2"]
+    cells = [c for c in expand("leaderboard", "quick") if c.key.startswith("leaderboard/image/ntxent@t=0.2/")]
+    assert [(c.yields.spec, c.yields.temperature, c.yields.seeds) for c in cells] == [("ntxent", 0.2, (s,)) for s in range(4)]
+    assert all("--temperature" in c.argv for c in cells)
+    records = [_image({"name": "ntxent", "params": {}}, s, 40.0, temperature=0.2) for s in (0, 2)]
+    assert [c.key for c in leaderboard.done(cells, records)] == ["leaderboard/image/ntxent@t=0.2/seed=0",
+                                                                  "leaderboard/image/ntxent@t=0.2/seed=2"]
     graph = next(c for c in expand("leaderboard", "quick") if c.key == "leaderboard/graph/MUTAG/ntxent")
-    assert graph.yields == ("graph", "MUTAG", "ntxent", tuple(range(10)))  # all ten paired repeats, not one
-
-
-def test_a_declared_variant_is_confirmed_only_by_its_fresh_seeds():
-    from benchmarks.suites import LEADERBOARD_CONFIRMATIONS
-
-    modality, dataset, spec, fresh = LEADERBOARD_CONFIRMATIONS[0]
-    assert (modality, spec) == ("image", "hard:beta=1,tau_plus=0.1")
-    hard = {"name": "hard", "params": {"beta": 1.0, "tau_plus": 0.1}}
-
-    def run(objective, seed, accuracy):
-        record = _image(objective, seed, accuracy)
-        record["config"]["dataset_label"] = dataset
-        return record
-
-    grid = [run({"name": "ntxent", "params": {}}, s, 40.0 + s) for s in range(4)]
-    grid += [run(hard, s, 42.0 + s + 0.01 * s) for s in range(4)]
-    rows, _, confirmed = build(grid + [run({"name": "ntxent", "params": {}}, s, 40.0 + s) for s in fresh]
-                               + [run(hard, s, 40.0 + s - 0.5 * (s % 2)) for s in fresh])  # fresh seeds: no gain
-    assert not confirmed and next(v for v in rows if v.label == "hard").delta.n == 4  # fresh seeds stay out of stage 1
-    records = (grid + [run({"name": "ntxent", "params": {}}, s, 40.0 + s) for s in fresh]
-               + [run(hard, s, 42.0 + s + 0.01 * s) for s in fresh])
-    _, _, confirmed = build(records[:-1])
-    assert not confirmed  # three of the four declared fresh seeds: no verdict yet, however clear
-    _, _, confirmed = build(records)
-    assert confirmed == {("image", dataset, "hard")}
-    from benchmarks.leaderboard import stage2
-
-    assert f"| 1 | image: {dataset} | `{spec}` | 4-7 | 4 / 4 of 4 | +2.05 ± 0.01 | yes |  |" in stage2(records)
-    untrained = [run(None, s, 41.0 + s) for s in fresh]  # the same seeds' untrained encoders: the gain shrinks to ~1
-    assert "| 4-7 | 4 / 4 of 4 | +2.05 ± 0.01 | yes | +1.05 ± 0.01 |" in "\n".join(stage2(records + untrained))
-    # A gain that stage 1's Holm let pass as noise but that its fresh seeds confirm is named in the verdict too.
-    noisy = grid[:4] + [run(hard, s, 42.0 + s + (3.0 if s % 2 else -1.0)) for s in range(4)]
-    rows, ranks, confirmed = build(noisy + records[8:])
-    assert confirmed == {("image", dataset, "hard")} and not next(v for v in rows if v.label == "hard").holm
-    text = "\n".join(markdown(rows, ranks, confirmed, "coverage"))
-    assert f"- image {dataset}, 1 variant run: better than ntxent: hard +3.00 ± 1.15 (not beyond Holm; confirmed on fresh " \
-           "seeds)." in text
-
-
-def test_each_declared_round_is_its_own_holm_family():
-    from benchmarks.leaderboard import confirmed
-    from common.stats import Score
-
-    seeds = range(4, 8)
-    noise = (0.0, 0.6, -0.4, 0.2)
-    scores = [Score("image", "C10", "ntxent", s, 40.0) for s in seeds]
-    scores += [Score("image", "C10", "a", s, 42.0 + e) for s, e in zip(seeds, noise, strict=True)]
-    scores += [Score("image", "C10", lab, s, 40.0 + e) for lab in "bcd" for s, e in zip(seeds, noise, strict=True)]
-    first = (("image", "C10", "a", seeds),)
-    later = tuple(("image", "C10", lab, seeds) for lab in "bcd")
-    labels = {lab: lab for lab in "abcd"}
-    assert confirmed(scores, (first, later), labels) == {("image", "C10", "a")}
-    weak = [s if s.label != "a" else Score(s.modality, s.dataset, s.label, s.seed, s.value - 1.3) for s in scores]
-    assert confirmed(weak, (first,), labels) == {("image", "C10", "a")}  # p = 0.023 < 0.05: a round of one
-    assert not confirmed(weak, (first + later,), labels)  # the same p in one family of four fails 0.05 / 4
-    assert confirmed(weak, (first, later), labels) == {("image", "C10", "a")}  # declaring a later round undoes nothing
-
-
-def test_the_page_lists_undeclared_stage1_gains_as_the_next_rounds_candidates():
-    from benchmarks.leaderboard import undeclared
-
-    def run(objective, seed, accuracy):
-        record = _image(objective, seed, accuracy)
-        record["config"]["dataset_label"] = "CIFAR-10 (JPEG q75)"  # the column round 1 declares hard beta=2 in
-        return record
-
-    records = [run({"name": "ntxent", "params": {}}, s, 40.0 + s) for s in range(4)]
-    fnc = {"name": "fnc", "params": {"k": 1.0, "mode": "attraction"}}
-    records += [run(fnc, s, 41.0 + s + 0.1 * (s % 2)) for s in range(3)]
-    assert undeclared(records).endswith("candidates): none.")  # three of four seeds: not complete yet
-    records.append(run(fnc, 3, 44.1))
-    declared = {"name": "hard", "params": {"beta": 2.0, "tau_plus": 0.1}}
-    records += [run(declared, s, 43.0 + s + 0.1 * (s % 2)) for s in range(4)]
-    assert undeclared(records).endswith("candidates): image CIFAR-10 (JPEG q75) `fnc:k=1,mode=attraction` (p = 4.6e-05).")
-
-
-def test_declared_variants_are_unique_and_their_seeds_fresh():
-    from benchmarks.suites import LEADERBOARD_CONFIRMATIONS, LEADERBOARD_IMAGE_SEEDS, LEADERBOARD_SENTENCE_SEEDS
-    from graph.config import PROFILES
-
-    grid = {"image": set(LEADERBOARD_IMAGE_SEEDS), "sentence": set(LEADERBOARD_SENTENCE_SEEDS),
-            "graph": set(range(PROFILES["paper"].repeats))}
-    assert len({c[:3] for c in LEADERBOARD_CONFIRMATIONS}) == len(LEADERBOARD_CONFIRMATIONS)
-    assert all(not grid[modality] & set(seeds) for modality, _, _, seeds in LEADERBOARD_CONFIRMATIONS)
+    assert graph.yields.seeds == tuple(range(10)) and "--temperature" not in graph.argv  # the profile's 0.2
 
 
 def test_time_left_prices_unrun_cells_by_the_median_recorded_run_and_says_when_none_is_left():
-    from benchmarks.leaderboard import time_left
-
-    todo = [c for c in expand("leaderboard", "quick") if c.key == "leaderboard/image/ntxent/seed=1"]
+    todo = [c for c in expand("leaderboard", "quick") if c.key == "leaderboard/image/ntxent@t=0.2/seed=1"]
     records = [{**_image({"name": "ntxent", "params": {}}, 0, 40.0), "wall_time_s": 7200.0},
                {**_image({"name": "ntxent", "params": {}}, 1, 41.0), "wall_time_s": 3600.0}]
-    assert time_left(todo, records).startswith("The cells still to run would take about image 2 h on one such core")
-    assert time_left([], records) == "Every declared cell has run."
+    assert leaderboard.time_left(todo, records).startswith("The cells still to run would take about image 2 h")
+    assert leaderboard.time_left([], records) == "Every declared cell has run."
+
+
+def test_the_json_round_trips_to_the_same_pages():
+    from benchmarks.leaderboard_md import markdown, readme_section
+    from benchmarks.leaderboard_page import html
+
+    records = [_image({"name": "ntxent", "params": {}}, s, 40.0 + s + (t == 0.2), temperature=t) for s in range(4)
+               for t in (0.1, 0.2, 0.3, 0.5)]
+    records += [_image(None, s, 25.0) for s in range(4)]
+    board = leaderboard.data(records)
+    again = json.loads(json.dumps(board))
+    assert markdown(again, "c") == markdown(json.loads(json.dumps(again)), "c")
+    assert html(again) == html(json.loads(json.dumps(again)))
+    column = next(c for c in again["columns"] if c["modality"] == "image")
+    assert column["baseline"] == "ntxent t=0.2" and column["baseline_selected"]
+    assert column["untrained_delta"] == pytest.approx(25.0 - statistics.fmean(41.0 + s for s in range(4)))
+    assert "No verdict yet" in again["verdicts"]["image"] and readme_section(again)
+
+
+def test_the_untuned_rounds_are_rejudged_as_one_family():
+    verdict = leaderboard.history([])
+    assert len(verdict["claims"]) == len(suites.LEADERBOARD_CONFIRMATIONS) and verdict["survivors"] == []

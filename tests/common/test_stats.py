@@ -59,23 +59,3 @@ def test_holm_steps_down_and_stops_at_the_first_failure():
     assert holm([0.03, 0.01, 0.04, 0.015]) == [False, True, False, True]
     assert holm([0.04]) == [True] and holm([0.04, 0.04]) == [False, False]
     assert holm([]) == []
-
-
-def test_verdicts_pair_by_seed_correct_within_a_column_and_leave_untrained_out_of_the_family():
-    from common.stats import Score, mean_ranks, verdicts
-
-    scores = [Score("image", "C10", "ntxent", s, 50.0 + s) for s in range(4)]
-    scores += [Score("image", "C10", "hard", s, 52.0 + s + 0.01 * s) for s in range(4)]  # +2.00..+2.03: clear
-    scores += [Score("image", "C10", "ring", s, 50.0 + s + (1 if s % 2 else -1)) for s in range(4)]  # ±1: noise
-    scores += [Score("image", "C10", "untrained", s, 30.0) for s in range(4)]
-    scores += [Score("graph", "MUTAG", "ntxent", 0, 80.0), Score("graph", "MUTAG", "hard", 0, 70.0)]
-    scores += [Score("graph", "DD", "hard", 0, 70.0)]  # no baseline: no column
-    rows = {(v.modality, v.label): v for v in verdicts(scores, "ntxent")}
-    assert rows[("image", "hard")].holm and rows[("image", "hard")].delta.mean == pytest.approx(2.015)
-    assert not rows[("image", "ring")].holm and rows[("image", "ring")].delta.mean == 0.0
-    assert rows[("image", "untrained")].delta.mean == pytest.approx(-21.5) and not rows[("image", "untrained")].holm
-    assert rows[("image", "ntxent")].delta is None and rows[("image", "ntxent")].n == 4
-    assert not any(v.dataset == "DD" for v in rows.values())
-    assert rows[("graph", "hard")].delta.n == 1 and not rows[("graph", "hard")].holm  # one seed: no test
-    ranks = mean_ranks(list(rows.values()))
-    assert ranks["hard"] == {"image": 1.0, "graph": 2.0, "all": 1.5} and "untrained" not in ranks
