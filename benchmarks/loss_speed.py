@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from common.cli import Parser, at_least, check_output_file, comma_list, run_main
+from common.cli import Parser, UserError, at_least, check_output_file, comma_list, run_main
 
 if TYPE_CHECKING:  # torch is imported where it runs, so that --help answers at once
     import torch
@@ -194,6 +194,18 @@ def resnet_step_share(batch: int, repeats: int) -> list[tuple[str, str, float, f
     return rows
 
 
+def check_batches(batches: list[int], step_batch: int) -> None:
+    """``UserError`` before any work when a registered objective cannot run at its defaults on one of the batches."""
+    from common.objectives import REGISTRY, check_negatives, make_objective
+
+    counts = [2 * b - 2 for b in [*batches, *([step_batch] if step_batch else [])]]
+    for name in REGISTRY:
+        try:
+            check_negatives(make_objective(name), counts, temperature=0.5)
+        except ValueError as err:
+            raise UserError(f"--batches/--step-batch: {err}") from None
+
+
 def main(argv: list[str] | None = None) -> None:
     p = Parser(prog="python -m benchmarks.loss_speed", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--batches", type=comma_list(at_least(2), "batch sizes"), default=[256, 1024, 4096],
@@ -205,6 +217,7 @@ def main(argv: list[str] | None = None) -> None:
                    help="images per view for the ResNet-18 training-step share (0 = skip; the paper uses 256)")
     args = p.parse_args(argv)
     check_output_file(args.records, "--records")
+    check_batches(args.batches, args.step_batch)
     import torch
 
     from benchmarks.released import loop_mask_local_global, loop_masks, naive_published

@@ -15,28 +15,27 @@ removes it. Per (anchor, positive) pair, with negatives :math:`s^-_j`:
 so that :math:`\mathcal{L}_{\mathrm{NT\text{-}Xent}} = \mathcal{L}_{\mathrm{DCL}} - \log q`.
 The weight up-weights hard positives (low :math:`s^+`); its mean over the batch is 1. The
 expectation runs over the call's positive pairs (``P`` of them, each counted as often as its
-anchor's row weight), as lightly's ``negative_mises_fisher_weights`` does over the local
-batch (two views: 2B pairs, each similarity twice, the same as B); the weight is
-differentiated, as in the paper's formula and lightly. The masked form takes the mean over
-its own call's pairs; the two-view form :func:`dclw_two_view` with gathered negatives takes
-it over every rank's pairs (the pairs' scaled logits are gathered with gradients), so that
-W ranks equal one process on the global batch (tests/common/test_distributed.py), where
-lightly's weight stays per rank.
+anchor's row weight), as the reference's weight function does over its batch (two views: 2B
+pairs, each similarity twice, the same as B).
+
+Whether the weight is differentiated is ``detach``: the paper released no code and does not
+say; the reference implementation (raminnakhli/Decoupled-Contrastive-Learning,
+``loss/dcl.py``) differentiates it (``detach="no"``, the default), lightly's ``DCLWLoss``
+computes it from detached outputs (``detach="yes"``). Values agree; gradients do not.
+The masked form takes the mean over its own call's pairs; the two-view form
+:func:`dclw_two_view` with gathered negatives takes it over every rank's pairs (the pairs'
+scaled logits are gathered with gradients), so that W ranks equal one process on the global
+batch (tests/common/test_distributed.py), where lightly's weight stays per rank.
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 from torch import Tensor
 
 from common.distributed import gather_with_grad, rank_and_world
-from common.masked import check_temperature, masked_logsumexp, positive_logits, prepare, reduce_pairs
+from common.masked import masked_logsumexp, positive_logits, prepare, reduce_pairs
 from common.views import two_view_loss
-
-CITATION = ("Yeh, Hong, Hsu, Liu, Chen, LeCun. Decoupled Contrastive Learning. ECCV 2022, arXiv:2110.06848 "
-            "(DCLW weight: Sec. 3, negative von Mises-Fisher weighting, sigma = 0.5)")
 
 
 def dcl_loss(
@@ -49,7 +48,7 @@ def dcl_loss(
     row_weights: Tensor | None = None,
 ) -> Tensor:
     """Decoupled contrastive loss: the positive is not in the denominator."""
-    return _decoupled(anchors, candidates, pos_mask, neg_mask, temperature, row_weights, None)
+    return _decoupled(anchors, candidates, pos_mask, neg_mask, temperature, row_weights, None, False)
 
 
 def dclw_loss(
@@ -61,34 +60,28 @@ def dclw_loss(
     temperature: float,
     row_weights: Tensor | None = None,
     sigma: float = 0.5,
+    detach: str = "no",
 ) -> Tensor:
-    """DCL with the positive term weighted by ``2 - P softmax(s+/sigma)`` over the positive pairs."""
-    return _decoupled(anchors, candidates, pos_mask, neg_mask, temperature, row_weights, _checked(sigma))
+    """DCL with the positive term weighted by ``2 - P softmax(s+/sigma)`` over the positive pairs (constant if ``detach``)."""
+    return _decoupled(anchors, candidates, pos_mask, neg_mask, temperature, row_weights, sigma, detach == "yes")
 
 
 def dclw_two_view(z1: Tensor, z2: Tensor, *, temperature: float, gather_distributed: bool = False,
-                  sigma: float = 0.5) -> Tensor:
+                  sigma: float = 0.5, detach: str = "no") -> Tensor:
     """DCLW on two views ``(B, d)``; with ``gather_distributed`` the weights' mean runs over all ranks' pairs.
 
     Every rank must pass the same B (as for the gathered negatives).
     """
-    sigma = _checked(sigma)
     _, world = rank_and_world() if gather_distributed else (0, 1)
 
     def masked(anchors, candidates, pos_mask, neg_mask, **kwargs):
-        return _decoupled(anchors, candidates, pos_mask, neg_mask, temperature, None, sigma, world > 1)
+        return _decoupled(anchors, candidates, pos_mask, neg_mask, temperature, None, sigma, detach == "yes", world > 1)
 
     return two_view_loss(masked, z1, z2, gather_distributed=gather_distributed)
 
 
-def _checked(sigma: float) -> float:
-    if not (sigma > 0 and math.isfinite(sigma)):
-        raise ValueError(f"sigma must be a finite number > 0, got {sigma}")
-    return sigma
-
-
-def _decoupled(anchors, candidates, pos_mask, neg_mask, temperature, row_weights, sigma, gathered=False) -> Tensor:
-    check_temperature(temperature)
+def _decoupled(anchors: Tensor, candidates: Tensor, pos_mask: Tensor, neg_mask: Tensor, temperature: float,
+               row_weights: Tensor | None, sigma: float | None, detach: bool, gathered: bool = False) -> Tensor:
     batch = prepare(anchors, candidates, pos_mask, neg_mask, row_weights, temperature)
     with torch.autocast(batch.anchors.device.type, enabled=False):
         log_neg = masked_logsumexp(batch, ~batch.neg_mask)
@@ -101,5 +94,6 @@ def _decoupled(anchors, candidates, pos_mask, neg_mask, temperature, row_weights
             if gathered:  # the mean over every rank's pairs; gradients flow back to the owning rank
                 weighted, log_w = gather_with_grad(weighted), gather_with_grad(log_w)
             log_mean = torch.logsumexp(weighted, dim=0) - torch.logsumexp(log_w, dim=0)
-            pos_logit = pos_logit * (2.0 - torch.exp(scaled - log_mean))
+            weight = 2.0 - torch.exp(scaled - log_mean)
+            pos_logit = pos_logit * (weight.detach() if detach else weight)
         return reduce_pairs(batch, pair_row, log_neg[pair_row] - pos_logit)

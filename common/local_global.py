@@ -37,9 +37,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from common.losses import check_hparams
-
-CONVENTIONS = ("paper", "reference")
 _LOG2 = math.log(2.0)
 
 
@@ -62,13 +59,11 @@ def local_global_loss(
         tau_plus: class prior of false negatives, in [0, 1).
         beta: hardness of the negative weighting, >= 0.
         convention: ``"paper"`` or ``"reference"`` (see module docstring).
+            Parameters are validated by the registry (family ``jsd``).
         counts: ``(n,)`` how many nodes each row stands for (default: one each). The loss
             equals that of the rows repeated ``counts`` times (:mod:`graph.wl` finds the
             nodes that share a row).
     """
-    check_hparams(1.0, tau_plus, beta)
-    if convention not in CONVENTIONS:
-        raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
     num_graphs = graph.shape[0]
     if num_graphs < 2:
         raise ValueError(f"need at least 2 graphs in a batch for negatives, got {num_graphs}")

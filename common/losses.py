@@ -33,15 +33,19 @@ from torch import Tensor, nn
 
 from common.distributed import gather_with_grad, rank_and_world
 from common.masked import check_temperature, logits_backward, positive_logits, prepare, reduce_pairs
+from common.views import check_views
 
 
 def check_hparams(temperature: float, tau_plus: float, beta: float) -> None:
-    """Raise ``ValueError`` naming the argument when a hyper-parameter is out of range."""
+    """``ValueError`` naming the argument when a hyper-parameter is out of range: the registry's ranges of ``hard``.
+
+    For the losses built outside the registry (:class:`HardNegativeLoss`, sentence-transformers' wrapper), so
+    they are held to the same ranges, not to a copy of them.
+    """
+    from common.objectives import make_objective
+
     check_temperature(temperature)
-    if not 0 <= tau_plus < 1:
-        raise ValueError(f"tau_plus must be in [0, 1), got {tau_plus}")
-    if not (beta >= 0 and math.isfinite(beta)):
-        raise ValueError(f"beta must be a finite number >= 0, got {beta}")
+    make_objective("hard", tau_plus=tau_plus, beta=beta)
 
 
 class _LogWeightedMean(torch.autograd.Function):
@@ -135,11 +139,6 @@ def _prepare(*tensors: Tensor) -> list[Tensor]:
     return [F.normalize(t.to(dtype), dim=-1) for t in tensors]
 
 
-def _check_embeddings(name: str, x: Tensor) -> None:
-    if x.dim() != 2:
-        raise ValueError(f"{name} must have shape (batch, dim), got {tuple(x.shape)}")
-
-
 def hcl_loss(
     z1: Tensor,
     z2: Tensor,
@@ -157,20 +156,17 @@ def hcl_loss(
         temperature: t > 0.
         tau_plus: class prior of false negatives, in [0, 1). 0 = no debiasing.
         beta: concentration of the importance weights, >= 0. 0 = uniform weights.
+            Parameters are validated where the loss is built (:func:`check_hparams`, the registry).
         detach_weights: treat the importance weights as constants in the gradient
             (the released code differentiates through them; that is the default here).
         gather_distributed: use the other ranks' embeddings as extra negatives (with
             gradients). Every rank must pass the same B. Averaging gradients across
             ranks (DDP) then gives the gradient of the loss on the global batch.
     """
-    check_hparams(temperature, tau_plus, beta)
-    _check_embeddings("z1", z1)
-    if z1.shape != z2.shape:
-        raise ValueError(f"z1 and z2 must have the same shape, got {tuple(z1.shape)} and {tuple(z2.shape)}")
+    check_temperature(temperature)
     rank, world = rank_and_world() if gather_distributed else (0, 1)
+    check_views(z1, z2, world)
     batch = z1.shape[0]
-    if batch * world < 2:
-        raise ValueError(f"need at least 2 samples across all ranks for negatives, got batch size {batch}")
     with torch.autocast(z1.device.type, enabled=False):
         z1, z2 = _prepare(z1, z2)
         all1 = gather_with_grad(z1) if world > 1 else z1
@@ -217,7 +213,6 @@ def masked_hcl_loss(
         row_weights: ``(R,)`` non-negative; the same as repeating each row that many times.
         temperature, tau_plus, beta, detach_weights: as in :func:`hcl_loss`.
     """
-    check_hparams(temperature, tau_plus, beta)
     batch = prepare(anchors, candidates, pos_mask, neg_mask, row_weights, temperature)
     with torch.autocast(batch.anchors.device.type, enabled=False):
         count = batch.neg_count.to(batch.anchors.dtype)

@@ -19,15 +19,9 @@ from torch import Tensor
 
 
 def check_temperature(temperature: float) -> None:
+    """The one check of the temperature, for every loss (the masked core and the two-view HCL path call it)."""
     if not (temperature > 0 and math.isfinite(temperature)):
         raise ValueError(f"temperature must be a finite number > 0, got {temperature}")
-
-
-def check_range(name: str, value: float, low: float, high: float | None = None) -> None:
-    """``ValueError`` naming ``name`` unless ``low <= value <= high`` and finite."""
-    if not (math.isfinite(value) and value >= low and (high is None or value <= high)):
-        bound = "" if high is None else f", {high}"
-        raise ValueError(f"{name} must be a finite number in [{low}{bound}], got {value}")
 
 
 @dataclass
@@ -68,8 +62,11 @@ def prepare(
     Normalisation happens in float32 at least: half-precision logits at t=0.05 overflow. With
     a ``temperature`` the float32 logits are computed here, once, as the batch's only
     ``(R', C)`` float tensor; the families select on it and :func:`masked_logsumexp` turns it
-    into its exponentials, so no second copy is made in the forward pass.
+    into its exponentials, so no second copy is made in the forward pass. The temperature is
+    validated here, once for every family (their parameters are validated by the registry).
     """
+    if temperature is not None:
+        check_temperature(temperature)
     for name, x in (("anchors", anchors), ("candidates", candidates)):
         if x.dim() != 2:
             raise ValueError(f"{name} must have shape (batch, dim), got {tuple(x.shape)}")

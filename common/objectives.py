@@ -16,14 +16,25 @@ A family's implementation is a function in the *masked form* (lightly/PyGCL's co
 and, optionally, a faster *two-view* form ``loss(z1, z2, *, temperature, gather_distributed,
 **params)`` (SimCLR's 2B anchors); without one, the two views go through the masked form.
 Graph-only families (InfoGraph's JSD estimator) declare ``local_global`` instead.
+
+The catalogue of built-in families is :mod:`common.families`; it registers itself when this
+module is imported, then :func:`common.plugins.load_plugins` registers families from outside
+the repository, so every process that imports the registry sees the same families.
+
+Validation has one layer: a family's :class:`Param` ranges (and its ``constraint``) check every
+parameter when a spec is parsed, and the masked core (:func:`common.masked.prepare`) checks the
+temperature; implementations trust both and check only what depends on the batch (MoCHi's
+``num_hard`` against an anchor's negatives, an empty ring band): :func:`check_negatives`.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 Value = float | str
@@ -69,11 +80,15 @@ class Param:
 
 @dataclass(frozen=True)
 class Family:
-    """A registered objective family: its parameters, implementation paths and citation."""
+    """A registered objective family: its parameters, implementation paths, citation and reference code."""
 
     name: str
     summary: str
     citation: str
+    #: the reference code the implementation is checked against ("repository: file"), or "paper only"
+    reference: str = "paper only"
+    #: what runs here differently from that reference ("" when nothing)
+    deviation: str = ""
     params: dict[str, Param] = field(default_factory=dict)
     fixed: dict[str, Value] = field(default_factory=dict)  # passed to the implementation, not settable
     masked: str | None = None  # "module:function" of the masked form
@@ -84,6 +99,9 @@ class Family:
     seeded: bool = False
     #: a check across parameters: the error text for invalid values, None when they are fine
     constraint: Callable[[dict[str, Value]], str | None] | None = None
+    #: parameters of earlier versions of the family, with their defaults then: stored records that hold them
+    #: still read back (:func:`from_dict`, as history that cannot run), and are labelled as they were
+    retired: dict[str, Value] = field(default_factory=dict)
 
 
 def _fmt(value: Value) -> str:
@@ -123,10 +141,16 @@ class Objective:
         """The same family with some parameters changed (validated), e.g. an annealed beta."""
         return make_objective(self.name, **{**dict(self.params), **params})
 
+    @property
+    def retired(self) -> bool:
+        """Whether this objective holds parameters the family no longer has (a record of an earlier version)."""
+        return any(k not in self.family.params for k, _ in self.params)
+
     def label(self, aliases: dict[str, str] | None = None) -> str:
         """Short display name: the family (or a pipeline's alias for it) and the parameters off their defaults."""
         family = self.family
-        changed = [f"{k}={_fmt(v)}" for k, v in self.params if v != family.params[k].default]
+        defaults = {**family.retired, **{k: p.default for k, p in family.params.items()}}
+        changed = [f"{k}={_fmt(v)}" for k, v in self.params if v != defaults.get(k)]
         name = (aliases or {}).get(self.name, self.name)
         return name + (" " + ",".join(changed) if changed else "")
 
@@ -179,19 +203,32 @@ def parse_objective(text: str) -> Objective:
     if name in ALIASES:
         alias = parse_objective(ALIASES[name])
         name, params = alias.name, dict(alias.params)
+    given: set[str] = set()
     for item in filter(None, (part.strip() for part in rest.split(","))):
         key, sep, value = item.partition("=")
-        if not sep or not key.strip():
+        key = key.strip()
+        if not sep or not key:
             raise ValueError(f"objective {text!r}: expected key=value after the name, got {item!r}")
-        params[key.strip()] = value.strip()
+        if key in given:  # the last would win silently: a typo or a merge gone wrong
+            raise ValueError(f"objective {text!r}: {key} is given twice")
+        given.add(key)
+        params[key] = value.strip()
     return make_objective(name, **params)
 
 
 def from_dict(stored: dict[str, Any]) -> Objective:
-    """The inverse of :meth:`Objective.to_dict` (records, checkpoints); ``ValueError`` when it does not validate."""
+    """The inverse of :meth:`Objective.to_dict` (records, checkpoints); ``ValueError`` when it does not validate.
+
+    A record of an earlier version of a family (one of its ``retired`` parameters) reads back as it was
+    stored, unvalidated: it labels and compares as history, and :func:`build` refuses to run it.
+    """
     if not isinstance(stored, dict) or not isinstance(stored.get("params", {}), dict):
         raise ValueError(f"not a stored objective: {stored!r}")
-    return make_objective(str(stored.get("name")), **stored.get("params", {}))
+    name, params = str(stored.get("name")), stored.get("params", {})
+    family = REGISTRY.get(name)
+    if family is not None and set(params) & set(family.retired):
+        return Objective(name, tuple(sorted(params.items())))
+    return make_objective(name, **params)
 
 
 def names() -> list[str]:
@@ -201,6 +238,22 @@ def names() -> list[str]:
 def _load(path: str) -> Callable[..., Any]:
     module, _, function = path.partition(":")
     return getattr(importlib.import_module(module), function)
+
+
+def where(family: Family | str) -> dict[str, str]:
+    """Each implementation form of ``family`` (masked, two_view, local_global) as ``"path:line"`` from the repository root."""
+    from common.paths import REPO_ROOT
+
+    family = REGISTRY[family] if isinstance(family, str) else family
+    places = {}
+    for form in ("masked", "two_view", "local_global"):
+        path = getattr(family, form)
+        if path:
+            function = inspect.unwrap(_load(path))
+            file = Path(inspect.getsourcefile(function)).resolve()
+            shown = file.relative_to(REPO_ROOT) if file.is_relative_to(REPO_ROOT) else file
+            places[form] = f"{shown}:{inspect.getsourcelines(function)[1]}"
+    return places
 
 
 class ObjectiveLoss:
@@ -213,8 +266,9 @@ class ObjectiveLoss:
     """
 
     def __init__(self, objective: Objective, *, temperature: float, gather_distributed: bool = False) -> None:
-        if not (temperature > 0 and math.isfinite(temperature)):
-            raise ValueError(f"temperature must be a finite number > 0, got {temperature}")
+        if objective.retired:
+            raise ValueError(f"{objective} is a record of an earlier version of {objective.name} (history): it cannot "
+                             f"run; its parameters now: {', '.join(objective.family.params) or 'none'}")
         self.objective, self.temperature, self.gather_distributed = objective, float(temperature), gather_distributed
         family = objective.family
         self._masked = _load(family.masked) if family.masked else None
@@ -279,8 +333,8 @@ def build(objective: Objective | str, *, temperature: float, gather_distributed:
 def check_negatives(objective: Objective, counts: Any, *, temperature: float) -> None:
     """``ValueError`` when ``objective`` cannot score an anchor with one of ``counts`` negatives.
 
-    Some parameters are valid only against a batch (FNC's k below the negatives, MoCHi's
-    num_hard at most them, a narrow ring band holding one of them): pipelines call this with
+    Some parameters are valid only against a batch (MoCHi's num_hard at most the negatives, a
+    narrow ring band holding one of them): pipelines and benchmarks call this with
     the negatives per anchor their batches give, before training, so a bad spec is a one-line
     error rather than a traceback mid-run. Draws from its own generator, not the global one.
     """
@@ -313,108 +367,14 @@ def listing() -> str:
             whole = " (integer)" if p.integer else ""
             lines.append(f"    {key} = {_fmt(p.default)}  in {p.range_text()}{whole}: {p.help}")
         lines.append(f"    cite: {family.citation}")
+        lines.append(f"    reference: {family.reference}")
+        if family.deviation:
+            lines.append(f"    deviation: {family.deviation}")
     return "\n".join(lines)
 
 
-_TAU_PLUS = Param(0.1, "class prior of false negatives among the negatives (0: no debiasing)", 0.0, 1.0, high_open=True)
-_HCL = "Robinson, Chuang, Sra, Jegelka. Contrastive Learning with Hard Negative Samples. ICLR 2021, arXiv:2010.04592"
-
-register(
-    Family("ntxent", "NT-Xent / InfoNCE: cross-entropy of the positive against all in-batch negatives",
-           "Chen, Kornblith, Norouzi, Hinton. A Simple Framework for Contrastive Learning of Visual "
-           "Representations. ICML 2020, arXiv:2002.05709",
-           fixed={"tau_plus": 0.0, "beta": 0.0}, masked="common.losses:masked_hcl_loss", two_view="common.losses:hcl_loss"),
-    ("simclr", "ntxent"), ("plain", "ntxent"), ("infonce", "ntxent"),
-)
-register(
-    Family("debiased", "debiased contrastive loss: the negatives' sum corrected for false negatives of prior tau_plus",
-           "Chuang, Robinson, Lin, Torralba, Jegelka. Debiased Contrastive Learning. NeurIPS 2020, arXiv:2007.00224",
-           params={"tau_plus": _TAU_PLUS}, fixed={"beta": 0.0},
-           masked="common.losses:masked_hcl_loss", two_view="common.losses:hcl_loss"),
-)
-register(
-    Family("hard", "HCL: negatives importance-weighted by e^{beta s/t}, debiased with prior tau_plus", _HCL,
-           params={"tau_plus": _TAU_PLUS, "beta": Param(1.0, "concentration of the weights on hard negatives", 0.0)},
-           masked="common.losses:masked_hcl_loss", two_view="common.losses:hcl_loss"),
-    ("hcl", "hard"),
-)
-register(
-    Family("jsd", "InfoGraph's local-global Jensen-Shannon estimator, with HCL's debiasing and hard weighting "
-           "(graphs only); tau_plus = beta = 0 is InfoGraph", "Sun, Hoffmann, Verma, Tang. InfoGraph. ICLR 2020, "
-           f"arXiv:1908.01000; hard variant: {_HCL}",
-           params={"tau_plus": Param(0.0, "class prior of false negatives (the released graph code uses 0.5)", 0.0, 1.0,
-                                     high_open=True),
-                   "beta": Param(0.0, "hardness of the negative weighting (0: uniform)", 0.0),
-                   "convention": Param("paper", "paper: weights e^{+beta q/s} over true negatives; reference: the "
-                                       "released graph code's arithmetic (joshr17/HCL issue 11)",
-                                       choices=("paper", "reference"))},
-           local_global="common.local_global:local_global_loss"),
-    ("infograph", "jsd"),
-)
+# The catalogue registers the built-in families, then the plugins (common/families.py); an import at the end,
+# so that the catalogue finds the machinery above defined whichever module is imported first.
+from common import families as _families  # noqa: E402,F401
 
 
-# The negative-handling methods of the field (issue 18): each in the masked form over common.masked;
-# images take them through the two-view adapter, graphs through the InfoNCE local-global estimator.
-_DCL = ("Yeh, Hong, Hsu, Liu, Chen, LeCun. Decoupled Contrastive Learning. ECCV 2022, arXiv:2110.06848")
-register(
-    Family("decoupled", "DCL: NT-Xent with the positive removed from the denominator (no negative-positive coupling)",
-           _DCL, masked="common.decoupled:dcl_loss"),
-    ("dcl", "decoupled"),
-)
-register(
-    Family("dclw", "DCLW: DCL with the positive term weighted by 2 - P softmax(s+/sigma) over the batch's positive "
-           "pairs (negative von Mises-Fisher weight; exact with gathered negatives)", _DCL + " (Sec. 3, DCLW)",
-           params={"sigma": Param(0.5, "von Mises-Fisher scale of the positive weights (paper: 0.5)", 0.0,
-                                  low_open=True)},
-           masked="common.decoupled:dclw_loss", two_view="common.decoupled:dclw_two_view"),
-)
-register(
-    Family("hardness", "hardness offset: every negative logit raised by alpha * stop_grad(cos), weights e^{alpha s} "
-           "not renormalised (sentence-transformers' hardness_mode=in_batch_negatives)",
-           "Lan, Niu, Meng, Zhou, Su. LLaVE: Large Language and Vision Embedding Models with Hardness-Weighted "
-           "Contrastive Learning. arXiv:2503.04812, 2025",
-           params={"alpha": Param(9.0, "hardness strength, added to the logit unscaled by the temperature (LLaVE: 9 "
-                                  "at t = 0.05; 0: NT-Xent)", 0.0)},
-           masked="common.hardness:hardness_offset_loss"),
-)
-register(
-    Family("fnc", "false-negative cancellation, in-batch: each anchor's k most similar negatives (detached) are "
-           "eliminated, or attracted as extra positives", "Huynh, Kornblith, Walter, Maire, Khademi. Boosting "
-           "Contrastive Self-Supervised Learning with False Negative Cancellation. WACV 2022, arXiv:2011.11765",
-           params={"k": Param(1.0, "false negatives cancelled per anchor (0: NT-Xent); fewer than the anchor's "
-                              "negatives", 0.0, integer=True),
-                   "mode": Param("attraction", "elimination: dropped from the negatives; attraction: also positives",
-                                 choices=("attraction", "elimination"))},
-           masked="common.fnc:fnc_loss"),
-)
-
-
-def _ring_band(values: dict[str, Value]) -> str | None:
-    lower, upper = values["lower"], values["upper"]
-    return None if lower <= upper else f"lower/upper: the ring band [{lower:g}, {upper:g}] is empty (lower > upper)"
-
-
-register(
-    Family("ring", "ring / conditional negatives: only negatives whose similarity percentile lies in [lower, upper] "
-           "count", "Wu, Zhuang, Mosse, Yamins, Goodman. Conditional Negative Sampling for Contrastive Learning of "
-           "Visual Representations. ICLR 2021, arXiv:2010.02037",
-           params={"lower": Param(0.5, "lowest similarity percentile kept (0: the least similar negative)", 0.0, 1.0),
-                   "upper": Param(1.0, "highest similarity percentile kept (1: the most similar negative)", 0.0, 1.0)},
-           masked="common.ring:ring_loss", constraint=_ring_band),
-)
-_COUNT = {"low": 0.0, "integer": True}
-register(
-    Family("mochi", "MoCHi hard negative mixing, in-batch: synthetic negatives mixed from pairs of each anchor's "
-           "num_hard hardest negatives and from the anchor with one (coefficient < 0.5), no gradient through them",
-           "Kalantidis, Sariyildiz, Pion, Weinzaepfel, Larlus. Hard Negative Mixing for Contrastive Learning. "
-           "NeurIPS 2020, arXiv:2010.01028",
-           params={"num_hard": Param(16.0, "hardest negatives mixed per anchor, N (paper: 1024 of a 16k queue; "
-                                     "in-batch: at most the anchor's negatives)", 1.0, integer=True),
-                   "num_mix": Param(16.0, "synthetic negatives mixed from two hard negatives, s", **_COUNT),
-                   "num_query_mix": Param(4.0, "synthetic negatives mixed from the anchor and a hard negative, s'",
-                                          **_COUNT),
-                   "seed": Param(0.0, "seed of the mixing draws (they advance every step)", **_COUNT)},
-           masked="common.mixing:mochi_loss", two_view="common.mixing:mochi_two_view", seeded=True,
-           constraint=lambda v: "num_hard must be >= 2 to mix pairs of negatives" if v["num_mix"] and v["num_hard"] < 2
-           else None),
-)

@@ -1,17 +1,21 @@
-r"""Ring (conditional) negatives: only negatives in a similarity-percentile band count.
+r"""Ring (conditional) negatives: only negatives in a band of similarity ranks count.
 
 Wu et al. sample negatives from a *ring* around the anchor: not the farthest (uninformative)
-and, with an upper bound below 1, not the very closest (likely false negatives). Per anchor
-with :math:`N` negatives ranked by similarity, :math:`\rho_j = \mathrm{rank}_j / (N - 1)`
-(0 for the least similar, 1 for the most; 1 when N = 1), and the band
-:math:`R = \{j : \text{lower} \le \rho_j \le \text{upper}\}`:
+and not the very closest (likely false negatives). The official SimCLR code (SimCLRRing,
+mhw32/contrastive-ring-public) sorts an anchor's similarities, keeps the ``thres_outer``
+fraction most similar (the outer ball) and drops the ``thres_inner`` fraction most similar of
+those (the inner ball, ``dynamic_inner``): 0.5 and 0.1 in its SimCLR configuration, with no
+annealing. Here, of an anchor's :math:`N` negatives ranked most similar first, the ring holds
 
 .. math::
-    \mathcal{L} = -\log \frac{e^{s^+/t}}{e^{s^+/t} + \sum_{j \in R} e^{s^-_j/t}}
+    R = \{\text{ranks } \lfloor (1-\text{upper})\,N \rfloor, \dots, \lfloor (1-\text{lower})\,N \rfloor - 1\},
+    \qquad
+    \mathcal{L} = -\log \frac{e^{s^+/t}}{e^{s^+/t} + \sum_{j \in R} e^{s^-_j/t}},
 
-The band is chosen on detached similarities. ``[0, 1]`` is NT-Xent. The defaults keep the
-hardest half (``lower = 0.5``); the paper anneals the lower percentile during training, a
-schedule that belongs to the training loop, not to this loss.
+the reference's integer arithmetic with ``thres_outer = 1 - lower`` and
+``thres_outer * thres_inner = 1 - upper`` (its default band is lower = 0.5, upper = 0.95).
+The band is chosen on detached similarities. ``[0, 1]`` is NT-Xent. The reference ranks the
+anchor's self-product and its positive with the negatives; here only the negatives are ranked.
 """
 
 from __future__ import annotations
@@ -21,17 +25,12 @@ from torch import Tensor
 
 from common.masked import (
     MaskedBatch,
-    check_range,
-    check_temperature,
     info_nce_loss,
     masked_logsumexp,
     over_negatives,
     prepare,
     row_blocks,
 )
-
-CITATION = ("Wu, Zhuang, Mosse, Yamins, Goodman. Conditional Negative Sampling for Contrastive Learning of "
-            "Visual Representations. ICLR 2021, arXiv:2010.02037")
 
 
 def ring_loss(
@@ -43,19 +42,18 @@ def ring_loss(
     temperature: float,
     row_weights: Tensor | None = None,
     lower: float = 0.5,
-    upper: float = 1.0,
+    upper: float = 0.95,
 ) -> Tensor:
-    """InfoNCE over the negatives whose similarity percentile lies in ``[lower, upper]``."""
-    check_temperature(temperature)
-    check_range("lower", lower, 0.0, 1.0)
-    check_range("upper", upper, 0.0, 1.0)
+    """InfoNCE over the ring of negatives between the ``1 - lower`` and ``1 - upper`` most similar fractions."""
     batch = prepare(anchors, candidates, pos_mask, neg_mask, row_weights, temperature)
     low_rank, high_rank = _band_ranks(batch.neg_count, lower, upper)
     if (low_rank > high_rank).any():
-        raise ValueError(f"lower/upper: the ring band [{lower}, {upper}] holds no negative of some anchor")
+        fewest = int(batch.neg_count.min())
+        raise ValueError(f"lower/upper: the ring band [{lower}, {upper}] holds no negative of some anchor (fewest "
+                         f"negatives: {fewest})")
     with torch.autocast(batch.anchors.device.type, enabled=False):
         low = _order_statistics(batch, low_rank)
-        if bool((high_rank == batch.neg_count - 1).all()):  # upper = 1: the most similar negative, a max not a selection
+        if bool((high_rank == batch.neg_count - 1).all()):  # nothing dropped: the most similar negative, a max
             high = over_negatives(batch, float("-inf"), lambda block, _: block.amax(dim=1))
         else:
             high = _order_statistics(batch, high_rank)
@@ -67,18 +65,13 @@ def ring_loss(
 
 
 def _band_ranks(count: Tensor, lower: float, upper: float) -> tuple[Tensor, Tensor]:
-    """Smallest and largest 0-based rank i with lower <= i / (N - 1) <= upper, as float division decides it."""
-    span = (count - 1).clamp_min(1).double()
-    low = torch.ceil(lower * span).long()
-    low = low - ((low - 1) / span >= lower).long()  # ceil of a rounded product may overshoot by one
-    low = low + (low / span < lower).long()
-    high = torch.floor(upper * span).long()
-    high = high + ((high + 1) / span <= upper).long()
-    high = high - (high / span > upper).long()
-    single = count == 1  # the only negative is the most similar one: percentile 1
-    low = torch.where(single, 0 if upper >= 1.0 else 1, low)
-    high = torch.where(single, 0, high)
-    return low.clamp(0, None), torch.minimum(high, count - 1)
+    """Lowest and highest 0-based ascending rank (0: least similar) of the ring, per row of ``count`` negatives.
+
+    In float64, as the reference's Python ``int(fraction * size)``.
+    """
+    kept = torch.floor((1.0 - lower) * count.double()).long()  # the outer ball: most similar kept
+    dropped = torch.floor((1.0 - upper) * count.double()).long()  # the inner ball: most similar dropped
+    return count - kept, count - 1 - dropped
 
 
 def _order_statistics(batch: MaskedBatch, ranks: Tensor) -> Tensor:

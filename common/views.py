@@ -29,6 +29,17 @@ def two_view_masks(batch: int, rank: int, world: int, device: torch.device) -> t
     return pos_mask, neg_mask
 
 
+def check_views(z1: Tensor, z2: Tensor, world: int) -> None:
+    """``ValueError`` unless ``z1`` and ``z2`` are ``(B, d)`` of one shape with at least 2 samples over ``world`` ranks."""
+    for name, z in (("z1", z1), ("z2", z2)):
+        if z.dim() != 2:
+            raise ValueError(f"{name} must have shape (batch, dim), got {tuple(z.shape)}")
+    if z1.shape != z2.shape:
+        raise ValueError(f"z1 and z2 must have the same shape, got {tuple(z1.shape)} and {tuple(z2.shape)}")
+    if z1.shape[0] * world < 2:
+        raise ValueError(f"need at least 2 samples across all ranks for negatives, got batch size {z1.shape[0]}")
+
+
 def two_view_loss(
     masked_fn: Callable[..., Tensor], z1: Tensor, z2: Tensor, *, gather_distributed: bool = False, **kwargs: Any
 ) -> Tensor:
@@ -38,15 +49,9 @@ def two_view_loss(
     every rank must pass the same B, and DDP's gradient average then gives the gradient of
     the global-batch loss for objectives whose rows are independent.
     """
-    for name, z in (("z1", z1), ("z2", z2)):
-        if z.dim() != 2:
-            raise ValueError(f"{name} must have shape (batch, dim), got {tuple(z.shape)}")
-    if z1.shape != z2.shape:
-        raise ValueError(f"z1 and z2 must have the same shape, got {tuple(z1.shape)} and {tuple(z2.shape)}")
     rank, world = rank_and_world() if gather_distributed else (0, 1)
+    check_views(z1, z2, world)
     batch = z1.shape[0]
-    if batch * world < 2:
-        raise ValueError(f"need at least 2 samples across all ranks for negatives, got batch size {batch}")
     all1, all2 = (gather_with_grad(z1), gather_with_grad(z2)) if world > 1 else (z1, z2)
     pos_mask, neg_mask = two_view_masks(batch, rank, world, z1.device)
     return masked_fn(torch.cat([z1, z2]), torch.cat([all1, all2]), pos_mask, neg_mask, **kwargs)

@@ -120,7 +120,6 @@ def test_every_registered_family_trains_infograph(name, tmp_path: Path, monkeypa
 
 
 @pytest.mark.parametrize("spec,counts,match", [
-    ("fnc:k=23", [23], "k = 23"),
     ("mochi:num_hard=24", [30, 23], "num_hard = 24"),
     ("ring:lower=0.3,upper=0.4", [2], "lower/upper"),
 ])
@@ -132,8 +131,77 @@ def test_parameters_too_large_for_the_batch_are_refused_before_training(spec, co
     check_negatives(parse_objective(spec), [c + 10 for c in counts if c > 2], temperature=0.5)
 
 
-def test_a_graph_run_refuses_k_beyond_its_batch_as_a_user_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_a_graph_run_refuses_num_hard_beyond_its_batch_as_a_user_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     from common.cli import UserError
 
-    with pytest.raises(UserError, match=r"TOY: fnc:k=23.*23 negatives"):  # 24 toy graphs in one batch
-        _infograph_step(parse_objective("fnc:k=23"), tmp_path, monkeypatch, distinct_nodes=True)
+    with pytest.raises(UserError, match=r"TOY: mochi:num_hard=24.*23 negatives"):  # 24 toy graphs in one batch
+        _infograph_step(parse_objective("mochi:num_hard=24"), tmp_path, monkeypatch, distinct_nodes=True)
+
+
+def test_the_loss_benchmark_refuses_a_batch_too_small_in_one_line():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "benchmarks.loss_speed", "--batches", "8"], capture_output=True,
+                          text=True, cwd=Path(__file__).resolve().parent.parent, timeout=120)
+    assert done.returncode == 2 and done.stdout == "", done.stderr
+    assert done.stderr.count("\n") == 1 and "num_hard = 16" in done.stderr and "14 negatives" in done.stderr
+
+
+def test_a_key_given_twice_is_an_error():
+    with pytest.raises(ValueError, match="beta is given twice"):
+        parse_objective("hard:beta=1,beta=2")
+    with pytest.raises(ValueError, match="given twice"):
+        parse_objective("hcl:tau_plus=0.1, tau_plus =0.2")
+    assert parse_objective("hcl:beta=2") == parse_objective("hard:beta=2")  # an alias's own values may be overridden
+
+
+def test_where_resolves_every_registered_implementation():
+    from common.objectives import where
+    from common.paths import REPO_ROOT
+
+    for name, family in REGISTRY.items():
+        places = where(family)
+        assert set(places) == {f for f in ("masked", "two_view", "local_global") if getattr(family, f)}, name
+        for form, place in places.items():
+            path, line = place.rsplit(":", 1)
+            module, function = getattr(family, form).split(":")
+            assert path == module.replace(".", "/") + ".py", (name, form)
+            assert (REPO_ROOT / path).read_text().splitlines()[int(line) - 1].startswith(f"def {function}("), place
+
+
+def test_every_family_names_its_reference_and_deviation():
+    for name, family in REGISTRY.items():
+        assert family.reference and family.reference.strip() == family.reference, name
+        assert family.reference == "paper only" or ":" in family.reference, name  # repository: file
+        assert isinstance(family.deviation, str), name
+
+
+def test_a_record_of_a_retired_parameter_reads_back_as_history_and_cannot_run():
+    from common.objectives import from_dict
+
+    old = from_dict({"name": "fnc", "params": {"k": 4.0, "mode": "attraction"}})
+    assert old.retired and str(old) == "fnc:k=4,mode=attraction" and old.label() == "fnc k=4"
+    assert from_dict({"name": "fnc", "params": {"k": 1.0, "mode": "attraction"}}).label() == "fnc"
+    with pytest.raises(ValueError, match="earlier version"):
+        build(old, temperature=0.5)
+    with pytest.raises(ValueError, match="unknown parameter k"):
+        parse_objective("fnc:k=4")
+    assert not parse_objective("fnc").retired
+
+
+def test_the_catalogue_and_the_plugins_register_whichever_module_is_imported_first(tmp_path: Path):
+    import subprocess
+    import sys
+
+    plugin = tmp_path / "late_family.py"
+    plugin.write_text("from common.objectives import REGISTRY, Family, register\n"
+                      "assert 'mochi' in REGISTRY, 'plugins load after the built-in families'\n"
+                      "register(Family('late-test', 'test only', 'this test', masked='common.losses:masked_hcl_loss'))\n")
+    root = Path(__file__).resolve().parent.parent
+    for first in ("common.objectives", "common.families"):
+        code = f"import {first}; from common.objectives import REGISTRY; print(len(REGISTRY), list(REGISTRY)[-1])"
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=60,
+                              env={**__import__("os").environ, "HARDNEG_PLUGINS": str(plugin)})
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == [str(len(REGISTRY) + 1), "late-test"], first

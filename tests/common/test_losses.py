@@ -206,14 +206,19 @@ def test_nan_input_gives_nan_loss_not_a_silent_number():
         ({"tau_plus": -0.1}, "tau_plus"),
         ({"beta": -1.0}, "beta"),
         ({"beta": float("inf")}, "beta"),
+        ({"beta": 1e308}, "beta"),
     ],
 )
 def test_bad_hyper_parameters_raise_named_errors(kwargs, match):
-    z = torch.randn(4, 3)
-    with pytest.raises(ValueError, match=match):
-        hcl_loss(z, z, **kwargs)
+    # The module is validated against the registry's ranges of `hard` (one layer); the function checks the temperature.
     with pytest.raises(ValueError, match=match):
         HardNegativeLoss(**kwargs)
+    if "temperature" in kwargs:
+        z = torch.randn(4, 3)
+        with pytest.raises(ValueError, match=match):
+            hcl_loss(z, z, **kwargs)
+        with pytest.raises(ValueError, match=match):
+            masked_hcl_loss(z, z, torch.eye(4, dtype=torch.bool), ~torch.eye(4, dtype=torch.bool), **kwargs)
 
 
 def test_shape_errors_and_batch_of_one():

@@ -1,9 +1,10 @@
-"""The field's negative-handling objectives against float64 loop transcriptions of their papers.
+"""The field's negative-handling objectives against float64 loop transcriptions of their formulas.
 
-Each oracle is written from the paper's per-anchor formula with plain Python loops over
-anchors, positives and negatives (no masks, no tensors in the arithmetic), independently of
-the vectorised code. Both input shapes are covered: two augmented views (one positive per
-anchor) and quick-thought's neighbours (two positives), with and without row weights.
+Each oracle is written from the per-anchor formula with plain Python loops over anchors,
+positives and negatives (no masks, no tensors in the arithmetic), independently of the
+vectorised code. Both input shapes are covered: two augmented views (one positive per anchor)
+and quick-thought's neighbours (two positives), with and without row weights. The
+transcriptions of each family's reference *code* are in tests/common/test_reference_oracles.py.
 """
 
 import math
@@ -18,6 +19,7 @@ from common.hardness import hardness_offset_loss
 from common.local_global import infonce_local_global
 from common.losses import hcl_loss, masked_hcl_loss
 from common.mixing import mixing_draws, mochi_loss
+from common.objectives import build, parse_objective
 from common.ring import ring_loss
 from common.views import two_view_loss, two_view_masks
 
@@ -63,7 +65,7 @@ def oracle(family, anchors, candidates, pos, neg, weights, t, **p):
         # Mean of e^{s+/sigma} over all positive pairs, each counted as often as its anchor.
         pairs = [(w, s) for w, _, ps, _ in rows for _, s in ps]
         mean = sum(w * math.exp(s / p["sigma"]) for w, s in pairs) / sum(w for w, _ in pairs)
-    for w, _, ps, ns in rows:
+    for w, a, ps, ns in rows:
         sn = [s for _, s in ns]
         if family in ("dcl", "dclw"):
             log_neg = _lse([s / t for s in sn])
@@ -76,18 +78,22 @@ def oracle(family, anchors, candidates, pos, neg, weights, t, **p):
         elif family == "hardness":
             losses = [-s / t + _lse([s / t] + [x / t + p["alpha"] * x for x in sn]) for _, s in ps]
         elif family == "fnc":
-            ranked = sorted(ns, key=lambda c: -c[1])
-            false = ranked[: p["k"]]
-            kept = ranked[p["k"]:]
+            # Support set: the anchor and its positives; a candidate's score is its best cosine to them.
+            support = [a] + [cands[j] for j, _ in ps]
+            scored = sorted(((max(_dot(v, cands[j]) for v in support), j, x) for j, x in ns), reverse=True)
+            n = len(ns)
+            k = 0 if p["topk"] == 0 else min(n - 1, max(1, math.floor(p["topk"] * n / 65536 + 0.5)))
+            false = [(j, x) for score, j, x in scored[:k] if score > p["threshold"]]
+            kept = [(j, x) for j, x in ns if (j, x) not in false]
             if p["mode"] == "elimination":
                 losses = [-s / t + _lse([s / t] + [x / t for _, x in kept]) for _, s in ps]
             else:
                 everything = [s / t for _, s in ps] + [x / t for x in sn]
                 losses = [-s / t + _lse(everything) for _, s in ps + false]
         elif family == "ring":
-            ranked = sorted(sn)
+            ranked = sorted(sn, reverse=True)  # most similar first
             n = len(ranked)
-            band = [x for i, x in enumerate(ranked) if p["lower"] <= (i / (n - 1) if n > 1 else 1.0) <= p["upper"]]
+            band = ranked[int((1 - p["upper"]) * n):int((1 - p["lower"]) * n)]
             if not band:
                 return None
             losses = [-s / t + _lse([s / t] + [x / t for x in band]) for _, s in ps]
@@ -166,7 +172,8 @@ def _params(family, rng, fewest):
     if family == "hardness":
         return {"alpha": rng.choice([0.0, 9.0, rng.uniform(0.0, 20.0)])}
     if family == "fnc":
-        return {"k": rng.randint(0, fewest - 1), "mode": rng.choice(["elimination", "attraction"])}
+        return {"topk": rng.choice([0, 10, rng.randint(1, 65536)]), "threshold": rng.choice([0.7, rng.uniform(-1, 1)]),
+                "mode": rng.choice(["elimination", "attraction"])}
     if family == "ring":
         lower = rng.choice([0.0, rng.uniform(0, 1)])
         return {"lower": lower, "upper": rng.choice([1.0, rng.uniform(lower, 1)])}
@@ -228,8 +235,9 @@ def test_edge_parameters_are_nt_xent(t):
     same = [
         two_view_loss(hardness_offset_loss, z1, z2, temperature=t, alpha=0.0),
         two_view_loss(ring_loss, z1, z2, temperature=t, lower=0.0, upper=1.0),
-        two_view_loss(fnc_loss, z1, z2, temperature=t, k=0, mode="elimination"),
-        two_view_loss(fnc_loss, z1, z2, temperature=t, k=0, mode="attraction"),
+        two_view_loss(fnc_loss, z1, z2, temperature=t, topk=0, mode="elimination"),
+        two_view_loss(fnc_loss, z1, z2, temperature=t, topk=0, mode="attraction"),
+        two_view_loss(fnc_loss, z1, z2, temperature=t, topk=65536, threshold=1.0),  # no cosine exceeds 1
         two_view_loss(mochi_loss, z1, z2, temperature=t, num_hard=8, num_mix=0, num_query_mix=0),
     ]
     for value in same:
@@ -295,8 +303,8 @@ DETERMINISTIC = [
     (dcl_loss, {}),
     (dclw_loss, {"sigma": 0.5}),
     (hardness_offset_loss, {"alpha": 9.0}),
-    (fnc_loss, {"k": 2, "mode": "attraction"}),
-    (fnc_loss, {"k": 2, "mode": "elimination"}),
+    (fnc_loss, {"topk": 20000, "threshold": -0.5, "mode": "attraction"}),
+    (fnc_loss, {"topk": 20000, "threshold": -0.5, "mode": "elimination"}),
     (ring_loss, {"lower": 0.3, "upper": 0.9}),
 ]
 
@@ -339,7 +347,7 @@ def test_infonce_local_global_counts_equal_repeated_nodes(fn, kwargs):
     batch = torch.tensor([0, 0, 1, 1, 1, 2, 2, 3, 3, 3])
     counts = torch.tensor([2, 1, 1, 3, 1, 2, 1, 1, 4, 1])
     if fn is fnc_loss:
-        kwargs = {"k": 1, "mode": "attraction"}
+        kwargs = {"topk": 65536, "threshold": -1.0, "mode": "attraction"}
     l1, g1 = local.clone().requires_grad_(), graph.clone().requires_grad_()
     weighted = infonce_local_global(fn, l1, g1, batch, counts=counts, temperature=0.5, **kwargs)
     weighted.backward()
@@ -406,39 +414,70 @@ def test_nan_input_gives_nan(fn, kwargs):
 
 
 @pytest.mark.parametrize(
+    "spec,match",
+    [
+        ("dclw:sigma=0", "sigma"),
+        ("dclw:sigma=nan", "sigma"),
+        ("dclw:sigma=1e-300", "sigma"),  # s+/sigma overflows
+        ("dclw:detach=maybe", "detach"),
+        ("hardness:alpha=-1", "alpha"),
+        ("hardness:alpha=inf", "alpha"),
+        ("hardness:alpha=1e308", "alpha"),
+        ("hard:beta=1e308", "beta"),
+        ("jsd:beta=1e5", "beta"),
+        ("fnc:topk=-1", "topk"),
+        ("fnc:topk=1.5", "topk"),
+        ("fnc:threshold=1.5", "threshold"),
+        ("fnc:mode=both", "mode"),
+        ("ring:lower=0.6,upper=0.5", "lower/upper"),
+        ("ring:lower=-0.1", "lower"),
+        ("ring:upper=1.5", "upper"),
+        ("mochi:num_hard=1,num_mix=2", "num_hard"),
+        ("mochi:num_mix=-1", "num_mix"),
+        ("mochi:num_query_mix=0.5", "num_query_mix"),
+        ("mochi:num_mix=1e30", "num_mix"),
+        ("mochi:seed=1e30", "seed"),
+        ("mochi:seed=4294967296", "seed"),
+    ],
+)
+def test_out_of_range_parameters_are_refused_by_the_registry(spec, match):
+    # One validation layer: the family's ranges, when the spec is parsed (the functions trust them).
+    with pytest.raises(ValueError, match=match):
+        parse_objective(spec)
+
+
+@pytest.mark.parametrize(
     "fn,kwargs,match",
     [
         (dcl_loss, {"temperature": 0.0}, "temperature"),
-        (dclw_loss, {"sigma": 0.0}, "sigma"),
-        (dclw_loss, {"sigma": float("nan")}, "sigma"),
-        (hardness_offset_loss, {"alpha": -1.0}, "alpha"),
-        (hardness_offset_loss, {"alpha": float("inf")}, "alpha"),
-        (fnc_loss, {"k": 14}, "k = 14"),
-        (fnc_loss, {"k": -1}, "k must"),
-        (fnc_loss, {"k": 1.5}, "k must"),
-        (fnc_loss, {"mode": "both"}, "mode"),
-        (ring_loss, {"lower": 0.6, "upper": 0.5}, "lower/upper"),
-        (ring_loss, {"lower": 0.51, "upper": 0.52}, "lower/upper"),
-        (ring_loss, {"lower": -0.1}, "lower"),
-        (ring_loss, {"upper": 1.5}, "upper"),
+        (fnc_loss, {"temperature": float("nan")}, "temperature"),
+        (ring_loss, {"lower": 0.51, "upper": 0.52}, "lower/upper"),  # valid, but empty at 14 negatives
         (mochi_loss, {"num_hard": 15}, "num_hard"),
-        (mochi_loss, {"num_hard": 1, "num_mix": 2}, "num_hard"),
-        (mochi_loss, {"num_mix": -1}, "num_mix"),
-        (mochi_loss, {"num_query_mix": 0.5}, "num_query_mix"),
     ],
 )
-def test_degenerate_parameters_raise_named_errors(fn, kwargs, match):
+def test_temperature_and_batch_dependent_limits_raise_named_errors(fn, kwargs, match):
     z1, z2 = _views(b=8, d=4, seed=8)  # 14 negatives per anchor
     kwargs = {"temperature": 0.5, **kwargs}
     with pytest.raises(ValueError, match=match):
         two_view_loss(fn, z1, z2, **kwargs)
 
 
+@pytest.mark.parametrize("spec", ["hard:beta=10000", "hardness:alpha=10000", "dclw:sigma=0.01",
+                                  "mochi:num_hard=64,num_mix=64,num_query_mix=64"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_range_bounds_stay_finite_at_small_temperature(spec, dtype):
+    z1, z2 = _views(b=64, d=16, seed=10, dtype=torch.float32)
+    z1, z2 = z1.to(dtype).requires_grad_(), z2.to(dtype).requires_grad_()
+    loss = build(spec, temperature=0.05)(z1, z2)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(z1.grad).all() and torch.isfinite(z2.grad).all()
+
+
 @pytest.mark.parametrize("fn", [dcl_loss, dclw_loss, hardness_offset_loss, fnc_loss, ring_loss, mochi_loss,
                                 masked_hcl_loss])
 def test_batch_of_one_and_bad_weights_raise(fn):
     z = torch.randn(1, 4)
-    kw = {"k": 0} if fn is fnc_loss else {"num_hard": 1, "num_mix": 0} if fn is mochi_loss else {}
+    kw = {"topk": 0} if fn is fnc_loss else {"num_hard": 1, "num_mix": 0} if fn is mochi_loss else {}
     with pytest.raises(ValueError, match="at least 2 samples"):
         two_view_loss(fn, z, z, temperature=0.5, **kw)
     pos, neg = two_view_masks(1, 0, 1, torch.device("cpu"))
