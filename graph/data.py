@@ -12,9 +12,11 @@ that the encoder cannot tell apart (``graph.wl``).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
+import sys
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,6 +151,8 @@ def check_tu_files(name: str, folder: Path) -> None:
     paths = {suffix: folder / f"{name}_{suffix}.txt" for suffix in TU_FILES}
     tables = {suffix: _read_numbers(path, TU_FILES[suffix][0]) for suffix, path in paths.items() if path.is_file()}
     counts = {rows: len(tables[suffix]) for rows, suffix in _COUNTED_BY.items()}
+    if counts["graphs"] < 2:
+        raise _tu_error(paths["graph_labels"], None, f"holds {counts['graphs']} graph; a data set needs two or more")
     for suffix, table in tables.items():
         rows = TU_FILES[suffix][1]
         if len(table) != counts[rows]:
@@ -224,13 +228,17 @@ def _degree_features(graphs: list) -> int:
 
 
 def _read_processed(cache: Path, name: str) -> list:
-    """The graphs of PyG's ``TUDataset`` under ``cache/tu/name``, processing the raw files there when needed."""
+    """The graphs of PyG's ``TUDataset`` under ``cache/tu/name``, processing the raw files there when needed.
+
+    PyG's progress lines ("Processing...") go to stdout: stderr is kept for warnings and the one error line.
+    """
     from torch_geometric.datasets import TUDataset
 
-    dataset = TUDataset(str(cache / "tu"), name=name)
-    if dataset.num_node_labels == 0 and dataset.num_node_attributes > 0:
-        # Node labels are the features when present (as released); otherwise the attributes.
-        dataset = TUDataset(str(cache / "tu"), name=name, use_node_attr=True)
+    with contextlib.redirect_stderr(sys.stdout):
+        dataset = TUDataset(str(cache / "tu"), name=name)
+        if dataset.num_node_labels == 0 and dataset.num_node_attributes > 0:
+            # Node labels are the features when present (as released); otherwise the attributes.
+            dataset = TUDataset(str(cache / "tu"), name=name, use_node_attr=True)
     return [dataset[i] for i in range(len(dataset))]
 
 

@@ -24,16 +24,15 @@ FOLDS = 10
 def check_labels(labels: np.ndarray, what: str, folds: int = FOLDS) -> None:
     """``UserError`` naming ``what`` unless stratified ``folds``-fold CV can score these labels: two classes or more,
     each with a graph in every fold, so no test fold holds a class its training folds lack. Checked before training."""
-    values, counts = np.unique(labels, return_counts=True)
-    if len(values) < 2:
-        raise UserError(f"{what} has a single class ({values[0] if len(values) else 'no graphs'}); the SVM evaluation "
-                        "needs two or more")
+    _, counts = np.unique(labels, return_counts=True)
+    if len(counts) < 2:
+        raise UserError(f"{what}: every graph has the same label; the SVM evaluation needs two classes or more")
     if len(labels) < folds:
         raise UserError(f"{what} has {len(labels)} graphs, fewer than the {folds} folds of the SVM evaluation")
     small = int(counts.argmin())
     if counts[small] < folds:
-        raise UserError(f"{what}: class {values[small]} has {counts[small]} graph(s), fewer than the {folds} folds of "
-                        "the SVM evaluation, so some test folds would hold a class their training folds lack")
+        raise UserError(f"{what}: its smallest class has {counts[small]} graph(s), fewer than the {folds} folds of the "
+                        "SVM evaluation, so some test folds would hold a class their training folds lack")
 
 
 def _squared_distances(x: np.ndarray) -> np.ndarray:

@@ -41,9 +41,9 @@ def _mutag(tmp: Path, damage: Callable[[Path], None]) -> Path:
     return tmp / "data"
 
 
-def _edit(name: str, change: Callable[[list[str]], list[str]]) -> Callable[[Path], None]:
-    def damage(raw: Path) -> None:
-        path = raw / f"MUTAG_{name}.txt"
+def _edit(name: str, change: Callable[[list[str]], list[str]]) -> Callable[..., None]:
+    def damage(raw: Path, dataset: str = "MUTAG") -> None:
+        path = raw / f"{dataset}_{name}.txt"
         path.write_text("".join(line + "\n" for line in change(path.read_text().splitlines())))
     return damage
 
@@ -52,8 +52,18 @@ def _write(name: str, data: bytes) -> Callable[[Path], None]:
     return lambda raw: (raw / f"MUTAG_{name}.txt").write_bytes(data)
 
 
+def _toy_tu(tmp: Path, name: str, graphs: int, labels: Callable[[list[str]], list[str]] = list) -> Path:
+    """A data folder with a toy TU set of ``graphs`` rings and stars, its labels changed by ``labels``."""
+    from tests.graph.conftest import write_toy_tu
+
+    write_toy_tu(tmp / "data", name, graphs=graphs)
+    _edit("graph_labels", labels)(tmp / "data" / "tu" / name / "raw", name)
+    return tmp / "data"
+
+
 def _jpeg_zip(tmp: Path, damage: str) -> Path:
-    """A data folder with a two-class CIFAR-style JPEG zip, one member damaged (``crc``) or not an image (``jpeg``)."""
+    """A data folder with a CIFAR-style JPEG zip: two classes, one member damaged (``crc``) or not an image
+    (``jpeg``); or one class only (``one-class``), or a test class without train images (``test-only``)."""
     from io import BytesIO
 
     from PIL import Image
@@ -65,7 +75,9 @@ def _jpeg_zip(tmp: Path, damage: str) -> Path:
     path.parent.mkdir(parents=True)
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
         for split in ("train", "test"):
-            for label in ("cat", "dog"):
+            for label in {"one-class": ("cat",), "test-only": ("cat", "dog", "bird")}.get(damage, ("cat", "dog")):
+                if damage == "test-only" and split == "train" and label == "bird":
+                    continue
                 broken = split == "test" and label == "dog"
                 archive.writestr(f"{split}/{label}/0001.jpg", b"not a jpeg at all" if broken and damage == "jpeg" else good)
     if damage == "crc":  # flip a byte inside the last member's stored data: its CRC no longer matches
@@ -98,6 +110,21 @@ _GRAPH = ["graph", "--dataset", "MUTAG", "--epochs", "1", "--repeats", "1", "--t
           "--no-download"]
 _IMAGE = ["image", "run", "--objective", "ntxent", "--epochs", "1", "--threads", "1"]
 _SENTEVAL = ["sentence", "eval", "--encoder", "random", "--threads", "1", "--jobs", "1"]
+
+
+def _trec(change: Callable[[list[str]], list[str]], name: str = "train_5500.label") -> Callable[[Path], Path]:
+    def build(tmp: Path) -> Path:
+        def damage(folder: Path) -> None:
+            path = folder / name
+            path.write_bytes("".join(line + "\n" for line in change(path.read_bytes().decode("latin-1").splitlines()))
+                             .encode("latin-1"))
+        return _senteval(tmp, "TREC", damage)
+    return build
+
+
+def _zip_folder(tmp: Path) -> Path:
+    (tmp / "data" / "images" / "cifar10_jpeg" / "cifar10_jpeg.zip").mkdir(parents=True)
+    return tmp / "data"
 
 # (id, command after `python -m` ({tmp}, {records} and {data} filled in), data folder builder, words the message holds)
 CASES: list[tuple[str, list[str], Callable[[Path], Path | None], str]] = [
@@ -168,6 +195,40 @@ CASES: list[tuple[str, list[str], Callable[[Path], Path | None], str]] = [
     ("image-stop-after-negative", ["image", "pretrain", "--stop-after", "-3", "--out-dir", "{tmp}/runs"], lambda t: None,
      "--stop-after: must be >= 1"),
     ("records-in-an-unwritable-place", [*_GRAPH, "--out", "/proc/hardneg-records.jsonl"], lambda t: None, "/proc/hardneg-records.jsonl"),
+    ("cache-is-a-file", [*_GRAPH, "--out", "{records}"], lambda t: (t / "cache").write_text("x") and None,
+     "cache folder {tmp}/cache cannot be created (a file, not a folder); point HARDNEG_CACHE"),
+    ("checkpoint-is-a-folder", ["image", "knn", "--checkpoint", "{tmp}"], lambda t: None, "checkpoint {tmp} is a folder"),
+    ("sentence-out-is-a-folder", ["sentence", "train", "--out", "{tmp}"], lambda t: None,
+     "--out {tmp} is a folder; give a file path such as {tmp}/checkpoint.pt"),
+    # values refused at parse time, before any work
+    ("graph-seed-negative", [*_GRAPH, "--out", "{records}", "--seed", "-1"], lambda t: None, "--seed: must lie in [0, 4294967295]"),
+    ("graph-seeds-past-2-32", [*_GRAPH, "--out", "{records}", "--seed", "4294967295", "--repeats", "2"], lambda t: None,
+     "uses seeds up to 4294967296"),
+    ("image-seed-2-64", [*_IMAGE, "--records", "{records}", "--seed", str(2**64)], lambda t: None, "--seed must lie in [0, 4294967295]"),
+    ("sentence-seed-negative", ["sentence", "train", "--seed", "-1"], lambda t: None, "--seed: must lie in [0, 4294967295]"),
+    ("image-graph-only-objective", ["image", "run", "--objective", "jsd", "--records", "{records}"], lambda t: None,
+     "jsd is graph-only"),
+    ("sentence-graph-only-objective", ["sentence", "run", "--objective", "infograph", "--records", "{records}"], lambda t: None,
+     "infograph is graph-only"),
+    # evaluators: data sets they cannot score
+    ("tu-one-graph", [*_GRAPH, "--dataset", "ONE", "--out", "{records}"], lambda t: _toy_tu(t, "ONE", 1),
+     "ONE_graph_labels.txt: holds 1 graph"),
+    ("tu-one-class", [*_GRAPH, "--dataset", "SAME", "--out", "{records}"], lambda t: _toy_tu(t, "SAME", 24, lambda ls: ["1"] * len(ls)),
+     "data set SAME: every graph has the same label"),
+    ("tu-fewer-graphs-than-folds", [*_GRAPH, "--dataset", "FIVE", "--out", "{records}"], lambda t: _toy_tu(t, "FIVE", 5),
+     "data set FIVE has 5 graphs, fewer than the 10 folds"),
+    ("tu-class-smaller-than-folds", [*_GRAPH, "--dataset", "SMALL", "--out", "{records}"],
+     lambda t: _toy_tu(t, "SMALL", 24, lambda ls: ["2"] * 3 + ls[3:]), "data set SMALL: its smallest class has 3 graph(s)"),
+    ("trec-empty-question", [*_SENTEVAL, "--tasks", "TREC"], _trec(lambda ls: [*ls, "DESC:manner "]),
+     "train_5500.label:5453 (TREC) has a label but no question"),
+    ("trec-test-class-missing-from-train", [*_SENTEVAL, "--tasks", "TREC"],
+     _trec(lambda ls: ["XYZ:other What is this ?", *ls[1:]], "TREC_10.label"), "has class(es) 'XYZ' that train_5500.label never has"),
+    ("cifar-zip-one-class", [*_IMAGE, "--records", "{records}", "--out-dir", "{tmp}/runs"], lambda t: _jpeg_zip(t, "one-class"),
+     "has 1 class folder(s) (cat)"),
+    ("cifar-zip-test-class-without-train", [*_IMAGE, "--records", "{records}", "--out-dir", "{tmp}/runs"],
+     lambda t: _jpeg_zip(t, "test-only"), "class(es) bird have test images but no train/ images"),
+    ("cifar-zip-is-a-folder", [*_IMAGE, "--records", "{records}", "--out-dir", "{tmp}/runs"], _zip_folder,
+     "cifar10_jpeg.zip is a folder"),
     # the harness and the benchmarks
     ("harness-bad-shard", ["benchmarks", "run", "smoke", "--shard", "3/2", "--records", "{tmp}"], lambda t: None, "--shard"),
     ("harness-records-is-a-file", ["benchmarks", "run", "smoke", "--records", "{records}"], lambda t: None, "is a file"),
@@ -188,7 +249,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], build
     result = _cli([a.format(tmp=tmp_path, records=records) for a in args], tmp_path, data)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-3000:]
-    assert words in lines[0], lines[0]
+    assert words.format(tmp=tmp_path) in lines[0], lines[0]
     assert records.read_bytes() == before
 
 
