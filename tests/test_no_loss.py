@@ -251,3 +251,115 @@ def test_tables_are_written_as_a_set_where_asked_and_never_over_the_committed_on
     assert readme.read_bytes() == before
     written = sorted(p.name for p in (tmp_path / "tables").iterdir())
     assert "image.md" in written and not [name for name in written if name.startswith(".")]
+
+
+def _damage(path: Path, how: str) -> None:
+    """A cache file cut short (a kill or full disk mid-write) or replaced by random bytes."""
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3] if how == "truncated" else os.urandom(len(data)))
+
+
+@pytest.mark.parametrize("how", ["truncated", "random"])
+def test_a_damaged_graph_cache_is_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    from graph.data import load_tu
+    from tests.graph.conftest import write_toy_tu
+
+    monkeypatch.setenv("HARDNEG_CACHE", str(tmp_path / "cache"))
+    root = write_toy_tu(tmp_path / "data")
+    first = load_tu("TOY", root, download=False)
+    _damage(tmp_path / "cache" / "tu" / "TOY" / "processed" / "data.pt", how)
+    again = load_tu("TOY", root, download=False)
+    assert again.labels.tolist() == first.labels.tolist() and again.num_features == first.num_features
+
+
+@pytest.mark.parametrize("how", ["truncated", "random"])
+def test_a_damaged_corpus_cache_is_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    import numpy as np
+
+    from sentence.config import CorpusConfig
+    from sentence.corpus import load_corpus
+    from tests.sentence.conftest import use_tiny_books
+
+    use_tiny_books(tmp_path, monkeypatch)
+    first = load_corpus(CorpusConfig(vocab_size=100, val_books=1), verbose=False)
+    (cached,) = (tmp_path / "cache" / "sentence").glob("corpus-*.npz")
+    _damage(cached, how)
+    np.testing.assert_array_equal(load_corpus(CorpusConfig(vocab_size=100, val_books=1), verbose=False).tokens, first.tokens)
+
+
+@pytest.mark.parametrize("how", ["truncated", "random", "foreign"])
+def test_a_damaged_embedding_cache_is_recomputed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    import numpy as np
+
+    from sentence.senteval import encode
+
+    class Lengths:
+        identity = "lengths:v1"
+
+        def __call__(self, sentences: list[str]) -> np.ndarray:
+            return np.array([[len(s), 1.0] for s in sentences], dtype=np.float32)
+
+    monkeypatch.setenv("HARDNEG_CACHE", str(tmp_path / "cache"))
+    sentences = ["a b c", "d", "e f", "a b c"]
+    first = encode(Lengths(), sentences, batch_size=2)
+    (cached,) = (tmp_path / "cache" / "sentence" / "embeddings").glob("*.npy")
+    if how == "foreign":
+        np.save(cached, np.zeros((2, 7), dtype=np.float32))
+    else:
+        _damage(cached, how)
+    np.testing.assert_array_equal(encode(Lengths(), sentences, batch_size=2), first)
+
+
+@pytest.mark.parametrize("how", ["truncated", "random"])
+def test_a_damaged_cifar_cache_is_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    from image.data import JPEG_ZIP, load_dataset
+
+    zip_path = tmp_path / "data" / JPEG_ZIP
+    zip_path.parent.mkdir(parents=True)
+    with zipfile.ZipFile(zip_path, "w") as archive:
+        for split in ("train", "test"):
+            for shade, label in ((20, "cat"), (220, "dog")):
+                buffer = io.BytesIO()
+                Image.new("RGB", (32, 32), (shade, shade, shade)).save(buffer, "JPEG")
+                archive.writestr(f"{split}/{label}/0001.jpg", buffer.getvalue())
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("HARDNEG_CACHE", str(tmp_path / "cache"))
+    first = load_dataset("cifar10-jpeg")
+    (cached,) = (tmp_path / "cache").glob("cifar10_jpeg-*.npz")
+    _damage(cached, how)
+    again = load_dataset("cifar10-jpeg")
+    assert again.train_images.equal(first.train_images) and again.test_labels.equal(first.test_labels)
+
+
+def test_a_binary_file_among_the_books_is_skipped_with_a_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from sentence.config import CorpusConfig
+    from sentence.corpus import load_corpus
+    from tests.sentence.conftest import use_tiny_books
+
+    books = use_tiny_books(tmp_path, monkeypatch) / "books" / "gutenberg"
+    (books / "pg9__cover.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + os.urandom(200))
+    corpus = load_corpus(CorpusConfig(vocab_size=100, val_books=1), verbose=False)
+    assert "pg9__cover" not in corpus.book_names and len(corpus.book_names) == 4
+    assert capsys.readouterr().err == f"warning: {books / 'pg9__cover.txt'} is not plain text (NUL bytes); skipping it\n"
+
+
+def test_a_cache_or_checkpoint_that_does_not_fit_names_its_path_and_leaves_the_old_file(tmp_path: Path) -> None:
+    import errno
+
+    from common.cli import os_error_text
+    from common.io import atomic_write_bytes
+
+    with _tmpfs(tmp_path / "small", "64k") as small:
+        path = small / "checkpoint.pt"
+        path.write_bytes(b"the previous epoch")
+        with pytest.raises(OSError) as caught:
+            atomic_write_bytes(path, b"w" * 200_000)
+        assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(path)
+        assert os_error_text(caught.value).startswith(f"{path}: No space left on device; free some space")
+        assert path.read_bytes() == b"the previous epoch" and [p.name for p in small.iterdir()] == ["checkpoint.pt"]
