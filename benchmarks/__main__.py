@@ -187,7 +187,7 @@ def _compare(args: argparse.Namespace) -> int:
         cells = compare.cells(args.spec, tuple(args.modality), tuple(args.dataset))
     except ValueError as err:
         raise UserError(str(err)) from None
-    spec = cells[0].yields[2]
+    spec = cells[0].yields.spec
     name = "compare-" + re.sub(r"[^A-Za-z0-9_.=-]+", "_", spec)
     cells = _with_image_flags(shard(cells, *args.shard), args)
     if args.launcher is not None and not args.dry_run:

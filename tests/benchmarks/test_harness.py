@@ -1,4 +1,10 @@
-"""Harness: suite expansion, sharding, resume by harness records, dry-run, table rendering."""
+"""Harness: suite expansion, sharding, resume by harness records and by the pipelines' own keys, dry-run,
+image cells on a GPU, table rendering."""
+
+import os
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -6,6 +12,7 @@ from benchmarks.__main__ import main
 from benchmarks.published import INFOGRAPH
 from benchmarks.suites import SUITES, expand, shard
 from common.cli import run_main
+from common.paths import REPO_ROOT, data_dir
 from common.records import append_record
 from graph.report import format_table, summarize
 
@@ -59,10 +66,12 @@ def test_dry_run_skips_leaderboard_cells_whose_scores_are_recorded_however_they_
 
     committed = Path(__file__).resolve().parents[2] / "tables" / "records"
     lines = [line for f in sorted(committed.glob("*.jsonl")) for line in f.read_text().splitlines()]
-    one = next(line for line in lines if (s := collect([json.loads(line)])) and s[0].modality == "image"
-               and s[0].label == "ntxent")  # a real record of a run made by hand, with no harness record
-    (tmp_path / "by-hand.jsonl").write_text(one + "\n")
-    seed = json.loads(one)["seed"]
+    from common.protocols import PROTOCOL
+
+    one = json.loads(next(line for line in lines if (s := collect([json.loads(line)])) and s[0].modality == "image"
+                          and s[0].label == "ntxent" and s[0].protocol == PROTOCOL["image"]))  # by hand, no harness record
+    seed = one["seed"] = one["config"]["seed"] = 1  # as if it had run at a stage-1 seed
+    (tmp_path / "by-hand.jsonl").write_text(json.dumps(one) + "\n")
     with pytest.raises(SystemExit) as info:
         run_main(main, ["run", "leaderboard", "--records", str(tmp_path), "--dry-run", "--only", "leaderboard/image/ntxent/*"])
     out = capsys.readouterr().out
@@ -77,11 +86,11 @@ def test_only_runs_the_matching_cells_and_shards_split_them(tmp_path, capsys):
         out = capsys.readouterr()
         return info.value.code, [line.split(": ")[0].strip() for line in out.out.splitlines()[1:]], out.err
 
-    code, keys, _ = dry("--only", "leaderboard/confirm/graph/MUTAG/*", "--only", "leaderboard/image/ntxent/*")
-    assert code == 0 and len(keys) == 20 + 4 and all(k.startswith(("leaderboard/confirm/graph/MUTAG/", "leaderboard/image/ntxent/"))
-                                                     for k in keys)
-    halves = [dry("--only", "leaderboard/confirm/*", "--shard", f"{i}/2")[1] for i in (1, 2)]
-    assert sorted(halves[0] + halves[1]) == sorted(dry("--only", "leaderboard/confirm/*")[1]) and not set(halves[0]) & set(halves[1])
+    mutag = [c.key for c in expand("leaderboard", "quick") if c.key.startswith("leaderboard/graph/MUTAG/")]
+    code, keys, _ = dry("--only", "leaderboard/graph/MUTAG/*", "--only", "leaderboard/image/ntxent/*")
+    assert code == 0 and mutag and sorted(keys) == sorted([*mutag, *(f"leaderboard/image/ntxent/seed={s}" for s in range(4))])
+    halves = [dry("--only", "leaderboard/graph/*", "--shard", f"{i}/2")[1] for i in (1, 2)]
+    assert sorted(halves[0] + halves[1]) == sorted(dry("--only", "leaderboard/graph/*")[1]) and not set(halves[0]) & set(halves[1])
     code, keys, err = dry("--only", "nothing/*")
     assert code == 2 and not keys and "no cell of leaderboard matches --only nothing/*" in err
 
@@ -191,3 +200,72 @@ def test_committed_tables_regenerate_identically_from_the_committed_records(tmp_
     for name in written:
         assert (out / name).read_text() == (TABLES / name).read_text(), name
     assert (tmp_path / "README.md").read_text() == readme.read_text(), "README.md's leaderboard section is stale"
+
+
+def _bench(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    """``python -m benchmarks ARGS``, the real command line."""
+    return subprocess.run([sys.executable, "-m", "benchmarks", *args], cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+@pytest.mark.parametrize("launcher", ["local", "slurm"])
+def test_a_dry_run_with_a_launcher_starts_and_submits_nothing(tmp_path, launcher):
+    start = time.perf_counter()
+    result = _bench("run", "smoke", "--launcher", launcher, "--dry-run", "--records", str(tmp_path / "records"),
+                    "--log-dir", str(tmp_path / "logs"))
+    assert result.returncode == 0, result.stderr
+    assert time.perf_counter() - start < 30  # one 1-epoch MUTAG cell alone takes longer than listing both
+    assert "2 cells, 0 done, 2 to run" in result.stdout and "smoke/MUTAG/infograph:" in result.stdout
+    assert f"would submit 2 {launcher} task(s); dry run: nothing submitted" in result.stdout
+    assert not (tmp_path / "records").exists() and not (tmp_path / "logs").exists()  # no record, no submitit folder
+
+
+def test_the_committed_records_count_as_done_whoever_made_them():
+    """The paper graph grid was run by hand into tables/records/graph.jsonl: the harness must not run it again."""
+    result = _bench("run", "graph", "--profile", "paper", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    head, *listed = result.stdout.splitlines()
+    done = int(head.split(" cells, ")[1].split(" done")[0])
+    assert done >= 6 * 9, head  # MUTAG, PTC_MR, IMDB-BINARY, IMDB-MULTI, ENZYMES, PROTEINS: every cell recorded
+    assert not any(line.strip().startswith("graph/MUTAG/") for line in listed)
+
+
+@pytest.mark.skipif(not (data_dir() / "tu" / "MUTAG" / "raw").is_dir(), reason="staged MUTAG not present")
+def test_a_run_made_by_hand_into_any_file_of_the_folder_counts_by_the_pipelines_own_key(tmp_path):
+    records = tmp_path / "records"
+    by_hand = [sys.executable, "-m", "graph", "--dataset", "MUTAG", "--objective", "infograph", "--epochs", "1",
+               "--repeats", "1", "--out", str(records / "mine.jsonl"), "--no-progress"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HARDNEG_CACHE": str(tmp_path / "cache")}
+    assert subprocess.run(by_hand, cwd=REPO_ROOT, env=env, capture_output=True, timeout=300).returncode == 0
+    result = _bench("run", "smoke", "--records", str(records), "--dry-run")
+    assert "2 cells, 1 done, 1 to run" in result.stdout, result.stdout + result.stderr
+    assert "smoke/MUTAG/infograph:" not in result.stdout and "smoke/MUTAG/jsd:tau_plus=0.5,beta=1:" in result.stdout
+    # another seed is another run: the pipeline's key holds the seed, so the cell is not done
+    (records / "mine.jsonl").write_text((records / "mine.jsonl").read_text().replace('"seed": 0', '"seed": 7'))
+    assert "2 cells, 0 done, 2 to run" in _bench("run", "smoke", "--records", str(records), "--dry-run").stdout
+
+
+def test_device_and_gpu_switches_are_appended_to_image_cells_only(tmp_path):
+    result = _bench("run", "ablations", "--dry-run", "--records", str(tmp_path), "--device", "cuda", "--bf16",
+                    "--channels-last")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines()[1:] if line.startswith("  ")]
+    image = [line for line in lines if "python -m image " in line]
+    assert image and all(line.endswith("--device cuda --bf16 --channels-last") for line in image)
+    assert all("--device" not in line for line in lines if line not in image)
+
+
+def test_gpu_flags_that_cannot_work_are_refused_in_one_line(tmp_path):
+    for args, message in ((["--bf16"], "go with --device"),
+                          (["--device", "cuda", "--launcher", "local", "--gpus-per-task", "0"], "no GPU to run on")):
+        result = _bench("run", "image", "--records", str(tmp_path), *args)
+        assert result.returncode == 2 and message in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
+
+
+def test_tables_out_that_is_a_file_or_under_one_is_one_line(tmp_path):
+    afile = tmp_path / "file.md"
+    afile.write_text("keep\n")
+    for out, message in ((afile, "is a file; give the folder"), (afile / "sub", "is a file, so the folder cannot be made")):
+        result = _bench("tables", "--out", str(out), "--records", str(tmp_path))
+        assert result.returncode == 2 and message in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
+    assert afile.read_text() == "keep\n"
