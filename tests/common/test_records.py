@@ -25,13 +25,26 @@ def test_record_carries_provenance_and_round_trips(tmp_path):
 _RECORD = {"pipeline": "graph", "config": {}, "metrics": {}}
 
 
-def test_truncated_last_line_is_skipped_with_warning_and_repaired_on_append(tmp_path, capsys):
+def test_truncated_last_line_is_skipped_with_warning_and_kept_on_append(tmp_path, capsys):
     path = tmp_path / "r.jsonl"
     path.write_text(json.dumps({**_RECORD, "seed": 1}) + "\n" + '{"seed": 2, "metr')
+    before = path.read_bytes()
     assert [r["seed"] for r in read_records(path)] == [1]
     assert capsys.readouterr().err == f"warning: {path}:2: skipping a record (truncated or corrupt JSON); the line is left as it is\n"
     append_record(path, {**_RECORD, "seed": 3})
+    assert path.read_bytes().startswith(before + b"\n")  # the new record starts a line of its own
     assert [r["seed"] for r in read_records(path)] == [1, 3]
+
+
+def test_a_lock_that_is_a_folder_or_a_bad_timeout_is_one_clear_error(tmp_path, monkeypatch):
+    path = tmp_path / "r.jsonl"
+    (tmp_path / "r.jsonl.lock").mkdir()
+    with pytest.raises(UserError, match=f"lock {path}.lock is a folder"):
+        append_record(path, _RECORD)
+    monkeypatch.setenv("HARDNEG_LOCK_TIMEOUT", "soon")
+    with pytest.raises(UserError, match="HARDNEG_LOCK_TIMEOUT must be a number of seconds >= 0, got 'soon'"):
+        append_record(tmp_path / "other.jsonl", _RECORD)
+    assert not path.exists()
 
 
 def test_unusable_lines_are_skipped_named_and_kept_byte_for_byte(tmp_path, capsys):
