@@ -46,7 +46,7 @@ def ring_loss(
 ) -> Tensor:
     """InfoNCE over the ring of negatives between the ``1 - lower`` and ``1 - upper`` most similar fractions."""
     batch = prepare(anchors, candidates, pos_mask, neg_mask, row_weights, temperature)
-    low_rank, high_rank = _band_ranks(batch.neg_count, lower, upper)
+    low_rank, high_rank = band_ranks(batch.neg_count, lower, upper)
     if (low_rank > high_rank).any():
         fewest = int(batch.neg_count.min())
         raise ValueError(f"lower/upper: the ring band [{lower}, {upper}] holds no negative of some anchor (fewest "
@@ -64,7 +64,7 @@ def ring_loss(
         return info_nce_loss(batch, log_neg)
 
 
-def _band_ranks(count: Tensor, lower: float, upper: float) -> tuple[Tensor, Tensor]:
+def band_ranks(count: Tensor, lower: float, upper: float) -> tuple[Tensor, Tensor]:
     """Lowest and highest 0-based ascending rank (0: least similar) of the ring, per row of ``count`` negatives.
 
     In float64, as the reference's Python ``int(fraction * size)``.

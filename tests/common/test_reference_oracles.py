@@ -18,7 +18,7 @@ from common.decoupled import dclw_loss
 from common.fnc import fnc_loss
 from common.hardness import alpha_for_multiplier, hardness_offset_loss
 from common.objectives import build
-from common.ring import _band_ranks, ring_loss
+from common.ring import band_ranks, ring_loss
 from common.views import two_view_loss, two_view_masks
 
 LARGE_NUM = 1e9
@@ -158,7 +158,7 @@ def test_ring_equals_the_reference_code(batch, t, thres_outer, thres_inner):
 def test_ring_defaults_count_the_references_band_over_the_negatives():
     # lower=0.5, upper=0.95: keep int(0.5 N) most similar, drop int(0.1 int(0.5 N)) of them, for every N.
     count = torch.arange(1, 20001)
-    low, high = _band_ranks(count, 0.5, 0.95)
+    low, high = band_ranks(count, 0.5, 0.95)
     kept = torch.tensor([int(0.5 * n) for n in count.tolist()])
     dropped = torch.tensor([int(0.1 * int(0.5 * n)) for n in count.tolist()])
     assert torch.equal(count - low, kept) and torch.equal(count - 1 - high, dropped)
