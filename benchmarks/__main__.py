@@ -216,10 +216,11 @@ def _read(folder: Path) -> list[dict]:
 
 
 def recorded_cells(cells: list, records: list[dict]) -> set[str]:
-    """Keys of the cells with nothing left to run: marked by a harness record, their leaderboard scores all in,
-    or every run of their command already in the records by the pipeline's own resume key (a run made by hand,
-    on another machine or into another file of the folder counts as much as one made by this harness)."""
-    done = {r["config"]["cell"] for r in records if r.get("pipeline") == "harness"}
+    """Keys of the cells with nothing left to run: marked by a harness record; for a leaderboard cell, its scores
+    all in at the current protocol version (the only runs the board pairs); for any other cell, every run of its
+    command already in the records by the pipeline's own resume key (a run made by hand, on another machine or
+    into another file of the folder counts as much as one made by this harness)."""
+    done = {r.get("config", {}).get("cell") for r in records if r.get("pipeline") == "harness"}
     if any(c.yields is not None for c in cells):
         from benchmarks.leaderboard import done as scored
 
@@ -228,7 +229,7 @@ def recorded_cells(cells: list, records: list[dict]) -> set[str]:
     keys: dict[str, set[Hashable]] = {}
     for cell in cells:
         check = checks.get(cell.argv[0])
-        if cell.key in done or check is None:
+        if cell.key in done or check is None or cell.yields is not None:
             continue
         argv = [a.replace("{records}", os.devnull) for a in cell.argv[1:]]
         planned, key = check(argv)
@@ -347,6 +348,8 @@ def _run_todo(todo: list, path: Path) -> int:
     from common.plugins import plugin_environment
     from common.records import append_record, make_record, runnable_command
 
+    if not todo:
+        return 0
     env = plugin_environment()
     failed = []
     for cell in tqdm(todo, desc=path.stem, unit="cell"):

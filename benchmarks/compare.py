@@ -93,7 +93,8 @@ def judgement(values: dict[int, float], baseline: dict[int, float], seeds: tuple
 def report(spec: str, compared: list, records: list[dict]) -> list[str]:
     """Per column of ``compared``: the newcomer against NT-Xent at the profile temperature, and against the
     temperature-tuned NT-Xent where the board has selected it."""
-    from benchmarks.leaderboard import collect, label_of, selections, table
+    from benchmarks.leaderboard import collect, key_of, selections, table
+    from common.objectives import make_objective
 
     scores = collect(records)
     lines = [f"compare {spec}: paired by seed with the committed baseline runs on the leaderboard's stage-1 seeds; "
@@ -106,18 +107,18 @@ def report(spec: str, compared: list, records: list[dict]) -> list[str]:
             continue
         shown.add((y.modality, y.dataset))
         seeds = STAGE1_SEEDS[y.modality]
-        by_label = table(scores, y.modality, y.dataset)
-        mine = by_label.get(label_of(y.modality, Config(y.spec.split(":")[0], y.spec, y.temperature)), {})
+        by_key = table(scores, y.modality, y.dataset)  # (spec, temperature) -> seed -> score, current protocol
+        mine = by_key.get(key_of(Config(y.spec.split(":")[0], y.spec, y.temperature)), {})
         column = f"{y.modality} {y.dataset}" if y.dataset else y.modality
-        untuned = Config(BASELINE, BASELINE, profile_temperature(y.modality))
+        untuned = Config(BASELINE, str(make_objective(BASELINE)), profile_temperature(y.modality))
         lines.append(f"{column} vs {BASELINE} at the profile temperature t={untuned.temperature:g}: "
-                     + judgement(mine, by_label.get(label_of(y.modality, untuned), {}), seeds))
+                     + judgement(mine, by_key.get(key_of(untuned), {}), seeds))
         tuned = next(s for s in selections(scores, y.modality, y.dataset) if s.family == BASELINE)
         if tuned.config is None:
             lines.append(f"{column} vs the temperature-tuned {BASELINE}: not selected yet ({tuned.why})")
         elif tuned.config != untuned:
             lines.append(f"{column} vs the temperature-tuned {BASELINE} (t={tuned.config.temperature:g}): "
-                         + judgement(mine, by_label.get(label_of(y.modality, tuned.config), {}), seeds))
+                         + judgement(mine, by_key.get(key_of(tuned.config), {}), seeds))
         else:
             lines.append(f"{column}: the temperature-tuned {BASELINE} is the profile temperature's (above)")
     return lines
