@@ -360,7 +360,8 @@ def _run_todo(todo: list, path: Path) -> int:
             failed.append(cell.key)
             tqdm.write(f"cell {cell.key} failed with exit code {result.returncode}; the others go on")
             continue
-        append_record(path, make_record(pipeline="harness", config={"cell": cell.key, "suite": cell.suite},
+        append_record(path, make_record(pipeline="harness", config={"cell": cell.key, "suite": cell.suite,
+                                                                   **({"round": cell.round} if cell.round else {})},
                                         metrics={}, seed=0, wall_time_s=time.perf_counter() - start,
                                         command=runnable_command(["-m", *argv])))
     if failed:

@@ -1,7 +1,5 @@
 import math
 
-import pytest
-
 from common.stats import PairedDelta, format_delta, holm, largest_gain, paired_delta, t_threshold
 
 
