@@ -326,7 +326,7 @@ def run_cells(cells: list, args: argparse.Namespace, name: str) -> int:
     if args.dry_run:
         hours = {}
         if args.command == "compare":
-            from benchmarks.compare import cell_hours
+            from benchmarks.leaderboard import cell_hours
 
             hours = cell_hours(todo, records)
         for cell in todo:

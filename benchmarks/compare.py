@@ -10,8 +10,6 @@ seeds.
 
 from __future__ import annotations
 
-import statistics
-
 from benchmarks.suites import BASELINE, STAGE1_SEEDS, Config, columns, config_key, profile_temperature, run_cells
 from benchmarks.suites import MODALITIES as ALL_MODALITIES
 
@@ -50,26 +48,6 @@ def cells(spec: str, modalities: tuple[str, ...] = (), datasets: tuple[str, ...]
             if modality == "graph" and datasets and dataset not in datasets:
                 continue
             out += run_cells(modality, dataset, config, STAGE1_SEEDS[modality], config_key(modality, dataset, config))
-    return out
-
-
-def cell_hours(todo: list, records: list[dict]) -> dict[str, float]:
-    """Cell key -> CPU-hours: the median recorded run time of the same protocol (graphs: and data set) times the runs
-    the cell makes, as ``benchmarks.leaderboard.time_left`` prices them (cells with nothing to go by are left out)."""
-    times: dict[tuple[str, str | None], list[float]] = {}
-    for r in records:
-        config = r.get("config", {})
-        if r.get("pipeline") == "graph" and config.get("profile") == "paper" and config.get("epochs") == 200:
-            times.setdefault(("graph", config.get("dataset")), []).append(float(r.get("wall_time_s") or 0.0))
-        elif r.get("pipeline") == "image" and config.get("profile") == "quick" and config.get("method") != "random-init":
-            times.setdefault(("image", None), []).append(float(r.get("wall_time_s") or 0.0))
-        elif r.get("pipeline") == "sentence" and config.get("profile") == "quick" and str(config.get("row")).startswith("qt-"):
-            times.setdefault(("sentence", None), []).append(float(r.get("wall_time_s") or 0.0))
-    out = {}
-    for c in todo:
-        runs = times.get((c.yields.modality, c.yields.dataset if c.yields.modality == "graph" else None))
-        if runs:
-            out[c.key] = statistics.median(runs) * len(c.yields.seeds) / 3600
     return out
 
 

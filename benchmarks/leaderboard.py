@@ -16,9 +16,7 @@ from dataclasses import dataclass
 
 from benchmarks.suites import (
     BASELINE,
-    FRESH_SEEDS,
     LEADERBOARD_CONFIRMATIONS,
-    MEAN,
     MODALITIES,
     STAGE1_SEEDS,
     TEMPERATURE_FAMILIES,
@@ -192,14 +190,14 @@ def follow_ups(modality: str, dataset: str | None, scores: list[Score] | None = 
     return [*(s.step for s in chosen if s.step is not None), *controls(scores, modality, dataset, chosen)]
 
 
-def time_left(todo: list, records: list[dict]) -> str:
-    """The CPU-hours the cells still ``todo`` would take: the median recorded time of the same protocol (graphs: per
-    data set) times the runs each cell makes; cells with nothing to go by count 0."""
+def cell_hours(todo: list, records: list[dict]) -> dict[str, float]:
+    """Cell key -> CPU-hours: the median recorded time of a run of the same protocol (graphs: and data set) times the
+    runs the cell makes; cells with nothing to go by are left out."""
     times: dict[tuple[str, str | None], list[float]] = {}
     for r in records:
         config = r.get("config", {})
         if r.get("pipeline") == "graph" and config.get("profile") == "paper" and config.get("epochs") == 200:
-            key: tuple[str, str | None] | None = ("graph", config.get("dataset"))
+            key: tuple[str, str | None] = ("graph", config.get("dataset"))
         elif r.get("pipeline") == "image" and config.get("profile") == "quick" and config.get("method") != "random-init":
             key = ("image", None)
         elif r.get("pipeline") == "sentence" and config.get("profile") == "quick" and str(config.get("row")).startswith("qt-"):
@@ -207,12 +205,21 @@ def time_left(todo: list, records: list[dict]) -> str:
         else:
             continue
         times.setdefault(key, []).append(float(r.get("wall_time_s") or 0.0))
+    out = {}
+    for c in todo:
+        if c.yields is not None and (runs := times.get((c.yields.modality, c.yields.dataset
+                                                       if c.yields.modality == "graph" else None))):
+            out[c.key] = statistics.median(runs) * len(c.yields.seeds) / 3600
+    return out
+
+
+def time_left(todo: list, records: list[dict]) -> str:
+    """The coverage line's last sentence: :func:`cell_hours` of the cells still ``todo``, summed per modality."""
+    hours = cell_hours(todo, records)
     left: dict[str, float] = {}
     for c in todo:
         if c.yields is not None:
-            y = c.yields
-            runs = times.get((y.modality, y.dataset if y.modality == "graph" else None), [])
-            left[y.modality] = left.get(y.modality, 0.0) + (statistics.median(runs) * len(y.seeds) / 3600 if runs else 0.0)
+            left[c.yields.modality] = left.get(c.yields.modality, 0.0) + hours.get(c.key, 0.0)
     if not left:
         return "Every declared cell has run."
     return ("The cells still to run would take about " + ", ".join(f"{m} {h:.0f} h" for m, h in sorted(left.items()))
@@ -425,4 +432,3 @@ def proposal(modality: str, chosen: dict[str | None, list[Selection]]) -> str | 
     return f"Round({modality!r}, (\n        {body},\n    ), FRESH_SEEDS[{modality!r}])"
 
 
-__all__ = ["FRESH_SEEDS", "MEAN", "collect", "data", "done", "follow_ups", "time_left"]
