@@ -20,7 +20,7 @@ from common.objectives import REGISTRY, build
 WORLD, LOCAL_BATCH, DIM = 2, 4, 6
 # 2 x 2 x 4 = 16 candidates: 14 negatives per anchor, so the batch-bound parameters are set to fit.
 SPECS = [name for name, family in REGISTRY.items() if not family.local_global and name not in ("fnc", "ring", "mochi")]
-SPECS += ["fnc:k=3", "fnc:k=3,mode=elimination", "ring:lower=0.3,upper=0.8", "ring",
+SPECS += ["fnc:topk=30000,threshold=-0.5", "fnc:topk=30000,threshold=-0.5,mode=elimination", "fnc", "ring:lower=0.3,upper=0.8", "ring",
           "mochi:num_hard=6,num_mix=5,num_query_mix=3,seed=7"]
 
 

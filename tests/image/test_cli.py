@@ -35,7 +35,7 @@ def test_bad_hyperparameters_are_user_errors_and_exit_2() -> None:
                           (("--width", "0"), "width"), (("--objective", "ntxent", "--anneal-beta"), "no beta")):
         with pytest.raises(UserError, match=message):
             main(["pretrain", *args])
-    for spec, message in (("hard:beta=-1", "hard: beta must be in [0, inf), got -1"),
+    for spec, message in (("hard:beta=-1", "hard: beta must be in [0, 10000], got -1"),
                           ("hard:tau_plus=1", "hard: tau_plus must be in [0, 1), got 1"),
                           ("magic", "unknown objective 'magic'; choose from ntxent,")):
         result = _cli("pretrain", "--objective", spec)
