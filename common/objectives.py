@@ -32,6 +32,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,10 +148,16 @@ class Objective:
         return any(k not in self.family.params for k, _ in self.params)
 
     def label(self, aliases: dict[str, str] | None = None) -> str:
-        """Short display name: the family (or a pipeline's alias for it) and the parameters off their defaults."""
+        """Short display name: the family (or a pipeline's alias for it) and the parameters off their defaults.
+
+        A record of a family's earlier version names its retired parameters always (``fnc k=1``), so it never labels
+        like today's default; an objective no registered family knows (a plugin not loaded) shows its stored spec.
+        """
+        if self.name not in REGISTRY:
+            return str(self)
         family = self.family
-        defaults = {**family.retired, **{k: p.default for k, p in family.params.items()}}
-        changed = [f"{k}={_fmt(v)}" for k, v in self.params if v != defaults.get(k)]
+        defaults = {k: p.default for k, p in family.params.items()}
+        changed = [f"{k}={_fmt(v)}" for k, v in self.params if k in family.retired or v != defaults.get(k)]
         name = (aliases or {}).get(self.name, self.name)
         return name + (" " + ",".join(changed) if changed else "")
 
@@ -216,6 +223,9 @@ def parse_objective(text: str) -> Objective:
     return make_objective(name, **params)
 
 
+_UNKNOWN: set[str] = set()  # objectives of records that no registered family knows, warned about once
+
+
 def from_dict(stored: dict[str, Any]) -> Objective:
     """The inverse of :meth:`Objective.to_dict` (records, checkpoints); ``ValueError`` when it does not validate.
 
@@ -226,6 +236,14 @@ def from_dict(stored: dict[str, Any]) -> Objective:
         raise ValueError(f"not a stored objective: {stored!r}")
     name, params = str(stored.get("name")), stored.get("params", {})
     family = REGISTRY.get(name)
+    if family is None and name not in ALIASES:
+        if name not in _UNKNOWN:
+            from common.plugins import ENV as PLUGINS_ENV
+
+            _UNKNOWN.add(name)
+            print(f"warning: records name objective {name!r}, which no registered family has here (a plugin not "
+                  f"loaded? see {PLUGINS_ENV}); they are shown by their stored spec", file=sys.stderr)
+        return Objective(name, tuple(sorted(params.items())))
     if family is not None and set(params) & set(family.retired):
         return Objective(name, tuple(sorted(params.items())))
     return make_objective(name, **params)

@@ -189,3 +189,13 @@ def test_the_json_round_trips_to_the_same_pages():
 def test_the_untuned_rounds_are_rejudged_as_one_family():
     verdict = leaderboard.history([])
     assert len(verdict["claims"]) == len(suites.LEADERBOARD_CONFIRMATIONS) and verdict["survivors"] == []
+
+
+def test_unknown_and_retired_objectives_are_history_shown_by_what_they_stored(capsys):
+    records = [_image({"name": "scaled", "params": {"scale": 2.0}}, 0, 40.0),
+               _image({"name": "fnc", "params": {"k": 1.0, "mode": "attraction"}}, 0, 41.0),
+               _image({"name": "fnc", "params": {}}, 0, 42.0)]
+    scores = {(s.label, s.spec): s.value for s in leaderboard.collect(records)}
+    assert scores == {("scaled:scale=2", "scaled:scale=2"): 40.0, ("fnc k=1", "fnc:k=1,mode=attraction"): 41.0,
+                      ("fnc", "fnc:mode=attraction,threshold=0.7,topk=10"): 42.0}
+    assert "'scaled', which no registered family has here" in capsys.readouterr().err
