@@ -222,7 +222,7 @@ def recorded_cells(cells: list, records: list[dict]) -> set[str]:
     into another file of the folder counts as much as one made by this harness)."""
     done = {r.get("config", {}).get("cell") for r in records if r.get("pipeline") == "harness"}
     if any(c.yields is not None for c in cells):
-        from benchmarks.leaderboard import done as scored
+        from benchmarks.stage1 import done as scored
 
         done |= {c.key for c in scored(cells, records)}
     checks = {"graph": _graph_runs, "image": _image_runs, "sentence": _sentence_runs}
@@ -326,14 +326,14 @@ def run_cells(cells: list, args: argparse.Namespace, name: str) -> int:
     if args.dry_run:
         hours = {}
         if args.command == "compare":
-            from benchmarks.leaderboard import cell_hours
+            from benchmarks.stage1 import cell_hours
 
             hours = cell_hours(todo, records)
         for cell in todo:
             cost = f" [{hours[cell.key]:.2f} CPU-h]" if cell.key in hours else ""
             print(f"  {cell.key}:{cost} {runnable_command(['-m', *(a.replace('{records}', str(path)) for a in cell.argv)])}")
         if args.command == "compare":
-            from benchmarks.leaderboard import time_left
+            from benchmarks.stage1 import time_left
 
             print(time_left(todo, records))
         if args.launcher is not None:

@@ -71,7 +71,7 @@ def judgement(values: dict[int, float], baseline: dict[int, float], seeds: tuple
 def report(spec: str, compared: list, records: list[dict]) -> list[str]:
     """Per column of ``compared``: the newcomer against NT-Xent at the profile temperature, and against the
     temperature-tuned NT-Xent where the board has selected it."""
-    from benchmarks.leaderboard import collect, key_of, selections, table
+    from benchmarks.stage1 import collect, key_of, selections, table
     from common.objectives import make_objective
 
     scores = collect(records)

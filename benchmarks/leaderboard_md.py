@@ -111,8 +111,9 @@ def readme_section(data: dict) -> list[str]:
 
 def write(records: list[dict], out_dir: Path, pyplot) -> list[tuple[str, str | bytes]]:
     """The leaderboard's files as (name, content): json, md and html; the PNG is drawn to ``out_dir`` directly."""
-    from benchmarks.leaderboard import data, done, time_left
+    from benchmarks.leaderboard import data
     from benchmarks.leaderboard_page import forest_png, html
+    from benchmarks.stage1 import done, time_left
     from benchmarks.suites import expand
 
     board = json.loads(json.dumps(data(records)))  # the page is rendered from exactly what the JSON file holds

@@ -324,7 +324,7 @@ def stage1_configs(modality: str) -> list[Config]:
 def leaderboard_suite(profile: str) -> list[SuiteCell]:
     """Stage 1, the edge steps and temperature controls its committed results call for, and the declared rounds
     (each modality at its own protocol, whatever ``profile`` says)."""
-    from benchmarks.leaderboard import follow_ups
+    from benchmarks.stage1 import follow_ups
 
     cells: dict[str, SuiteCell] = {}
     for modality in MODALITIES:

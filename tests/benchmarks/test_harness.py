@@ -62,7 +62,7 @@ def test_dry_run_skips_leaderboard_cells_whose_scores_are_recorded_however_they_
     import json
     from pathlib import Path
 
-    from benchmarks.leaderboard import collect
+    from benchmarks.stage1 import collect
 
     committed = Path(__file__).resolve().parents[2] / "tables" / "records"
     lines = [line for f in sorted(committed.glob("*.jsonl")) for line in f.read_text().splitlines()]

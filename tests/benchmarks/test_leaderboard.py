@@ -8,7 +8,7 @@ import statistics
 
 import pytest
 
-from benchmarks import leaderboard, suites
+from benchmarks import leaderboard, stage1, suites
 from benchmarks.suites import Claim, Config, Round, configuration, expand, sweeps
 from common.cli import UserError
 from common.objectives import REGISTRY
@@ -25,7 +25,7 @@ def _image(spec: dict | None, seed: int, accuracy: float, temperature: float = 0
 
 
 def _scores(config: Config, values: list[float]) -> list[Score]:
-    label = leaderboard.label_of("image", config)
+    label = stage1.label_of("image", config)
     return [Score("image", COLUMN, label, seed, v, 1, config.spec, config.temperature) for seed, v in enumerate(values)]
 
 
@@ -51,19 +51,19 @@ def test_selection_takes_the_best_mean_and_steps_beyond_an_edge_first():
     grid = [configuration("image", sweep, v) for v in sweep.values]
     means = {0.5: 40.0, 1.0: 42.0, 2.0: 41.0, 6.0: 39.0}
     scores = [s for v, c in zip(sweep.values, grid, strict=True) for s in _scores(c, [means[v] + e for e in range(4)])]
-    by = leaderboard.table(scores, "image", None)
-    chosen = leaderboard.select(by, "image", sweep)
+    by = stage1.table(scores, "image", None)
+    chosen = stage1.select(by, "image", sweep)
     assert chosen.config == grid[1] and chosen.step is None
     # best at the highest value: the declared step beyond it runs before anything is selected
     scores = [s for s in scores if s.spec != grid[3].spec] + _scores(grid[3], [50.0, 51.0, 52.0, 53.0])
-    chosen = leaderboard.select(leaderboard.table(scores, "image", None), "image", sweep)
+    chosen = stage1.select(stage1.table(scores, "image", None), "image", sweep)
     step = configuration("image", sweep, sweep.above)
     assert chosen.config is None and chosen.step == step
-    assert step in leaderboard.follow_ups("image", None, scores)
+    assert step in stage1.follow_ups("image", None, scores)
     scores += _scores(step, [49.0, 50.0, 51.0, 52.0])  # the step is worse: the edge value is selected
-    assert leaderboard.select(leaderboard.table(scores, "image", None), "image", sweep).config == grid[3]
+    assert stage1.select(stage1.table(scores, "image", None), "image", sweep).config == grid[3]
     scores = [s for s in scores if s.spec != step.spec] + _scores(step, [60.0, 61.0, 62.0, 63.0])
-    assert leaderboard.select(leaderboard.table(scores, "image", None), "image", sweep).config == step
+    assert stage1.select(stage1.table(scores, "image", None), "image", sweep).config == step
 
 
 def test_nothing_is_selected_before_every_configuration_has_all_its_seeds():
@@ -71,7 +71,7 @@ def test_nothing_is_selected_before_every_configuration_has_all_its_seeds():
     grid = [configuration("image", sweep, v) for v in sweep.values]
     scores = [s for c in grid for s in _scores(c, [40.0, 41.0, 42.0, 43.0])]
     scores = [s for s in scores if not (s.spec == grid[0].spec and s.seed == 3)]
-    chosen = leaderboard.select(leaderboard.table(scores, "image", None), "image", sweep)
+    chosen = stage1.select(stage1.table(scores, "image", None), "image", sweep)
     assert chosen.config is None and "3 of 4" in chosen.why
 
 
@@ -82,7 +82,7 @@ def test_a_selected_configuration_that_beats_tuned_ntxent_is_run_again_at_its_te
             # NT-Xent best at 0.2 (an inner value); hard best at beta=2 and above NT-Xent; every other family below
             level = {("ntxent", 0.2): 45.0, ("hard", 2.0): 47.0}.get((sweep.family, value), 40.0 - i * 0.1)
             scores += _scores(configuration("image", sweep, value), [level + e for e in (0, 0.5, 1, 1.5)])
-    ups = leaderboard.follow_ups("image", None, scores)
+    ups = stage1.follow_ups("image", None, scores)
     hard = configuration("image", next(s for s in sweeps("image") if s.family == "hard"), 2.0)
     assert Config("hard", hard.spec, 0.2) in ups
     assert all(c.family not in suites.TEMPERATURE_FAMILIES for c in ups if c.temperature == 0.2)
@@ -135,10 +135,10 @@ def test_fresh_seeds_were_never_used_in_their_column_before():
 def test_records_of_different_protocol_versions_never_pair():
     old = [_image({"name": "ntxent", "params": {}}, s, 40.0 + s, protocol=0) for s in range(4)]
     new = [_image({"name": "ntxent", "params": {}}, s, 41.0 + s) for s in range(4)]
-    scores = leaderboard.collect(old + new)
+    scores = stage1.collect(old + new)
     assert {s.protocol for s in scores} == {0, 1}
-    assert leaderboard.table(scores, "image", None)[("ntxent", 0.5)] == {s: 41.0 + s for s in range(4)}
-    assert leaderboard.table(leaderboard.collect(old), "image", None) == {}
+    assert stage1.table(scores, "image", None)[("ntxent", 0.5)] == {s: 41.0 + s for s in range(4)}
+    assert stage1.table(stage1.collect(old), "image", None) == {}
 
 
 def test_temperature_is_part_of_a_rows_label_and_image_runs_off_protocol_stay_out():
@@ -146,7 +146,7 @@ def test_temperature_is_part_of_a_rows_label_and_image_runs_off_protocol_stay_ou
                _image({"name": "ntxent", "params": {}}, 0, 41.0)]
     smoke = _image({"name": "ntxent", "params": {}}, 0, 99.0)
     smoke["config"]["epochs"] = 4  # `--profile quick --epochs 4` records profile quick too
-    assert sorted((s.label, s.value) for s in leaderboard.collect([*records, smoke])) == [
+    assert sorted((s.label, s.value) for s in stage1.collect([*records, smoke])) == [
         ("ntxent", 41.0), ("ntxent t=0.2", 40.0)]
 
 
@@ -155,7 +155,7 @@ def test_a_cell_is_done_when_all_its_scores_are_recorded_however_it_ran():
     assert [(c.yields.spec, c.yields.temperature, c.yields.seeds) for c in cells] == [("ntxent", 0.2, (s,)) for s in range(4)]
     assert all("--temperature" in c.argv for c in cells)
     records = [_image({"name": "ntxent", "params": {}}, s, 40.0, temperature=0.2) for s in (0, 2)]
-    assert [c.key for c in leaderboard.done(cells, records)] == ["leaderboard/image/ntxent@t=0.2/seed=0",
+    assert [c.key for c in stage1.done(cells, records)] == ["leaderboard/image/ntxent@t=0.2/seed=0",
                                                                   "leaderboard/image/ntxent@t=0.2/seed=2"]
     graph = next(c for c in expand("leaderboard", "quick") if c.key == "leaderboard/graph/MUTAG/ntxent")
     assert graph.yields.seeds == tuple(range(10)) and "--temperature" not in graph.argv  # the profile's 0.2
@@ -165,8 +165,8 @@ def test_time_left_prices_unrun_cells_by_the_median_recorded_run_and_says_when_n
     todo = [c for c in expand("leaderboard", "quick") if c.key == "leaderboard/image/ntxent@t=0.2/seed=1"]
     records = [{**_image({"name": "ntxent", "params": {}}, 0, 40.0), "wall_time_s": 7200.0},
                {**_image({"name": "ntxent", "params": {}}, 1, 41.0), "wall_time_s": 3600.0}]
-    assert leaderboard.time_left(todo, records).startswith("The cells still to run would take about image 2 h")
-    assert leaderboard.time_left([], records) == "Every declared cell has run."
+    assert stage1.time_left(todo, records).startswith("The cells still to run would take about image 2 h")
+    assert stage1.time_left([], records) == "Every declared cell has run."
 
 
 def test_the_json_round_trips_to_the_same_pages():
@@ -195,7 +195,7 @@ def test_unknown_and_retired_objectives_are_history_shown_by_what_they_stored(ca
     records = [_image({"name": "scaled", "params": {"scale": 2.0}}, 0, 40.0),
                _image({"name": "fnc", "params": {"k": 1.0, "mode": "attraction"}}, 0, 41.0),
                _image({"name": "fnc", "params": {}}, 0, 42.0)]
-    scores = {(s.label, s.spec): s.value for s in leaderboard.collect(records)}
+    scores = {(s.label, s.spec): s.value for s in stage1.collect(records)}
     assert scores == {("scaled:scale=2", "scaled:scale=2"): 40.0, ("fnc k=1", "fnc:k=1,mode=attraction"): 41.0,
                       ("fnc", "fnc:mode=attraction,threshold=0.7,topk=10"): 42.0}
     assert "'scaled', which no registered family has here" in capsys.readouterr().err
