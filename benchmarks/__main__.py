@@ -324,17 +324,15 @@ def run_cells(cells: list, args: argparse.Namespace, name: str) -> int:
     todo = [c for c in cells if c.key not in done]
     print(f"{name}, shard {index}/{count}: {len(cells)} cells, {len(cells) - len(todo)} done, {len(todo)} to run -> {path}")
     if args.dry_run:
-        hours = {}
-        if args.command == "compare":
-            from benchmarks.stage1 import cell_hours
+        priced = any(c.yields is not None for c in todo)  # leaderboard and compare cells: CPU-hours from medians
+        if priced:
+            from benchmarks.stage1 import cell_hours, time_left
 
-            hours = cell_hours(todo, records)
+        hours = cell_hours(todo, records) if priced else {}
         for cell in todo:
             cost = f" [{hours[cell.key]:.2f} CPU-h]" if cell.key in hours else ""
             print(f"  {cell.key}:{cost} {runnable_command(['-m', *(a.replace('{records}', str(path)) for a in cell.argv)])}")
-        if args.command == "compare":
-            from benchmarks.stage1 import time_left
-
+        if priced:
             print(time_left(todo, records))
         if args.launcher is not None:
             print(f"would submit {_tasks(args, len(todo))} {args.launcher} task(s); dry run: nothing submitted")
