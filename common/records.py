@@ -26,6 +26,7 @@ from typing import Any
 from common.cli import UserError, check_output_file
 from common.io import append_line, file_lock
 from common.paths import REPO_ROOT
+from common.protocols import PROTOCOL
 
 Kind = type | tuple[type, ...]
 #: Dotted fields a reader uses, per pipeline (``{"graph": {"metrics.accuracy": NUMBER}}``): see :func:`read_records`.
@@ -97,8 +98,8 @@ def make_record(
     """A complete record of one finished run; ``command`` defaults to :func:`runnable_command` of this process.
 
     Metrics holding a NaN or infinity mark the run ``"diverged": true`` (the number itself is
-    written as null): readers then tell a diverged run from a missing one. ``protocol``, when
-    given, is the version of the evaluation protocol its scores belong to.
+    written as null): readers then tell a diverged run from a missing one. ``protocol`` is the
+    version of the pipeline's evaluation protocol (default: ``common.protocols.PROTOCOL``; null for other records).
     """
     if not _finite(metrics):
         metrics = {**metrics, "diverged": True}
@@ -113,7 +114,7 @@ def make_record(
         "hardware": hardware(),
         "versions": versions(),
         "finished_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        **({"protocol": protocol} if protocol is not None else {}),
+        "protocol": protocol if protocol is not None else PROTOCOL.get(pipeline),
     }
 
 

@@ -112,7 +112,9 @@ def _run(args: argparse.Namespace, cells: list, process_settings: dict) -> None:
     from graph.report import RECORD_NEEDS, format_table, summarize
     from graph.train import cell_config, train_and_evaluate
 
-    done = recorded(args.out, "graph", lambda config: cell_of(config).key, RECORD_NEEDS["graph"])
+    # Only what the key reads: a diverged run (accuracy null) is recorded, not run again on every resume.
+    needs = {k: v for k, v in RECORD_NEEDS["graph"].items() if k.startswith("config.")}
+    done = recorded(args.out, "graph", lambda config: cell_of(config).key, needs)
     todo = [c for c in cells if c.key not in done]
     print(f"{len(cells)} runs, {len(cells) - len(todo)} already recorded in {args.out}, {len(todo)} to do")
     loaded = {}

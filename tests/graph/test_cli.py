@@ -60,9 +60,11 @@ def test_cli_resumes_without_duplicating_records(toy_root, tmp_path, monkeypatch
     code, stdout, err = run_cli(*args, root=toy_root, monkeypatch=monkeypatch, capsys=capsys)
     assert code == 0, err
     assert "2 already recorded" in stdout
-    records = [json.loads(line) for line in out.read_text().splitlines()]
+    text = out.read_text().splitlines()
+    assert len(text) == 7 and text[2] == lines[2][:30]  # the partial line is kept as it was, never deleted
+    records = [json.loads(line) for line in text[:2] + text[3:]]
     keys = [(json.dumps(r["config"]["objective"]), r["seed"]) for r in records]
     assert len(keys) == 6 and len(set(keys)) == 6
     assert "| quick, 2 epochs | TOY | hard b=1 [paper] |" in stdout  # --epochs overrides the profile: its own rows
     _, stdout, _ = run_cli(*args, root=toy_root, monkeypatch=monkeypatch, capsys=capsys)
-    assert "6 already recorded" in stdout and len(out.read_text().splitlines()) == 6
+    assert "6 already recorded" in stdout and len(out.read_text().splitlines()) == 7
