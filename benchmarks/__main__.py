@@ -15,7 +15,9 @@ from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
 
-from common.cli import Parser, UserError, at_least, run_main
+from common.cli import Parser, at_least, run_main
+from common.errors import UserError
+from common.settings import config_from_args
 
 RECORDS = Path(__file__).resolve().parent.parent / "tables" / "records"
 IMAGE_FLAGS = ("bf16", "channels_last", "compile")  # switches forwarded to image cells with --device
@@ -247,7 +249,6 @@ KeyFn = Callable[[dict[str, Any]], Hashable]
 
 def _graph_runs(argv: list[str]) -> tuple[list[Hashable] | None, KeyFn]:
     """The runs ``python -m graph ARGV`` makes and the key its resume check compares (``graph.__main__._run``)."""
-    from common.cli import config_from_args
     from graph.__main__ import parse_args as graph_args
     from graph.config import PROFILES, STAGED, cell_of, expand_cells, reproduction_objectives
 
@@ -291,7 +292,6 @@ def _sentence_runs(argv: list[str]) -> tuple[list[Hashable] | None, KeyFn]:
     (``sentence.__main__._already_recorded``)."""
     import json
 
-    from common.cli import config_from_args
     from sentence.__main__ import DEFAULT_OBJECTIVES, _objectives, build_parser
     from sentence.config import get_config, objective_tag
     from sentence.senteval import EVALUATOR

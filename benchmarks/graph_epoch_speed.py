@@ -21,7 +21,8 @@ import os
 import time
 from pathlib import Path
 
-from common.cli import Parser, at_least, check_output_file, run_main
+from common.cli import Parser, at_least, run_main
+from common.io import check_output_file
 
 RECORDS = Path(__file__).resolve().parent.parent / "tables" / "records" / "graph_speed.jsonl"
 

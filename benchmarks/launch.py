@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.cli import UserError
+from common.errors import UserError
 from common.paths import REPO_ROOT
 
 

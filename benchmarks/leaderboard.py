@@ -36,7 +36,7 @@ from benchmarks.suites import (
     stage1_configs,
     sweeps,
 )
-from common.cli import UserError
+from common.errors import UserError
 from common.protocols import PROTOCOL
 from common.stats import Claim, PairedDelta, Score, ci95, holm_adjusted, judge, min_detectable_effect, paired_delta
 

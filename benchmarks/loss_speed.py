@@ -19,7 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from common.cli import Parser, UserError, at_least, check_output_file, comma_list, run_main
+from common.cli import Parser, at_least, run_main
+from common.errors import UserError
+from common.io import check_output_file
+from common.settings import comma_list
 
 if TYPE_CHECKING:  # torch is imported where it runs, so that --help answers at once
     import torch

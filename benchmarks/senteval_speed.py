@@ -18,7 +18,8 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from common.cli import Parser, at_least, check_output_file, run_main
+from common.cli import Parser, at_least, run_main
+from common.io import check_output_file
 from common.records import append_record, make_record
 
 if TYPE_CHECKING:  # numpy is imported where it runs, so that --help answers at once

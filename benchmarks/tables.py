@@ -22,7 +22,8 @@ from benchmarks.published import (
     RELEASED_GRAPH,
     RELEASED_GRAPH_SOURCE,
 )
-from common.cli import UserError, run_main
+from common.cli import run_main
+from common.errors import UserError
 from common.io import atomic_write_text
 from common.records import NUMBER, read_records
 from common.stats import format_delta, t_threshold

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from common.cli import UserError
+from common.errors import UserError
 from common.io import atomic_write_bytes
 
 

@@ -1,4 +1,8 @@
-"""Command-line conventions: bad input is one line on stderr and exit code 2."""
+"""Command-line conventions: bad input is one line on stderr and exit code 2.
+
+Only the entry points (``*/__main__.py`` and the benchmark scripts) import this module; the rest of
+the code raises :class:`common.errors.UserError` and declares its settings with :mod:`common.settings`.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,12 @@ import errno
 import math
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, NoReturn
 
-
-class UserError(Exception):
-    """An error the user can fix (bad argument, missing data, corrupt file): no traceback."""
+from common.errors import UserError
+from common.records import git_commit
+from common.settings import MAX_SEED
 
 
 class Parser(argparse.ArgumentParser):
@@ -45,8 +47,6 @@ def run_main(main: Callable[[list[str] | None], int | None], argv: list[str] | N
     done. The git commit is read first: a long run's records name the code it started with,
     not a later checkout.
     """
-    from common.records import git_commit
-
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
@@ -80,10 +80,6 @@ def os_error_text(err: OSError) -> str:
             else "choose a path you can write to" if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS)
             else "check the path")
     return f"{paths or 'a file operation'}: {reason}; {hint}"
-
-
-#: Seeds are bounded where NumPy's are (``np.random.seed`` takes 0 .. 2**32 - 1).
-MAX_SEED = 2**32 - 1
 
 
 def seed_arg(text: str) -> int:
@@ -157,191 +153,3 @@ def at_least(low: int) -> Callable[[str], int]:
 
     parse.__name__ = f"whole number >= {low}"  # argparse names the type in its message
     return parse
-
-
-def comma_list(element: Callable[[str], Any], what: str) -> Callable[[str], list[Any]]:
-    """argparse ``type=`` for ``a,b,c``: every element converted by ``element``; the error names the bad one."""
-
-    def parse(text: str) -> list[Any]:
-        values = []
-        for item in filter(None, (part.strip() for part in text.split(","))):
-            try:
-                values.append(element(item))
-            except (ValueError, argparse.ArgumentTypeError) as err:
-                raise argparse.ArgumentTypeError(f"{item!r} is not {what} ({err})") from None
-        if not values:
-            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {what}, got {text!r}")
-        return values
-
-    return parse
-
-
-def option(default: Any, help: str, *, low: float | None = None, above: float | None = None,
-           high: float | None = None, choices: tuple[str, ...] | None = None) -> Any:
-    """A config dataclass field that is also a command-line flag: its help and valid range live beside the default.
-
-    ``low``/``high`` are inclusive bounds, ``above`` an exclusive lower bound; every float must be finite.
-    """
-    from dataclasses import field
-
-    return field(default=default, metadata={"help": help, "low": low, "above": above, "high": high, "choices": choices})
-
-
-def _flag_fields(cls: type) -> list[Any]:
-    import dataclasses
-
-    return [f for f in dataclasses.fields(cls) if "help" in f.metadata]
-
-
-def add_config_flags(parser: Any, cls: type, profiles: dict[str, Any], title: str = "settings") -> None:
-    """One ``--flag`` per :func:`option` field of ``cls``, unset by default (the profile's value is kept).
-
-    The help shows each profile's value and the valid range, so ``--help`` documents every default.
-    """
-    group = parser.add_argument_group(f"{title} (default: the --profile's value, shown as "
-                                      f"{' / '.join(profiles)})")
-    for f in _flag_fields(cls):
-        values = [getattr(p, f.name) for p in profiles.values()]
-        shown = " / ".join(",".join(map(str, v)) if isinstance(v, tuple) else str(v) for v in values)
-        meta = f.metadata
-        bounds = [f">= {meta['low']:g}" if meta["low"] is not None else "", f"> {meta['above']:g}" if meta["above"] is not None else "",
-                  f"<= {meta['high']:g}" if meta["high"] is not None else ""]
-        text = f"{meta['help']} [{shown}]" + (f" ({', '.join(b for b in bounds if b)})" if any(bounds) else "")
-        flag = "--" + f.name.replace("_", "-")
-        if isinstance(values[0], bool):
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
-        elif isinstance(values[0], tuple):
-            element = type(values[0][0]) if values[0] else float
-            group.add_argument(flag, type=comma_list(element, f"{element.__name__} values"), default=None, help=text)
-        else:
-            group.add_argument(flag, type=type(values[0]), default=None, choices=meta["choices"], help=text)
-
-
-def config_from_args(args: Any, base: Any) -> Any:
-    """``base`` with the flags that were given, validated by :func:`check_config`."""
-    import dataclasses
-
-    given = {f.name: getattr(args, f.name) for f in _flag_fields(type(base)) if getattr(args, f.name, None) is not None}
-    given = {k: tuple(v) if isinstance(getattr(base, k), tuple) else v for k, v in given.items()}
-    return check_config(dataclasses.replace(base, **given))
-
-
-def config_from_dict(cls: type, values: object, source: str, *, ignore: tuple[str, ...] = ()) -> Any:
-    """The ``cls`` a file stored as a dict (a checkpoint's settings), checked like flags: a ``UserError`` naming
-    ``source`` for a non-dict, an unknown key or a value of the wrong type, never a ``TypeError`` later."""
-    import dataclasses
-
-    if not isinstance(values, dict):
-        raise UserError(f"{source} stores its settings as {type(values).__name__}, not a dict; it is not a hardneg file")
-    values = {k: v for k, v in values.items() if k not in ignore}
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(map(str, set(values) - set(fields)))
-    if unknown:
-        raise UserError(f"{source} stores unknown settings ({', '.join(unknown)}); it was written by another program or version")
-    for name, value in values.items():
-        kind = type(fields[name].default)
-        if type(value) is not kind and not (kind is float and type(value) is int) and not (kind is tuple and type(value) is list):
-            raise UserError(f"{source} stores {name}={value!r}, expected {kind.__name__}; it was written by another "
-                            "program or version")
-    return check_config(cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}))
-
-
-def check_config(config: Any) -> Any:
-    """``UserError`` naming the first :func:`option` field outside its range (floats must be finite)."""
-    import math
-
-    for f in _flag_fields(type(config)):
-        meta, value = f.metadata, getattr(config, f.name)
-        name = "--" + f.name.replace("_", "-")
-        for item in value if isinstance(value, tuple) else (value,):
-            if isinstance(item, (bool, str)):
-                if meta["choices"] and item not in meta["choices"]:
-                    raise UserError(f"{name} must be one of {', '.join(meta['choices'])}, got {item!r}")
-                continue
-            if isinstance(item, float) and not math.isfinite(item):
-                raise UserError(f"{name} must be a finite number, got {item}")
-            if f.name == "seed" and not 0 <= item <= MAX_SEED:
-                raise UserError(f"{name} must lie in [0, {MAX_SEED}], got {item}")
-            if meta["low"] is not None and item < meta["low"]:
-                raise UserError(f"{name} must be >= {meta['low']:g}, got {item}")
-            if meta["above"] is not None and not item > meta["above"]:
-                raise UserError(f"{name} must be > {meta['above']:g}, got {item}")
-            if meta["high"] is not None and item > meta["high"]:
-                raise UserError(f"{name} must be <= {meta['high']:g}, got {item}")
-    return config
-
-
-#: Free bytes a run needs where it writes, checked before it starts (a record is a few kB, a cache or checkpoint more).
-MIN_FREE_BYTES = 1 << 20
-
-
-def check_output_file(path: str | os.PathLike, flag: str, example: str = "records.jsonl", *,
-                      min_free: int = MIN_FREE_BYTES) -> Path:
-    """``path`` when a file can be written there: a regular file or none yet, its nearest existing
-    parent a writable folder with ``min_free`` bytes free; ``example`` names a file the hint for a folder suggests.
-
-    Checked before a run starts, so hours of work never end in an ``IsADirectoryError``, a
-    full disk, or a write that blocks forever on a FIFO.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise UserError(f"{flag} {path} is a folder; give a file path such as {path / example}")
-    if path.exists() and not path.is_file():
-        raise UserError(f"{flag} {path} is not a regular file (a FIFO, socket or device); give a file path")
-    parent = next((p for p in path.parents if p.exists()), Path("."))
-    if not parent.is_dir():
-        raise UserError(f"{flag} {path}: {parent} is a file, not a folder; choose another path")
-    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise UserError(f"{flag} {path} is not writable; choose a path you can write to")
-    if path.parent.is_dir():  # some folders (/proc, full or read-only mounts) pass the access test and refuse files
-        try:
-            tempfile.TemporaryFile(dir=path.parent).close()
-        except OSError as err:
-            raise UserError(f"{flag} {path}: cannot create files there ({err.strerror}); choose another path") from None
-    _check_free_space(parent, f"{flag} {path}", min_free)
-    return path
-
-
-def check_output_dir(path: str | os.PathLike, flag: str) -> Path:
-    """``path`` when files can be written into it: a folder (created here) with free space, checked before a run starts."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise UserError(f"{flag} {path} is a file, not a folder; give a folder path")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=path).close()
-    except OSError as err:
-        raise UserError(f"{flag} {path}: cannot create files there ({err.strerror}); choose another folder") from None
-    _check_free_space(path, f"{flag} {path}", MIN_FREE_BYTES)
-    return path
-
-
-def _check_free_space(folder: Path, what: str, min_free: int) -> None:
-    try:
-        stat = os.statvfs(folder)
-    except OSError:
-        return  # nothing to measure (some virtual file systems): the write itself will tell
-    free = stat.f_bavail * stat.f_frsize
-    if stat.f_blocks and free < min_free:
-        raise UserError(f"{what}: its file system has only {free} bytes free; free some space or choose another path")
-
-
-def check_device(name: str) -> str:
-    """``name`` when torch can run on it here: ``cpu``, ``cuda``, ``cuda:N`` for an existing N, or ``mps``."""
-    import torch
-
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise UserError(f"--device {name!r} is not a device; use cpu, cuda or cuda:N") from None
-    if device.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            raise UserError(f"--device {name}: no CUDA GPU is available here; use --device cpu")
-        if device.index is not None and device.index >= count:
-            raise UserError(f"--device {name}: only {count} CUDA device(s) here (cuda:0 to cuda:{count - 1})")
-    elif device.type == "mps" and not torch.backends.mps.is_available():
-        raise UserError(f"--device {name}: MPS is not available here; use --device cpu")
-    elif device.type not in ("cpu", "cuda", "mps"):
-        raise UserError(f"--device {name}: {device.type} is not supported; use cpu, cuda or cuda:N")
-    return name

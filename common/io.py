@@ -1,4 +1,5 @@
-"""Safe writes: atomic replaces, appends that never touch earlier bytes, locks that never hang."""
+"""Safe writes: atomic replaces, appends that never touch earlier bytes, locks that never hang, and the checks,
+made before a run starts, that the files and folders it will write can be written."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from common.cli import UserError
+from common.errors import UserError
 
 #: How long a run waits for a lock another process holds (seconds); ``HARDNEG_LOCK_TIMEOUT`` overrides it.
 LOCK_TIMEOUT_S = 60.0
@@ -143,3 +144,58 @@ def _holder(fd: int) -> str:
         if text:
             return f"held by {text}"
     return "held by another process"
+
+
+#: Free bytes a run needs where it writes, checked before it starts (a record is a few kB, a cache or checkpoint more).
+MIN_FREE_BYTES = 1 << 20
+
+
+def check_output_file(path: str | os.PathLike, flag: str, example: str = "records.jsonl", *,
+                      min_free: int = MIN_FREE_BYTES) -> Path:
+    """``path`` when a file can be written there: a regular file or none yet, its nearest existing
+    parent a writable folder with ``min_free`` bytes free; ``example`` names a file the hint for a folder suggests.
+
+    Checked before a run starts, so hours of work never end in an ``IsADirectoryError``, a
+    full disk, or a write that blocks forever on a FIFO.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{flag} {path} is a folder; give a file path such as {path / example}")
+    if path.exists() and not path.is_file():
+        raise UserError(f"{flag} {path} is not a regular file (a FIFO, socket or device); give a file path")
+    parent = next((p for p in path.parents if p.exists()), Path("."))
+    if not parent.is_dir():
+        raise UserError(f"{flag} {path}: {parent} is a file, not a folder; choose another path")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UserError(f"{flag} {path} is not writable; choose a path you can write to")
+    if path.parent.is_dir():  # some folders (/proc, full or read-only mounts) pass the access test and refuse files
+        try:
+            tempfile.TemporaryFile(dir=path.parent).close()
+        except OSError as err:
+            raise UserError(f"{flag} {path}: cannot create files there ({err.strerror}); choose another path") from None
+    _check_free_space(parent, f"{flag} {path}", min_free)
+    return path
+
+
+def check_output_dir(path: str | os.PathLike, flag: str) -> Path:
+    """``path`` when files can be written into it: a folder (created here) with free space, checked before a run starts."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{flag} {path} is a file, not a folder; give a folder path")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=path).close()
+    except OSError as err:
+        raise UserError(f"{flag} {path}: cannot create files there ({err.strerror}); choose another folder") from None
+    _check_free_space(path, f"{flag} {path}", MIN_FREE_BYTES)
+    return path
+
+
+def _check_free_space(folder: Path, what: str, min_free: int) -> None:
+    try:
+        stat = os.statvfs(folder)
+    except OSError:
+        return  # nothing to measure (some virtual file systems): the write itself will tell
+    free = stat.f_bavail * stat.f_frsize
+    if stat.f_blocks and free < min_free:
+        raise UserError(f"{what}: its file system has only {free} bytes free; free some space or choose another path")

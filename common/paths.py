@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from common.errors import UserError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -22,8 +24,6 @@ def data_dir() -> Path:
 
 def cache_dir() -> Path:
     """The cache folder, created when missing; a ``UserError`` naming ``HARDNEG_CACHE`` when it cannot be."""
-    from common.cli import UserError
-
     path = Path(os.environ.get("HARDNEG_CACHE") or REPO_ROOT / ".cache").expanduser()
     try:
         path.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from common.cli import UserError
+from common.errors import UserError
 
 ENV = "HARDNEG_PLUGINS"
 GROUP = "hardneg.objectives"

@@ -23,8 +23,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from common.cli import UserError, check_output_file
-from common.io import append_line, file_lock
+from common.errors import UserError
+from common.io import append_line, check_output_file, file_lock
 from common.paths import REPO_ROOT
 from common.protocols import PROTOCOL
 
@@ -176,7 +176,7 @@ def runnable_command(argv: list[str], root: Path = REPO_ROOT) -> str:
 
 
 def check_records_file(path: str | os.PathLike, flag: str) -> Path:
-    """``path`` when records can be appended there (see :func:`common.cli.check_output_file`) and its lock is
+    """``path`` when records can be appended there (see :func:`common.io.check_output_file`) and its lock is
     free or freed within the lock timeout: checked before any work, so a bad path or a held lock is found at once."""
     path = check_output_file(path, flag)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from common.cli import UserError
+from common.errors import UserError
 
 
 def recorded(

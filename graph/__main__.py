@@ -8,20 +8,10 @@ import time
 import warnings
 from pathlib import Path
 
-from common.cli import (
-    Parser,
-    UserError,
-    add_config_flags,
-    at_least,
-    check_device,
-    check_output_dir,
-    check_seeds,
-    comma_list,
-    config_from_args,
-    objectives_arg,
-    run_main,
-    seed_arg,
-)
+from common.cli import Parser, at_least, check_seeds, objectives_arg, run_main, seed_arg
+from common.errors import UserError
+from common.io import check_output_dir
+from common.settings import add_config_flags, check_device, comma_list, config_from_args
 
 DEFAULT_RECORDS = Path("runs/graph/records.jsonl")
 

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from common.cli import UserError
+from common.errors import UserError
 from common.paths import cache_dir, data_dir
 from graph.sparse import SparseMatrix
 from graph.wl import distinct_rows, wl_colours

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from common.cli import UserError
+from common.errors import UserError
 
 C_GRID = (0.001, 0.01, 0.1, 1, 10, 100, 1000)
 FOLDS = 10

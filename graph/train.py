@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from common.cli import UserError
+from common.errors import UserError
 from common.objectives import Objective, build, check_negatives
 from common.seed import seed_everything
 from graph.config import Cell

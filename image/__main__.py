@@ -16,18 +16,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common.cli import (
-    Parser,
-    UserError,
-    add_config_flags,
-    at_least,
-    check_output_dir,
-    config_from_args,
-    config_from_dict,
-    objectives_arg,
-    run_main,
-)
+from common.cli import Parser, at_least, objectives_arg, run_main
+from common.errors import UserError
+from common.io import check_output_dir
 from common.objectives import Objective, parse_objective
+from common.settings import add_config_flags, config_from_args, config_from_dict
 from image.config import (
     DEFAULT_OBJECTIVES,
     PROFILES,

@@ -12,8 +12,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from common.cli import UserError, check_config, option
+from common.errors import UserError
 from common.objectives import Objective
+from common.settings import check_config, option
 
 
 @dataclass

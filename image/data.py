@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from common.cli import UserError
+from common.errors import UserError
 from common.io import atomic_write_bytes
 from common.paths import cache_dir, data_dir
 

@@ -22,11 +22,12 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from common.checkpoint import save_checkpoint
-from common.cli import UserError, check_device
+from common.errors import UserError
 from common.losses import annealed_beta
 from common.objectives import Objective, build, check_negatives
 from common.resume import resume_checkpoint
 from common.seed import seed_everything
+from common.settings import check_device
 from image.config import RUNTIME_FIELDS, ImageConfig, check_anneal
 from image.data import ImageData, SimCLRAugment
 from image.model import SimCLRModel

@@ -15,19 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from common.cli import (
-    Parser,
-    UserError,
-    add_config_flags,
-    at_least,
-    check_output_dir,
-    check_output_file,
-    config_from_args,
-    objectives_arg,
-    run_main,
-    seed_arg,
-)
+from common.cli import Parser, at_least, objectives_arg, run_main, seed_arg
+from common.errors import UserError
+from common.io import check_output_dir, check_output_file
 from common.objectives import Objective, from_dict, parse_objective
+from common.settings import add_config_flags, config_from_args
 from sentence.config import (
     DEFAULT_OBJECTIVES,
     FINETUNE_VARIANTS,

@@ -12,8 +12,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from common.cli import UserError, option
+from common.errors import UserError
 from common.objectives import Objective
+from common.settings import option
 
 #: The paper's three quick-thought runs; any registered objective runs by its spec (``--objective``).
 DEFAULT_OBJECTIVES = ("plain", "debiased", "hard")

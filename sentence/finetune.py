@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from common.checkpoint import save_checkpoint
-from common.cli import UserError
+from common.errors import UserError
 from common.resume import resume_checkpoint
 from common.seed import seed_everything
 from sentence.config import FINETUNE_VARIANTS, SentenceConfig

@@ -17,7 +17,7 @@ fitted as one warm-started lbfgs path that converges, and folds run in parallel 
 Files are read as SentEval ships them (see ``shared/data/README.md``): MR, SUBJ and TREC are
 latin-1, lines are split on ``\\n`` only (``str.splitlines`` also breaks at ``\\x85`` inside MR
 sentences), MRPC is tab-separated with a header and a UTF-8 byte-order mark. A file that is
-missing, empty, binary, UTF-16 or undecodable is a :class:`common.cli.UserError` naming it.
+missing, empty, binary, UTF-16 or undecodable is a :class:`common.errors.UserError` naming it.
 Folds are fixed by a seed, so two encoders are compared on the same splits.
 """
 
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.cli import UserError
+from common.errors import UserError
 from common.io import atomic_write_bytes
 from common.paths import cache_dir, data_dir
 from sentence.config import TASKS, EvalConfig

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from common.checkpoint import load_checkpoint, save_checkpoint
-from common.cli import UserError
+from common.errors import UserError
 from common.objectives import Objective, ObjectiveLoss, build, check_negatives
 from common.resume import resume_checkpoint
 from common.seed import seed_everything

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from common.cli import UserError
+from common.errors import UserError
 from common.paths import REPO_ROOT, data_dir
 from common.records import append_record, make_record, read_records
 

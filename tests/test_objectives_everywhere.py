@@ -132,7 +132,7 @@ def test_parameters_too_large_for_the_batch_are_refused_before_training(spec, co
 
 
 def test_a_graph_run_refuses_num_hard_beyond_its_batch_as_a_user_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from common.cli import UserError
+    from common.errors import UserError
 
     with pytest.raises(UserError, match=r"TOY: mochi:num_hard=24.*23 negatives"):  # 24 toy graphs in one batch
         _infograph_step(parse_objective("mochi:num_hard=24"), tmp_path, monkeypatch, distinct_nodes=True)

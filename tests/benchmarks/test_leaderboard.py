@@ -10,7 +10,7 @@ import pytest
 
 from benchmarks import leaderboard, stage1, suites
 from benchmarks.suites import Claim, Config, Round, configuration, expand, sweeps
-from common.cli import UserError
+from common.errors import UserError
 from common.objectives import REGISTRY
 from common.stats import Score, holm_adjusted, judge
 

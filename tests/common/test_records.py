@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from common.checkpoint import load_checkpoint, save_checkpoint
-from common.cli import UserError
+from common.errors import UserError
 from common.records import append_record, make_record, read_records
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from common.checkpoint import save_checkpoint
-from common.cli import UserError
+from common.errors import UserError
 from common.records import append_record
 from common.resume import changed_settings, recorded, resume_checkpoint
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from common.cli import UserError
+from common.errors import UserError
 from graph.data import load_tu
 from tests.graph.conftest import STAGED
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from common.cli import UserError
+from common.errors import UserError
 from common.paths import REPO_ROOT
 from image.__main__ import main
 from image.config import ImageConfig

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from common.cli import UserError
+from common.errors import UserError
 from common.paths import data_dir
 from image.data import JPEG_ZIP, MEAN, STD, SimCLRAugment, balanced_subset, load_dataset, normalize
 from tests.image.conftest import CLASSES, TEST_PER_CLASS, TRAIN_PER_CLASS

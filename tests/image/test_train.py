@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from common.cli import UserError
+from common.errors import UserError
 from common.losses import HardNegativeLoss
 from common.objectives import parse_objective
 from image.config import QUICK

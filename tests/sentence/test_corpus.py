@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.cli import UserError
+from common.errors import UserError
 from sentence.config import CorpusConfig
 from sentence.corpus import find_books, load_corpus, split_sentences, strip_gutenberg
 from tests.sentence.conftest import book_sentences, write_book

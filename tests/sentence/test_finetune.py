@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from common.checkpoint import load_checkpoint
-from common.cli import UserError
+from common.errors import UserError
 from sentence.__main__ import main
 from sentence.config import PROFILES, CorpusConfig, FinetuneConfig
 from sentence.corpus import load_corpus

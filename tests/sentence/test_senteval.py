@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.cli import UserError
+from common.errors import UserError
 from sentence.config import EvalConfig
 from sentence.senteval import cross_validated_accuracy, encode, evaluate, load_binary, load_mrpc, pair_features
 from tests.sentence.conftest import STAGED
