@@ -1,14 +1,15 @@
 """The built-in objective families: one ``Family(...)`` each, with its reference code and what differs from it.
 
-Imported by :mod:`common.objectives` (which holds the machinery); the plugins register after these.
+Imported by :mod:`common.objectives`; the machinery is :mod:`common.registry`, and the plugins register after these
+(the last line).
 Ranges bound every parameter where the loss would overflow or lose its meaning (see :data:`HARDNESS_MAX`,
 :data:`SEED_MAX`, :data:`COUNT_MAX`), so a spec that parses is one that runs.
 """
 
 from __future__ import annotations
 
-from common.objectives import Family, Param, Value, register
 from common.plugins import load_plugins
+from common.registry import Family, Param, Value, register
 
 #: Upper bound of hard's beta, the JSD beta and the hardness alpha. The logits s/t lie in [-100, 100] at t >= 0.01;
 #: a weight e^{beta s/t} (or the offset's (1 + alpha t) s/t) stays far inside float32 after the row maximum is taken

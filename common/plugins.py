@@ -17,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 
 from common.errors import UserError
+from common.registry import REGISTRY, make_objective
 
 ENV = "HARDNEG_PLUGINS"
 GROUP = "hardneg.objectives"
@@ -47,8 +48,6 @@ def _check_families(new: list[str]) -> None:
 
     A module not imported yet is not imported here: that would load torch before ``--help`` is parsed.
     """
-    from common.objectives import REGISTRY, make_objective
-
     for name in new:
         family = REGISTRY[name]
         paths = [p for p in (family.masked, family.two_view, family.local_global) if p is not None]
@@ -66,8 +65,6 @@ def _check_families(new: list[str]) -> None:
 def load_plugins() -> None:
     """Import every plugin once; a plugin that fails to import or registers a bad family is one ``UserError``
     naming it (the command exits 2 before doing anything)."""
-    from common.objectives import REGISTRY
-
     entries = {f"{e.name} ({e.value})": e for e in metadata.entry_points(group=GROUP)}
     for name in [*_names(os.environ.get(ENV, "")), *entries]:
         if name in _LOADED:
