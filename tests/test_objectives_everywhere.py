@@ -182,7 +182,7 @@ def test_a_record_of_a_retired_parameter_reads_back_as_history_and_cannot_run():
 
     old = from_dict({"name": "fnc", "params": {"k": 4.0, "mode": "attraction"}})
     assert old.retired and str(old) == "fnc:k=4,mode=attraction" and old.label() == "fnc k=4"
-    assert from_dict({"name": "fnc", "params": {"k": 1.0, "mode": "attraction"}}).label() == "fnc"
+    assert from_dict({"name": "fnc", "params": {"k": 1.0, "mode": "attraction"}}).label() == "fnc k=1"  # never "fnc"
     with pytest.raises(ValueError, match="earlier version"):
         build(old, temperature=0.5)
     with pytest.raises(ValueError, match="unknown parameter k"):
