@@ -58,19 +58,26 @@ class ImageRow:
 
 
 def rows(records: list[dict[str, Any]]) -> list[ImageRow]:
-    """Rows in first-seen order of their settings; a run recorded twice (same settings and seed) counts once, its latest.
+    """Rows in first-seen order of their settings; a run recorded twice (same settings, seed and protocol version)
+    counts once, its latest. Runs of an older protocol version form their own rows (history): they never pair.
 
     Every ``run`` re-records the random-init baseline, and runs that differ only in runtime options (bf16,
     compile, the machine) are the same run: counted twice they would pose as two seeds.
     """
-    runs: dict[tuple[str, int], dict] = {}
+    from common.protocols import PROTOCOL
+    from image.config import PROFILES
+
+    runs: dict[tuple[str, int, int], dict] = {}
     for r in records:
-        if r.get("pipeline") == "image":
-            runs[(identity(r["config"]), r["seed"])] = r
+        if r.get("pipeline") == "image":  # a run of another protocol version is another run, never a re-record
+            runs[(identity(r["config"]), r["seed"], protocol_of(r))] = r
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in runs.values():
-        c = r["config"]
-        groups[(c["profile"], c["dataset_label"], c["arch_label"], c["epochs"], c["method"])].append(r)
+        c, version = r["config"], protocol_of(r)
+        profile = c["profile"] + ("" if version == PROTOCOL["image"] else f" (protocol v{version}, history)")
+        default_t = PROFILES[c["profile"]].temperature if c["profile"] in PROFILES else None
+        method = config_label(c["method"], c.get("temperature") if c["method"] != UNTRAINED else None, default_t)
+        groups[(profile, c["dataset_label"], c["arch_label"], c["epochs"], method)].append(r)
 
     def metric(group: list[dict], key: str) -> list[float]:
         return [r["metrics"][key] for r in group if key in r["metrics"]]
