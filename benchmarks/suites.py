@@ -38,7 +38,7 @@ def _graph(suite: str, dataset: str, method: str, convention: str, profile: str,
         key += f"/beta={beta:g}"
     if tau_plus is not None:
         key += f"/tau+={tau_plus:g}"
-    argv = ["graph", "--dataset", dataset, "--objective", spec, "--profile", profile, "--out", "{records}", "--no-progress"]
+    argv = ["graph", "--dataset", dataset, "--objective", spec, "--profile", profile, "--records", "{records}", "--no-progress"]
     return SuiteCell(suite, f"{key}/{profile}", tuple(argv))
 
 
@@ -291,13 +291,13 @@ def run_cells(modality: str, dataset: str | None, config: Config, seeds: tuple[i
     extra = () if config.temperature == profile_temperature(modality) else ("--temperature", f"{config.temperature:g}")
     if modality == "graph" and seeds == STAGE1_SEEDS["graph"]:
         argv = ("graph", "--dataset", dataset, "--objective", config.spec, "--profile", "paper", *extra,
-                "--out", "{records}", "--no-progress")
+                "--records", "{records}", "--no-progress")
         return [SuiteCell("leaderboard", key, argv, Yield(modality, dataset, config.spec, config.temperature, seeds),
                           round_digest)]
     cells = []
     for seed in seeds:
         argv = {"graph": ("graph", "--dataset", str(dataset), "--profile", "paper", "--repeats", "1", "--seed", str(seed),
-                          "--out", "{records}", "--no-progress"),
+                          "--records", "{records}", "--no-progress"),
                 "image": ("image", "run", "--profile", "quick", "--seed", str(seed), "--records", "{records}"),
                 "sentence": ("sentence", "run", "--profile", "quick", "--seed", str(seed), "--no-minilm",
                              "--records", "{records}", "--no-progress")}[modality]
@@ -347,7 +347,7 @@ def leaderboard_suite(profile: str) -> list[SuiteCell]:
 def smoke_suite(profile: str) -> list[SuiteCell]:
     """Two one-epoch MUTAG cells (any profile): checks a launcher end to end in about a minute."""
     return [SuiteCell("smoke", f"smoke/MUTAG/{spec}", ("graph", "--dataset", "MUTAG", "--objective", spec, "--epochs", "1",
-                                                       "--repeats", "1", "--out", "{records}", "--no-progress"))
+                                                       "--repeats", "1", "--records", "{records}", "--no-progress"))
             for spec in ("infograph", "jsd:tau_plus=0.5,beta=1")]
 
 

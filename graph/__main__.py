@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -40,7 +41,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    "on the test folds, so it shows how optimistic such a choice is. Runs already recorded are not redone")
     p.add_argument("--seed", type=seed_arg, default=0, help="seed of repeat 0; repeat r uses seed+r for every method")
     p.add_argument("--data-dir", type=Path, default=None, help="root holding tu/NAME/raw (default: $DATA_DIR, ../shared/data, ./data)")
-    p.add_argument("--out", type=Path, default=DEFAULT_RECORDS, help="run-records JSONL file to append to")
+    p.add_argument("--records", type=Path, default=DEFAULT_RECORDS,
+                   help=f"JSONL file the run records are appended to (default: {DEFAULT_RECORDS})")
+    p.add_argument("--out", type=Path, default=None, help=argparse.SUPPRESS)  # deprecated name of --records
     p.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     p.add_argument("--threads", type=at_least(1), default=os.cpu_count(), help="torch threads and SVM jobs")
     p.add_argument("--no-download", action="store_true",
@@ -61,7 +64,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    "heap size (see common/allocator.py)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     add_config_flags(p, Profile, PROFILES, "protocol")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.out is not None:
+        print("warning: --out is deprecated for the records file; use --records (--out is kept for old commands)",
+              file=sys.stderr)
+        args.records = args.out
+    del args.out
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     args.device = check_device(args.device) if args.device else "cuda" if torch.cuda.is_available() else "cpu"
     settings = config_from_args(args, PROFILES[args.profile])
     check_seeds(args.seed, settings.repeats)
-    check_records_file(args.out, "--out")
+    check_records_file(args.records, "--records")
     check_output_dir(cache_dir(), "HARDNEG_CACHE")
     datasets = list(STAGED) if args.dataset == "all" else [d for d in args.dataset.split(",") if d]
     objectives = args.objectives or reproduction_objectives(settings)
@@ -104,9 +113,9 @@ def _run(args: argparse.Namespace, cells: list, process_settings: dict) -> None:
 
     # Only what the key reads: a diverged run (accuracy null) is recorded, not run again on every resume.
     needs = {k: v for k, v in RECORD_NEEDS["graph"].items() if k.startswith("config.")}
-    done = recorded(args.out, "graph", lambda config: cell_of(config).key, needs)
+    done = recorded(args.records, "graph", lambda config: cell_of(config).key, needs)
     todo = [c for c in cells if c.key not in done]
-    print(f"{len(cells)} runs, {len(cells) - len(todo)} already recorded in {args.out}, {len(todo)} to do")
+    print(f"{len(cells)} runs, {len(cells) - len(todo)} already recorded in {args.records}, {len(todo)} to do")
     loaded = {}
     for cell in todo:
         if cell.dataset not in loaded:
@@ -120,12 +129,12 @@ def _run(args: argparse.Namespace, cells: list, process_settings: dict) -> None:
                   "distinct_nodes": args.distinct_nodes, **process_settings}
         record = make_record(pipeline="graph", config=config, metrics=metrics,
                              seed=cell.seed, wall_time_s=time.perf_counter() - start)
-        appended = append_record(args.out, record, key=lambda config: cell_of(config).key, needs=RECORD_NEEDS["graph"])
+        appended = append_record(args.records, record, key=lambda config: cell_of(config).key, needs=RECORD_NEEDS["graph"])
         print(f"{cell.dataset:14s} {cell.label:28s} repeat {cell.repeat}: {metrics['accuracy']:.2f}% "
               f"({metrics['seconds_per_epoch']:.3f} s/epoch, {record['wall_time_s']:.1f} s)"
               + ("" if appended else "; another run recorded it first, kept theirs"), flush=True)
     wanted = {c.key for c in cells}
-    records = [r for r in read_records(args.out, RECORD_NEEDS) if r.get("pipeline") == "graph" and cell_of(r["config"]).key in wanted]
+    records = [r for r in read_records(args.records, RECORD_NEEDS) if r.get("pipeline") == "graph" and cell_of(r["config"]).key in wanted]
     print(format_table(summarize(records)))
 
 

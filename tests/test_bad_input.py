@@ -129,23 +129,23 @@ def _zip_folder(tmp: Path) -> Path:
 # (id, command after `python -m` ({tmp}, {records} and {data} filled in), data folder builder, words the message holds)
 CASES: list[tuple[str, list[str], Callable[[Path], Path | None], str]] = [
     # TU files
-    ("tu-node-index-beyond-nodes", [*_GRAPH, "--out", "{records}"], lambda t: _mutag(t, _edit("A", lambda ls: [*ls[:-1], "99999, 1"])),
+    ("tu-node-index-beyond-nodes", [*_GRAPH, "--records", "{records}"], lambda t: _mutag(t, _edit("A", lambda ls: [*ls[:-1], "99999, 1"])),
      "MUTAG_A.txt:7442: edge [99999, 1] names a node outside 1..3371"),
-    ("tu-not-a-number", [*_GRAPH, "--out", "{records}"], lambda t: _mutag(t, _edit("graph_labels", lambda ls: ["x", *ls[1:]])),
+    ("tu-not-a-number", [*_GRAPH, "--records", "{records}"], lambda t: _mutag(t, _edit("graph_labels", lambda ls: ["x", *ls[1:]])),
      "MUTAG_graph_labels.txt:1: 'x' is not whole numbers"),
-    ("tu-line-counts", [*_GRAPH, "--out", "{records}"], lambda t: _mutag(t, _edit("node_labels", lambda ls: ls[:-5])),
+    ("tu-line-counts", [*_GRAPH, "--records", "{records}"], lambda t: _mutag(t, _edit("node_labels", lambda ls: ls[:-5])),
      "MUTAG_node_labels.txt: has 3366 lines, but MUTAG_graph_indicator.txt has 3371 nodes"),
-    ("tu-empty-file", [*_GRAPH, "--out", "{records}"], lambda t: _mutag(t, _write("graph_indicator", b"")), "is empty"),
-    ("tu-utf16-file", [*_GRAPH, "--out", "{records}"], lambda t: _mutag(t, _write("graph_labels", "1\n-1\n".encode("utf-16"))),
+    ("tu-empty-file", [*_GRAPH, "--records", "{records}"], lambda t: _mutag(t, _write("graph_indicator", b"")), "is empty"),
+    ("tu-utf16-file", [*_GRAPH, "--records", "{records}"], lambda t: _mutag(t, _write("graph_labels", "1\n-1\n".encode("utf-16"))),
      "is not text"),
-    ("tu-edge-across-graphs", [*_GRAPH, "--out", "{records}"], lambda t: _mutag(t, _edit("A", lambda ls: ["1, 3371", *ls[1:]])),
+    ("tu-edge-across-graphs", [*_GRAPH, "--records", "{records}"], lambda t: _mutag(t, _edit("A", lambda ls: ["1, 3371", *ls[1:]])),
      "joins graph 1 to graph 188"),
     # graph flags and output
-    ("graph-out-is-a-folder", [*_GRAPH, "--out", "{tmp}"], lambda t: None, "is a folder"),
-    ("graph-nan-lr", [*_GRAPH, "--out", "{records}", "--lr", "nan"], lambda t: None, "--lr must be a finite number"),
-    ("graph-unknown-device", [*_GRAPH, "--out", "{records}", "--device", "tpu"], lambda t: None, "--device 'tpu' is not a device"),
-    ("graph-missing-gpu", [*_GRAPH, "--out", "{records}", "--device", "cuda:3"], lambda t: None, "--device cuda:3"),
-    ("graph-threads-zero", [*_GRAPH, "--out", "{records}", "--threads", "0"], lambda t: None, "--threads: must be >= 1"),
+    ("graph-out-is-a-folder", [*_GRAPH, "--records", "{tmp}"], lambda t: None, "is a folder"),
+    ("graph-nan-lr", [*_GRAPH, "--records", "{records}", "--lr", "nan"], lambda t: None, "--lr must be a finite number"),
+    ("graph-unknown-device", [*_GRAPH, "--records", "{records}", "--device", "tpu"], lambda t: None, "--device 'tpu' is not a device"),
+    ("graph-missing-gpu", [*_GRAPH, "--records", "{records}", "--device", "cuda:3"], lambda t: None, "--device cuda:3"),
+    ("graph-threads-zero", [*_GRAPH, "--records", "{records}", "--threads", "0"], lambda t: None, "--threads: must be >= 1"),
     # images
     ("cifar-zip-bad-crc", [*_IMAGE, "--records", "{records}", "--out-dir", "{tmp}/runs"], lambda t: _jpeg_zip(t, "crc"),
      "test/dog/0001.jpg cannot be read"),
@@ -194,15 +194,15 @@ CASES: list[tuple[str, list[str], Callable[[Path], Path | None], str]] = [
      lambda t: (t / "notes.txt").write_text("a text file\n") and None, "corrupt or not a hardneg checkpoint"),
     ("image-stop-after-negative", ["image", "pretrain", "--stop-after", "-3", "--out-dir", "{tmp}/runs"], lambda t: None,
      "--stop-after: must be >= 1"),
-    ("records-in-an-unwritable-place", [*_GRAPH, "--out", "/proc/hardneg-records.jsonl"], lambda t: None, "/proc/hardneg-records.jsonl"),
-    ("cache-is-a-file", [*_GRAPH, "--out", "{records}"], lambda t: (t / "cache").write_text("x") and None,
+    ("records-in-an-unwritable-place", [*_GRAPH, "--records", "/proc/hardneg-records.jsonl"], lambda t: None, "/proc/hardneg-records.jsonl"),
+    ("cache-is-a-file", [*_GRAPH, "--records", "{records}"], lambda t: (t / "cache").write_text("x") and None,
      "cache folder {tmp}/cache cannot be created (a file, not a folder); point HARDNEG_CACHE"),
     ("checkpoint-is-a-folder", ["image", "knn", "--checkpoint", "{tmp}"], lambda t: None, "checkpoint {tmp} is a folder"),
     ("sentence-out-is-a-folder", ["sentence", "train", "--out", "{tmp}"], lambda t: None,
      "--out {tmp} is a folder; give a file path such as {tmp}/checkpoint.pt"),
     # values refused at parse time, before any work
-    ("graph-seed-negative", [*_GRAPH, "--out", "{records}", "--seed", "-1"], lambda t: None, "--seed: must lie in [0, 4294967295]"),
-    ("graph-seeds-past-2-32", [*_GRAPH, "--out", "{records}", "--seed", "4294967295", "--repeats", "2"], lambda t: None,
+    ("graph-seed-negative", [*_GRAPH, "--records", "{records}", "--seed", "-1"], lambda t: None, "--seed: must lie in [0, 4294967295]"),
+    ("graph-seeds-past-2-32", [*_GRAPH, "--records", "{records}", "--seed", "4294967295", "--repeats", "2"], lambda t: None,
      "uses seeds up to 4294967296"),
     ("image-seed-2-64", [*_IMAGE, "--records", "{records}", "--seed", str(2**64)], lambda t: None, "--seed must lie in [0, 4294967295]"),
     ("sentence-seed-negative", ["sentence", "train", "--seed", "-1"], lambda t: None, "--seed: must lie in [0, 4294967295]"),
@@ -211,13 +211,13 @@ CASES: list[tuple[str, list[str], Callable[[Path], Path | None], str]] = [
     ("sentence-graph-only-objective", ["sentence", "run", "--objective", "infograph", "--records", "{records}"], lambda t: None,
      "infograph is graph-only"),
     # evaluators: data sets they cannot score
-    ("tu-one-graph", [*_GRAPH, "--dataset", "ONE", "--out", "{records}"], lambda t: _toy_tu(t, "ONE", 1),
+    ("tu-one-graph", [*_GRAPH, "--dataset", "ONE", "--records", "{records}"], lambda t: _toy_tu(t, "ONE", 1),
      "ONE_graph_labels.txt: holds 1 graph"),
-    ("tu-one-class", [*_GRAPH, "--dataset", "SAME", "--out", "{records}"], lambda t: _toy_tu(t, "SAME", 24, lambda ls: ["1"] * len(ls)),
+    ("tu-one-class", [*_GRAPH, "--dataset", "SAME", "--records", "{records}"], lambda t: _toy_tu(t, "SAME", 24, lambda ls: ["1"] * len(ls)),
      "data set SAME: every graph has the same label"),
-    ("tu-fewer-graphs-than-folds", [*_GRAPH, "--dataset", "FIVE", "--out", "{records}"], lambda t: _toy_tu(t, "FIVE", 5),
+    ("tu-fewer-graphs-than-folds", [*_GRAPH, "--dataset", "FIVE", "--records", "{records}"], lambda t: _toy_tu(t, "FIVE", 5),
      "data set FIVE has 5 graphs, fewer than the 10 folds"),
-    ("tu-class-smaller-than-folds", [*_GRAPH, "--dataset", "SMALL", "--out", "{records}"],
+    ("tu-class-smaller-than-folds", [*_GRAPH, "--dataset", "SMALL", "--records", "{records}"],
      lambda t: _toy_tu(t, "SMALL", 24, lambda ls: ["2"] * 3 + ls[3:]), "data set SMALL: its smallest class has 3 graph(s)"),
     ("trec-empty-question", [*_SENTEVAL, "--tasks", "TREC"], _trec(lambda ls: [*ls, "DESC:manner "]),
      "train_5500.label:5453 (TREC) has a label but no question"),
@@ -276,7 +276,7 @@ def test_a_resumed_graph_run_skips_a_record_without_config(tmp_path: Path) -> No
     records = tmp_path / "records.jsonl"
     records.write_text(json.dumps({"pipeline": "graph", "metrics": {"accuracy": 1.0}, "seed": 0}) + "\n")
     before = records.read_bytes()
-    result = _cli([*_GRAPH, "--out", str(records), "--objective", "infograph"], tmp_path, timeout=600)
+    result = _cli([*_GRAPH, "--records", str(records), "--objective", "infograph"], tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"warning: {records}:1: skipping a record (no config)" in result.stderr
     assert records.read_bytes().startswith(before) and len(records.read_text().splitlines()) == 3  # + untrained, infograph

@@ -78,7 +78,7 @@ def test_a_run_appends_and_keeps_every_earlier_byte(tmp_path: Path, layout: str)
         out = tmp_path / "records.jsonl"
         out.symlink_to(target)
         env = {"PYTHONIOENCODING": "ascii", "LANG": "C"}
-    result = _cli([*_GRAPH, "--out", str(out)], tmp_path, **env)
+    result = _cli([*_GRAPH, "--records", str(out)], tmp_path, **env)
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
     data = target.read_bytes()
     assert data.startswith(before + b"\n")
@@ -103,7 +103,7 @@ def test_a_held_lock_ends_in_one_named_line_within_the_timeout(tmp_path: Path) -
     try:
         assert holder.stdout.readline().strip() == "locked"
         started = time.monotonic()
-        result = _cli([*_GRAPH, "--out", str(records)], tmp_path, timeout=120, HARDNEG_LOCK_TIMEOUT="1")
+        result = _cli([*_GRAPH, "--records", str(records)], tmp_path, timeout=120, HARDNEG_LOCK_TIMEOUT="1")
         elapsed = time.monotonic() - started
     finally:
         holder.kill()
@@ -119,7 +119,7 @@ def test_a_held_lock_ends_in_one_named_line_within_the_timeout(tmp_path: Path) -
 def test_two_identical_runs_at_once_record_each_cell_once(tmp_path: Path) -> None:
     records = tmp_path / "records.jsonl"
     env = _env(tmp_path)
-    runs = [subprocess.Popen([sys.executable, "-m", *_GRAPH, "--out", str(records)], cwd=REPO_ROOT, env=env,
+    runs = [subprocess.Popen([sys.executable, "-m", *_GRAPH, "--records", str(records)], cwd=REPO_ROOT, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     for run in runs:
         _, err = run.communicate(timeout=600)
@@ -140,7 +140,7 @@ def test_a_records_file_that_is_no_file_is_refused_before_work(tmp_path: Path, k
         records.mkdir()
     else:
         (tmp_path / "records.jsonl.lock").mkdir()
-    line = _error_line(_cli([*_GRAPH, "--out", str(records)], tmp_path, timeout=120))
+    line = _error_line(_cli([*_GRAPH, "--records", str(records)], tmp_path, timeout=120))
     named = tmp_path / "records.jsonl.lock" if kind == "lock-folder" else records
     assert f"{named} is" in line, line
     assert not (tmp_path / "cache" / "tu").exists()  # refused before any data loaded
@@ -174,8 +174,8 @@ def test_a_full_disk_is_one_line_before_training(tmp_path: Path, where: str) -> 
     with _tmpfs(tmp_path / "full", "1m") as full:
         _fill(full)
         records = tmp_path / "records.jsonl"
-        args = {"records": [*_GRAPH, "--out", str(full / "records.jsonl")],
-                "cache": [*_GRAPH, "--out", str(records)],
+        args = {"records": [*_GRAPH, "--records", str(full / "records.jsonl")],
+                "cache": [*_GRAPH, "--records", str(records)],
                 "image-out-dir": ["image", "pretrain", "--epochs", "1", "--out-dir", str(full / "runs")],
                 "sentence-out": ["sentence", "train", "--out", str(full / "qt.pt")]}[where]
         env = {"HARDNEG_CACHE": str(full / "cache")} if where == "cache" else {}

@@ -236,7 +236,7 @@ def test_the_committed_records_count_as_done_whoever_made_them():
 def test_a_run_made_by_hand_into_any_file_of_the_folder_counts_by_the_pipelines_own_key(tmp_path):
     records = tmp_path / "records"
     by_hand = [sys.executable, "-m", "graph", "--dataset", "MUTAG", "--objective", "infograph", "--epochs", "1",
-               "--repeats", "1", "--out", str(records / "mine.jsonl"), "--no-progress"]
+               "--repeats", "1", "--records", str(records / "mine.jsonl"), "--no-progress"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HARDNEG_CACHE": str(tmp_path / "cache")}
     assert subprocess.run(by_hand, cwd=REPO_ROOT, env=env, capture_output=True, timeout=300).returncode == 0
     result = _bench("run", "smoke", "--records", str(records), "--dry-run")

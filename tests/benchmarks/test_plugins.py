@@ -63,7 +63,7 @@ def test_a_graph_run_a_harness_cell_compare_and_tables_all_see_the_plugin(tmp_pa
     env = {"HARDNEG_PLUGINS": str(plugin), "HARDNEG_CACHE": str(tmp_path / "cache")}
     records = tmp_path / "records"
     run = cli("graph", "--dataset", "MUTAG", "--epochs", "1", "--repeats", "1", "--objective", "scaled:scale=2",
-              "--out", str(records / "by-hand.jsonl"), "--no-progress", env=env)
+              "--records", str(records / "by-hand.jsonl"), "--no-progress", env=env)
     assert run.returncode == 0, run.stderr
     trained = [r for r in read_records(records) if r["config"]["objective"]]
     assert [r["config"]["objective"] for r in trained] == [{"name": "scaled", "params": {"scale": 2.0}}]
@@ -95,7 +95,7 @@ def test_a_harness_child_started_elsewhere_loads_a_plugin_given_by_relative_path
     monkeypatch.setenv("HARDNEG_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     cell = SuiteCell("smoke", "smoke/MUTAG/scaled", ("graph", "--dataset", "MUTAG", "--objective", "scaled", "--epochs",
-                                                      "1", "--repeats", "1", "--out", "{records}", "--no-progress"))
+                                                      "1", "--repeats", "1", "--records", "{records}", "--no-progress"))
     path = tmp_path / "records" / "smoke.jsonl"
     assert _run_todo([cell], path) == 0
     records = read_records(path)
@@ -123,7 +123,7 @@ def test_a_broken_plugin_is_one_line_naming_it_and_exit_2(tmp_path, kind):
     source, message = BROKEN[kind]
     path = tmp_path / f"{kind}.py"
     path.write_text(source)
-    for command in (("benchmarks", "objectives"), ("graph", "--dataset", "MUTAG", "--out", str(tmp_path / "r.jsonl"))):
+    for command in (("benchmarks", "objectives"), ("graph", "--dataset", "MUTAG", "--records", str(tmp_path / "r.jsonl"))):
         result = cli(*command, env={"HARDNEG_PLUGINS": str(path)}, timeout=60)
         assert result.returncode == 2, result.stderr
         assert len(result.stderr.splitlines()) == 1 and str(path) in result.stderr and message in result.stderr, result.stderr

@@ -48,7 +48,7 @@ def test_real_command_line_exits_2_on_missing_data(tmp_path):
 def test_cli_resumes_without_duplicating_records(toy_root, tmp_path, monkeypatch, capsys):
     out = tmp_path / "records.jsonl"
     args = ("--dataset", "TOY", "--objective", "infograph", "--objective", "jsd:tau_plus=0.5,beta=1", "--repeats", "2",
-            "--epochs", "2", "--out", str(out))
+            "--epochs", "2", "--records", str(out))
     code, _, err = run_cli(*args, root=toy_root, monkeypatch=monkeypatch, capsys=capsys)
     assert code == 0, err
     lines = out.read_text().splitlines()
@@ -68,3 +68,13 @@ def test_cli_resumes_without_duplicating_records(toy_root, tmp_path, monkeypatch
     assert "| quick, 2 epochs | TOY | hard b=1 [paper] |" in stdout  # --epochs overrides the profile: its own rows
     _, stdout, _ = run_cli(*args, root=toy_root, monkeypatch=monkeypatch, capsys=capsys)
     assert "6 already recorded" in stdout and len(out.read_text().splitlines()) == 7
+
+
+def test_out_is_a_deprecated_name_of_records_with_one_warning(tmp_path, capsys):
+    from graph.__main__ import parse_args
+
+    args = parse_args(["--out", str(tmp_path / "old.jsonl")])
+    assert args.records == tmp_path / "old.jsonl" and not hasattr(args, "out")
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and "--records" in err
+    assert parse_args([]).records.name == "records.jsonl" and capsys.readouterr().err == ""
