@@ -218,6 +218,70 @@ def append_record(path: str | os.PathLike, record: dict[str, Any], *,
     return True
 
 
+#: The MiniLM fine-tune variants of ``sentence st-finetune --variant`` (before ``--objective``), as the objectives they
+#: ran: ``plain`` and ``st-hardness-*`` were sentence-transformers' MultipleNegativesRankingLoss (NT-Xent, and its
+#: ``in_batch_negatives`` hardness, the registry's ``hardness`` family), ``hard`` was HCL at tau_plus 0 (the registry's
+#: ``hard`` defaults to 0.1), ``debiased`` the debiased loss at tau_plus 0.1.
+FINETUNE_VARIANTS: dict[str, str] = {"plain": "ntxent", "hard": "hard:tau_plus=0,beta=1", "debiased": "debiased:tau_plus=0.1",
+                                     "st-hardness-9": "hardness:alpha=9", "st-hardness-5": "hardness:alpha=5"}
+#: Image run tags (``method``) of the records from before the registry: the family each names.
+_IMAGE_TAGS = {"simclr": "ntxent"}
+
+
+def legacy_objective(pipeline: str, config: dict[str, Any]) -> dict[str, Any] | None:
+    """The objective (``Objective.to_dict()``) that a record written before the objective registry ran, or None
+    when it ran none (an untrained or shipped encoder) or its format is not one of these:
+
+    - graph: ``method`` untrained, infograph, debiased or hard, with ``tau_plus``, ``beta`` and ``convention``: the
+      JSD estimator (InfoGraph's convention field was never used);
+    - image: ``method`` a tag (``simclr``, ``hard``, ``hard-beta0.5``), with ``tau_plus`` and ``beta``;
+    - sentence: quick-thought rows name ``method`` (a registry name, with ``tau_plus`` and ``beta`` in some), the
+      MiniLM fine-tunes their ``variant`` (:data:`FINETUNE_VARIANTS`).
+    """
+    from common.objectives import make_objective, parse_objective
+
+    method = config.get("method")
+    if pipeline == "graph" and isinstance(method, str):
+        if method == "untrained":
+            return None
+        if method == "infograph":
+            return make_objective("jsd").to_dict()
+        return make_objective("jsd", tau_plus=config["tau_plus"], beta=config["beta"],
+                              convention=config["convention"]).to_dict()
+    if pipeline == "image" and isinstance(method, str) and method != "random-init":
+        family = method.split("-")[0]
+        family = _IMAGE_TAGS.get(family, family)
+        known = make_objective(family).family.params
+        return make_objective(family, **{k: config[k] for k in ("tau_plus", "beta") if k in known and k in config}).to_dict()
+    if pipeline == "sentence" and str(config.get("row", "")).startswith("qt-") and isinstance(method, str):
+        objective = parse_objective(method)
+        if "tau_plus" in config:
+            objective = objective.replace(tau_plus=config["tau_plus"], beta=config["beta"])
+        return objective.to_dict()
+    if pipeline == "sentence" and config.get("variant") in FINETUNE_VARIANTS:
+        return parse_objective(FINETUNE_VARIANTS[config["variant"]]).to_dict()
+    return None
+
+
+def upgrade(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` in today's format: every format an older version wrote is converted here, and only here.
+
+    A graph, image or sentence record from before the objective registry gets the ``objective`` it ran
+    (:func:`legacy_objective`; graph and image runs without one store ``None`` for the untrained encoder); the
+    rest of the record, and the file, stay as written.
+    """
+    pipeline, config = record.get("pipeline"), record.get("config")
+    if pipeline not in ("graph", "image", "sentence") or not isinstance(config, dict) or "objective" in config:
+        return record
+    try:
+        objective = legacy_objective(pipeline, config)
+    except (KeyError, ValueError):  # not a format we wrote: left as it is, its readers decide
+        return record
+    if objective is None and pipeline == "sentence":
+        return record
+    return {**record, "config": {**config, "objective": objective}}
+
+
 def _kind(kind: Kind) -> str:
     names = {str: "text", dict: "an object", list: "a list", int: "a number", float: "a number", bool: "true/false",
              type(None): "null"}
@@ -272,7 +336,7 @@ def read_records(paths: str | os.PathLike | Iterable[str | os.PathLike], needs: 
             else:
                 problem = record_problem(record, needs)
             if problem is None:
-                records.append(record)
+                records.append(upgrade(record))
             elif (file.resolve(), number) not in _WARNED:  # a resumed run reads its file again: warn once
                 _WARNED.add((file.resolve(), number))
                 print(f"warning: {file}:{number}: skipping a record ({problem}); the line is left as it is",

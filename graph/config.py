@@ -97,16 +97,11 @@ class Cell:
 
 
 def cell_of(config: dict[str, Any]) -> Cell:
-    """The cell a record ran. Records from before the objective registry name ``method`` (untrained, infograph,
-    debiased, hard), ``convention``, ``tau_plus`` and ``beta``: they map to the JSD objective they ran."""
-    if "objective" in config:
-        objective = None if config["objective"] is None else from_dict(config["objective"])
-    elif config["method"] == "untrained":
-        objective = None
-    elif config["method"] == "infograph":  # its convention field was never used
-        objective = make_objective("jsd")
-    else:
-        objective = make_objective("jsd", tau_plus=config["tau_plus"], beta=config["beta"], convention=config["convention"])
+    """The cell a record ran (a record from before the objective registry: ``common.records.legacy_objective``)."""
+    from common.records import legacy_objective
+
+    stored = config["objective"] if "objective" in config else legacy_objective("graph", config)
+    objective = None if stored is None else from_dict(stored)
     fields = {k: config[k] for k in ("dataset", "repeat", "seed", "profile", "epochs", "batch_size", "hidden", "layers", "lr")}
     return Cell(objective=objective, temperature=config.get("temperature"), **fields)
 

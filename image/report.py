@@ -7,11 +7,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from common.objectives import Objective, make_objective
+from common.objectives import Objective
 from common.protocols import protocol_of
 from common.records import NUMBER
 from common.stats import PairedDelta, Score, config_label, paired_delta
-from image.config import ALIASES
 
 #: What an image record must hold to be resumed or tabulated (``common.records.read_records``).
 RECORD_NEEDS = {"image": {**{f"config.{k}": str for k in ("profile", "dataset_label", "arch_label", "method")},
@@ -21,20 +20,14 @@ BASELINE, UNTRAINED = "simclr", "random-init"
 
 
 def objective_of(config: dict[str, Any]) -> Objective | None:
-    """A record's objective (None: the random-init encoder).
+    """A record's objective (None: the random-init encoder; older records: ``common.records.legacy_objective``)."""
+    from common.objectives import from_dict
+    from common.records import legacy_objective
 
-    Records from before the objective registry name the run by its tag (``simclr``, ``hard``,
-    ``hard-beta0.5``, ``hard-anneal``) and carry ``tau_plus`` and ``beta``.
-    """
     if config.get("method") == UNTRAINED:
         return None
-    if "objective" in config:
-        from common.objectives import from_dict
-
-        return from_dict(config["objective"])
-    family = {alias: name for name, alias in ALIASES.items()}.get(config["method"].split("-")[0], config["method"].split("-")[0])
-    known = make_objective(family).family.params
-    return make_objective(family, **{k: config[k] for k in ("tau_plus", "beta") if k in known and k in config})
+    stored = config.get("objective") or legacy_objective("image", config)
+    return None if stored is None else from_dict(stored)
 
 
 @dataclass(frozen=True)

@@ -126,3 +126,36 @@ def test_hardneg_commit_names_the_commit_of_a_copied_tree(monkeypatch: pytest.Mo
         assert git_commit() == "0123abc"
     finally:
         git_commit.cache_clear()
+
+
+def test_records_of_every_older_format_read_back_with_the_objective_they_ran(tmp_path):
+    from common.records import read_records
+
+    old = [
+        {"pipeline": "graph", "config": {"method": "hard", "tau_plus": 0.5, "beta": 2.0, "convention": "reference"}},
+        {"pipeline": "graph", "config": {"method": "infograph", "tau_plus": 0.5, "beta": 0.0, "convention": "x"}},
+        {"pipeline": "graph", "config": {"method": "untrained"}},
+        {"pipeline": "image", "config": {"method": "simclr", "tau_plus": 0.1, "beta": 1.0}},
+        {"pipeline": "image", "config": {"method": "hard-beta0.5", "tau_plus": 0.1, "beta": 0.5}},
+        {"pipeline": "image", "config": {"method": "random-init"}},
+        {"pipeline": "sentence", "config": {"row": "qt-hard", "method": "hard"}},
+        {"pipeline": "sentence", "config": {"row": "minilm-hard", "variant": "hard", "loss": "hcl"}},
+        {"pipeline": "sentence", "config": {"row": "minilm-st-hardness-5", "variant": "st-hardness-5"}},
+        {"pipeline": "sentence", "config": {"row": "random"}},
+    ]
+    path = tmp_path / "old.jsonl"
+    path.write_text("".join(json.dumps({**r, "metrics": {}}) + "\n" for r in old))
+    read = [r["config"].get("objective", "absent") for r in read_records(path)]
+    assert read == [
+        {"name": "jsd", "params": {"beta": 2.0, "convention": "reference", "tau_plus": 0.5}},
+        {"name": "jsd", "params": {"beta": 0.0, "convention": "paper", "tau_plus": 0.0}},
+        None,
+        {"name": "ntxent", "params": {}},
+        {"name": "hard", "params": {"beta": 0.5, "tau_plus": 0.1}},
+        None,
+        {"name": "hard", "params": {"beta": 1.0, "tau_plus": 0.1}},
+        {"name": "hard", "params": {"beta": 1.0, "tau_plus": 0.0}},  # the old fine-tune hard: tau_plus 0, not 0.1
+        {"name": "hardness", "params": {"alpha": 5.0}},
+        "absent",
+    ]
+    assert "objective" not in path.read_text()  # the file stays as written
