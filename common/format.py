@@ -30,14 +30,17 @@ class Paired(Protocol):
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
     """The lines of a GitHub markdown table: the header, its ``|---|`` rule, then one line per row.
 
-    Cells are written with ``str`` (format numbers before, with the functions below); a row shorter or longer
-    than the header is an error, since markdown would silently shift its cells into the wrong columns.
+    Cells are written with ``str`` (format numbers before, with the functions below), each between single
+    spaces, so an empty string is ``|  |``; ``None`` is a cell left out, written ``| |`` (markdown renders both
+    blank; pages written before this kit used either, and a regenerated page must not change by a byte). A row
+    shorter or longer than the header is an error, since markdown would silently shift its cells into the
+    wrong columns.
     """
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         if len(row) != len(header):
             raise ValueError(f"a row of {len(row)} cells under a header of {len(header)}: {list(row)}")
-        lines.append("| " + " | ".join(map(str, row)) + " |")
+        lines.append("|" + "|".join(" " if cell is None else f" {cell} " for cell in row) + "|")
     return lines
 
 

@@ -9,6 +9,7 @@ from common.stats import PairedDelta
 def test_markdown_table_has_a_rule_under_its_header_and_one_line_per_row():
     assert markdown_table(["a", "b"], [["1", 2], ["x", ""]]) == ["| a | b |", "|---|---|", "| 1 | 2 |", "| x |  |"]
     assert markdown_table(["only"], []) == ["| only |", "|---|"]
+    assert markdown_table(["a", "b", "c"], [[0, "", None]])[2] == "| 0 |  | |"  # None: a cell left out
 
 
 def test_markdown_table_refuses_a_row_that_would_shift_columns():
