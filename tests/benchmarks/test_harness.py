@@ -122,21 +122,21 @@ def test_unknown_profile_is_rejected():
 
 
 def test_sentence_losses_come_from_records_when_they_carry_them():
-    from benchmarks.tables import _sentence_losses
+    from benchmarks.sentence_page import sentence_losses
 
     old = {"config": {"profile": "quick", "method": "hard"}}
     with_values = {"config": {"profile": "quick", "method": "hard", "tau_plus": 0.2, "beta": 3.0}}
     registry = {"config": {"profile": "quick", "method": "ring", "objective": {"name": "hard", "params": {"beta": 2}}}}
     other = {"config": {"profile": "paper", "method": "plain", "tau_plus": 0.5, "beta": 0.0}}
     defaults = {"plain": "tau_plus=0 beta=0", "debiased": "tau_plus=0.1 beta=0", "hard": "tau_plus=0.1 beta=1"}
-    assert _sentence_losses([old], "quick") == defaults
-    assert _sentence_losses([old, with_values, registry, other], "quick") == {
+    assert sentence_losses([old], "quick") == defaults
+    assert sentence_losses([old, with_values, registry, other], "quick") == {
         **defaults, "hard": "tau_plus=0.2 beta=3", "ring": "tau_plus=0.1 beta=2"}
 
 
 def test_image_time_rows_are_per_machine_and_thread_count():
     """Timings from a 1-thread run on one CPU must not be averaged with a 2-thread run on another."""
-    from benchmarks.tables import _image_speed_lines
+    from benchmarks.image_page import image_speed_lines
 
     def record(seed, method, cpu, threads, wall, pretrain=None):
         metrics = {"knn_top1": 40.0, "linear_top1": 42.0}
@@ -149,7 +149,7 @@ def test_image_time_rows_are_per_machine_and_thread_count():
     records = [record(0, "random-init", "A", 1, 50.0), record(0, "simclr", "A", 1, 1050.0, 1000.0),
                record(1, "random-init", "A", 1, 60.0), record(1, "simclr", "A", 1, 1250.0, 1200.0),
                record(0, "random-init", "B", 2, 10.0), record(0, "simclr", "B", 2, 210.0, 200.0)]
-    assert _image_speed_lines(records)[2:] == [
+    assert image_speed_lines(records)[2:] == [
         "| quick | A (2 cores) | 1 | pretrain simclr | 2 | 1100 ± 141 | 9 ± 1 |",
         "| quick | A (2 cores) | 1 | whole run | 2 | 1205 ± 148 | |",
         "| quick | B (2 cores) | 2 | pretrain simclr | 1 | 200 | 50 |",
@@ -158,7 +158,7 @@ def test_image_time_rows_are_per_machine_and_thread_count():
 
 
 def test_epoch_speed_table_keeps_the_newest_record_of_each_machine_and_setting(tmp_path):
-    from benchmarks.tables import graph_speed_table
+    from benchmarks.speed_pages import graph_speed_table
 
     def record(cpu, flushed, released_s):
         row = {"dataset": "MUTAG", "graphs": 188, "nodes": 3371, "released_s": released_s, "released_mask_s": 0.01,
@@ -176,7 +176,7 @@ def test_epoch_speed_table_keeps_the_newest_record_of_each_machine_and_setting(t
 
 
 def test_loss_speed_table_has_a_section_per_machine_from_its_newest_record(tmp_path):
-    from benchmarks.tables import loss_speed_table
+    from benchmarks.speed_pages import loss_speed_table
 
     def record(cpu, ms):
         row = {"inputs": "B=256, d=128", "loss": "ours", "seconds": ms / 1000, "ratio": 1.0}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks.tables import _image_gpu_lines
+from benchmarks.image_page import image_gpu_lines
 from image.report import rows
 
 
@@ -23,8 +23,8 @@ def test_a_run_recorded_twice_counts_once_its_latest() -> None:
 
 
 def test_gpu_epoch_rows_show_options_and_the_steady_rate() -> None:
-    lines = _image_gpu_lines([_record(0, 40.0), _record(0, 42.0, bf16=True, gpu="NVIDIA H200")])
+    lines = image_gpu_lines([_record(0, 40.0), _record(0, 42.0, bf16=True, gpu="NVIDIA H200")])
     (row,) = [line for line in lines if line.startswith("| NVIDIA H200")]
     # epoch 2 took 10 s for 195 full batches of 256 images: 4992 images/s
     assert "| yes | yes | no | no | 1 (torchrun) | 30.0 | 10.0 | 4992 | 900 | 41.00 | 42.00 | abcabcabcabc-dirty |" in row
-    assert _image_gpu_lines([_record(0, 40.0)]) == []
+    assert image_gpu_lines([_record(0, 40.0)]) == []
