@@ -1,6 +1,6 @@
 """``python -m benchmarks compare SPEC``: one objective on the leaderboard's stage-1 protocol, judged alone.
 
-The cells are the leaderboard's own (``benchmarks.suites.run_cells`` at the profile temperature, stage-1 seeds), so a
+The cells are the leaderboard's own (``benchmarks.leaderboard_cells.run_cells`` at the profile temperature, stage-1 seeds), so a
 newcomer's runs are the runs the board would make; the harness runs the missing ones. Each column then pairs the
 newcomer by seed with the baseline's committed runs of the same protocol version: NT-Xent at the profile temperature,
 and the temperature-tuned NT-Xent where the board has selected it. The p-value is this comparison's alone: it joins
@@ -10,8 +10,10 @@ seeds.
 
 from __future__ import annotations
 
-from benchmarks.suites import BASELINE, STAGE1_SEEDS, Config, columns, config_key, profile_temperature, run_cells
+from benchmarks.leaderboard_cells import run_cells
+from benchmarks.suites import BASELINE, STAGE1_SEEDS, Config, columns, config_key, profile_temperature
 from benchmarks.suites import MODALITIES as ALL_MODALITIES
+from common.format import paired
 
 ALPHA, POWER = 0.05, 0.8
 
@@ -59,8 +61,7 @@ def judgement(values: dict[int, float], baseline: dict[int, float], seeds: tuple
     if delta is None or delta.se is None:
         return f"{0 if delta is None else delta.n} of {len(seeds)} seeds paired: nothing to judge yet"
     mde = min_detectable_effect(delta.se * delta.n ** 0.5, delta.n, 1, ALPHA, POWER)
-    numbers = f"Δ {delta.mean:+.2f} ± {delta.se:.2f} (n={delta.n}), p={delta.p_value:.3g}, MDE {mde:.2f}" if mde else \
-        f"Δ {delta.mean:+.2f} ± {delta.se:.2f} (n={delta.n}), p={delta.p_value:.3g}"
+    numbers = f"Δ {paired(delta, star=False)} (n={delta.n}), p={delta.p_value:.3g}" + (f", MDE {mde:.2f}" if mde else "")
     if delta.n < len(seeds):
         return f"{numbers}: pending, {delta.n} of {len(seeds)} seeds paired (no verdict before all of them)"
     if delta.p_value < ALPHA:

@@ -64,7 +64,7 @@ def _column_mde(deltas: list[PairedDelta | None], n: int, family: int) -> float 
 
 
 def _command(modality: str, dataset: str | None, config: Config) -> str:
-    from benchmarks.suites import run_cells
+    from benchmarks.leaderboard_cells import run_cells
 
     cell = run_cells(modality, dataset, config, (STAGE1_SEEDS[modality][0],) if modality != "graph"
                      else STAGE1_SEEDS["graph"], config_key(modality, dataset, config))[0]
