@@ -10,6 +10,8 @@ import math
 from html import escape
 from pathlib import Path
 
+from common.format import number, signed
+
 # Okabe-Ito colours: distinguishable under the common colour-vision deficiencies, and dark enough on white.
 BLUE, VERMILLION, SKY, INK = "#0072B2", "#D55E00", "#56B4E9", "#1a1a1a"
 ROW, LEFT, PLOT, RIGHT = 20, 190, 380, 190  # forest plot: row height, label, axis and value widths in px
@@ -78,17 +80,9 @@ for (const set of document.querySelectorAll('fieldset.families')) {
 """
 
 
-def signed(x: float | None) -> str:
-    """A difference always carries its sign, so +0.40 and -0.40 never read alike."""
-    return "" if x is None else f"{x:+.2f}"
-
-
 def interval(ci: list[float] | None) -> str:
-    return "" if not ci else f"[{ci[0]:+.2f}, {ci[1]:+.2f}]"
-
-
-def plain(x: float | None) -> str:
-    return "" if x is None else f"{x:.2f}"
+    """A confidence interval of a difference, both ends signed."""
+    return "" if not ci else f"[{signed(ci[0])}, {signed(ci[1])}]"
 
 
 def pvalue(p: float | None) -> str:
@@ -182,16 +176,16 @@ def forest_svg(column: dict, cells: list[dict]) -> str:
 
 def _column(column: dict, cells: list[dict], index: str) -> str:
     """One column: what it compares against, a family filter, the sortable cells and their forest plot."""
-    meta = (f"{column.get('metric', '')}; baseline {column.get('baseline', '')} (mean {plain(column.get('baseline_mean'))}"
+    meta = (f"{column.get('metric', '')}; baseline {column.get('baseline', '')} (mean {number(column.get('baseline_mean'))}"
             f", spec {column.get('baseline_spec', '')}); protocol {column.get('protocol', '')}; stage-1 seeds "
             f"{', '.join(map(str, column.get('stage1_seeds') or []))}; minimum detectable effect "
-            f"{'±' + plain(column.get('mde')) if column.get('mde') else 'not computed'}; untrained encoder Δ {signed(column.get('untrained_delta')) or 'n/a'}")
+            f"{'±' + number(column.get('mde')) if column.get('mde') else 'not computed'}; untrained encoder Δ {signed(column.get('untrained_delta')) or 'n/a'}")
     families = sorted({c.get("family", "") for c in cells})
     boxes = "".join(f'<label><input type="checkbox" checked value="{escape(f)}"> {escape(f)}</label>' for f in families)
     headers = ["objective", "family", "T", "seeds", "mean", "Δ", "95% CI", "p", "p adj.", "marks", "reproduce"]
     rows = [[(escape(c["label"]), "text"), (escape(c.get("family", "")), "text"),
-             (plain(c.get("temperature")), c.get("temperature")), (str(len(c.get("seeds") or [])), len(c.get("seeds") or [])),
-             (plain(c.get("mean")), c.get("mean")), (signed(c.get("delta")), c.get("delta")),
+             (number(c.get("temperature")), c.get("temperature")), (str(len(c.get("seeds") or [])), len(c.get("seeds") or [])),
+             (number(c.get("mean")), c.get("mean")), (signed(c.get("delta")), c.get("delta")),
              (interval(c.get("ci95")), c["ci95"][0] if c.get("ci95") else None), (pvalue(c.get("p")), c.get("p")),
              (pvalue(c.get("p_adjusted")), c.get("p_adjusted")), (escape(" ".join(c.get("marks") or [])), "text"),
              (_reproduce(c), "text")] for c in cells]
@@ -213,7 +207,7 @@ def _claims(claims: list[dict]) -> str:
              (escape(c["label"]), "text"), (escape(c.get("baseline", "")), "text"),
              (str(len(c.get("seeds") or [])), len(c.get("seeds") or [])), (signed(c.get("delta")), c.get("delta")),
              (interval(c.get("ci95")), c["ci95"][0] if c.get("ci95") else None), (pvalue(c.get("p")), c.get("p")),
-             (pvalue(c.get("p_adjusted")), c.get("p_adjusted")), (plain(c.get("mde")), c.get("mde")),
+             (pvalue(c.get("p_adjusted")), c.get("p_adjusted")), (number(c.get("mde")), c.get("mde")),
              (f"<strong>{escape(c.get('verdict', ''))}</strong>", "text"), (_reproduce(c), "text")] for c in claims]
     return "<h3>Claims tested on fresh seeds</h3>" + _table(headers, rows, [""] * len(rows))
 
