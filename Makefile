@@ -20,8 +20,8 @@ help:
 	@echo "make graph-all [PROFILE=quick]    the 8 staged TU data sets"
 	@echo "make image [PROFILE=quick|paper DATASET=stl10 ARCH=resnet50]   SimCLR: simclr/debiased/hard"
 	@echo "make sentence [PROFILE=quick]    quick-thought: plain/debiased/hard + SentEval-style tasks"
-	@echo "make sentence-finetune [SEEDS=\"0 1 2\"]   MiniLM on neighbouring sentences: every variant at every seed"
-	@echo "make sentence-finetune-cpu [SEEDS=\"0 1 2\"]  the quick CPU comparison: 30 steps, CR/MPQA/TREC, every variant"
+	@echo "make sentence-finetune [SEEDS=\"0 1 2\"]   MiniLM on neighbouring sentences: every objective at every seed"
+	@echo "make sentence-finetune-cpu [SEEDS=\"0 1 2\"]  the quick CPU comparison: 30 steps, CR/MPQA/TREC, every objective"
 	@echo "make sentence-seeds [SEEDS=\"0 1 2\"]      shipped/untrained rows, the fine-tunes, quick-thought at every seed"
 	@echo "make tables                      regenerate tables/ from tables/records/*.jsonl"
 	@echo "make bench-loss                  loss microbenchmarks -> tables/loss_speed.md"
@@ -57,24 +57,25 @@ image: $(STAMP)
 sentence: $(STAMP)
 	$(PY) -m sentence run --profile $(PROFILE)
 
-# MiniLM fine-tuned on (sentence, next sentence) pairs: every variant (sentence/config.py FINETUNE_VARIANTS) at every
-# seed, one thread, one cell at a time; each cell appends its record and a re-run skips recorded cells.
+# MiniLM fine-tuned on (sentence, next sentence) pairs: every objective of FINETUNE_OBJECTIVES (registry specs: mnrl is
+# sentence-transformers' MultipleNegativesRankingLoss, hardness its in_batch_negatives hardness at alpha 9 and 5, hard
+# at tau_plus 0 as recorded so far) at every seed, one thread, one cell at a time; a re-run skips recorded cells.
 SEEDS ?= 0 1 2
-FINETUNE_VARIANTS ?= plain hard debiased st-hardness-9 st-hardness-5
+FINETUNE_OBJECTIVES ?= mnrl hard:tau_plus=0 debiased hardness:alpha=9 hardness:alpha=5
 SENTENCE_RECORDS ?= tables/records/sentence.jsonl
 SENTENCE_RUN := --profile $(PROFILE) --threads 1 --jobs 1 --no-progress --records $(SENTENCE_RECORDS)
 sentence-finetune: $(STAMP)
-	for seed in $(SEEDS); do for variant in $(FINETUNE_VARIANTS); do \
-		OMP_NUM_THREADS=1 $(PY) -m sentence st-finetune --variant $$variant --seed $$seed $(SENTENCE_RUN) || exit 1; done; done
+	for seed in $(SEEDS); do for objective in $(FINETUNE_OBJECTIVES); do \
+		OMP_NUM_THREADS=1 $(PY) -m sentence st-finetune --objective $$objective --seed $$seed $(SENTENCE_RUN) || exit 1; done; done
 
 # The quick CPU comparison in tables/sentence.md (~8 min a cell on a shared core): 30 steps, CR/MPQA/TREC only, the
 # shipped model on the same tasks; its checkpoints in their own folder (they are not the 100-step ones).
 FINETUNE_QUICK := --steps 30 --tasks CR,MPQA,TREC
 sentence-finetune-cpu: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m sentence eval --encoder minilm --seed 0 --tasks CR,MPQA,TREC $(SENTENCE_RUN)
-	for seed in $(SEEDS); do for variant in $(FINETUNE_VARIANTS); do \
-		OMP_NUM_THREADS=1 $(PY) -m sentence st-finetune --variant $$variant --seed $$seed $(FINETUNE_QUICK) $(SENTENCE_RUN) \
-			--out runs/sentence/cpu30/minilm-$$variant-seed$$seed.pt || exit 1; done; done
+	for seed in $(SEEDS); do for objective in $(FINETUNE_OBJECTIVES); do \
+		OMP_NUM_THREADS=1 $(PY) -m sentence st-finetune --objective $$objective --seed $$seed $(FINETUNE_QUICK) $(SENTENCE_RUN) \
+			--out "runs/sentence/cpu30/minilm-$$objective-seed$$seed.pt" || exit 1; done; done
 
 # The sentence table's cells: shipped and untrained rows first, then the fine-tunes, then quick-thought (hours each).
 sentence-seeds: $(STAMP)

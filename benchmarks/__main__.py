@@ -290,15 +290,10 @@ def _image_runs(argv: list[str]) -> tuple[list[Hashable] | None, KeyFn]:
 def _sentence_runs(argv: list[str]) -> tuple[list[Hashable] | None, KeyFn]:
     """The rows ``python -m sentence run ARGV`` evaluates and the key its resume check compares
     (``sentence.__main__._already_recorded``)."""
-    import json
-
     from sentence.__main__ import DEFAULT_OBJECTIVES, _objectives, build_parser
     from sentence.config import get_config, objective_tag
+    from sentence.report import identity as key
     from sentence.senteval import EVALUATOR
-
-    def key(config: dict[str, Any]) -> Hashable:
-        return json.dumps([config.get("row"), config.get("settings"), config.get("tasks"), config.get("evaluator")],
-                          sort_keys=True)
 
     args = build_parser().parse_args(argv)
     if args.command != "run":

@@ -37,6 +37,7 @@ register(
            deviation="the reference adds the two views' mean losses (twice our mean over the 2B anchors)",
            fixed={"tau_plus": 0.0, "beta": 0.0}, masked="common.losses:masked_hcl_loss", two_view="common.losses:hcl_loss"),
     ("simclr", "ntxent"), ("plain", "ntxent"), ("infonce", "ntxent"),
+    ("mnrl", "ntxent"),  # sentence-transformers' MultipleNegativesRankingLoss (sentence st-finetune runs the library's)
 )
 register(
     Family("debiased", "debiased contrastive loss: the negatives' sum corrected for false negatives of prior tau_plus",

@@ -57,13 +57,15 @@ def resume_checkpoint(
     *,
     runtime: Iterable[str] = (),
     required: tuple[str, ...] = (),
+    upgrade: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> dict[str, Any] | None:
     """The checkpoint at ``path`` to continue, or None when there is none yet.
 
     A checkpoint written with other settings (its ``config``; seed and objective included) is
     refused with the settings that differ: continuing it would mix two runs in one result.
     ``runtime`` names settings that may change between the parts of a run (threads, device,
-    the number of steps still to go).
+    the number of steps still to go). ``upgrade`` turns a checkpoint's ``config`` of an older format into today's
+    (the same function that turns a record's), so a run begun before a format change still continues.
     """
     from common.checkpoint import load_checkpoint
 
@@ -71,7 +73,8 @@ def resume_checkpoint(
     if not path.exists():
         return None
     state = load_checkpoint(path, required=("config", *required))
-    changed = changed_settings(state["config"], config, runtime)
+    saved = upgrade(state["config"]) if upgrade is not None else state["config"]
+    changed = changed_settings(saved, config, runtime)
     if changed:
         raise UserError(f"{path} was written with other settings ({', '.join(changed)}); "
                         "use another output path or delete it to start over")

@@ -22,7 +22,7 @@ from common.objectives import Objective, from_dict, parse_objective
 from common.settings import add_config_flags, config_from_args
 from sentence.config import (
     DEFAULT_OBJECTIVES,
-    FINETUNE_VARIANTS,
+    FINETUNE_OBJECTIVE,
     PROFILES,
     TASKS,
     FinetuneConfig,
@@ -95,16 +95,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "sentiment-dev and sentiment-test with one 'sentence<TAB>label' per line (UTF-8, labels any "
                         "strings); C is chosen on dev, accuracy is on test")
 
-    variants = "; ".join(f"{name}: {', '.join(f'{k}={v}' for k, v in spec.items())}" for name, spec in FINETUNE_VARIANTS.items())
     p = sub.add_parser("st-finetune", help="fine-tune all-MiniLM-L6-v2 on (sentence, next sentence) pairs, then eval")
     _common(p)
     _evaluation(p)
     _records(p, DEFAULT_RECORDS)
-    p.add_argument("--variant", choices=tuple(FINETUNE_VARIANTS), required=True,
-                   help=f"the loss (mnrl = sentence-transformers' MultipleNegativesRankingLoss, hcl = ours): {variants}")
+    objectives_arg(p, default=(FINETUNE_OBJECTIVE,), what="fine-tune loss (one); ntxent (alias mnrl) and hardness "
+                   "run as sentence-transformers' MultipleNegativesRankingLoss (hardness: its in_batch_negatives mode, "
+                   "hardness_strength = alpha), every other family through its masked form")
     add_config_flags(p, FinetuneConfig, {name: profile.finetune for name, profile in PROFILES.items()}, "MiniLM fine-tuning")
     p.add_argument("--out", type=Path, default=None,
-                   help="checkpoint file (default runs/sentence/PROFILE/minilm-VARIANT-seedSEED.pt); an existing one "
+                   help="checkpoint file (default runs/sentence/PROFILE/minilm-TAG-seedSEED.pt); an existing one "
                         "is resumed when its settings and seed match")
     p.add_argument("--no-eval", action="store_true", help="only fine-tune")
 
@@ -201,9 +201,9 @@ def _method_config(objective: Objective) -> dict[str, Any]:
     return {"method": objective_tag(objective), "objective": objective.to_dict()}
 
 
-def _variant_config(variant: str, path: Path) -> dict[str, Any]:
-    """A fine-tune variant and its loss parameters, so a record says what it ran without this code."""
-    return {"checkpoint": str(path), "variant": variant, **FINETUNE_VARIANTS[variant]}
+def _finetune_config(objective: Objective, path: Path) -> dict[str, Any]:
+    """A fine-tune's objective (name and every parameter), so a record says what it ran without this code."""
+    return {"checkpoint": str(path), "objective": objective.to_dict()}
 
 
 def _encoder_from_path(path: Path):
@@ -220,11 +220,12 @@ def _encoder_from_path(path: Path):
         return (QuickThoughtEncoder(model, state["tokenizer_json"]), f"qt-{objective_tag(objective)}",
                 {"checkpoint": str(path), **_method_config(objective)}, _train_metrics(state))
     if state["kind"] == "minilm-finetune":
-        from sentence.finetune import curve_metrics, load_finetuned
+        from sentence.finetune import curve_metrics, load_finetuned, objective_of
 
-        state = load_checkpoint(path, required=("kind", "variant", "curve", "model"))
-        return (SentenceTransformerEncoder(load_finetuned(state)), f"minilm-{state['variant']}",
-                _variant_config(state["variant"], path), {"train_steps": state["step"], **curve_metrics(state)})
+        state = load_checkpoint(path, required=("kind", "config", "curve", "model"))
+        objective = objective_of(state)
+        return (SentenceTransformerEncoder(load_finetuned(state)), f"minilm-{objective_tag(objective)}",
+                _finetune_config(objective, path), {"train_steps": state["step"], **curve_metrics(state)})
     raise UserError(f"checkpoint {path} is of unknown kind {state['kind']!r}")
 
 
@@ -280,18 +281,21 @@ def cmd_st_finetune(args: argparse.Namespace) -> None:
     from sentence.finetune import curve_metrics, finetune, load_finetuned
 
     config = _setup(args)
-    row = f"minilm-{args.variant}"
+    if args.objectives and len(args.objectives) > 1:
+        raise UserError("st-finetune takes one --objective")
+    (objective,) = _objectives(args, (FINETUNE_OBJECTIVE,))
+    row = f"minilm-{objective_tag(objective)}"
     if _already_recorded(args, row, config):
         print(f"{row} seed {config.seed}: already recorded in {args.records}, skipping", flush=True)
         return
     corpus = load_corpus(config.corpus, args.data_dir)
     out = args.out or _run_dir(args, config) / f"{row}-seed{config.seed}.pt"
-    state = finetune(config, args.variant, corpus, out, progress=not args.no_progress)
+    state = finetune(config, objective, corpus, out, progress=not args.no_progress)
     metrics = {"train_time_s": round(state["wall_time_s"], 1), "train_steps": state["step"], **curve_metrics(state)}
     if args.no_eval:
         print(json.dumps({"checkpoint": str(out), **{k: v for k, v in metrics.items() if k != "loss_curve"}}))
         return
-    _evaluate_row(row, SentenceTransformerEncoder(load_finetuned(state)), config, args, _variant_config(args.variant, out),
+    _evaluate_row(row, SentenceTransformerEncoder(load_finetuned(state)), config, args, _finetune_config(objective, out),
                   metrics)
 
 
@@ -306,8 +310,9 @@ def _already_recorded(args: argparse.Namespace, row: str, config: SentenceConfig
 
 
 def _record_key(cfg: dict[str, Any]) -> str:
-    """The cell a sentence record belongs to: row, settings, tasks and evaluator (seed and profile are in the settings)."""
-    return json.dumps([cfg.get("row"), cfg.get("settings"), cfg.get("tasks"), cfg.get("evaluator")], sort_keys=True)
+    from sentence.report import identity
+
+    return identity(cfg)
 
 
 def cmd_run(args: argparse.Namespace) -> None:

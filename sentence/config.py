@@ -74,17 +74,9 @@ class EvalConfig:
     seed: int = 1111
 
 
-#: fine-tune variant -> its loss and parameters (recorded in every record's config). ``mnrl`` is
-#: sentence-transformers' MultipleNegativesRankingLoss (``hardness_*``: its own in-batch hardness
-#: weighting, strengths as documented in 6.2.0: 9 after Lan et al. 2025, 5 after EmbeddingGemma);
-#: ``hcl`` is our HardNegativesRankingLoss (sentence/st_loss.py).
-FINETUNE_VARIANTS: dict[str, dict[str, Any]] = {
-    "plain": {"loss": "mnrl"},
-    "hard": {"loss": "hcl", "tau_plus": 0.0, "beta": 1.0},
-    "debiased": {"loss": "hcl", "tau_plus": 0.1, "beta": 0.0},
-    "st-hardness-9": {"loss": "mnrl", "hardness_mode": "in_batch_negatives", "hardness_strength": 9.0},
-    "st-hardness-5": {"loss": "mnrl", "hardness_mode": "in_batch_negatives", "hardness_strength": 5.0},
-}
+#: The MiniLM fine-tune's default objective: sentence-transformers' MultipleNegativesRankingLoss is NT-Xent (its
+#: ``in_batch_negatives`` hardness is the registry's ``hardness`` family); any registered objective runs by its spec.
+FINETUNE_OBJECTIVE = "mnrl"
 
 
 @dataclass(frozen=True)

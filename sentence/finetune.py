@@ -1,8 +1,9 @@
-"""Fine-tuning of all-MiniLM-L6-v2 on neighbouring book sentences with the plain, hard, debiased or
-sentence-transformers' hardness-weighted ranking loss.
+"""Fine-tuning of all-MiniLM-L6-v2 on neighbouring book sentences with any registered objective: NT-Xent and the
+``hardness`` family run as sentence-transformers' MultipleNegativesRankingLoss (the library's own code), every other
+family through its masked form.
 
 A pair is (sentence, next sentence of the same training book), the quick-thought positives; the
-other positives of the batch are the negatives. Every variant sees the same pairs in the same
+other positives of the batch are the negatives. Every objective sees the same pairs in the same
 order for a seed. The loop is written out (rather than ``SentenceTransformerTrainer``) so it needs
 no ``accelerate`` and shares the pipeline's atomic checkpoints and exact resume; it keeps the loss
 curve and, for debiased losses, the fraction of anchors whose negative term sits on its floor.
@@ -21,13 +22,14 @@ from torch import Tensor
 
 from common.checkpoint import save_checkpoint
 from common.errors import UserError
+from common.objectives import Objective, from_dict
 from common.resume import resume_checkpoint
 from common.seed import seed_everything
-from sentence.config import FINETUNE_VARIANTS, SentenceConfig
+from sentence.config import SentenceConfig
 from sentence.corpus import Corpus
 from sentence.encoders import load_minilm
 
-_REQUIRED = ("kind", "model", "optimizer", "step", "config", "variant", "done", "curve")
+_REQUIRED = ("kind", "model", "optimizer", "step", "config", "done", "curve")
 MIN_WORDS = 4  # very short lines (headings, "Yes.") make trivial pairs
 
 
@@ -46,17 +48,23 @@ def training_pairs(corpus: Corpus, count: int, seed: int) -> tuple[list[str], li
     return [corpus.sentence_text(int(k)) for k in chosen], [corpus.sentence_text(int(k) + 1) for k in chosen]
 
 
-def make_loss(model, variant: str, scale: float) -> torch.nn.Module:
-    """The loss module of a fine-tune variant (see ``FINETUNE_VARIANTS``)."""
-    spec = FINETUNE_VARIANTS[variant]
-    if spec["loss"] == "mnrl":
+def make_loss(model, objective: Objective, scale: float) -> torch.nn.Module:
+    """The loss module of ``objective`` at temperature ``1 / scale``.
+
+    NT-Xent is sentence-transformers' MultipleNegativesRankingLoss and ``hardness`` its ``in_batch_negatives``
+    hardness (``hardness_strength`` = alpha): both run as the library's code, as every fine-tune recorded so far did.
+    """
+    if objective.family.local_global:
+        raise UserError(f"objective {objective} is a graph local-global estimator; st-finetune needs a contrastive one")
+    if objective.name in ("ntxent", "hardness"):
         from sentence_transformers.losses import MultipleNegativesRankingLoss
 
-        return MultipleNegativesRankingLoss(model, scale=scale, hardness_mode=spec.get("hardness_mode"),
-                                            hardness_strength=spec.get("hardness_strength", 0.0))
-    from sentence.st_loss import HardNegativesRankingLoss
+        hardness = {"hardness_mode": "in_batch_negatives", "hardness_strength": float(objective["alpha"])} \
+            if objective.name == "hardness" else {"hardness_mode": None, "hardness_strength": 0.0}
+        return MultipleNegativesRankingLoss(model, scale=scale, **hardness)
+    from sentence.st_loss import ObjectiveRankingLoss
 
-    return HardNegativesRankingLoss(model, scale=scale, tau_plus=spec["tau_plus"], beta=spec["beta"])
+    return ObjectiveRankingLoss(model, objective, scale=scale)
 
 
 @torch.no_grad()
@@ -80,24 +88,33 @@ def floor_fraction(anchors: Tensor, positives: Tensor, scale: float, tau_plus: f
 _RUNTIME = ("finetune.steps", "finetune.curve_every")
 
 
-def _identity(config: SentenceConfig, variant: str) -> dict[str, Any]:
+def identity(config: SentenceConfig, objective: Objective) -> dict[str, Any]:
     """The settings a checkpoint is written with and a resume must share (``common.resume.resume_checkpoint``):
-    seed, variant and its loss, the corpus (which pairs) and the fine-tune settings."""
+    seed, objective, the corpus (which pairs) and the fine-tune settings."""
     settings = config.to_dict()
-    return {"seed": config.seed, "variant": variant, "loss": FINETUNE_VARIANTS[variant], "corpus": settings["corpus"],
+    return {"seed": config.seed, "objective": objective.to_dict(), "corpus": settings["corpus"],
             "finetune": settings["finetune"]}
 
 
-def finetune(config: SentenceConfig, variant: str, corpus: Corpus, checkpoint_path: Path, *,
+def _upgrade(saved: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's identity as :func:`identity` writes it; checkpoints from before ``--objective`` name a variant."""
+    from common.records import legacy_objective
+
+    if "variant" not in saved:
+        return saved
+    rest = {k: v for k, v in saved.items() if k not in ("variant", "loss")}
+    return {**rest, "objective": legacy_objective("sentence", saved)}
+
+
+def finetune(config: SentenceConfig, objective: Objective, corpus: Corpus, checkpoint_path: Path, *,
              progress: bool = True) -> dict[str, Any]:
-    """Fine-tune (or resume) the shipped MiniLM with ``variant``; returns the final checkpoint state."""
+    """Fine-tune (or resume) the shipped MiniLM with ``objective``; returns the final checkpoint state."""
     from tqdm import tqdm
 
-    if variant not in FINETUNE_VARIANTS:
-        raise UserError(f"unknown fine-tune variant {variant!r}; choose one of {', '.join(FINETUNE_VARIANTS)}")
-    fc, spec = config.finetune, FINETUNE_VARIANTS[variant]
-    identity = _identity(config, variant)
-    state = resume_checkpoint(checkpoint_path, identity, runtime=_RUNTIME, required=_REQUIRED)  # refused before loading
+    fc, arguments = config.finetune, objective.arguments()
+    settings = identity(config, objective)
+    state = resume_checkpoint(checkpoint_path, settings, runtime=_RUNTIME, required=_REQUIRED,
+                              upgrade=_upgrade)  # refused before loading
     if state is not None and state["step"] > fc.steps:
         raise UserError(f"{checkpoint_path} has {state['step']} steps, more than the {fc.steps} asked for; "
                         "use another output path")
@@ -106,7 +123,7 @@ def finetune(config: SentenceConfig, variant: str, corpus: Corpus, checkpoint_pa
     seed_everything(config.seed)
     model = load_minilm()
     model.max_seq_length = fc.max_seq_length
-    loss_fn = make_loss(model, variant, fc.scale)
+    loss_fn = make_loss(model, objective, fc.scale)
     optimizer = torch.optim.AdamW(model.parameters(), lr=fc.lr)
     step, wall, curve, window = 0, 0.0, [], []
     if state is not None:
@@ -118,7 +135,7 @@ def finetune(config: SentenceConfig, variant: str, corpus: Corpus, checkpoint_pa
     model.train()
     device = model.device
     started = time.perf_counter() - wall
-    bar = tqdm(total=fc.steps, initial=step, desc=f"MiniLM {variant}", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=fc.steps, initial=step, desc=f"MiniLM {objective.label()}", disable=not progress, dynamic_ncols=True)
     while step < fc.steps:
         batch = slice(step * fc.batch_size, (step + 1) * fc.batch_size)
         columns = [{k: v.to(device) if isinstance(v, Tensor) else v for k, v in model.preprocess(texts[batch]).items()}
@@ -128,7 +145,8 @@ def finetune(config: SentenceConfig, variant: str, corpus: Corpus, checkpoint_pa
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        floor = floor_fraction(*embeddings, fc.scale, spec.get("tau_plus", 0.0), spec.get("beta", 0.0))
+        floor = floor_fraction(*embeddings, fc.scale, float(arguments.get("tau_plus", 0.0)),
+                               float(arguments.get("beta", 0.0)))
         window.append((loss.item(), floor))
         step += 1
         bar.update(1)
@@ -141,7 +159,7 @@ def finetune(config: SentenceConfig, variant: str, corpus: Corpus, checkpoint_pa
         if step % 50 == 0 or step == fc.steps:
             state = {
                 "kind": "minilm-finetune", "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "step": step, "config": identity, "variant": variant,
+                "step": step, "config": settings, "objective": objective.to_dict(),
                 "done": step >= fc.steps, "torch_rng": torch.get_rng_state(),
                 "wall_time_s": time.perf_counter() - started, "curve": curve,
             }
@@ -156,6 +174,11 @@ def curve_metrics(state: dict[str, Any]) -> dict[str, Any]:
     curve = state["curve"]
     return {"loss_first": curve[0]["loss"], "loss_last": curve[-1]["loss"],
             "floor_fraction": float(np.mean([c["floor_fraction"] for c in curve])), "loss_curve": curve}
+
+
+def objective_of(state: dict[str, Any]) -> Objective:
+    """The objective a fine-tune checkpoint was trained with (an older one names its variant)."""
+    return from_dict(_upgrade(state["config"])["objective"])
 
 
 def load_finetuned(state: dict[str, Any]):

@@ -12,6 +12,7 @@ never mixed in.
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections import defaultdict
@@ -30,18 +31,14 @@ HEADERS = ("MR", "CR", "SUBJ", "MPQA", "TREC", "MRPC acc", "MRPC F1")
 AVERAGED = ("MR", "CR", "SUBJ", "MPQA", "TREC", "MRPC_acc")  # the verdict score: mean accuracy over the tasks run
 ALL_TASKS = ("MR", "CR", "SUBJ", "MPQA", "TREC", "MRPC")
 QUICK_THOUGHT = ("qt-plain", "qt-debiased", "qt-hard")
-FINETUNES = ("minilm-plain", "minilm-hard", "minilm-debiased", "minilm-st-hardness-9", "minilm-st-hardness-5")
+#: The fine-tunes in the order the table shows them first (any other objective's row follows, by name).
+FINETUNES = ("minilm-plain", "minilm-hard-tau_plus=0", "minilm-debiased", "minilm-hardness", "minilm-hardness-alpha=5")
 ROW_NAMES = {
     "random": "random encoder (quick-thought, untrained)",
     "qt-plain": "quick-thought, plain",
     "qt-debiased": "quick-thought, debiased",
     "qt-hard": "quick-thought, hard",
     "minilm": "all-MiniLM-L6-v2 as shipped",
-    "minilm-plain": "MiniLM fine-tuned, plain (MultipleNegativesRankingLoss)",
-    "minilm-hard": "MiniLM fine-tuned, hard (ours)",
-    "minilm-debiased": "MiniLM fine-tuned, debiased (ours)",
-    "minilm-st-hardness-9": "MiniLM fine-tuned, sentence-transformers hardness 9",
-    "minilm-st-hardness-5": "MiniLM fine-tuned, sentence-transformers hardness 5",
 }
 #: block -> (its rows in order, the reference row, the baseline of the variants)
 BLOCKS = {
@@ -74,12 +71,39 @@ class Row:
 
     @property
     def name(self) -> str:
-        return ROW_NAMES.get(self.row, self.row)
+        return row_name(self.row)
 
     @property
     def setting(self) -> str:
         """The profile, and the task list where it is not all six: ``quick``, ``quick, CR+MPQA+TREC``."""
         return setting_label(self.profile, self.tasks)
+
+
+def row_name(row: str) -> str:
+    """The table's name of a row: fine-tunes by their objective's label (``MiniLM fine-tuned, hard tau_plus=0``)."""
+    if row.startswith("minilm-"):
+        return f"MiniLM fine-tuned, {row.removeprefix('minilm-').replace('-', ' ', 1)}"
+    return ROW_NAMES.get(row, row)
+
+
+def row_of(config: dict[str, Any]) -> str:
+    """A record's row: quick-thought and fine-tune rows named by the objective they ran (``qt-hard``,
+    ``minilm-hard-tau_plus=0``), whatever an older record stored; the others (random, minilm) as stored."""
+    from common.objectives import from_dict
+    from sentence.config import objective_tag
+
+    row = str(config.get("row", ""))
+    if config.get("objective") and row.startswith(("qt-", "minilm-")):
+        return row.split("-")[0] + "-" + objective_tag(from_dict(config["objective"]))
+    return row
+
+
+def identity(config: dict[str, Any]) -> str:
+    """The one identity of a sentence run (a finished record with it is not run again): its row (by objective),
+    settings (seed and profile included), tasks and evaluator. Checkpoints carry theirs (``sentence.train``,
+    ``sentence.finetune``: ``identity``)."""
+    return json.dumps([row_of(config), config.get("settings"), config.get("tasks"), config.get("evaluator")],
+                      sort_keys=True)
 
 
 def setting_label(profile: str, tasks: tuple[str, ...]) -> str:
@@ -100,7 +124,7 @@ def _latest_per_seed(records: list[dict[str, Any]], evaluator: str) -> dict[Grou
         tasks = tuple(config.get("tasks") or ())
         if (r.get("pipeline") == "sentence" and config.get("evaluator") == evaluator and tasks
                 and set(tasks) <= set(ALL_TASKS)):
-            latest[(config["profile"], tuple(t for t in ALL_TASKS if t in tasks), config["row"])][r["seed"]] = r
+            latest[(config["profile"], tuple(t for t in ALL_TASKS if t in tasks), row_of(config))][r["seed"]] = r
     return latest
 
 
@@ -118,7 +142,10 @@ def rows(records: list[dict[str, Any]]) -> list[Row]:
     # the six tasks first, then the subsets
     for profile, tasks in sorted({key[:2] for key in latest}, key=lambda k: (k[0], k[1] != ALL_TASKS, k[1])):
         averaged = _averaged(tasks)
+        present = {key[2] for key in latest if key[:2] == (profile, tasks)}
         for block, (names, reference, plain) in BLOCKS.items():
+            if block == "fine-tune":  # every objective fine-tuned, the usual ones first
+                names = (*names, *sorted(r for r in present if r.startswith("minilm-") and r not in names))
             block_rows = []
             for name in names:
                 by_seed = latest.get((profile, tasks, name))
@@ -127,7 +154,7 @@ def rows(records: list[dict[str, Any]]) -> list[Row]:
                 seeds = sorted(by_seed)
                 metrics = [by_seed[s]["metrics"] for s in seeds]
                 steps = sorted({by_seed[s]["config"]["settings"]["finetune"]["steps"] for s in seeds
-                                if "settings" in by_seed[s]["config"]}) if name in FINETUNES else []
+                                if "settings" in by_seed[s]["config"]}) if name.startswith("minilm-") else []
                 row = Row(block, name, profile, seeds,
                           {c: [m.get(c, math.nan) for m in metrics] for c in COLUMNS},
                           {s: statistics.fmean(by_seed[s]["metrics"][c] for c in averaged) for s in seeds},
@@ -249,7 +276,7 @@ def loss_curves(records: list[dict[str, Any]]) -> list[str]:
             curve = r["metrics"].get("loss_curve")
             if curve:
                 points = ", ".join(f"{c['step']}: {c['loss']:.3f}" for c in curve)
-                lines.append(f"- {setting_label(profile, tasks)}, {ROW_NAMES.get(name, name)}, seed {seed}: {points}")
+                lines.append(f"- {setting_label(profile, tasks)}, {row_name(name)}, seed {seed}: {points}")
     return sorted(lines)
 
 

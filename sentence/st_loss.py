@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from common.distributed import gather_with_grad, rank_and_world
 from common.losses import check_hparams, masked_hcl_loss
+from common.objectives import Objective, build
 
 
 class HardNegativesRankingLoss(nn.Module):
@@ -141,3 +142,46 @@ class HardNegativesRankingLoss(nn.Module):
     url={https://openreview.net/forum?id=CR1XOQ0UTh-}
 }
 """
+
+
+def ranking_masks(batch: int, candidates: int, rank: int, device: Any) -> tuple[Tensor, Tensor]:
+    """(pos_mask, neg_mask) of ``batch`` anchors against ``candidates``: anchor i's positive is candidate
+    ``i + rank * batch`` (the positives of all ranks come first, in rank order), every other candidate a negative."""
+    pos_mask = torch.zeros(batch, candidates, dtype=torch.bool, device=device)
+    rows = torch.arange(batch, device=device)
+    pos_mask[rows, rows + rank * batch] = True
+    return pos_mask, ~pos_mask
+
+
+class ObjectiveRankingLoss(nn.Module):
+    """Any registered contrastive objective as a sentence-transformers loss: in-batch negatives, ``t = 1/scale``.
+
+    The columns are those of ``MultipleNegativesRankingLoss``; the masked form of the objective's family
+    (``common.objectives``) scores each anchor against every column's candidates, its own positive marked.
+
+    Args:
+        model: the ``SentenceTransformer`` being trained.
+        objective: a registered objective with a masked form (not a graph-only estimator).
+        scale: inverse temperature of the cosine similarities.
+    """
+
+    def __init__(self, model: nn.Module, objective: Objective, scale: float = 20.0) -> None:
+        super().__init__()
+        if not scale > 0:
+            raise ValueError(f"scale must be > 0, got {scale}")
+        self.model, self.objective, self.scale = model, objective, float(scale)
+        self.loss = build(objective, temperature=1.0 / scale)
+
+    def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None) -> Tensor:
+        embeddings = [self.model(features)["sentence_embedding"] for features in sentence_features]
+        return self.compute_loss_from_embeddings(embeddings, labels)
+
+    def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor | None = None) -> Tensor:
+        """Loss from ``[anchors (B, d), positives (B, d), negatives_1 (B, d), ...]``."""
+        if len(embeddings) < 2:
+            raise ValueError(f"need at least (anchor, positive) columns, got {len(embeddings)} column(s)")
+        anchors, candidates = embeddings[0], torch.cat(embeddings[1:])
+        return self.loss.masked(anchors, candidates, *ranking_masks(len(anchors), len(candidates), 0, anchors.device))
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {"objective": str(self.objective), "scale": self.scale}

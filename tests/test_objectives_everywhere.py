@@ -73,6 +73,21 @@ def _quick_thought_step(objective, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert state["step"] == 2 and state["objective"] == objective.to_dict()
 
 
+def _finetune_step(objective, tmp_path: Path) -> None:
+    """One st-finetune step of the shipped MiniLM on two (anchor, positive) pairs, through the pipeline's loss factory."""
+    from sentence.encoders import load_minilm
+    from sentence.finetune import make_loss
+
+    model = load_minilm()
+    model.max_seq_length = 8
+    columns = [model.preprocess(texts) for texts in (["a cat sat", "rain fell", "it was late"],
+                                                      ["on the mat", "all day", "and dark"])]
+    loss = make_loss(model, objective, scale=20.0).compute_loss_from_embeddings(
+        [model(features)["sentence_embedding"] for features in columns], None)
+    loss.backward()
+    assert torch.isfinite(loss)
+
+
 def _infograph_step(objective, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, distinct_nodes: bool):
     from graph.config import PROFILES, expand_cells
     from graph.data import load_tu
@@ -93,6 +108,10 @@ def test_image_pretrains_with_it(margin, tmp_path: Path):
 
 def test_quick_thought_trains_with_it(margin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     _quick_thought_step(margin, tmp_path, monkeypatch)
+
+
+def test_st_finetune_trains_with_it(margin, tmp_path: Path):
+    _finetune_step(margin, tmp_path)
 
 
 @pytest.mark.parametrize("distinct_nodes", [True, False])

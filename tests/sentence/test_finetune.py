@@ -63,7 +63,7 @@ def _eight_books(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_st_finetune_bad_setting_is_one_line_and_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                         flags: tuple[str, str], message: str) -> None:
     data = _eight_books(tmp_path, monkeypatch)
-    result = run_cli("st-finetune", "--variant", "plain", "--no-eval", *flags, data=data, cache=tmp_path / "cache")
+    result = run_cli("st-finetune", "--objective", "mnrl", "--no-eval", *flags, data=data, cache=tmp_path / "cache")
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
 
 
@@ -83,17 +83,17 @@ def test_st_finetune_resume_refuses_a_changed_seed_or_setting_naming_them(tmp_pa
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     _eight_books(tmp_path, monkeypatch)
     out = tmp_path / "ft.pt"
-    base = ["st-finetune", "--variant", "debiased", "--batch-size", "2", "--max-seq-length", "8", "--threads", "1",
+    base = ["st-finetune", "--objective", "debiased", "--batch-size", "2", "--max-seq-length", "8", "--threads", "1",
             "--no-eval", "--no-progress", "--out", str(out), "--records", str(tmp_path / "records.jsonl")]
     assert main([*base, "--steps", "1"]) == 0
     first = load_checkpoint(out)
-    assert first["step"] == 1 and first["config"]["seed"] == 0 and first["config"]["loss"]["tau_plus"] == 0.1
+    assert first["step"] == 1 and first["config"]["seed"] == 0 and first["config"]["objective"]["params"]["tau_plus"] == 0.1
     with pytest.raises(UserError, match=r"ft\.pt was written with other settings \(seed\)"):
         main([*base, "--steps", "2", "--seed", "1"])
     with pytest.raises(UserError, match=r"\(finetune\.lr, seed\)"):
         main([*base, "--steps", "2", "--seed", "2", "--lr", "1e-4"])
-    with pytest.raises(UserError, match=r"\(loss\.beta, loss\.tau_plus, variant\)"):
-        main([*base[:1], "--variant", "hard", *base[3:], "--steps", "2"])
+    with pytest.raises(UserError, match=r"\(objective\)"):
+        main([*base[:1], "--objective", "hard:tau_plus=0.1", *base[3:], "--steps", "2"])
     assert load_checkpoint(out)["step"] == 1  # nothing refused was written
     assert main([*base, "--steps", "2"]) == 0  # more steps of the same run: resumed
     second = load_checkpoint(out)
