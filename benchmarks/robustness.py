@@ -1,0 +1,414 @@
+"""Where the answer holds (issue 40): the declared design along the number of negatives and the training length,
+and its statistics, as pure functions over scores. Nothing here runs a cell.
+
+Design, declared before any of it runs:
+
+- Arms per column: the temperature-tuned NT-Xent, the column's two strongest families as stage 1 selected them
+  (taken as arguments), and HCL hard at its paper default (``hard:beta=1,tau_plus=0.1``) at the profile
+  temperature; paired by seed, the seeds of the leaderboard's stage 1.
+- Number of negatives: the batch, 4x either side of each profile's. Every batch sees the same examples (images: 8
+  epochs over the same 10k images; graphs: the paper protocol's 200 epochs; sentences: the quick profile's 800 x 400
+  sentences, so 3200 steps at 100 and 200 at 1600). Adam's learning rate follows the square-root rule from the
+  profile's (``lr x sqrt(batch / profile batch)``: images 1e-3 at 128, graphs 1e-3 at 128, sentences 2e-3 at 400),
+  which keeps the noise of an update about constant as the batch changes.
+- Training length: at the profile's batch, one run per (arm, seed) scored along the way: images at 4, 8, 16, 32
+  epochs, graphs at 20, 50, 100, 200 (``--eval-at``), sentences at 200, 400, 800 steps.
+- Tests, two per (column, arm other than NT-Xent), both two-sided, Holm over all of them: (a) the slope of
+  Δ = arm − NT-Xent against log2(batch), least squares per seed over the five batches, then mean ± s.e. over seeds
+  (a one-sample t test of the per-seed slopes, which keeps the pairing); (b) Δ(longest) − Δ(shortest) per seed, mean
+  ± s.e., a paired t test. Doubling the batch doubles the in-batch negatives (2B − 2 for images), so a slope per
+  doubling of the batch is one per doubling of the negatives.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+from benchmarks.suites import BASELINE, STAGE1_SEEDS, Config
+from common.format import MISSING, markdown_table, signed
+from common.stats import PairedDelta, ci95, holm_adjusted, paired_delta, t_threshold
+
+Column = tuple[str, str | None]  # (modality, data set; None for the modality's one column)
+
+GRAPH_DATASETS = ("PROTEINS", "IMDB-BINARY", "MUTAG")
+COLUMNS: tuple[Column, ...] = (("image", None), *(("graph", d) for d in GRAPH_DATASETS), ("sentence", None))
+COLUMN_LABELS = {"image": "CIFAR-10 (JPEG q75)", "sentence": "6 transfer tasks"}
+BATCHES = {"image": (32, 64, 128, 256, 512), "graph": (32, 64, 128, 256, 512),
+           "sentence": (100, 200, 400, 800, 1600)}
+LENGTHS = {"image": (4, 8, 16, 32), "graph": (20, 50, 100, 200), "sentence": (200, 400, 800)}
+LENGTH_UNITS = {"image": "epochs", "graph": "epochs", "sentence": "steps"}
+SEEDS = {m: STAGE1_SEEDS[m] for m in ("image", "graph", "sentence")}
+HCL_PAPER = "hard:beta=1,tau_plus=0.1"
+FAMILIES_PER_COLUMN = 2
+ALPHA = 0.05
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A modality's operating point: the profile's batch, Adam learning rate and length (epochs or steps)."""
+
+    batch: int
+    lr: float
+    length: int
+
+
+#: The leaderboard's operating points (image and sentence quick profiles, graph paper protocol).
+PROTOCOLS = {"image": Protocol(128, 1e-3, 8), "graph": Protocol(128, 1e-3, 200), "sentence": Protocol(400, 2e-3, 800)}
+LR_RULE = ("Adam's learning rate scales with the square root of the batch from the profile's "
+           "(images 1e-3 and graphs 1e-3 at batch 128, sentences 2e-3 at batch 400); every batch sees the same examples")
+
+
+def scaled_lr(modality: str, batch: int) -> float:
+    """The declared learning rate at ``batch``: square-root scaling from the profile's."""
+    p = PROTOCOLS[modality]
+    return p.lr * math.sqrt(batch / p.batch)
+
+
+def image_lr(batch: int) -> float:
+    """Images: Adam 1e-3 at batch 128, times sqrt(batch / 128)."""
+    return scaled_lr("image", batch)
+
+
+def run_length(modality: str, batch: int) -> int:
+    """The length of a run at ``batch`` that sees the profile's examples: epochs (image, graph) or steps (sentence)."""
+    p = PROTOCOLS[modality]
+    if modality != "sentence":
+        return p.length
+    steps, rest = divmod(p.length * p.batch, batch)
+    if rest:
+        raise ValueError(f"batch {batch} does not divide the profile's {p.length * p.batch} sentences")
+    return steps
+
+
+class Cell(NamedTuple):
+    """One declared run configuration on its seeds: the lead turns it into harness cells (one per seed where the
+    pipeline runs one seed per process). ``scored_at`` lists the lengths at which its encoder is scored; the last
+    is ``length``, the score of the run itself."""
+
+    modality: str
+    dataset: str | None
+    spec: str
+    temperature: float
+    batch: int
+    lr: float
+    length: int
+    scored_at: tuple[int, ...]
+    seeds: tuple[int, ...]
+
+
+def _profile_temperature(modality: str) -> float:
+    from benchmarks.suites import profile_temperature
+
+    return profile_temperature(modality)
+
+
+def arms(column: Column, baseline: Config, families: Sequence[Config]) -> list[Config]:
+    """NT-Xent first, then the two selected families, then HCL hard at its paper default (unless already one)."""
+    if baseline.family != BASELINE:
+        raise ValueError(f"the baseline of {column} must be the tuned {BASELINE}, got {baseline.family}")
+    if len(families) != FAMILIES_PER_COLUMN:
+        raise ValueError(f"{column}: stage 1's {FAMILIES_PER_COLUMN} strongest families are declared, got {len(families)}")
+    hcl = Config("hard", HCL_PAPER, _profile_temperature(column[0]))
+    out: list[Config] = []
+    for config in (baseline, *families, hcl):
+        if all((c.spec, c.temperature) != (config.spec, config.temperature) for c in out):
+            out.append(config)
+    return out
+
+
+def declared_cells(baseline: Mapping[Column, Config], families: Mapping[Column, Sequence[Config]]) -> list[Cell]:
+    """Every declared run of the design, given stage 1's selections per column (``COLUMNS``).
+
+    Number of negatives: each arm at each batch, scored at the end. Training length: each arm at the profile's
+    batch, one run to the longest length scored along the way; where that run is the profile's own (graphs,
+    sentences) it is the same cell as the negatives axis' profile batch, declared once.
+    """
+    missing = [c for c in COLUMNS if c not in baseline or c not in families]
+    if missing:
+        raise ValueError(f"no stage-1 selection for {missing}")
+    cells: list[Cell] = []
+    for column in COLUMNS:
+        modality, dataset = column
+        lengths, profile = LENGTHS[modality], PROTOCOLS[modality]
+        for arm in arms(column, baseline[column], families[column]):
+            for batch in BATCHES[modality]:
+                length = run_length(modality, batch)
+                scored = lengths if batch == profile.batch and length == lengths[-1] else (length,)
+                cells.append(Cell(modality, dataset, arm.spec, arm.temperature, batch, scaled_lr(modality, batch),
+                                  length, scored, SEEDS[modality]))
+            if run_length(modality, profile.batch) != lengths[-1]:
+                cells.append(Cell(modality, dataset, arm.spec, arm.temperature, profile.batch, profile.lr,
+                                  lengths[-1], lengths, SEEDS[modality]))
+    return cells
+
+
+# --- statistics -------------------------------------------------------------------------------------------------
+
+#: (modality, dataset, spec, temperature, batch, the run's length, the length scored at, seed): a run of 32 epochs
+#: scored at 8 is not the run of 8 epochs, even where both should agree.
+ScoreKey = tuple[str, str | None, str, float, int, int, int, int]
+Curve = dict[int, dict[int, float]]  # point (batch or length) -> seed -> score
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def slope(xs: Sequence[float], ys: Sequence[float]) -> float:
+    """Least-squares slope of ``ys`` on ``xs``."""
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
+
+
+def seed_slopes(arm: Curve, baseline: Curve, points: Sequence[int]) -> dict[int, float]:
+    """Per seed, the slope of Δ = arm − baseline on log2(point), over seeds with every point in both arms."""
+    seeds = set.intersection(*(set(arm.get(p, {})) & set(baseline.get(p, {})) for p in points))
+    out = {}
+    for seed in sorted(seeds):
+        deltas = [arm[p][seed] - baseline[p][seed] for p in points]
+        if all(map(math.isfinite, deltas)):
+            out[seed] = slope([math.log2(p) for p in points], deltas)
+    return out
+
+
+def slope_test(arm: Curve, baseline: Curve, points: Sequence[int]) -> PairedDelta | None:
+    """Mean ± s.e. of the per-seed slopes (points per doubling); its p-value is a one-sample t test."""
+    slopes = seed_slopes(arm, baseline, points)
+    return paired_delta(slopes, dict.fromkeys(slopes, 0.0))
+
+
+def difference_test(arm: Curve, baseline: Curve, shortest: int, longest: int) -> PairedDelta | None:
+    """Δ(longest) − Δ(shortest) per seed, mean ± s.e.: a paired t test of the two Δs."""
+    def deltas(point: int) -> dict[int, float]:
+        a, b = arm.get(point, {}), baseline.get(point, {})
+        return {s: a[s] - b[s] for s in a if s in b}
+
+    return paired_delta(deltas(longest), deltas(shortest))
+
+
+def _level(values: Mapping[int, float]) -> dict | None:
+    """Mean, 95% CI and n of one arm's scores at one point."""
+    kept = {s: v for s, v in values.items() if math.isfinite(v)}
+    if not kept:
+        return None
+    d = paired_delta(kept, dict.fromkeys(kept, 0.0))
+    return {"mean": d.mean, "ci95": list(ci95(d)) if d.se is not None else None, "n": d.n}
+
+
+def _delta(arm: Mapping[int, float], baseline: Mapping[int, float]) -> dict | None:
+    d = paired_delta(dict(arm), dict(baseline))
+    if d is None:
+        return None
+    return {"mean": d.mean, "se": d.se, "ci95": list(ci95(d)) if d.se is not None else None, "n": d.n}
+
+
+def label(spec: str, temperature: float) -> str:
+    return f"{spec} t={temperature:g}"
+
+
+def column_name(modality: str, dataset: str | None) -> str:
+    return f"{modality} {dataset or COLUMN_LABELS.get(modality, '')}".strip()
+
+
+def _curves(cells: Sequence[Cell], scores: Mapping[ScoreKey, float], column: Column) -> dict:
+    """(spec, temperature) -> axis -> Curve, read from the scores at the declared points."""
+    modality, dataset = column
+    lengths = LENGTHS[modality]
+    out: dict[tuple[str, float], dict[str, Curve]] = {}
+    for cell in cells:
+        if (cell.modality, cell.dataset) != column:
+            continue
+        arm = out.setdefault((cell.spec, cell.temperature), {"negatives": {}, "length": {}})
+        for seed in cell.seeds:
+            def score(point: int, cell: Cell = cell, seed: int = seed) -> float | None:
+                return scores.get((modality, dataset, cell.spec, cell.temperature, cell.batch, cell.length, point, seed))
+
+            if cell.batch in BATCHES[modality] and cell.length == run_length(modality, cell.batch):
+                value = score(cell.length)
+                if _finite(value):
+                    arm["negatives"].setdefault(cell.batch, {})[seed] = value
+            if cell.batch == PROTOCOLS[modality].batch and cell.length == lengths[-1]:
+                for point in lengths:
+                    value = score(point)
+                    if _finite(value):
+                        arm["length"].setdefault(point, {})[seed] = value
+    return out
+
+
+def analyse(cells: Sequence[Cell], scores: Mapping[ScoreKey, float],
+            untrained: Mapping[Column, Mapping[int, float]] | None = None, alpha: float = ALPHA) -> dict:
+    """The robustness results as a JSON-able dict (``tables/robustness.json``).
+
+    ``cells``: :func:`declared_cells`; the first arm of each column is the baseline. ``scores``: every recorded score
+    keyed by :data:`ScoreKey` (lengths in epochs or steps). Holm runs over every declared test, and nothing is judged until all of them have every
+    declared seed (a correction over part of a family changes as the rest comes in).
+    """
+    columns, tests = [], []
+    for column in dict.fromkeys((c.modality, c.dataset) for c in cells):
+        modality, dataset = column
+        curves = _curves(cells, scores, column)
+        keys = list(curves)
+        base_key, seeds = keys[0], next(c.seeds for c in cells if (c.modality, c.dataset) == column)
+        entry: dict = {"modality": modality, "dataset": dataset, "name": column_name(modality, dataset),
+                       "baseline": {"spec": base_key[0], "temperature": base_key[1], "label": label(*base_key)},
+                       "seeds": list(seeds), "untrained": None, "axes": {}, "tests": []}
+        if untrained and untrained.get(column):
+            entry["untrained"] = _level(untrained[column])
+        for axis, points in (("negatives", BATCHES[modality]), ("length", LENGTHS[modality])):
+            entry["axes"][axis] = {
+                "unit": "batch" if axis == "negatives" else LENGTH_UNITS[modality], "points": list(points),
+                "absolute": {label(*k): [_level(curves[k][axis].get(p, {})) for p in points] for k in keys},
+                "delta": {label(*k): [_delta(curves[k][axis].get(p, {}), curves[base_key][axis].get(p, {}))
+                                      for p in points] for k in keys[1:]}}
+        for key in keys[1:]:
+            arm, base = curves[key], curves[base_key]
+            lengths = LENGTHS[modality]
+            for kind, estimate, axis, points in (
+                    ("slope", slope_test(arm["negatives"], base["negatives"], BATCHES[modality]), "negatives",
+                     BATCHES[modality]),
+                    ("difference", difference_test(arm["length"], base["length"], lengths[0], lengths[-1]), "length",
+                     (lengths[0], lengths[-1]))):
+                levels = [d["mean"] for d in entry["axes"][axis]["delta"][label(*key)] if d is not None]
+                test = {"column": entry["name"], "modality": modality, "dataset": dataset, "arm": label(*key),
+                        "spec": key[0], "temperature": key[1], "kind": kind, "points": list(points),
+                        "unit": LENGTH_UNITS[modality], "level": statistics.fmean(levels) if levels else None,
+                        "mean": None if estimate is None else estimate.mean,
+                        "se": None if estimate is None else estimate.se,
+                        "n": 0 if estimate is None else estimate.n, "seeds_declared": len(seeds),
+                        "ci95": list(ci95(estimate)) if estimate is not None and estimate.se is not None else None,
+                        "p": None if estimate is None else estimate.p_value}
+                entry["tests"].append(test)
+                tests.append(test)
+        columns.append(entry)
+    complete = all(t["n"] == t["seeds_declared"] and t["p"] is not None for t in tests)
+    adjusted = holm_adjusted([t["p"] for t in tests]) if complete and tests else [None] * len(tests)
+    for test, p in zip(tests, adjusted, strict=True):
+        test["p_holm"] = p
+        test["verdict"] = "pending" if p is None else "change" if p <= alpha else "no change"
+        test["bound"] = _bound(test, len(tests), alpha)
+        test["words"] = describe(test, alpha)
+    return {"issue": 40, "alpha": alpha, "tests_declared": len(tests),
+            "tests_complete": sum(t["n"] == t["seeds_declared"] for t in tests),
+            "design": {"batches": {m: list(b) for m, b in BATCHES.items()},
+                       "lengths": {m: list(n) for m, n in LENGTHS.items()}, "length_units": LENGTH_UNITS,
+                       "seeds": {m: list(s) for m, s in SEEDS.items()}, "lr_rule": LR_RULE, "hcl": HCL_PAPER,
+                       "slope": "least squares of Δ on log2(batch) per seed, mean ± s.e. over seeds",
+                       "difference": "Δ(longest) − Δ(shortest) per seed, mean ± s.e.",
+                       "correction": f"Holm over all {len(tests)} declared tests, two-sided t tests"},
+            "columns": columns}
+
+
+def _bound(test: dict, family: int, alpha: float) -> float | None:
+    """The largest change the evidence leaves open: the far end of the test's interval at alpha / family (Holm's
+    strictest step, so it holds whatever the other tests show)."""
+    if test["se"] is None:
+        return None
+    return abs(test["mean"]) + t_threshold(test["n"], alpha / family) * test["se"]
+
+
+def describe(test: dict, alpha: float = ALPHA) -> str:
+    """The test in words, never stronger than the evidence: a change only where Holm rejects, otherwise the largest
+    change it leaves open."""
+    arm, column = test["arm"], test["column"]
+    if test["kind"] == "slope":
+        per = "per doubling of the batch"
+    else:
+        per = f"from {test['points'][0]} to {test['points'][1]} {test['unit']}"
+    if test["verdict"] == "pending":
+        return f"{arm} on {column}, change {per}: pending ({test['n']} of {test['seeds_declared']} seeds)"
+    what = "gain" if (test["level"] or 0.0) >= 0 else "loss"
+    subject = f"the {arm} {what} over NT-Xent on {column}"
+    if test["verdict"] == "no change":
+        return (f"no change in {subject} larger than {test['bound']:.2f} points {per} "
+                f"(estimate {signed(test['mean'])} ± {test['se']:.2f}, Holm p = {test['p_holm']:.2g})")
+    rising = test["mean"] > 0
+    verb = "grows" if rising == (what == "gain") else "shrinks"
+    return f"{subject} {verb} by {abs(test['mean']):.2f} ± {test['se']:.2f} points {per} (Holm p = {test['p_holm']:.2g})"
+
+
+# --- page and plot ----------------------------------------------------------------------------------------------
+
+def _ci_cell(d: dict | None) -> str:
+    if d is None:
+        return MISSING
+    if d["ci95"] is None:
+        return f"{signed(d['mean'])} (n={d['n']})"
+    half = (d["ci95"][1] - d["ci95"][0]) / 2
+    return f"{signed(d['mean'])} ± {half:.2f}"
+
+
+def _level_cell(d: dict | None) -> str:
+    if d is None:
+        return MISSING
+    if d["ci95"] is None:
+        return f"{d['mean']:.2f} (n={d['n']})"
+    return f"{d['mean']:.2f} [{d['ci95'][0]:.2f}, {d['ci95'][1]:.2f}]"
+
+
+def markdown(result: dict) -> str:
+    """``tables/robustness.md`` from :func:`analyse`'s dict."""
+    design = result["design"]
+    lines = ["# Where the answer holds: gains along the number of negatives and the training length", "",
+             f"Δ = arm − the tuned NT-Xent, paired by seed, in points, ± half its 95% CI. {design['lr_rule']}. "
+             f"Tests: {design['slope']}; {design['difference']}; {design['correction']} "
+             f"({result['tests_complete']} of {result['tests_declared']} complete).", ""]
+    for column in result["columns"]:
+        lines += [f"## {column['name']}", ""]
+        untrained = column["untrained"]
+        lines += [f"Levels (mean [95% CI], %): the tuned baseline is the {column['baseline']['label']} row of the "
+                  "absolute tables; the untrained encoder "
+                  + (_level_cell(untrained) if untrained else "is not recorded") + f". Seeds {column['seeds']}.", ""]
+        for axis, title in (("negatives", "Δ per batch"), ("length", "Δ per training length")):
+            a = column["axes"][axis]
+            unit = "batch" if axis == "negatives" else a["unit"]
+            lines += [f"{title} ({unit}):", ""]
+            header = ["arm", *[f"{unit} {p}" for p in a["points"]]]
+            rows = [[arm, *map(_ci_cell, deltas)] for arm, deltas in a["delta"].items()]
+            lines += [*markdown_table(header, rows), ""]
+            lines += [f"Absolute ({unit}; mean [95% CI], %):", ""]
+            rows = [[arm, *map(_level_cell, values)] for arm, values in a["absolute"].items()]
+            lines += [*markdown_table(header, rows), ""]
+        lines += ["Tests:", "", *[f"- {t['words']}." for t in column["tests"]], ""]
+    return "\n".join(lines)
+
+
+def plot(result: dict, pyplot, path: str | Path) -> None:
+    """``tables/robustness.png``: per column, Δ ± 95% CI against the batch (log2 axis) and against the length."""
+    columns = result["columns"]
+    fig, axes = pyplot.subplots(max(1, len(columns)), 2, squeeze=False, figsize=(9, 2.6 * max(1, len(columns))))
+    for row, column in zip(axes, columns, strict=False):
+        for ax, axis in zip(row, ("negatives", "length"), strict=True):
+            a = column["axes"][axis]
+            for offset, (arm, deltas) in enumerate(a["delta"].items()):
+                shown = [(p, d) for p, d in zip(a["points"], deltas, strict=True) if d is not None]
+                if not shown:
+                    continue
+                xs = [p * 2 ** (0.04 * (offset - 1)) for p, _ in shown]  # a small shift keeps the bars apart
+                ys = [d["mean"] for _, d in shown]
+                err = [[d["mean"] - d["ci95"][0] if d["ci95"] else 0 for _, d in shown],
+                       [d["ci95"][1] - d["mean"] if d["ci95"] else 0 for _, d in shown]]
+                ax.errorbar(xs, ys, yerr=err, marker="o", ms=3, lw=1, capsize=2, label=arm)
+            ax.axhline(0, color="#1a1a1a", lw=0.8, ls="--")
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(a["points"], [str(p) for p in a["points"]])
+            ax.tick_params(labelsize=6)
+            ax.set_xlabel("batch (log2)" if axis == "negatives" else a["unit"], fontsize=7)
+            ax.set_ylabel("Δ vs NT-Xent (points)", fontsize=7)
+            profile = PROTOCOLS[column["modality"]]
+            at = profile.batch if axis == "negatives" else profile.length
+            base = dict(zip(a["points"], a["absolute"].get(column["baseline"]["label"], []), strict=False)).get(at)
+            level = base["mean"] if base else None
+            untrained = column["untrained"]["mean"] if column["untrained"] else None
+            note = f"NT-Xent at {at}: " + (f"{level:.1f}%" if level is not None else MISSING)
+            note += ", untrained " + (f"{untrained:.1f}%" if untrained is not None else MISSING)
+            ax.set_title(f"{column['name']}: {note}", fontsize=7)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=5)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    pyplot.close(fig)
