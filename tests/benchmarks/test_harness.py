@@ -197,8 +197,8 @@ def test_committed_tables_regenerate_identically_from_the_committed_records(tmp_
     (tmp_path / "README.md").write_text(readme.read_text())  # its leaderboard section is generated too
     out = tmp_path / "tables"
     assert main(["--records", str(TABLES / "records"), "--out", str(out)]) == 0
-    written = sorted(p.name for p in out.iterdir() if p.suffix in (".md", ".csv", ".tex"))
-    assert written == sorted(p.name for p in TABLES.iterdir() if p.suffix in (".md", ".csv", ".tex"))
+    written = sorted(p.name for p in out.iterdir() if p.suffix in (".md", ".csv", ".tex", ".json", ".html"))
+    assert written == sorted(p.name for p in TABLES.iterdir() if p.suffix in (".md", ".csv", ".tex", ".json", ".html"))
     for name in written:
         assert (out / name).read_text() == (TABLES / name).read_text(), name
     assert (tmp_path / "README.md").read_text() == readme.read_text(), "README.md's leaderboard section is stale"
