@@ -13,6 +13,7 @@ import pytest
 from scipy import stats
 
 from benchmarks import robustness as rb
+from benchmarks import robustness_page
 from benchmarks.suites import Config
 
 FAMILIES = (Config("hardness", "hardness:alpha=9", 0.5), Config("ring", "ring:lower=0.5,upper=1", 0.3))
@@ -180,14 +181,14 @@ def test_page_json_and_plot(tmp_path):
     untrained = {c: {s: 20.0 + s for s in rb.SEEDS[c[0]]} for c in rb.COLUMNS}
     result = rb.analyse(cells, synthetic(cells, planted), untrained)
     assert json.loads(json.dumps(result)) == result
-    page = rb.markdown(result)
+    page = robustness_page.markdown(result)
     assert page.count("\n## ") == 5 and "| batch 32 |" in page and "| epochs 4 |" in page and "| steps 200 |" in page
     assert "untrained encoder 21.50 [" in page and " shrinks by " in page
     path = tmp_path / "robustness.png"
-    rb.plot(result, pyplot, path)
+    robustness_page.plot(result, pyplot, path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    rb.plot(rb.analyse(cells, {}), pyplot, tmp_path / "empty.png")  # before any score: empty panels, no error
-    assert "–" in rb.markdown(rb.analyse(cells, {}))
+    robustness_page.plot(rb.analyse(cells, {}), pyplot, tmp_path / "empty.png")  # before any score: empty panels, no error
+    assert "–" in robustness_page.markdown(rb.analyse(cells, {}))
 
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_leaderboard.sh"
