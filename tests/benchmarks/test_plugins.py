@@ -86,7 +86,7 @@ def test_a_graph_run_a_harness_cell_compare_and_tables_all_see_the_plugin(tmp_pa
 def test_a_harness_child_started_elsewhere_loads_a_plugin_given_by_relative_path(tmp_path, plugin, monkeypatch):
     """The harness runs each cell in its own process; the plugin named relative to where the harness started must
     still load there (submitit tasks start in the repository, not here)."""
-    from benchmarks.__main__ import _run_todo
+    from benchmarks.harness import run_todo
     from benchmarks.suites import SuiteCell
 
     monkeypatch.chdir(plugin.parent.parent)
@@ -97,7 +97,7 @@ def test_a_harness_child_started_elsewhere_loads_a_plugin_given_by_relative_path
     cell = SuiteCell("smoke", "smoke/MUTAG/scaled", ("graph", "--dataset", "MUTAG", "--objective", "scaled", "--epochs",
                                                       "1", "--repeats", "1", "--records", "{records}", "--no-progress"))
     path = tmp_path / "records" / "smoke.jsonl"
-    assert _run_todo([cell], path) == 0
+    assert run_todo([cell], path) == 0
     records = read_records(path)
     assert {r["pipeline"] for r in records} == {"graph", "harness"}
     assert any((r["config"].get("objective") or {}).get("name") == "scaled" for r in records)
