@@ -62,7 +62,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = Parser(prog="python -m benchmarks", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
     sub.add_parser("list", help="show the suites and their cell counts")
-    sub.add_parser("objectives", help="list the registered objectives: parameters with defaults and ranges, citations")
+    objectives = sub.add_parser("objectives", help="list the registered objectives: parameters with defaults and "
+                                "ranges, citations, reference code and deviations")
+    objectives.add_argument("--where", action="store_true",
+                            help="print each family's implementation as file:line instead (imports the loss code)")
     run = sub.add_parser("run", help="run every cell of a suite that has no record yet")
     run.add_argument("suite", help="a suite name: `python -m benchmarks list` shows them with their cell counts")
     run.add_argument("--profile", default="quick", help="quick (CPU-sized) or paper (published protocol)")
@@ -90,6 +93,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.command == "objectives" and args.where:
+        from common.objectives import REGISTRY, where
+
+        for name, family in REGISTRY.items():
+            print(f"{name:10s} " + "  ".join(f"{form} {place}" for form, place in where(family).items()))
+        return 0
     if args.command == "objectives":
         from common.objectives import listing
 

@@ -271,3 +271,19 @@ def test_tables_out_that_is_a_file_or_under_one_is_one_line(tmp_path):
         result = _bench("tables", "--out", str(out), "--records", str(tmp_path))
         assert result.returncode == 2 and message in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
     assert afile.read_text() == "keep\n"
+
+
+def test_objectives_where_prints_every_familys_implementation_as_a_file_line_that_defines_it(capsys):
+    from pathlib import Path
+
+    from common.objectives import REGISTRY
+
+    with pytest.raises(SystemExit) as info:
+        run_main(main, ["objectives", "--where"])
+    lines = capsys.readouterr().out.splitlines()
+    assert info.value.code == 0 and [line.split()[0] for line in lines] == list(REGISTRY)
+    root = Path(__file__).resolve().parents[2]
+    for line in lines:
+        for place in line.split()[2::2]:
+            path, number = place.rsplit(":", 1)
+            assert (root / path).read_text().splitlines()[int(number) - 1].startswith("def ")
