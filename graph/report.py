@@ -6,7 +6,7 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 
-from common.protocols import protocol_of
+from common.protocols import PROTOCOL, protocol_of
 from common.records import NUMBER
 from common.stats import PairedDelta, Score, config_label, format_delta, holm, largest_gain, paired_delta
 from graph.config import PROFILES, cell_of, objective_label
@@ -22,8 +22,10 @@ def label_of(config: dict) -> str:
     return cell_of(config).label
 
 
-def setting_of(config: dict) -> str:
-    """The profile's name, with what the command line changed: "<profile>, N epochs", "<profile>, hidden=64".
+def setting_of(config: dict, protocol: int | None = None) -> str:
+    """The profile's name, with what the command line changed: "<profile>, N epochs", "<profile>, hidden=64",
+    and, for a run of an older protocol version (``protocol``, from :func:`common.protocols.protocol_of`), that
+    version: such runs pair only with each other (history), never with today's.
 
     An untrained cell (0 epochs) belongs to its profile's default setting.
     """
@@ -33,6 +35,8 @@ def setting_of(config: dict) -> str:
                 if config[k] != getattr(PROFILES[profile], k)]
     if config.get("temperature") not in (None, PROFILES[profile].temperature):  # InfoNCE cells only
         changes.append(f"temperature={config['temperature']:g}")
+    if protocol is not None and protocol != PROTOCOL["graph"]:
+        changes.append(f"protocol v{protocol} (history)")
     return ", ".join([profile, *changes])
 
 
@@ -53,20 +57,23 @@ class Confirmation:
     def covers(self, record: dict) -> bool:
         """Whether ``record`` is one of this confirmation's runs: its setting, data set and seeds, any method."""
         config = record["config"]
-        return setting_of(config) == self.setting and config["dataset"] == self.dataset and record["seed"] in self.seeds
+        return (setting_of(config, protocol_of(record)) == self.setting and config["dataset"] == self.dataset
+                and record["seed"] in self.seeds)
 
 
 # Each stage was committed before its runs. Stage 1 (seeds 10-19): every hard/debiased variant
 # whose mean Δ on the 10-repeat grid (seeds 0-9, as of commit f7f1d11) was positive with an
 # uncorrected paired p < 0.1; none of them survived Holm there. Stage 2 (seeds 20-39): the stage-1
-# variants whose fresh Δ was again positive with p < 0.1 uncorrected (commit 15825b5).
+# variants whose fresh Δ was again positive with p < 0.1 uncorrected (commit 15825b5). All of it ran
+# under protocol version 0 (before commit 72c096d), so its settings say so.
+_V0 = ", protocol v0 (history)"
 CONFIRMATIONS = (
-    Confirmation("paper", "ENZYMES", "hard b=10 [paper]"),
-    Confirmation("quick", "DD", "hard b=1 [paper]"),
-    Confirmation("quick", "DD", "debiased [paper]"),
-    Confirmation("quick", "DD", "debiased [reference]"),
-    Confirmation("paper", "ENZYMES", "hard b=10 [paper]", range(20, 40)),
-    Confirmation("quick", "DD", "debiased [reference]", range(20, 40)),
+    Confirmation("paper" + _V0, "ENZYMES", "hard b=10 [paper]"),
+    Confirmation("quick" + _V0, "DD", "hard b=1 [paper]"),
+    Confirmation("quick" + _V0, "DD", "debiased [paper]"),
+    Confirmation("quick" + _V0, "DD", "debiased [reference]"),
+    Confirmation("paper" + _V0, "ENZYMES", "hard b=10 [paper]", range(20, 40)),
+    Confirmation("quick" + _V0, "DD", "debiased [reference]", range(20, 40)),
 )
 
 
@@ -85,7 +92,8 @@ def confirmations(records: list[dict], declared: tuple[Confirmation, ...] = CONF
     for r in records:
         if r.get("pipeline") == "graph":
             config = r["config"]
-            accuracy[(setting_of(config), config["dataset"], label_of(config))][r["seed"]] = r["metrics"]["accuracy"]
+            accuracy[(setting_of(config, protocol_of(r)), config["dataset"], label_of(config))][r["seed"]] = \
+                r["metrics"]["accuracy"]
     rows = []
     for c in declared:
         stages = [d.seeds for d in declared if (d.setting, d.dataset) == (c.setting, c.dataset)]
@@ -143,7 +151,7 @@ def summarize(records: list[dict]) -> list[dict]:
         if record.get("pipeline") != "graph":
             continue
         config = record["config"]
-        groups[(setting_of(config), config["dataset"], label_of(config))].append(record)
+        groups[(setting_of(config, protocol_of(record)), config["dataset"], label_of(config))].append(record)
     settings: dict[str, int] = {}
     pairs: dict[tuple, int] = {}
     for i, key in enumerate(groups):
@@ -257,7 +265,8 @@ def epoch_selection(records: list[dict]) -> list[dict]:
     for record in records:
         if record.get("pipeline") == "graph" and "accuracy_at" in record["metrics"]:
             config = record["config"]
-            groups[(setting_of(config), config["dataset"], label_of(config))].append(record["metrics"]["accuracy_at"])
+            groups[(setting_of(config, protocol_of(record)), config["dataset"], label_of(config))].append(
+                record["metrics"]["accuracy_at"])
     rows = []
     for (setting, dataset, label), runs in groups.items():
         epochs = sorted(set.intersection(*(set(map(int, run)) for run in runs)))

@@ -101,7 +101,7 @@ def _graph_record(method, seed, accuracy, convention="paper", beta=0.0):
     config = dict(dataset="MUTAG", method=method, convention=convention, tau_plus=0.5 if method != "infograph" else 0.0,
                   beta=beta, repeat=seed, seed=seed, profile="quick", epochs=10, batch_size=128, hidden=32, layers=3,
                   lr=0.001)
-    return {"pipeline": "graph", "config": config, "seed": seed, "wall_time_s": 2.0,
+    return {"pipeline": "graph", "protocol": 1, "config": config, "seed": seed, "wall_time_s": 2.0,
             "metrics": {"accuracy": accuracy, "seconds_per_epoch": 0.5}}
 
 

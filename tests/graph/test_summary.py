@@ -15,7 +15,7 @@ def test_epoch_selection_summary():
         config = {"dataset": "TOY", "method": "infograph", "convention": "paper", "tau_plus": 0.0, "beta": 0.0,
                   "repeat": seed, "seed": seed, "profile": "paper", "epochs": 20, "batch_size": 128, "hidden": 32,
                   "layers": 3, "lr": 0.001}
-        return {"pipeline": "graph", "config": config, "seed": seed, "metrics": {"accuracy": at["20"], "accuracy_at": at}}
+        return {"pipeline": "graph", "protocol": 1, "config": config, "seed": seed, "metrics": {"accuracy": at["20"], "accuracy_at": at}}
 
     rows = epoch_selection([record(0, {"10": 60.0, "20": 50.0}), record(1, {"10": 40.0, "20": 70.0})])
     (row,) = rows
@@ -54,7 +54,7 @@ def test_summary_keeps_settings_and_data_sets_together_when_records_interleave()
         config = {"dataset": dataset, "method": method, "convention": "paper", "tau_plus": 0.5 if method == "debiased" else 0.0, "beta": 0.0,
                   "repeat": 0, "seed": 0, "profile": "paper", "epochs": epochs, "batch_size": 128, "hidden": 32,
                   "layers": 3, "lr": 0.001}
-        return {"pipeline": "graph", "config": config, "seed": 0, "wall_time_s": 1.0,
+        return {"pipeline": "graph", "protocol": 1, "config": config, "seed": 0, "wall_time_s": 1.0,
                 "metrics": {"accuracy": 50.0, "seconds_per_epoch": 0.1}}
 
     records = [record("A", 200), record("A", 20), record("B", 200), record("A", 20, "debiased"), record("B", 20)]
@@ -71,7 +71,7 @@ def test_confirmation_tests_only_the_fresh_seeds_and_leaves_them_out_of_the_grid
         config = {"dataset": "TOY", "method": method, "convention": "paper", "tau_plus": 0.5 if beta else 0.0,
                   "beta": beta, "repeat": seed, "seed": seed, "profile": "paper", "epochs": 200, "batch_size": 128,
                   "hidden": 32, "layers": 3, "lr": 0.001}
-        return {"pipeline": "graph", "config": config, "seed": seed, "metrics": {"accuracy": accuracy}}
+        return {"pipeline": "graph", "protocol": 1, "config": config, "seed": seed, "metrics": {"accuracy": accuracy}}
 
     grid = [record("infograph", 0.0, s, 50.0) for s in range(3)] + [record("hard", 1.0, s, 53.0 + s) for s in range(3)]
     fresh = [record("infograph", 0.0, s, 50.0 + s % 2) for s in range(10, 13)]
@@ -95,7 +95,7 @@ def test_declared_confirmations_name_real_variants():
     labels = {"infograph"} | {f"{m} [{c}]" for m in ("debiased",) for c in ("paper", "reference")}
     labels |= {f"hard b={b:g} [{c}]" for b in (1, 2, 10) for c in ("paper", "reference")}
     for c in CONFIRMATIONS:
-        assert c.setting in PROFILES and c.dataset in STAGED and c.variant in labels
+        assert c.setting.split(",")[0] in PROFILES and c.setting.endswith("protocol v0 (history)") and c.dataset in STAGED and c.variant in labels
         assert min(c.seeds) >= PROFILES["paper"].repeats  # fresh: beyond the grid's seeds 0-9
 
 
@@ -106,7 +106,7 @@ def test_a_confirmed_gain_is_named_with_the_untrained_encoder_when_that_scores_h
         config = {"dataset": "TOY", "method": method, "convention": "reference", "tau_plus": 0.5 if method == "debiased" else 0.0,
                   "beta": 0.0, "repeat": seed, "seed": seed, "profile": "quick", "epochs": 0 if method == "untrained" else 10,
                   "batch_size": 128, "hidden": 32, "layers": 3, "lr": 0.001}
-        return {"pipeline": "graph", "config": config, "seed": seed, "metrics": {"accuracy": accuracy}}
+        return {"pipeline": "graph", "protocol": 1, "config": config, "seed": seed, "metrics": {"accuracy": accuracy}}
 
     seeds = range(20, 26)
     records = [record("untrained", s, 80.0) for s in seeds] + [record("infograph", s, 70.0 + s % 3) for s in seeds]
