@@ -58,8 +58,9 @@ def _numbers(delta: PairedDelta | None) -> dict:
 
 
 def _column_mde(deltas: list[PairedDelta | None], n: int, family: int) -> float | None:
-    """The column's minimum detectable effect: the median paired s.d. of its comparisons, n seeds, Holm's first step."""
-    sds = [d.se * math.sqrt(d.n) for d in deltas if d is not None and d.se is not None and d.se > 0]
+    """The column's minimum detectable effect: the median paired s.d. of its comparisons over all ``n`` seeds (a
+    comparison on fewer seeds says too little about the spread yet), n seeds, Holm's first step."""
+    sds = [d.se * math.sqrt(d.n) for d in deltas if d is not None and d.n == n and d.se is not None and d.se > 0]
     return min_detectable_effect(statistics.median(sds), n, family) if sds else None
 
 

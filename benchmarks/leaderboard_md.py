@@ -41,23 +41,29 @@ def column_section(data: dict, column: dict) -> list[str]:
             f"{column['stage1_seeds'][-1]}. Baseline: `{column['baseline']}` ({baseline}), mean "
             f"{number(column['baseline_mean'])}; untrained encoder {signed(column['untrained_delta'])} against "
             f"it. Minimum detectable effect of this column (80% power, Holm's first step over its comparisons): {mde}.",
-            "", f"Selections (the rule in `benchmarks.leaderboard.select`): {picked}.", "",
+            "", f"Selections (the rule in `benchmarks.stage1.select`): {picked}.", "",
             *markdown_table(["configuration", "spec", "t", "seeds", "mean", "Δ vs baseline ± s.e.", "Holm p", "H"], body), ""]
 
 
 def claims_section(data: dict) -> list[str]:
-    if not data["claims"]:
-        lines = ["No tuned round is declared yet: each modality's round is declared in `benchmarks/suites.py` "
-                 "(`TUNED_ROUNDS`) once its stage 1 has selected every family, before any of its fresh seeds runs."]
+    """The declared rounds' claims, then, per modality without a round, its proposed round (as code) or why not yet."""
+    lines: list[str] = []
+    if data["claims"]:
+        body = [[c["round"], c["column"], c["family"], f"{c['seeds'][0]}-{c['seeds'][-1]}", _delta(c),
+                 "" if c["p_adjusted"] is None else f"{c['p_adjusted']:.2g}", c["verdict"],
+                 number(c["mde"])] for c in data["claims"]]
+        lines += [*markdown_table(["round", "column", "family", "fresh seeds", "Δ vs tuned NT-Xent ± s.e.",
+                                   "Holm p (whole round)", "verdict", "MDE"], body), ""]
+    if data["proposed"]:
+        lines.append("Rounds not declared yet (each is declared in `benchmarks/suites.py` `TUNED_ROUNDS` once its stage "
+                     "1 has selected every family, before any of its fresh seeds runs):")
+        lines.append("")
         for modality, code in data["proposed"].items():
-            lines += ["", f"- {modality}: " + ("stage 1 not complete yet." if code is None else
-                                                "ready to declare:"), *([f"\n```python\n{code}\n```"] if code else [])]
-        return lines
-    body = [[c["round"], c["column"], c["family"], f"{c['seeds'][0]}-{c['seeds'][-1]}", _delta(c),
-             "" if c["p_adjusted"] is None else f"{c['p_adjusted']:.2g}", c["verdict"],
-             number(c["mde"])] for c in data["claims"]]
-    return markdown_table(["round", "column", "family", "fresh seeds", "Δ vs tuned NT-Xent ± s.e.", "Holm p (whole round)",
-                   "verdict", "MDE"], body)
+            if code is None:
+                lines.append(f"- {modality}: stage 1 not complete yet.")
+            else:
+                lines += [f"- {modality}: ready to declare:", "", "```python", code, "```", ""]
+    return lines
 
 
 def history_section(data: dict) -> list[str]:

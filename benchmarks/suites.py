@@ -93,7 +93,7 @@ def ablation_suite(profile: str) -> list[SuiteCell]:
 # column, four configurations (its declared sweep; NT-Xent, DCL and DCLW sweep the temperature), against the
 # untrained encoder, paired by seed: graphs at the paper protocol (200 epochs, repeats 0-9) through the InfoNCE
 # estimator, images at the quick profile (seeds 0-3), quick-thought at the quick profile (seeds 0-2). Each family's
-# configuration is then selected by a rule in code (benchmarks.leaderboard.select); a best value at an edge of its
+# configuration is then selected by a rule in code (benchmarks.stage1.select); a best value at an edge of its
 # grid first runs the declared step beyond that edge. Stage 2: one declared round per modality, claims "family F's
 # selected configuration vs the selected NT-Xent" on fresh seeds, Holm over the whole round.
 LEADERBOARD_GRAPH_DATASETS = ("MUTAG", "PTC_MR", "IMDB-BINARY", "IMDB-MULTI", "ENZYMES", "PROTEINS")
