@@ -40,6 +40,17 @@ from torch import Tensor
 _LOG2 = math.log(2.0)
 
 
+def _check_shapes(local: Tensor, graph: Tensor, batch: Tensor, counts: Tensor | None) -> int:
+    """The number of graphs, once rows, batch ids and counts agree and a batch holds a negative for every node."""
+    num_graphs = graph.shape[0]
+    if num_graphs < 2:
+        raise ValueError(f"need at least 2 graphs in a batch for negatives, got {num_graphs}")
+    if local.shape[0] != batch.shape[0] or (counts is not None and counts.shape != batch.shape):
+        raise ValueError(f"batch has {batch.shape[0]} entries for {local.shape[0]} nodes"
+                         + ("" if counts is None else f" and {tuple(counts.shape)} counts"))
+    return num_graphs
+
+
 def local_global_loss(
     local: Tensor,
     graph: Tensor,
@@ -64,12 +75,7 @@ def local_global_loss(
             equals that of the rows repeated ``counts`` times (:mod:`graph.wl` finds the
             nodes that share a row).
     """
-    num_graphs = graph.shape[0]
-    if num_graphs < 2:
-        raise ValueError(f"need at least 2 graphs in a batch for negatives, got {num_graphs}")
-    if local.shape[0] != batch.shape[0] or (counts is not None and counts.shape != batch.shape):
-        raise ValueError(f"batch has {batch.shape[0]} entries for {local.shape[0]} nodes"
-                         + ("" if counts is None else f" and {tuple(counts.shape)} counts"))
+    num_graphs = _check_shapes(local, graph, batch, counts)
     scores = local @ graph.T  # (n, G)
     counts = None if counts is None else counts.to(scores.dtype)
     own = batch.unsqueeze(1)  # the positive entry of each row, gathered or written over rather than masked
@@ -170,12 +176,7 @@ def infonce_local_global(
         local, graph, batch, counts: as in :func:`local_global_loss` (G >= 2).
         kwargs: the objective's parameters (temperature included).
     """
-    num_graphs = graph.shape[0]
-    if num_graphs < 2:
-        raise ValueError(f"need at least 2 graphs in a batch for negatives, got {num_graphs}")
-    if local.shape[0] != batch.shape[0] or (counts is not None and counts.shape != batch.shape):
-        raise ValueError(f"batch has {batch.shape[0]} entries for {local.shape[0]} nodes"
-                         + ("" if counts is None else f" and {tuple(counts.shape)} counts"))
+    num_graphs = _check_shapes(local, graph, batch, counts)
     pos_mask = batch.unsqueeze(1) == torch.arange(num_graphs, device=batch.device)
     extra = {} if counts is None else {"row_weights": counts}
     return masked_fn(local, graph, pos_mask, ~pos_mask, **extra, **kwargs)
