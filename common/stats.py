@@ -194,6 +194,24 @@ class Score:
     temperature: float | None = None
 
 
+@dataclass(frozen=True)
+class CurveScore:
+    """One point of a robustness curve (issue 40): a run's score after ``at`` of its ``length`` (epochs for images
+    and graphs, optimiser steps for sentences), with the batch it trained at. A run of 32 epochs scored at 8 is not
+    the run of 8 epochs, so ``length`` is part of the point's identity."""
+
+    modality: str
+    dataset: str
+    spec: str  # the objective's full spec ("" for the untrained encoder)
+    temperature: float | None
+    batch: int
+    length: int
+    at: int
+    seed: int
+    value: float  # the pipeline's leaderboard metric, %
+    protocol: int = 0
+
+
 def config_label(objective_label: str, temperature: float | None, profile_temperature: float | None) -> str:
     """A row's label: the objective's, plus ``t=...`` when it ran off its profile's temperature.
 
