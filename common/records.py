@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from common.errors import UserError
 from common.io import append_line, check_output_file, file_lock
@@ -36,6 +36,34 @@ NUMBER = (int, float)
 BASE_NEEDS: dict[str, Kind] = {"pipeline": str, "config": dict, "metrics": dict}
 _MISSING = object()
 _WARNED: set[tuple[Path, int]] = set()
+
+
+class _RunRecordCore(TypedDict):
+    """What every record holds (:data:`BASE_NEEDS`): :func:`read_records` skips a line without it."""
+
+    pipeline: str
+    config: dict[str, Any]  # every setting of the run; ``objective`` as ``Objective.to_dict()``
+    metrics: dict[str, Any]  # non-finite numbers are null, and ``"diverged": true`` says so
+
+
+class RunRecord(_RunRecordCore, total=False):
+    """One finished run, as :func:`make_record` writes it and :func:`read_records` returns it (MTEB's TaskResult).
+
+    A dict on disk and in memory, so every reader keeps indexing it; the type names the fields in one place.
+    Only the core's fields are required: records older than some of these (``protocol``, ``hardware``) and the
+    harness's bookkeeping records still read. :func:`upgrade` converts older formats. (Two classes, not
+    ``NotRequired``: under ``from __future__ import annotations`` Python 3.11 counts that as required.)
+    """
+
+    command: str  # pasteable in the repository root (:func:`runnable_command`)
+    seed: int
+    wall_time_s: float
+    git_commit: str
+    hardware: dict[str, Any]
+    versions: dict[str, str]
+    finished_at: str  # UTC, ISO 8601
+    protocol: int | None  # the pipeline's evaluation protocol version (``common.protocols``)
+
 
 _LIBRARIES = ("torch", "torchvision", "torch-geometric", "scikit-learn", "numpy", "sentence-transformers")
 
@@ -94,7 +122,7 @@ def make_record(
     wall_time_s: float,
     command: str | None = None,
     protocol: int | None = None,
-) -> dict[str, Any]:
+) -> RunRecord:
     """A complete record of one finished run; ``command`` defaults to :func:`runnable_command` of this process.
 
     Metrics holding a NaN or infinity mark the run ``"diverged": true`` (the number itself is
@@ -140,7 +168,7 @@ def _standard(value: Any) -> Any:
     return value
 
 
-def record_line(record: dict[str, Any]) -> bytes:
+def record_line(record: RunRecord) -> bytes:
     """One record as a line of standard JSON (NaN and infinity become null)."""
     return (json.dumps(_standard(record), sort_keys=True, allow_nan=False) + "\n").encode()
 
@@ -191,7 +219,7 @@ def _lock_path(path: Path) -> Path:
     return real.with_name(real.name + ".lock")
 
 
-def append_record(path: str | os.PathLike, record: dict[str, Any], *,
+def append_record(path: str | os.PathLike, record: RunRecord, *,
                   key: Callable[[dict[str, Any]], Hashable] | None = None, needs: Mapping[str, Any] | None = None) -> bool:
     """Append one record as one line; readers never see a partial line, concurrent writers never clash.
 
@@ -218,12 +246,12 @@ def append_record(path: str | os.PathLike, record: dict[str, Any], *,
     return True
 
 
-#: The MiniLM fine-tune variants of ``sentence st-finetune --variant`` (before ``--objective``), as the objectives they
-#: ran: ``plain`` and ``st-hardness-*`` were sentence-transformers' MultipleNegativesRankingLoss (NT-Xent, and its
-#: ``in_batch_negatives`` hardness, the registry's ``hardness`` family), ``hard`` was HCL at tau_plus 0 (the registry's
-#: ``hard`` defaults to 0.1), ``debiased`` the debiased loss at tau_plus 0.1.
-FINETUNE_VARIANTS: dict[str, str] = {"plain": "ntxent", "hard": "hard:tau_plus=0,beta=1", "debiased": "debiased:tau_plus=0.1",
-                                     "st-hardness-9": "hardness:alpha=9", "st-hardness-5": "hardness:alpha=5"}
+# The MiniLM fine-tune variants of ``sentence st-finetune --variant`` (before ``--objective``), as the objectives they
+# ran: ``plain`` and ``st-hardness-*`` were sentence-transformers' MultipleNegativesRankingLoss (NT-Xent, and its
+# ``in_batch_negatives`` hardness, the registry's ``hardness`` family), ``hard`` was HCL at tau_plus 0 (the registry's
+# ``hard`` defaults to 0.1), ``debiased`` the debiased loss at tau_plus 0.1.
+_FINETUNE_VARIANTS: dict[str, str] = {"plain": "ntxent", "hard": "hard:tau_plus=0,beta=1", "debiased": "debiased:tau_plus=0.1",
+                                      "st-hardness-9": "hardness:alpha=9", "st-hardness-5": "hardness:alpha=5"}
 #: Image run tags (``method``) of the records from before the registry: the family each names.
 _IMAGE_TAGS = {"simclr": "ntxent"}
 
@@ -236,7 +264,7 @@ def legacy_objective(pipeline: str, config: dict[str, Any]) -> dict[str, Any] | 
       JSD estimator (InfoGraph's convention field was never used);
     - image: ``method`` a tag (``simclr``, ``hard``, ``hard-beta0.5``), with ``tau_plus`` and ``beta``;
     - sentence: quick-thought rows name ``method`` (a registry name, with ``tau_plus`` and ``beta`` in some), the
-      MiniLM fine-tunes their ``variant`` (:data:`FINETUNE_VARIANTS`).
+      MiniLM fine-tunes their ``variant`` (``_FINETUNE_VARIANTS``).
     """
     from common.objectives import make_objective, parse_objective
 
@@ -258,12 +286,12 @@ def legacy_objective(pipeline: str, config: dict[str, Any]) -> dict[str, Any] | 
         if "tau_plus" in config:
             objective = objective.replace(tau_plus=config["tau_plus"], beta=config["beta"])
         return objective.to_dict()
-    if pipeline == "sentence" and config.get("variant") in FINETUNE_VARIANTS:
-        return parse_objective(FINETUNE_VARIANTS[config["variant"]]).to_dict()
+    if pipeline == "sentence" and config.get("variant") in _FINETUNE_VARIANTS:
+        return parse_objective(_FINETUNE_VARIANTS[config["variant"]]).to_dict()
     return None
 
 
-def upgrade(record: dict[str, Any]) -> dict[str, Any]:
+def upgrade(record: dict[str, Any]) -> RunRecord:
     """``record`` in today's format: every format an older version wrote is converted here, and only here.
 
     A graph, image or sentence record from before the objective registry gets the ``objective`` it ran
@@ -306,7 +334,7 @@ def record_problem(record: Any, needs: Needs | None = None) -> str | None:
     return None
 
 
-def read_records(paths: str | os.PathLike | Iterable[str | os.PathLike], needs: Needs | None = None) -> list[dict[str, Any]]:
+def read_records(paths: str | os.PathLike | Iterable[str | os.PathLike], needs: Needs | None = None) -> list[RunRecord]:
     """All usable records in the given JSONL files or folders of them.
 
     A line that is not UTF-8, not JSON, not an object, or lacks what its reader needs

@@ -22,6 +22,14 @@ def test_record_carries_provenance_and_round_trips(tmp_path):
     assert read_records(tmp_path)[0]["wall_time_s"] == 1.235
 
 
+def test_run_record_names_every_field_a_record_is_written_with_and_requires_what_readers_check():
+    from common.records import BASE_NEEDS, RunRecord
+
+    record = make_record(pipeline="graph", config={}, metrics={}, seed=0, wall_time_s=0.0)
+    assert set(record) == set(RunRecord.__annotations__)
+    assert RunRecord.__required_keys__ == set(BASE_NEEDS)  # older records lack the rest and still read
+
+
 _RECORD = {"pipeline": "graph", "config": {}, "metrics": {}}
 
 
