@@ -5,19 +5,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
-import warnings
 from pathlib import Path
 
 from common.cli import Parser, at_least, check_seeds, objectives_arg, run_main, seed_arg
 from common.errors import UserError
-from common.io import check_output_dir
-from common.settings import add_config_flags, check_device, comma_list, config_from_args
+from common.settings import add_config_flags, comma_list, config_from_args
 
 DEFAULT_RECORDS = Path("runs/graph/records.jsonl")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command's arguments, with ``settings`` (the profile with the flags' changes) checked."""
     from graph.config import PROFILES, STAGED, Profile
 
     p = Parser(
@@ -70,72 +68,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
               file=sys.stderr)
         args.records = args.out
     del args.out
+    # Settings are checked here, before any import of torch: a bad command fails at once, and the harness's
+    # dry run (graph.run.planned_keys) refuses what the run would refuse.
+    args.settings = config_from_args(args, PROFILES[args.profile])
+    check_seeds(args.seed, args.settings.repeats)
+    if any(not 1 <= e <= args.settings.epochs for e in args.eval_at):
+        raise UserError(f"--eval-at epochs must lie in [1, {args.settings.epochs}] (the run's --epochs), got {args.eval_at}")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)  # raised by PyG's import
-    import torch
+    from graph.run import run
 
-    from common.allocator import retain_freed_memory
-    from common.paths import cache_dir
-    from common.records import check_records_file
-    from common.subnormal import flush_denormal
-    from graph.config import PROFILES, STAGED, expand_cells, reproduction_objectives
-
-    args.device = check_device(args.device) if args.device else "cuda" if torch.cuda.is_available() else "cpu"
-    settings = config_from_args(args, PROFILES[args.profile])
-    check_seeds(args.seed, settings.repeats)
-    check_records_file(args.records, "--records")
-    check_output_dir(cache_dir(), "HARDNEG_CACHE")
-    datasets = list(STAGED) if args.dataset == "all" else [d for d in args.dataset.split(",") if d]
-    objectives = args.objectives or reproduction_objectives(settings)
-    if any(not 1 <= e <= settings.epochs for e in args.eval_at):
-        raise UserError(f"--eval-at epochs must lie in [1, {settings.epochs}] (the run's --epochs), got {args.eval_at}")
-    cells = expand_cells(datasets, objectives, profile=args.profile, seed=args.seed, settings=settings)
-    retained = args.retain_memory and retain_freed_memory()
-    with flush_denormal(args.flush_denormal) as flushing:  # before the first parallel op
-        torch.set_num_threads(args.threads)
-        _run(args, cells, {"flush_denormal": flushing, "retain_freed_memory": retained})
+    run(parse_args(argv))
     return 0
-
-
-def _run(args: argparse.Namespace, cells: list, process_settings: dict) -> None:
-    """Run and record the cells not recorded yet, then print the summary of all of them."""
-    from common.records import append_record, make_record, read_records
-    from common.resume import recorded
-    from graph.config import cell_of
-    from graph.data import load_tu
-    from graph.evaluate import check_labels
-    from graph.report import RECORD_NEEDS, format_table, summarize
-    from graph.train import cell_config, train_and_evaluate
-
-    # Only what the key reads: a diverged run (accuracy null) is recorded, not run again on every resume.
-    needs = {k: v for k, v in RECORD_NEEDS["graph"].items() if k.startswith("config.")}
-    done = recorded(args.records, "graph", lambda config: cell_of(config).key, needs)
-    todo = [c for c in cells if c.key not in done]
-    print(f"{len(cells)} runs, {len(cells) - len(todo)} already recorded in {args.records}, {len(todo)} to do")
-    loaded = {}
-    for cell in todo:
-        if cell.dataset not in loaded:
-            loaded = {cell.dataset: load_tu(cell.dataset, args.data_dir, download=False if args.no_download else None)}  # keep one data set in memory
-            check_labels(loaded[cell.dataset].labels.numpy(), f"data set {cell.dataset}")
-        data = loaded[cell.dataset]
-        start = time.perf_counter()
-        metrics = train_and_evaluate(cell, data, device=args.device, n_jobs=args.threads, progress=not args.no_progress,
-                                     compile=args.compile, eval_at=args.eval_at, distinct_nodes=args.distinct_nodes)
-        config = {**cell_config(cell, data, args.device), "compile": args.compile, "eval_at": list(args.eval_at),
-                  "distinct_nodes": args.distinct_nodes, **process_settings}
-        record = make_record(pipeline="graph", config=config, metrics=metrics,
-                             seed=cell.seed, wall_time_s=time.perf_counter() - start)
-        appended = append_record(args.records, record, key=lambda config: cell_of(config).key, needs=RECORD_NEEDS["graph"])
-        print(f"{cell.dataset:14s} {cell.label:28s} repeat {cell.repeat}: {metrics['accuracy']:.2f}% "
-              f"({metrics['seconds_per_epoch']:.3f} s/epoch, {record['wall_time_s']:.1f} s)"
-              + ("" if appended else "; another run recorded it first, kept theirs"), flush=True)
-    wanted = {c.key for c in cells}
-    records = [r for r in read_records(args.records, RECORD_NEEDS) if r.get("pipeline") == "graph" and cell_of(r["config"]).key in wanted]
-    print(format_table(summarize(records)))
 
 
 if __name__ == "__main__":
