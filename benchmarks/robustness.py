@@ -4,8 +4,8 @@ and its statistics, as pure functions over scores. Nothing here runs a cell.
 Design, declared before any of it runs:
 
 - Arms per column: the temperature-tuned NT-Xent, the column's two strongest families as stage 1 selected them
-  (taken as arguments), and HCL hard at its paper default (``hard:beta=1,tau_plus=0.1``) at the profile
-  temperature; paired by seed, the seeds of the leaderboard's stage 1.
+  (the rule: ``benchmarks.robustness_cells.strongest``), and HCL hard at its paper default
+  (``hard:beta=1,tau_plus=0.1``) at the profile temperature; paired by seed, the seeds of the leaderboard's stage 1.
 - Number of negatives: the batch, 4x either side of each profile's. Every batch sees the same examples (images: 8
   epochs over the same 10k images; graphs: the paper protocol's 200 epochs; sentences: the quick profile's 800 x 400
   sentences, so 3200 steps at 100 and 200 at 1600). Adam's learning rate follows the square-root rule from the
@@ -44,6 +44,9 @@ LENGTH_UNITS = {"image": "epochs", "graph": "epochs", "sentence": "steps"}
 SEEDS = {m: STAGE1_SEEDS[m] for m in ("image", "graph", "sentence")}
 HCL_PAPER = "hard:beta=1,tau_plus=0.1"
 FAMILIES_PER_COLUMN = 2
+ARMS_RULE = ("per column, the temperature-tuned NT-Xent stage 1 selected, the two selected families with the largest "
+             "stage-1 mean Δ against it (ties: by name), and HCL hard at its paper default "
+             f"({HCL_PAPER}) at the profile temperature")
 ALPHA = 0.05
 
 
@@ -121,17 +124,19 @@ def arms(column: Column, baseline: Config, families: Sequence[Config]) -> list[C
 
 
 def declared_cells(baseline: Mapping[Column, Config], families: Mapping[Column, Sequence[Config]]) -> list[Cell]:
-    """Every declared run of the design, given stage 1's selections per column (``COLUMNS``).
+    """Every declared run of the design in the columns stage 1 has selected (in ``COLUMNS`` order; a column waiting
+    for stage 1 is left out of both mappings).
 
     Number of negatives: each arm at each batch, scored at the end. Training length: each arm at the profile's
     batch, one run to the longest length scored along the way; where that run is the profile's own (graphs,
     sentences) it is the same cell as the negatives axis' profile batch, declared once.
     """
-    missing = [c for c in COLUMNS if c not in baseline or c not in families]
-    if missing:
-        raise ValueError(f"no stage-1 selection for {missing}")
+    unknown = set(baseline) ^ set(families) | (set(baseline) - set(COLUMNS))
+    if unknown:
+        raise ValueError(f"a baseline and its families are declared together, for columns of {COLUMNS}: "
+                         f"{sorted(map(str, unknown))}")
     cells: list[Cell] = []
-    for column in COLUMNS:
+    for column in (c for c in COLUMNS if c in baseline):
         modality, dataset = column
         lengths, profile = LENGTHS[modality], PROTOCOLS[modality]
         for arm in arms(column, baseline[column], families[column]):
@@ -240,12 +245,14 @@ def _curves(cells: Sequence[Cell], scores: Mapping[ScoreKey, float], column: Col
 
 
 def analyse(cells: Sequence[Cell], scores: Mapping[ScoreKey, float],
-            untrained: Mapping[Column, Mapping[int, float]] | None = None, alpha: float = ALPHA) -> dict:
+            untrained: Mapping[Column, Mapping[int, float]] | None = None,
+            waiting: Mapping[Column, str] | None = None, alpha: float = ALPHA) -> dict:
     """The robustness results as a JSON-able dict (``tables/robustness.json``).
 
     ``cells``: :func:`declared_cells`; the first arm of each column is the baseline. ``scores``: every recorded score
-    keyed by :data:`ScoreKey` (lengths in epochs or steps). Holm runs over every declared test, and nothing is judged until all of them have every
-    declared seed (a correction over part of a family changes as the rest comes in).
+    keyed by :data:`ScoreKey` (lengths in epochs or steps). ``waiting``: the columns stage 1 has not selected yet,
+    with why. Holm runs over every declared test, and nothing is judged until every column is declared and every
+    test has every declared seed (a correction over part of a family changes as the rest comes in).
     """
     columns, tests = [], []
     for column in dict.fromkeys((c.modality, c.dataset) for c in cells):
@@ -284,21 +291,29 @@ def analyse(cells: Sequence[Cell], scores: Mapping[ScoreKey, float],
                 entry["tests"].append(test)
                 tests.append(test)
         columns.append(entry)
-    complete = all(t["n"] == t["seeds_declared"] and t["p"] is not None for t in tests)
+    waiting = dict(waiting or {})
+    complete = not waiting and all(t["n"] == t["seeds_declared"] and t["p"] is not None for t in tests)
     adjusted = holm_adjusted([t["p"] for t in tests]) if complete and tests else [None] * len(tests)
     for test, p in zip(tests, adjusted, strict=True):
         test["p_holm"] = p
         test["verdict"] = "pending" if p is None else "change" if p <= alpha else "no change"
         test["bound"] = _bound(test, len(tests), alpha)
         test["words"] = describe(test, alpha)
+    correction = (f"Holm over all {len(tests)} declared tests, two-sided t tests" if not waiting else
+                  f"Holm over every declared test once every column is declared ({len(tests)} so far), "
+                  "two-sided t tests")
     return {"issue": 40, "alpha": alpha, "tests_declared": len(tests),
             "tests_complete": sum(t["n"] == t["seeds_declared"] for t in tests),
+            "waiting": [{"modality": m, "dataset": d, "name": column_name(m, d), "why": why}
+                        for (m, d), why in waiting.items()],
             "design": {"batches": {m: list(b) for m, b in BATCHES.items()},
+                       "lrs": {m: [scaled_lr(m, b) for b in bs] for m, bs in BATCHES.items()},
                        "lengths": {m: list(n) for m, n in LENGTHS.items()}, "length_units": LENGTH_UNITS,
+                       "runs": {m: [run_length(m, b) for b in bs] for m, bs in BATCHES.items()},
                        "seeds": {m: list(s) for m, s in SEEDS.items()}, "lr_rule": LR_RULE, "hcl": HCL_PAPER,
+                       "arms": ARMS_RULE,
                        "slope": "least squares of Δ on log2(batch) per seed, mean ± s.e. over seeds",
-                       "difference": "Δ(longest) − Δ(shortest) per seed, mean ± s.e.",
-                       "correction": f"Holm over all {len(tests)} declared tests, two-sided t tests"},
+                       "difference": "Δ(longest) − Δ(shortest) per seed, mean ± s.e.", "correction": correction},
             "columns": columns}
 
 

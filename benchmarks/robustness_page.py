@@ -1,12 +1,15 @@
-"""The robustness page (issue 40): the declared tests in words, the tables of Δ per batch size and per training
-length, and the plot, rendered from :func:`benchmarks.robustness.analyse`'s result alone."""
+"""The robustness page (issue 40): the declared design, the columns still waiting for stage 1, the declared tests
+in words, the tables of Δ per batch size and per training length, and the plot, rendered from
+:func:`benchmarks.robustness.analyse`'s result alone (``tables/robustness.json`` holds exactly that)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from benchmarks.robustness import PROTOCOLS
 from common.format import MISSING, markdown_table, signed
+from common.io import atomic_write_text
 
 
 def _ci_cell(d: dict | None) -> str:
@@ -32,7 +35,12 @@ def markdown(result: dict) -> str:
     lines = ["# Where the answer holds: gains along the number of negatives and the training length", "",
              f"Δ = arm − the tuned NT-Xent, paired by seed, in points, ± half its 95% CI. {design['lr_rule']}. "
              f"Tests: {design['slope']}; {design['difference']}; {design['correction']} "
-             f"({result['tests_complete']} of {result['tests_declared']} complete).", ""]
+             f"({result['tests_complete']} of {result['tests_declared']} complete).", "",
+             f"Arms: {design['arms']}.", "", *design_section(design)]
+    if result["waiting"]:
+        lines += ["## Waiting for stage 1", "",
+                  "These columns have no arms yet, so nothing of theirs is declared or run:", "",
+                  *[f"- {w['name']}: {w['why']}." for w in result["waiting"]], ""]
     for column in result["columns"]:
         lines += [f"## {column['name']}", ""]
         untrained = column["untrained"]
@@ -51,6 +59,29 @@ def markdown(result: dict) -> str:
             lines += [*markdown_table(header, rows), ""]
         lines += ["Tests:", "", *[f"- {t['words']}." for t in column["tests"]], ""]
     return "\n".join(lines)
+
+
+def design_section(design: dict) -> list[str]:
+    """The declared runs of every column: each batch with its learning rate and length, then the length axis."""
+    rows = [[modality, str(batch), f"{lr:.3g}", f"{length} {design['length_units'][modality]}",
+             f"{design['seeds'][modality][0]}-{design['seeds'][modality][-1]}"]
+            for modality, batches in design["batches"].items()
+            for batch, lr, length in zip(batches, design["lrs"][modality], design["runs"][modality], strict=True)]
+    along = "; ".join(f"{m} at {', '.join(map(str, n))} {design['length_units'][m]}"
+                      for m, n in design["lengths"].items())
+    return ["Design: the number of negatives (every arm at each batch, scored at the end of its run):", "",
+            *markdown_table(["modality", "batch", "Adam lr", "run", "seeds"], rows), "",
+            f"Training length: every arm at its profile's batch, one run scored along the way ({along}).", ""]
+
+
+def write(result: dict, out_dir: Path, pyplot) -> Path:
+    """``robustness.json``, the page rendered from that JSON as read back, and the plot, into ``out_dir``."""
+    text = json.dumps(result, indent=1) + "\n"
+    shown = json.loads(text)
+    atomic_write_text(out_dir / "robustness.json", text)
+    atomic_write_text(out_dir / "robustness.md", markdown(shown))
+    plot(shown, pyplot, out_dir / "robustness.png")
+    return out_dir / "robustness.md"
 
 
 def plot(result: dict, pyplot, path: str | Path) -> None:

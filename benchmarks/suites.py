@@ -306,6 +306,14 @@ def leaderboard_suite(profile: str) -> list[SuiteCell]:
     return cells(profile)
 
 
+def robustness_suite(profile: str) -> list[SuiteCell]:
+    """Issue 40: where each column's verdict holds along the batch and the training length, on the arms stage 1
+    selected (built in ``benchmarks.robustness_cells``; no cells in a column until its stage 1 is complete)."""
+    from benchmarks.robustness_cells import robustness_suite as cells
+
+    return cells(profile)
+
+
 def smoke_suite(profile: str) -> list[SuiteCell]:
     """Two one-epoch MUTAG cells (any profile): checks a launcher end to end in about a minute."""
     return [SuiteCell("smoke", f"smoke/MUTAG/{spec}", ("graph", "--dataset", "MUTAG", "--objective", spec, "--epochs", "1",
@@ -325,6 +333,7 @@ SUITES = {
     "loss-speed": loss_speed_suite,
     "smoke": smoke_suite,
     "leaderboard": leaderboard_suite,
+    "robustness": robustness_suite,
 }
 
 

@@ -2,9 +2,9 @@
 
 One module per page writes it (prose and layout; the numbers come from the pipelines' report modules and
 ``benchmarks.leaderboard``): ``graph_page``, ``image_page``, ``sentence_page``, ``speed_pages`` (graph epoch time,
-loss speed) and ``leaderboard_md``; their figures are ``plots``, what they share ``pages``, and every number is
-written with ``common.format``. This module holds what the set needs: the fields each page reads (:data:`NEEDS`),
-writing the set in one piece, and the command line.
+loss speed), ``leaderboard_md`` and ``robustness_cells`` (rendered by ``robustness_page``); their figures are
+``plots``, what they share ``pages``, and every number is written with ``common.format``. This module holds what the
+set needs: the fields each page reads (:data:`NEEDS`), writing the set in one piece, and the command line.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 from benchmarks.graph_page import graph_table
 from benchmarks.image_page import image_table
 from benchmarks.leaderboard_md import leaderboard_table
+from benchmarks.robustness_cells import robustness_table
 from benchmarks.sentence_page import sentence_table
 from benchmarks.speed_pages import graph_speed_table, loss_speed_table
 from common.cli import run_main
@@ -41,7 +42,8 @@ NEEDS = {pipeline: {**_PROVENANCE, **fields} for pipeline, fields in {
 }.items()}
 #: Every page, in the order written: each takes all records and the folder, and returns its main file (None
 #: when it has no records to show).
-PAGES = (graph_table, graph_speed_table, image_table, sentence_table, loss_speed_table, leaderboard_table)
+PAGES = (graph_table, graph_speed_table, image_table, sentence_table, loss_speed_table, leaderboard_table,
+         robustness_table)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,211 @@
+"""Issue 40 wired to stage 1 and the records: the arms by rule, the pipeline commands, the curve points, the page's
+JSON, and the suite before any column is selected."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from benchmarks import robustness as rb
+from benchmarks import robustness_cells as rc
+from benchmarks import robustness_page, stage1
+from benchmarks.harness import _graph_runs, _image_runs
+from benchmarks.leaderboard_cells import run_cells
+from benchmarks.suites import BASELINE, STAGE1_SEEDS, Config, configuration, profile_temperature, sweeps
+from common.protocols import PROTOCOL
+from common.stats import CurveScore, Score
+
+IMAGE = ("image", None)
+
+
+def _selection(family: str, spec: str | None, temperature: float = 0.5) -> stage1.Selection:
+    return stage1.Selection(family, None if spec is None else Config(family, spec, temperature), "why")
+
+
+def test_the_two_strongest_families_by_mean_delta_on_the_stage1_seeds_ties_by_name():
+    seeds = (0, 1, 2)
+    chosen = [_selection("ring", "ring:lower=0.5"), _selection(BASELINE, "ntxent", 0.2), _selection("fnc", "fnc:k=1"),
+              _selection("hard", "hard:beta=2"), _selection("mochi", "mochi:num_mix=4")]
+    by_key = {("ntxent", 0.2): {0: 50.0, 1: 60.0, 2: 70.0, 3: 0.0},
+              # mean Δ +1 (seeds 0-2); seed 3 is no stage-1 seed and must not count (it would make ring the strongest)
+              ("ring:lower=0.5", 0.5): {0: 51.0, 1: 61.0, 2: 71.0, 3: 100.0},
+              ("fnc:k=1", 0.5): {0: 53.0, 1: 59.0, 2: 70.0},  # Δ +3, −1, 0: mean +0.67
+              ("hard:beta=2", 0.5): {0: 49.0, 1: 63.0, 2: 71.0},  # Δ −1, +3, +1: mean +1, ties with ring
+              ("mochi:num_mix=4", 0.5): {0: 40.0, 1: 40.0, 2: 40.0}}
+    base, families = rc.strongest(chosen, by_key, seeds)
+    assert base == Config(BASELINE, "ntxent", 0.2)
+    assert [f.family for f in families] == ["hard", "ring"]  # both +1: by name; fnc (+0.67) third
+    by_key[("fnc:k=1", 0.5)][2] = 72.0  # now fnc's mean Δ is +1.33: the strongest
+    assert [f.family for f in rc.strongest(chosen, by_key, seeds)[1]] == ["fnc", "hard"]
+    # a family not selected yet could be among the strongest: no arms, and why
+    why = rc.strongest([*chosen[:3], _selection("hard", None), _selection("mochi", None)], by_key, seeds)
+    assert why == "stage 1 has selected 3 of 5 families (waiting: hard, mochi)"
+
+
+def _stage1_scores(modality: str, dataset: str | None, bonus: dict[str, float]) -> list[Score]:
+    """Every configuration of every sweep on all stage-1 seeds, the second value of each grid best (no edge step),
+    a family's best at 50 + ``bonus[family]`` (NT-Xent 50); the untrained encoder at 20 + seed."""
+    column = stage1.ONE_COLUMN.get(modality, dataset)
+    out = [Score(modality, column, "untrained", s, 20.0 + s, PROTOCOL[modality]) for s in STAGE1_SEEDS[modality]]
+    for sweep in sweeps(modality):
+        for i, value in enumerate(sweep.values):
+            config = configuration(modality, sweep, value)
+            level = 50.0 + bonus.get(sweep.family, 0.0) - (0.0 if i == 1 else 5.0)
+            out += [Score(modality, column, stage1.label_of(modality, config), s, level + 0.1 * s, PROTOCOL[modality],
+                          config.spec, config.temperature) for s in STAGE1_SEEDS[modality]]
+    return out
+
+
+def test_a_column_gets_arms_only_once_its_stage1_is_complete():
+    scores = _stage1_scores("image", None, {"ring": 2.0, "hardness": 3.0, "hard": 1.0})
+    scores += [s for s in _stage1_scores("graph", "MUTAG", {"fnc": 1.0, "debiased": 0.5}) if s.seed != 9]
+    chosen = rc.plan(scores)
+    assert list(chosen.baseline) == [IMAGE] and [f.family for f in chosen.families[IMAGE]] == ["hardness", "ring"]
+    ntxent = next(s for s in sweeps("image") if s.family == BASELINE)
+    assert chosen.baseline[IMAGE] == configuration("image", ntxent, ntxent.values[1])
+    assert chosen.untrained[IMAGE] == {s: 20.0 + s for s in STAGE1_SEEDS["image"]}
+    assert set(chosen.waiting) == set(rb.COLUMNS) - {IMAGE}
+    assert chosen.waiting[("graph", "MUTAG")] == (
+        "stage 1 has selected 0 of 9 families (waiting: ntxent, decoupled, dclw, hardness, hard, debiased, fnc, ring, "
+        "mochi)")
+    cells = rb.declared_cells(chosen.baseline, chosen.families)
+    assert {(c.modality, c.dataset) for c in cells} == {IMAGE} and len(cells) == 4 * 6
+    with pytest.raises(ValueError, match="declared together"):
+        rb.declared_cells(chosen.baseline, {})
+
+
+def _arms() -> tuple[dict, dict]:
+    """Synthetic selections in every column: NT-Xent off the profile temperature, two families."""
+    families = (Config("hardness", "hardness:alpha=9", 0.5), Config("ring", "ring:lower=0.5,upper=1", 0.3))
+    return ({c: Config("ntxent", "ntxent", 0.2) for c in rb.COLUMNS}, {c: families for c in rb.COLUMNS})
+
+
+def _flag(argv: tuple[str, ...], name: str) -> str | None:
+    return argv[argv.index(name) + 1] if name in argv else None
+
+
+def test_commands_spell_every_declared_setting_and_the_lr_reads_back_exactly():
+    cells = rb.declared_cells(*_arms())
+    suite = rc.suite_cells(cells)
+    assert len({c.key for c in suite}) == len(suite)
+    by_key = {c.key: c for c in suite}
+    image = by_key["robustness/image/hard:beta=1,tau_plus=0.1@t=0.5/batch=64/seed=0"].argv
+    assert image[:6] == ("image", "run", "--profile", "quick", "--seed", "0") and "--eval-at" not in image
+    assert _flag(image, "--epochs") == "8" and _flag(image, "--temperature") is None  # the profile's temperature
+    assert float(_flag(image, "--lr")) == 1e-3 * math.sqrt(0.5) and _flag(image, "--lr") == "0.0007071067811865476"
+    long = by_key["robustness/image/ntxent@t=0.2/batch=128/epochs=32/seed=3"].argv
+    assert _flag(long, "--eval-at") == "4,8,16" and _flag(long, "--epochs") == "32"
+    assert _flag(long, "--temperature") == "0.2"
+    graph = [c for c in suite if c.key.startswith("robustness/graph/MUTAG/ntxent@t=0.2/batch=128")]
+    assert len(graph) == 1 and "--seed" not in graph[0].argv and "--repeats" not in graph[0].argv  # one process
+    assert _flag(graph[0].argv, "--eval-at") == "20,50,100" and _flag(graph[0].argv, "--epochs") == "200"
+    sentence = by_key["robustness/sentence/ring:lower=0.5,upper=1@t=0.3/batch=100/seed=2"].argv
+    assert _flag(sentence, "--steps") == "3200" and {"--no-minilm", "--no-random", "--no-progress"} <= set(sentence)
+    assert _flag(by_key["robustness/sentence/ntxent@t=0.2/batch=400/seed=0"].argv, "--eval-at") == "200,400"
+    for cell in cells:  # every declared lr and length reads back exactly from its command
+        for command in rc.suite_cells([cell]):
+            length = _flag(command.argv, "--steps" if cell.modality == "sentence" else "--epochs")
+            assert float(_flag(command.argv, "--lr")) == cell.lr and int(length) == cell.length
+
+
+def test_a_cell_that_is_a_stage1_cell_has_the_same_resume_identity():
+    """The image run at the profile's batch and length is the stage-1 run: already recorded, it counts as done."""
+    baseline, _ = _arms()
+    config = baseline[IMAGE]
+    suite = {c.key: c for c in rc.suite_cells(rb.declared_cells(*_arms()))}
+    stage1_argv = run_cells("image", None, config, (1,), "k")[0].argv[1:]
+    planned, _ = _image_runs(list(suite["robustness/image/ntxent@t=0.2/batch=128/seed=1"].argv[1:]))
+    assert planned == _image_runs(list(stage1_argv))[0]
+    other, _ = _image_runs(list(suite["robustness/image/ntxent@t=0.2/batch=64/seed=1"].argv[1:]))
+    assert set(other).isdisjoint(planned)
+    # graph's resume key leaves --eval-at out: the 200-epoch run at batch 128 is stage 1's (its length axis waits
+    # for a run with the intermediate scores, see the module's docstring)
+    graph = _graph_runs(list(suite["robustness/graph/MUTAG/ntxent@t=0.2/batch=128"].argv[1:]))[0]
+    assert graph == _graph_runs(list(run_cells("graph", "MUTAG", config, STAGE1_SEEDS["graph"], "k")[0].argv[1:]))[0]
+    assert len(graph) == 2 * 10  # the untrained encoder and NT-Xent, repeats 0-9
+    # a sentence cell's flags parse with the pipeline's own parser, to the declared settings
+    from sentence.__main__ import build_parser
+
+    args = build_parser().parse_args(list(suite["robustness/sentence/ntxent@t=0.2/batch=800/seed=0"].argv[1:]))
+    assert (args.batch_size, args.steps, args.lr, args.seed) == (800, 400, 2e-3 * math.sqrt(2), 0)
+
+
+def _curves(cells, value, protocol=None) -> list[CurveScore]:
+    """A curve point per (cell, seed, scored length) with ``value(cell, seed, at)``."""
+    return [CurveScore(c.modality, c.dataset or stage1.ONE_COLUMN[c.modality], c.spec, c.temperature, c.batch, c.length,
+                       at, seed, value(c, seed, at), PROTOCOL[c.modality] if protocol is None else protocol)
+            for c in cells for seed in c.seeds for at in c.scored_at]
+
+
+def test_points_are_the_current_protocol_last_record_wins_keyed_as_analyse_reads_them():
+    cells = rb.declared_cells(*_arms())
+    old = _curves(cells, lambda c, s, at: -1.0, protocol=0)
+    first = _curves(cells, lambda c, s, at: 0.0)
+    last = _curves(cells, lambda c, s, at: 50.0 + s + (1.0 if c.spec != "ntxent" else 0.0) * math.log2(c.batch))
+    untrained = [CurveScore("image", "CIFAR-10 (JPEG q75)", "", None, 128, 0, 0, 0, 10.0, PROTOCOL["image"])]
+    points = rc.points_from([*first, *old, *last, *untrained])
+    assert len(points) == len(last) and set(points.values()) - {v.value for v in last} == set()
+    image = next(c for c in cells if c.modality == "image" and c.spec == "ring:lower=0.5,upper=1" and c.batch == 64)
+    assert points[("image", None, image.spec, 0.3, 64, 8, 8, 2)] == 52.0 + 6.0
+    assert ("graph", "MUTAG", "ntxent", 0.2, 128, 200, 50, 9) in points
+    result = rb.analyse(cells, points)
+    slopes = [t for c in result["columns"] for t in c["tests"] if t["kind"] == "slope"]
+    assert all(t["n"] == t["seeds_declared"] for t in slopes)
+    assert all(t["mean"] == pytest.approx(1.0) for t in slopes)  # each arm gains 1 point per doubling
+
+
+def test_the_json_round_trips_to_the_same_page_and_waiting_columns_keep_every_verdict_pending(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as pyplot
+
+    baseline, families = _arms()
+    ready = {IMAGE, ("sentence", None)}
+    baseline = {c: v for c, v in baseline.items() if c in ready}
+    families = {c: v for c, v in families.items() if c in ready}
+    cells = rb.declared_cells(baseline, families)
+    points = rc.points_from(_curves(cells, lambda c, s, at: 50.0 + s * (1.0 + (c.spec != "ntxent")) + at / 1000))
+    waiting = {c: "stage 1 has selected 8 of 9 families (waiting: mochi)" for c in rb.COLUMNS if c not in ready}
+    result = rb.analyse(cells, points, {IMAGE: {0: 20.0, 1: 21.0}}, waiting)
+    tests = [t for c in result["columns"] for t in c["tests"]]
+    assert tests and all(t["n"] == t["seeds_declared"] for t in tests)  # every declared test complete ...
+    assert all(t["verdict"] == "pending" and t["p_holm"] is None for t in tests)  # ... but three columns wait
+    page = robustness_page.write(result, tmp_path, pyplot)
+    text = page.read_text()
+    assert text == robustness_page.markdown(json.loads((tmp_path / "robustness.json").read_text()))
+    assert text == robustness_page.markdown(result)  # the JSON holds everything the page shows
+    assert "## Waiting for stage 1" in text and "- graph MUTAG: stage 1 has selected 8 of 9 families" in text
+    assert "| sentence | 1600 | 0.004 | 200 steps | 0-2 |" in text
+    assert "| image | 64 | 0.000707 | 8 epochs | 0-3 |" in text
+    assert text.count("\n## ") == 3 and (tmp_path / "robustness.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_suite_before_any_selection_says_which_columns_wait(monkeypatch, capsys, tmp_path):
+    from benchmarks.__main__ import main
+
+    waiting = rc.plan([])
+    assert set(waiting.waiting) == set(rb.COLUMNS) and not waiting.baseline
+    monkeypatch.setattr(rc, "committed_plan", lambda: waiting)
+    assert main(["run", "robustness", "--dry-run", "--records", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "robustness-quick, shard 1/1: 0 cells" in out
+    assert rc.waiting_line(waiting.waiting).startswith("robustness: 5 of 5 columns wait for stage 1")
+
+    baseline, families = _arms()
+    graph = ("graph", "MUTAG")
+    monkeypatch.setattr(rc, "committed_plan", lambda: rc.Plan({graph: baseline[graph]}, {graph: families[graph]},
+                                                              {}, {}))
+    assert main(["run", "robustness", "--dry-run", "--records", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("robustness-quick, shard 1/1: 20 cells, 0 done, 20 to run")
+    assert any(line.startswith("  robustness/graph/MUTAG/ntxent@t=0.2/batch=512: python -m graph --dataset MUTAG")
+               for line in lines)
+
+
+def test_profile_temperatures_are_left_off_the_command():
+    config = rc.suite_cells([rb.Cell("sentence", None, "ntxent", profile_temperature("sentence"), 400, 2e-3, 800,
+                                     (800,), (0,))])[0]
+    assert "--temperature" not in config.argv and config.key == "robustness/sentence/ntxent@t=0.1/batch=400/seed=0"
