@@ -14,8 +14,8 @@ from common.stats import t_threshold
 
 
 def image_table(records: list[dict], out_dir: Path) -> Path | None:
-    """Accuracy per (profile, data, encoder, method) with its paired Δ to simclr, then the timings."""
-    from image.report import UNTRAINED, rows
+    """Accuracy per (profile, data, encoder, method) with its paired Δ to NT-Xent, then the timings."""
+    from image.report import BASELINE, UNTRAINED, rows
 
     records = [r for r in records if r.get("pipeline") == "image"]
     if not records:
@@ -28,7 +28,7 @@ def image_table(records: list[dict], out_dir: Path) -> Path | None:
         body.append([row.profile, row.data, row.arch, shown_epochs, row.method, knn,
                      f"**{linear}**" if row.best else linear, paired(row.delta_knn), paired(row.delta_linear), row.n])
     lines = markdown_table(["profile", "data", "encoder", "epochs", "method", "kNN top-1 %", "linear top-1 %",
-                            "Δ kNN vs simclr", "Δ linear vs simclr", "n"], body)
+                            f"Δ kNN vs {BASELINE}", f"Δ linear vs {BASELINE}", "n"], body)
     seeds = sorted({row.n for row in table if row.n > 1})
     thresholds = ", ".join(f"|Δ| > {t_threshold(n):.1f} s.e. with {n} seeds" for n in seeds) or "two seeds or more"
     published = markdown_table(["method", "linear top-1 % (published)"], [[n, number(a)] for n, a in HCL_STL10.items()])
@@ -36,7 +36,8 @@ def image_table(records: list[dict], out_dir: Path) -> Path | None:
         "# Image pipeline: SimCLR with hard negatives",
         "",
         "kNN: weighted k=200 on encoder features; linear: probe on frozen features (best method per setting in "
-        "bold). Δ: paired by seed against simclr (each seed also fixes the training subset), ± its standard error, "
+        f"bold). Δ: paired by seed against {BASELINE} (SimCLR's loss; each seed also fixes the training subset), "
+        "± its standard error, "
         f"* when a two-sided paired t-test gives p < 0.05 (that needs {thresholds}). "
         "`quick` is the CPU profile (compact ResNet-18, 1,000 images per class, few epochs) and is not comparable "
         "to the published setting.",
@@ -67,13 +68,15 @@ def image_speed_lines(records: list[dict]) -> list[str]:
 
     GPU runs have their own table (:func:`image_gpu_lines`): their runtime options differ run by run.
     """
+    from image.report import label_of
+
     groups = per_machine([r for r in records if not r["hardware"].get("gpu")], lambda r: (r["config"]["profile"],))
     body = []
     for (machine, threads, profile), group in groups.items():
         by_method: dict[str, list[dict]] = defaultdict(list)
         by_seed: dict[int, float] = defaultdict(float)
         for r in group:
-            by_method[r["config"]["method"]].append(r["metrics"])
+            by_method[label_of(r["config"])].append(r["metrics"])
             by_seed[r["seed"]] += r["wall_time_s"]
         for method, metrics in by_method.items():
             if "pretrain_s" in metrics[0]:
@@ -86,6 +89,8 @@ def image_speed_lines(records: list[dict]) -> list[str]:
 
 def image_gpu_lines(records: list[dict]) -> list[str]:
     """Per-epoch time of each GPU pretraining run with its runtime options; epoch 1 holds warm-up and compilation."""
+    from image.report import label_of
+
     runs = [r for r in records if r["hardware"].get("gpu") and "epoch_s" in r["metrics"]]
     if not runs:
         return []
@@ -102,7 +107,7 @@ def image_gpu_lines(records: list[dict]) -> list[str]:
         flags = ["yes" if c.get(k) else "no" for k in ("bf16", "channels_last", "compile", "sync_bn")]
         ranks = f"{m.get('ranks', MISSING)}{' (torchrun)' if r['command'].startswith('torchrun') else ''}"
         commit = r["git_commit"].removesuffix("-dirty")[:12] + ("-dirty" if r["git_commit"].endswith("-dirty") else "")
-        body.append([r["hardware"]["gpu"], c["profile"], c["arch_label"], c["batch_size"], c["method"], *flags, ranks,
+        body.append([r["hardware"]["gpu"], c["profile"], c["arch_label"], c["batch_size"], label_of(c), *flags, ranks,
                      number(m["epoch_s"][0], 1), number(steady, 1) if steady else MISSING, rate,
                      number(m["peak_memory_mb"], 0), number(m["knn_top1"]), number(m["linear_top1"]), commit])
     return lines + markdown_table(["GPU", "profile", "encoder", "batch", "objective", "bf16", "channels-last", "compile",

@@ -1,36 +1,23 @@
 """Command line of the image pipeline: ``python -m image pretrain|knn|linear|run``.
 
-Only argument parsing and calls live here; torch is imported inside the subcommands so
-that ``--help`` answers at once.
+Only argument parsing lives here; :mod:`image.run` does the work with explicit settings. torch is imported
+there, inside the commands, so that ``--help`` answers at once.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import hashlib
-import json
-import os
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 from common.cli import Parser, at_least, objectives_arg, run_main
 from common.errors import UserError
-from common.io import check_output_dir
 from common.objectives import Objective, parse_objective
-from common.settings import add_config_flags, config_from_args, config_from_dict
-from image.config import (
-    DEFAULT_OBJECTIVES,
-    PROFILES,
-    RUNTIME_FIELDS,
-    ImageConfig,
-    check_anneal,
-    objective_tag,
-)
+from common.settings import add_config_flags, comma_list, config_from_args
+from image.config import DEFAULT_OBJECTIVES, PROFILES, ImageConfig
+from image.run import DEFAULT_OUT, RunPlan, arch_label, pretrain_one, run, score_one
 
-DEFAULT_OUT = Path("runs") / "image"
+_arch_label = arch_label  # harness: removed when benchmarks/harness.py uses image.run.planned_keys
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
@@ -57,181 +44,31 @@ def _objectives(args: argparse.Namespace, default: tuple[str, ...]) -> list[Obje
     return list(dict.fromkeys(args.objectives or [parse_objective(spec) for spec in default]))
 
 
-def _run_dir(out_dir: Path, cfg: ImageConfig, tag: str) -> Path:
-    """Folder of one pretraining run; the hash keeps runs with different settings apart."""
-    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in RUNTIME_FIELDS}
-    digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
-    return out_dir / f"{cfg.dataset}-{cfg.arch}-w{cfg.width}-{digest}" / tag
-
-
-def _arch_label(cfg: ImageConfig) -> str:
-    return cfg.arch if cfg.width == 64 else f"{cfg.arch} (width {cfg.width})"
-
-
-def _setup(cfg: ImageConfig) -> Any:
-    """Import torch, apply the thread setting, return the device."""
-    import torch
-
-    from image.train import check_memory, resolve_device
-
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device)
-    check_memory(cfg, device)
-    return device
-
-
 def cmd_pretrain(args: argparse.Namespace) -> int:
-    cfg = _config(args)
     if args.objectives and len(args.objectives) > 1:
         raise UserError("pretrain takes one --objective; `python -m image run` takes several")
     (objective,) = _objectives(args, ("hard",))
-    check_anneal(objective, args.anneal_beta)
-    _check_outputs(args)
-    _setup(cfg)
-    from image.data import load_dataset
-    from image.train import CHECKPOINT, pretrain
-
-    data = load_dataset(cfg.dataset, train_per_class=cfg.train_per_class, seed=cfg.seed, download=args.download)
-    run_dir = _run_dir(args.out_dir, cfg, objective_tag(objective, args.anneal_beta))
-    state = pretrain(cfg, objective, data, run_dir, resume=args.resume, stop_after=args.stop_after,
-                     anneal_beta=args.anneal_beta)
-    last = state["history"][-1]
-    print(f"pretrained {objective} to epoch {state['epoch']}: loss {last['loss']:.4f}; checkpoint {run_dir / CHECKPOINT}")
+    pretrain_one(_config(args), objective, anneal_beta=args.anneal_beta, out_dir=args.out_dir, resume=args.resume,
+                 stop_after=args.stop_after, download=args.download)
     return 0
-
-
-def _encoder_for_eval(args: argparse.Namespace) -> tuple[ImageConfig, Any, str]:
-    """(config, encoder, description) from ``--checkpoint`` or ``--random-init``."""
-    from common.checkpoint import load_checkpoint
-    from image.train import build_model
-
-    if (args.checkpoint is None) == (not args.random_init):
-        raise UserError("give exactly one of --checkpoint PATH or --random-init")
-    if args.random_init:
-        cfg = _config(args)
-        return cfg, build_model(cfg).encoder, "random-init"
-    state = load_checkpoint(args.checkpoint, required=("model", "config"))
-    saved = config_from_dict(ImageConfig, state["config"], str(args.checkpoint), ignore=("method", "objective", "anneal_beta"))
-    cfg = _config(args, saved)
-    model = build_model(cfg)
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as err:
-        raise UserError(f"{args.checkpoint} does not fit {cfg.arch} at width {cfg.width}: {str(err).splitlines()[0]}") from None
-    return cfg, model.encoder, str(args.checkpoint)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    cfg, encoder, source = _encoder_for_eval(args)
-    device = _setup(cfg)
-    from image.data import load_dataset
-    from image.evaluate import encode, knn_accuracy, linear_probe
-
-    data = load_dataset(cfg.dataset, train_per_class=cfg.train_per_class, seed=cfg.seed, download=args.download)
-    encoder.to(device)
-    options = {"batch_size": cfg.eval_batch_size, "device": device, "bf16": cfg.bf16}
-    train_features, test_features = encode(encoder, data.train_images, **options), encode(encoder, data.test_images, **options)
-    if args.command == "knn":
-        accuracy = knn_accuracy(train_features, data.train_labels, test_features, data.test_labels,
-                                num_classes=data.num_classes, k=cfg.knn_k, temperature=cfg.knn_temperature)
-        print(f"{source}: kNN (k={cfg.knn_k}) top-1 {accuracy:.2f}% on {data.label} test")
-    else:
-        accuracy = linear_probe(train_features, data.train_labels, test_features, data.test_labels,
-                                num_classes=data.num_classes, epochs=cfg.linear_epochs, lr=cfg.linear_lr,
-                                weight_decay=cfg.linear_weight_decay, batch_size=cfg.linear_batch_size, seed=cfg.seed)
-        print(f"{source}: linear probe ({cfg.linear_epochs} epochs) top-1 {accuracy:.2f}% on {data.label} test")
+    score_one(args.command, checkpoint=args.checkpoint, random_init=args.random_init, profile=PROFILES[args.profile],
+              settings=lambda base: _config(args, base), download=args.download)
     return 0
+
+
+def run_plan(args: argparse.Namespace) -> RunPlan:
+    """The runs a parsed ``run`` command asks for (``image.run.planned_keys`` reads the same)."""
+    return RunPlan(_config(args), args.profile, tuple(_objectives(args, DEFAULT_OBJECTIVES)), args.anneal_beta,
+                   tuple(sorted(set(args.eval_at))))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Random-init baseline, then pretrain + kNN + linear probe per method; one record each."""
-    cfg = _config(args)
-    _check_outputs(args)
-    runs = [(o, args.anneal_beta and "beta" in dict(o.params)) for o in _objectives(args, DEFAULT_OBJECTIVES)]
-    device = _setup(cfg)
-    from common.records import append_record, make_record
-    from common.resume import recorded
-    from image.data import load_dataset
-    from image.evaluate import evaluate_encoder
-    from image.report import RECORD_NEEDS, identity
-    from image.train import build_model, pretrain
-
-    data = load_dataset(cfg.dataset, train_per_class=cfg.train_per_class, seed=cfg.seed, download=args.download)
-    common = {**dataclasses.asdict(cfg), "profile": args.profile, "dataset_label": data.label,
-              "arch_label": _arch_label(cfg), "pretrain_images": data.pretrain.shape[0],
-              "test_images": data.test_images.shape[0]}
-    done = {key: r["metrics"] for key, r in recorded(args.records, "image", identity, RECORD_NEEDS["image"]).items()}
-    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))  # set by torchrun
-    rows = []
-
-    def finish(config: dict, started: float, metrics: dict) -> None:
-        if not append_record(args.records, make_record(pipeline="image", config=config, metrics=metrics, seed=cfg.seed,
-                                                       wall_time_s=time.perf_counter() - started),
-                             key=identity, needs=RECORD_NEEDS["image"]):
-            print(f"{config['method']}: another run recorded it first, kept theirs", flush=True)
-
-    config = {**common, "method": "random-init"}
-    metrics = done.get(identity(config))
-    if metrics is None and rank == 0:  # other torchrun ranks only help pretrain; rank 0 evaluates and records
-        started = time.perf_counter()
-        metrics = evaluate_encoder(build_model(cfg).encoder.to(device), data, cfg, device)
-        finish(config, started, metrics)
-    rows.append(("random-init", None, metrics))
-    for objective, anneal in runs:
-        tag = objective_tag(objective, anneal)
-        config = {**common, "method": tag, "objective": objective.to_dict(), "anneal_beta": anneal}
-        metrics = done.get(identity(config))
-        if metrics is None:  # not finished yet: pretraining resumes from its last checkpoint
-            started = time.perf_counter()
-            state = pretrain(cfg, objective, data, _run_dir(args.out_dir, cfg, tag), resume=True, anneal_beta=anneal)
-            if rank != 0:
-                continue
-            model = build_model(cfg)
-            model.load_state_dict(state["model"])
-            metrics = evaluate_encoder(model.encoder.to(device), data, cfg, device)
-            history = state["history"]
-            metrics |= {
-                "pretrain_loss": history[-1]["loss"],
-                "pretrain_s": sum(h["seconds"] for h in history),
-                "images_per_s": sum(h["seconds"] * h["images_per_s"] for h in history)
-                / sum(h["seconds"] for h in history),
-                "peak_memory_mb": history[-1]["peak_memory_mb"],
-                "epoch_s": [h["seconds"] for h in history],  # the first epoch holds warm-up and compilation
-                "ranks": world,
-            }
-            finish(config, started, metrics)
-        rows.append((tag, objective, metrics))
-    if rank != 0:
-        return 0
-    print(_table(rows, cfg, args.profile, data.label))
-    print(f"records appended to {args.records}")
+    run(run_plan(args), records=args.records, out_dir=args.out_dir, download=args.download)
     return 0
-
-
-def _check_outputs(args: argparse.Namespace) -> None:
-    """Records file, its lock, run folders and cache writable with free space, before any data loads or training."""
-    from common.paths import cache_dir
-    from common.records import check_records_file
-
-    if getattr(args, "records", None) is not None:
-        check_records_file(args.records, "--records")
-    check_output_dir(args.out_dir, "--out-dir")
-    check_output_dir(cache_dir(), "HARDNEG_CACHE")
-
-
-def _table(rows: list[tuple[str, Objective | None, dict[str, Any]]], cfg: ImageConfig, profile: str, label: str) -> str:
-    lines = [
-        f"{label}, {_arch_label(cfg)}, profile {profile}: {cfg.epochs} epochs, batch {cfg.batch_size}, "
-        f"kNN k={cfg.knn_k}, linear probe {cfg.linear_epochs} epochs",
-        "| method | objective | kNN top-1 | linear top-1 | pretrain s | images/s |",
-        "|---|---|---|---|---|---|",
-    ]
-    for tag, objective, m in rows:
-        seconds = f"{m['pretrain_s']:.0f}" if "pretrain_s" in m else "-"
-        rate = f"{m['images_per_s']:.0f}" if "images_per_s" in m else "-"
-        lines.append(f"| {tag} | {objective or '-'} | {m['knn_top1']:.2f} | {m['linear_top1']:.2f} | {seconds} | {rate} |")
-    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -264,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"JSONL file the run records are appended to (default: {DEFAULT_OUT / 'records.jsonl'})")
     run.add_argument("--out-dir", type=Path, default=DEFAULT_OUT,
                      help=f"root of the run folders; finished or partial runs there are resumed (default: {DEFAULT_OUT})")
+    run.add_argument("--eval-at", type=comma_list(at_least(1), "epochs"), default=(), metavar="EPOCHS",
+                     help="comma-separated epochs (in [1, --epochs]) after which the encoder is also scored by kNN and "
+                     "the linear probe (recorded as knn_top1_at and linear_top1_at with the last epoch; the reported "
+                     "scores stay the last epoch's); a run scored along the way is a run of its own")
     _add_config_flags(run)
     run.set_defaults(func=cmd_run)
     return parser

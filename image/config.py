@@ -70,16 +70,26 @@ RUNTIME_FIELDS = ("device", "bf16", "channels_last", "compile", "threads", "eval
 
 #: The paper's three image runs; any registered objective runs by its spec (``--objective``).
 DEFAULT_OBJECTIVES = ("simclr", "debiased", "hard")
-#: Display names of registry families in image tables and run folders (SimCLR's loss is NT-Xent).
-ALIASES = {"ntxent": "simclr"}
+#: Run-folder names of registry families (SimCLR's loss is NT-Xent); folders written before the registry used it.
+FOLDER_ALIASES = {"ntxent": "simclr"}
+
+
+def objective_label(objective: Objective, anneal_beta: bool = False, aliases: dict[str, str] | None = None) -> str:
+    """Display name of a trained run: the registry's label, ``annealed`` when beta followed the schedule.
+
+    The one place the anneal suffix is written, so pages, logs and run folders never disagree about it.
+    """
+    return objective.label(aliases) + (" annealed" if anneal_beta else "")
 
 
 def objective_tag(objective: Objective, anneal_beta: bool = False) -> str:
-    """Run folder and table name: ``simclr``, ``hard``, ``hard-beta=2``, ``hard-anneal``."""
-    return objective.label(ALIASES).replace(" ", "-") + ("-anneal" if anneal_beta else "")
+    """Run-folder name, also stored as a record's ``method`` (older records' identity reads it); never displayed,
+    pages and logs show :func:`objective_label`: ``simclr``, ``hard``, ``hard-beta=2``, ``hard-annealed``."""
+    return objective_label(objective, anneal_beta, FOLDER_ALIASES).replace(" ", "-")
 
 
 def check_anneal(objective: Objective, anneal_beta: bool) -> None:
+    """``--anneal-beta`` only for objectives that have a beta to anneal."""
     if anneal_beta and "beta" not in dict(objective.params):
         raise UserError(f"--anneal-beta anneals beta, and objective {objective} has no beta parameter")
 

@@ -1,4 +1,5 @@
-"""Rows of the image results, from run records alone: mean ± std over seeds, paired Δ against simclr."""
+"""Rows of the image results, from run records alone: mean ± std over seeds, paired Δ against NT-Xent (SimCLR's
+loss); the leaderboard's scores and the robustness curves' points; the one identity of an image run."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ from typing import Any
 from common.objectives import Objective
 from common.protocols import protocol_of
 from common.records import NUMBER
-from common.stats import PairedDelta, Score, config_label, paired_delta
+from common.stats import CurveScore, PairedDelta, Score, config_label, paired_delta
 
 #: What an image record must hold to be resumed or tabulated (``common.records.read_records``).
 RECORD_NEEDS = {"image": {**{f"config.{k}": str for k in ("profile", "dataset_label", "arch_label", "method")},
                           "config.epochs": int, "seed": int, "metrics.knn_top1": NUMBER, "metrics.linear_top1": NUMBER}}
 
-BASELINE, UNTRAINED = "simclr", "random-init"
+BASELINE, UNTRAINED = "ntxent", "random-init"  # the registry's label of SimCLR's loss; the untrained encoder
+#: Config fields read from the loaded data set, not the command: functions of the settings, never part of a key.
+DATA_FIELDS = ("dataset_label", "pretrain_images", "test_images")
 
 
 def objective_of(config: dict[str, Any]) -> Objective | None:
@@ -30,6 +33,14 @@ def objective_of(config: dict[str, Any]) -> Objective | None:
     return None if stored is None else from_dict(stored)
 
 
+def label_of(config: dict[str, Any]) -> str:
+    """A record's display name: the objective's registry label (``image.config.objective_label``) or random-init."""
+    from image.config import objective_label
+
+    objective = objective_of(config)
+    return UNTRAINED if objective is None else objective_label(objective, bool(config.get("anneal_beta")))
+
+
 @dataclass(frozen=True)
 class ImageRow:
     """One (profile, data, encoder, epochs, method) setting over its seeds."""
@@ -41,7 +52,7 @@ class ImageRow:
     method: str
     knn: list[float]
     linear: list[float]
-    delta_knn: PairedDelta | None  # paired by seed against simclr of the same setting
+    delta_knn: PairedDelta | None  # paired by seed against ntxent of the same setting
     delta_linear: PairedDelta | None
     best: bool  # highest mean linear top-1 of the trained methods in its setting
 
@@ -55,7 +66,8 @@ def rows(records: list[dict[str, Any]]) -> list[ImageRow]:
     counts once, its latest. Runs of an older protocol version form their own rows (history): they never pair.
 
     Every ``run`` re-records the random-init baseline, and runs that differ only in runtime options (bf16,
-    compile, the machine) are the same run: counted twice they would pose as two seeds.
+    compile, the machine) or in the epochs scored along the way (``--eval-at``, which leaves the final scores as
+    they are) are the same run: counted twice they would pose as two seeds.
     """
     from common.protocols import PROTOCOL
     from image.config import PROFILES
@@ -63,13 +75,14 @@ def rows(records: list[dict[str, Any]]) -> list[ImageRow]:
     runs: dict[tuple[str, int, int], dict] = {}
     for r in records:
         if r.get("pipeline") == "image":  # a run of another protocol version is another run, never a re-record
-            runs[(identity(r["config"]), r["seed"], protocol_of(r))] = r
+            runs[(identity({**r["config"], "eval_at": None}), r["seed"], protocol_of(r))] = r
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in runs.values():
         c, version = r["config"], protocol_of(r)
         profile = c["profile"] + ("" if version == PROTOCOL["image"] else f" (protocol v{version}, history)")
         default_t = PROFILES[c["profile"]].temperature if c["profile"] in PROFILES else None
-        method = config_label(c["method"], c.get("temperature") if c["method"] != UNTRAINED else None, default_t)
+        label = label_of(c)
+        method = config_label(label, c.get("temperature") if label != UNTRAINED else None, default_t)
         groups[(profile, c["dataset_label"], c["arch_label"], c["epochs"], method)].append(r)
 
     def metric(group: list[dict], key: str) -> list[float]:
@@ -86,53 +99,94 @@ def rows(records: list[dict[str, Any]]) -> list[ImageRow]:
     out = []
     for (profile, data, arch, epochs, method), group in groups.items():
         trained = method != UNTRAINED
-        simclr = groups.get((profile, data, arch, epochs, BASELINE), []) if method not in (BASELINE, UNTRAINED) else []
+        baseline = groups.get((profile, data, arch, epochs, BASELINE), []) if method not in (BASELINE, UNTRAINED) else []
         linear = metric(group, "linear_top1")
         out.append(ImageRow(profile, data, arch, epochs, method, metric(group, "knn_top1"), linear,
-                            delta(group, "knn_top1", simclr), delta(group, "linear_top1", simclr),
+                            delta(group, "knn_top1", baseline), delta(group, "linear_top1", baseline),
                             trained and statistics.fmean(linear) == best[(profile, data, arch)]))
     return out
 
 
-def identity(config: dict[str, Any]) -> str:
-    """What makes two image records the same run: every setting but the runtime ones, the objective as today's spec."""
-    import json
+def run_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """What makes two image runs the same run, as named settings: the one identity behind the "already recorded?"
+    check (:func:`identity`), the checkpoint-resume check (``image.train.pretrain``) and the harness's keys.
 
+    Every setting but the runtime ones and those read from the data set, the objective as today's spec, and the
+    epochs scored along the way only when there are some (a record from before ``--eval-at`` keeps its identity).
+    """
     from image.config import RUNTIME_FIELDS
 
     objective = objective_of(config)
-    settings = {k: v for k, v in config.items() if k not in (*RUNTIME_FIELDS, "tau_plus", "beta", "objective")}
-    return json.dumps({**settings, **({} if objective is None else {"objective": str(objective)})}, sort_keys=True)
+    left_out = (*RUNTIME_FIELDS, *DATA_FIELDS, "tau_plus", "beta", "objective", "eval_at")
+    settings = {k: v for k, v in config.items() if k not in left_out}
+    if config.get("eval_at"):
+        settings["eval_at"] = sorted(config["eval_at"])
+    return settings | ({} if objective is None else {"objective": str(objective)})
 
 
-def scores(records: list[dict[str, Any]], profile: str = "quick") -> list[Score]:
-    """The leaderboard's image scores: linear-probe top-1 of every run of ``profile``, labelled by objective.
+def identity(config: dict[str, Any]) -> str:
+    """:func:`run_settings` as one hashable key (records, resumed runs and the harness compare it)."""
+    import json
 
-    Only runs of the profile's own protocol count: a run with ``--profile quick --epochs 4`` (a smoke run)
-    records profile ``quick`` too, and must not sit in the quick column.
+    return json.dumps(run_settings(config), sort_keys=True)
+
+
+#: Settings a leaderboard score may differ in from its profile: the tuned temperature, and what never changes the
+#: protocol (seed, runtime options, where the data comes from).
+_NOT_PROTOCOL = ("seed", "dataset", "sync_bn", "temperature")
+#: A robustness curve also varies the batch (with Adam's learning rate) and the training length (issue 40).
+_CURVE_AXES = ("batch_size", "lr", "epochs")
+
+
+def _protocol_runs(records: list[dict[str, Any]], profile: str, free: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Image records of ``profile`` run at its protocol but for the settings in ``free``.
+
+    A run with ``--profile quick --epochs 4`` (a smoke run) records profile ``quick`` too, and must not count as
+    one of the profile's unless ``free`` lets its epochs differ.
     """
     import dataclasses
 
     from image.config import PROFILES, RUNTIME_FIELDS
 
-    # The temperature is a tuned configuration of the leaderboard's rows (its label says so), not the protocol.
-    protocol = {k: v for k, v in dataclasses.asdict(PROFILES[profile]).items()
-                if k not in (*RUNTIME_FIELDS, "seed", "dataset", "sync_bn", "temperature")}
+    protocol = {k: v for k, v in dataclasses.asdict(PROFILES[profile]).items() if k not in (*RUNTIME_FIELDS, *free)}
+    return [r for r in records if r.get("pipeline") == "image" and r["config"].get("profile") == profile
+            and all(r["config"].get(k, v) == v for k, v in protocol.items())]
+
+
+def scores(records: list[dict[str, Any]], profile: str = "quick") -> list[Score]:
+    """The leaderboard's image scores: linear-probe top-1 of every run of ``profile``'s own protocol (its
+    temperature aside, a tuned configuration its label names), labelled by objective."""
+    from image.config import PROFILES
+
     default_t = PROFILES[profile].temperature
     out = []
-    for r in records:
-        if r.get("pipeline") != "image" or r["config"].get("profile") != profile:
-            continue
-        if any(r["config"].get(k, v) != v for k, v in protocol.items()):
-            continue
-        objective = objective_of(r["config"])
-        if objective is None:
+    for r in _protocol_runs(records, profile, _NOT_PROTOCOL):
+        if objective_of(r["config"]) is None:
             label, spec, temperature = "untrained", "", None
         else:
             temperature = r["config"].get("temperature", default_t)
-            spec = str(objective)
-            label = config_label(objective.label() + (" annealed" if r["config"].get("anneal_beta") else ""),
-                                 temperature, default_t)
+            spec = str(objective_of(r["config"]))
+            label = config_label(label_of(r["config"]), temperature, default_t)
         out.append(Score("image", r["config"]["dataset_label"], label, r["seed"], r["metrics"]["linear_top1"],
                          protocol_of(r), spec, temperature))
+    return out
+
+
+def curve_scores(records: list[dict[str, Any]]) -> list[CurveScore]:
+    """The robustness curves' image points (issue 40): linear-probe top-1 of every quick-profile run at its
+    protocol but for batch, learning rate, epochs and temperature; one point per epoch it was scored after
+    (``linear_top1_at``, written by ``--eval-at``), or its final score at its length when it has none.
+    """
+    from image.config import PROFILES
+
+    default_t = PROFILES["quick"].temperature
+    out = []
+    for r in _protocol_runs(records, "quick", (*_NOT_PROTOCOL, *_CURVE_AXES)):
+        config, metrics = r["config"], r["metrics"]
+        objective = objective_of(config)
+        spec, temperature = ("", None) if objective is None else (str(objective), config.get("temperature", default_t))
+        length = config["epochs"]
+        points = metrics.get("linear_top1_at") or {str(length): metrics["linear_top1"]}
+        out.extend(CurveScore("image", config["dataset_label"], spec, temperature, config["batch_size"], length,
+                              int(at), r["seed"], value, protocol_of(r)) for at, value in points.items())
     return out

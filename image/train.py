@@ -28,9 +28,10 @@ from common.objectives import Objective, build, check_negatives
 from common.resume import resume_checkpoint
 from common.seed import seed_everything
 from common.settings import check_device
-from image.config import RUNTIME_FIELDS, ImageConfig, check_anneal
+from image.config import ImageConfig, check_anneal
 from image.data import ImageData, SimCLRAugment
 from image.model import SimCLRModel
+from image.report import run_settings
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -194,24 +195,35 @@ def pretrain(
     stop_after: int | None = None,
     progress: bool = True,
     anneal_beta: bool = False,
+    eval_at: tuple[int, ...] = (),
+    score: Callable[[nn.Module], dict[str, float]] | None = None,
 ) -> dict[str, Any]:
     """Pretrain (or continue) in ``run_dir``; returns the last checkpoint dict.
 
     A checkpoint is written atomically after every epoch. With ``resume`` an existing
-    checkpoint is continued (its settings must match, runtime flags aside); without it an
-    existing checkpoint is an error, so a finished run is never overwritten by accident.
-    ``stop_after`` returns after that epoch, to split a long run over several jobs.
+    checkpoint is continued (its settings must match, runtime flags aside: ``image.report.run_settings``, the same
+    identity the records use); without it an existing checkpoint is an error, so a finished run is never
+    overwritten by accident. ``stop_after`` returns after that epoch, to split a long run over several jobs.
     ``anneal_beta`` steps the objective's beta down to 0 (the released code's "down" schedule).
+
+    After each epoch of ``eval_at`` before the last, rank 0 also scores the encoder with ``score`` and keeps the
+    result in that epoch's history entry (``scored``), so a resumed run still has it. Scoring draws no random
+    numbers of the training's (shuffling and augmentation are re-seeded every epoch), so the final model is the same
+    with or without it.
     """
     check_anneal(objective, anneal_beta)
+    if eval_at and score is None:
+        raise ValueError("eval_at needs a score function")
     device = resolve_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     path = run_dir / CHECKPOINT
-    config = {**dataclasses.asdict(cfg), "objective": objective.to_dict(), "anneal_beta": anneal_beta}
+    config = {**dataclasses.asdict(cfg), "objective": objective.to_dict(), "anneal_beta": anneal_beta,
+              **({"eval_at": sorted(eval_at)} if eval_at else {})}
     if path.exists() and not resume:
         raise UserError(f"{path} exists; pass --resume to continue it, or choose another --out-dir")
-    state = resume_checkpoint(path, config, runtime=RUNTIME_FIELDS, required=("model", "optimizer", "epoch", "history"))
+    state = resume_checkpoint(path, run_settings(config), upgrade=run_settings,
+                              required=("model", "optimizer", "epoch", "history"))
     with distributed_from_env(device) as (rank, world):
         if cfg.batch_size % world:
             raise UserError(f"batch_size {cfg.batch_size} is not divisible by the {world} ranks")
@@ -266,13 +278,15 @@ def pretrain(
                 {"epoch": epoch, "loss": total.item() / steps, "beta": beta, "seconds": seconds,
                  "images_per_s": steps * cfg.batch_size / seconds, "peak_memory_mb": _peak_memory_mb(device)}
             )
+            if score is not None and epoch in eval_at and epoch < cfg.epochs and rank == 0:
+                history[-1]["scored"] = score(model.encoder)
             state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
                      "config": config, "history": history}
             if rank == 0:
                 save_checkpoint(path, state)
                 if progress:
                     print(f"epoch {epoch}: loss {history[-1]['loss']:.4f}, {history[-1]['images_per_s']:.0f} images/s, "
-                          f"{seconds:.1f} s, {loss_fn.objective}", flush=True)
+                          f"{seconds:.1f} s, {loss_fn.objective.label()}", flush=True)
             if world > 1:
                 dist.barrier()
     return state

@@ -1,4 +1,5 @@
-"""Command line, run for real in a subprocess: errors exit 2 in one line; a tiny ``run`` writes records."""
+"""Command line, run for real in a subprocess: errors exit 2 in one line; a tiny ``run`` writes records, scores
+along the way with ``--eval-at``, and records under the keys ``image.run.planned_keys`` predicts."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from common.errors import UserError
 from common.paths import REPO_ROOT
 from image.__main__ import main
 from image.config import ImageConfig
+from image.run import planned_keys, record_key
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -64,15 +66,53 @@ def test_tiny_run_writes_one_record_per_method_and_a_table(jpeg_data: Path, tmp_
     assert lines[1]["config"]["objective"] == {"name": "ntxent", "params": {}} and lines[2]["config"]["dataset_label"] == "CIFAR-10 (JPEG q75)"
     for record in lines:
         assert 0 <= record["metrics"]["knn_top1"] <= 100 and 0 <= record["metrics"]["linear_top1"] <= 100
-    assert "| hard-beta=0.5 | hard:beta=0.5,tau_plus=0.1 |" in result.stdout
+    assert "| hard beta=0.5 | hard:beta=0.5,tau_plus=0.1 |" in result.stdout  # the registry's label, then the spec
+    assert "epoch 1: loss" in result.stdout and result.stdout.count(", hard beta=0.5\n") == 1
     checkpoints = sorted(p.parent.name for p in (tmp_path / "runs").rglob("checkpoint.pt"))
     assert checkpoints == ["hard-beta=0.5", "simclr"]
     # The same command again finds the recorded runs: no training, no evaluation, no duplicate records.
     again = _cli("run", "--objective", "plain", "--records", str(records), "--out-dir", str(tmp_path / "runs"),
                  *settings, env=env)
     assert again.returncode == 0, again.stderr
-    assert "epoch 1:" not in again.stdout and "| simclr |" in again.stdout
+    assert "epoch 1:" not in again.stdout and "| ntxent |" in again.stdout
     assert len(records.read_text().splitlines()) == 3
+
+
+def test_eval_at_scores_along_the_way_without_changing_the_run(jpeg_data: Path, tmp_path: Path) -> None:
+    """``--eval-at`` adds the scores after the listed epochs (and the last) and is a run of its own; the final
+    scores equal those of the same run without it, and planned_keys names exactly the keys each command records."""
+    records, runs = tmp_path / "records.jsonl", tmp_path / "runs"
+    settings = ["--objective", "simclr", "--records", str(records), "--out-dir", str(runs), "--width", "4",
+                "--epochs", "2", "--batch-size", "8", "--train-per-class", "0", "--knn-k", "5", "--linear-epochs", "2",
+                "--threads", "1"]
+    env = {"DATA_DIR": str(jpeg_data), "HARDNEG_CACHE": os.environ["HARDNEG_CACHE"]}
+    plain = _cli("run", *settings, env=env)
+    assert plain.returncode == 0, plain.stderr
+    scored = _cli("run", *settings, "--eval-at", "1", env=env)
+    assert scored.returncode == 0, scored.stderr
+    lines = [json.loads(line) for line in records.read_text().splitlines()]
+    # the random-init encoder does not train: the plain command's record serves both
+    assert [(r["config"]["method"], r["config"].get("eval_at")) for r in lines] == [
+        ("random-init", None), ("simclr", None), ("simclr", [1])]
+    untrained, final, along = (r["metrics"] for r in lines)
+    assert "linear_top1_at" not in final and "linear_top1_at" not in untrained
+    assert set(along["linear_top1_at"]) == set(along["knn_top1_at"]) == {"1", "2"}
+    assert along["linear_top1_at"]["2"] == along["linear_top1"] and along["knn_top1_at"]["2"] == along["knn_top1"]
+    assert (along["linear_top1"], along["knn_top1"]) == (final["linear_top1"], final["knn_top1"])
+    assert all(0 <= v <= 100 for v in [*along["linear_top1_at"].values(), *along["knn_top1_at"].values()])
+    keys = [record_key(r["config"]) for r in lines]
+    assert planned_keys(["run", *settings]) == keys[:2]
+    assert planned_keys(["run", *settings, "--eval-at", "1"]) == [keys[0], keys[2]]
+    assert planned_keys(["knn", "--random-init"]) is None
+    # nothing left to do: the same command again trains nothing and records nothing
+    again = _cli("run", *settings, "--eval-at", "1", env=env)
+    assert again.returncode == 0 and "epoch 1:" not in again.stdout and len(records.read_text().splitlines()) == 3
+
+
+def test_eval_at_outside_the_run_is_a_user_error() -> None:
+    for epochs, message in (("3", r"--eval-at epochs must lie in \[1, 2\]"), ("0", "must be >= 1")):
+        with pytest.raises(UserError, match=message):
+            main(["run", "--epochs", "2", "--eval-at", epochs])
 
 
 def test_torchrun_two_ranks_write_each_record_once(jpeg_data: Path, tmp_path: Path) -> None:
@@ -90,4 +130,4 @@ def test_torchrun_two_ranks_write_each_record_once(jpeg_data: Path, tmp_path: Pa
     assert [r["config"]["method"] for r in lines] == ["random-init", "simclr"]
     assert lines[1]["metrics"]["ranks"] == 2 and len(lines[1]["metrics"]["epoch_s"]) == 2
     assert lines[1]["command"].startswith("torchrun --nnodes 1 --nproc_per_node 2 -m image run --objective simclr")
-    assert result.stdout.count("| simclr |") == 1
+    assert result.stdout.count("| ntxent |") == 1
