@@ -11,7 +11,7 @@ import pytest
 from benchmarks import robustness as rb
 from benchmarks import robustness_cells as rc
 from benchmarks import robustness_page, stage1
-from benchmarks.harness import _graph_runs, _image_runs
+from benchmarks.harness import _image_runs
 from benchmarks.leaderboard_cells import run_cells
 from benchmarks.suites import BASELINE, STAGE1_SEEDS, Config, configuration, profile_temperature, sweeps
 from common.protocols import PROTOCOL
@@ -120,12 +120,12 @@ def test_a_cell_that_is_a_stage1_cell_has_the_same_resume_identity():
     assert planned == _image_runs(list(stage1_argv))[0]
     other, _ = _image_runs(list(suite["robustness/image/ntxent@t=0.2/batch=64/seed=1"].argv[1:]))
     assert set(other).isdisjoint(planned)
-    # graph's resume key leaves --eval-at out: the 200-epoch run at batch 128 is stage 1's (its length axis waits
-    # for a run with the intermediate scores, see the module's docstring)
-    graph = _graph_runs(list(suite["robustness/graph/MUTAG/ntxent@t=0.2/batch=128"].argv[1:]))[0]
-    assert graph == _graph_runs(list(run_cells("graph", "MUTAG", config, STAGE1_SEEDS["graph"], "k")[0].argv[1:]))[0]
-    assert len(graph) == 2 * 10  # the untrained encoder and NT-Xent, repeats 0-9
-    # a sentence cell's flags parse with the pipeline's own parser, to the declared settings
+    # graph and sentence commands parse with the pipelines' own parsers, to the declared settings
+    from graph.__main__ import parse_args
+
+    args = parse_args(list(suite["robustness/graph/MUTAG/ntxent@t=0.2/batch=256"].argv[1:]))
+    assert (args.settings.batch_size, args.settings.lr, args.settings.epochs) == (256, 1e-3 * math.sqrt(2), 200)
+    assert args.settings.repeats == len(STAGE1_SEEDS["graph"]) and args.seed == STAGE1_SEEDS["graph"][0]
     from sentence.__main__ import build_parser
 
     args = build_parser().parse_args(list(suite["robustness/sentence/ntxent@t=0.2/batch=800/seed=0"].argv[1:]))
@@ -209,3 +209,17 @@ def test_profile_temperatures_are_left_off_the_command():
     config = rc.suite_cells([rb.Cell("sentence", None, "ntxent", profile_temperature("sentence"), 400, 2e-3, 800,
                                      (800,), (0,))])[0]
     assert "--temperature" not in config.argv and config.key == "robustness/sentence/ntxent@t=0.1/batch=400/seed=0"
+
+
+def test_points_reads_every_pipelines_curves(monkeypatch):
+    import graph.report
+    import image.report
+    import sentence.report
+
+    cells = rb.declared_cells(*_arms())
+    curves = _curves(cells, lambda c, s, at: float(s))
+    for module in (image.report, sentence.report, graph.report):
+        name = module.__name__.split(".")[0]
+        mine = [c for c in curves if c.modality == name]
+        monkeypatch.setattr(module, "curve_scores", lambda records, mine=mine: mine, raising=False)
+    assert rc.points([]) == rc.points_from(curves) and {k[0] for k in rc.points([])} == {"image", "graph", "sentence"}
