@@ -28,6 +28,7 @@ from common.seed import seed_everything
 from sentence.config import SentenceConfig
 from sentence.corpus import Corpus
 from sentence.encoders import load_minilm
+from sentence.identity import FINETUNE_RUNTIME, identity, row_id
 
 _REQUIRED = ("kind", "model", "optimizer", "step", "config", "done", "curve")
 MIN_WORDS = 4  # very short lines (headings, "Yes.") make trivial pairs
@@ -84,20 +85,14 @@ def floor_fraction(anchors: Tensor, positives: Tensor, scale: float, tau_plus: f
     return float((estimate <= (1 - tau_plus) * math.exp(-scale)).double().mean())
 
 
-#: settings a resumed run may change: the step count may grow, the curve's window only regroups the record
-_RUNTIME = ("finetune.steps", "finetune.curve_every")
-
-
-def identity(config: SentenceConfig, objective: Objective) -> dict[str, Any]:
-    """The settings a checkpoint is written with and a resume must share (``common.resume.resume_checkpoint``):
-    seed, objective, the corpus (which pairs) and the fine-tune settings."""
-    settings = config.to_dict()
-    return {"seed": config.seed, "objective": objective.to_dict(), "corpus": settings["corpus"],
-            "finetune": settings["finetune"]}
+def checkpoint_identity(config: SentenceConfig, objective: Objective) -> dict[str, Any]:
+    """The checkpoint's ``config``: the pipeline's one identity (``sentence.identity``) of this fine-tune; a resume
+    must share all of it but :data:`sentence.identity.FINETUNE_RUNTIME` (seed, objective, corpus, fine-tune settings)."""
+    return identity({"row": row_id("minilm", objective), "settings": config.to_dict()})
 
 
 def _upgrade(saved: dict[str, Any]) -> dict[str, Any]:
-    """A checkpoint's identity as :func:`identity` writes it; checkpoints from before ``--objective`` name a variant."""
+    """The objective of a checkpoint from before ``--objective``, which names a variant (its settings as they were)."""
     from common.records import legacy_objective
 
     if "variant" not in saved:
@@ -112,9 +107,9 @@ def finetune(config: SentenceConfig, objective: Objective, corpus: Corpus, check
     from tqdm import tqdm
 
     fc, arguments = config.finetune, objective.arguments()
-    settings = identity(config, objective)
-    state = resume_checkpoint(checkpoint_path, settings, runtime=_RUNTIME, required=_REQUIRED,
-                              upgrade=_upgrade)  # refused before loading
+    settings = checkpoint_identity(config, objective)
+    state = resume_checkpoint(checkpoint_path, settings, runtime=FINETUNE_RUNTIME, required=_REQUIRED,
+                              upgrade=identity)  # refused before loading
     if state is not None and state["step"] > fc.steps:
         raise UserError(f"{checkpoint_path} has {state['step']} steps, more than the {fc.steps} asked for; "
                         "use another output path")
@@ -178,7 +173,7 @@ def curve_metrics(state: dict[str, Any]) -> dict[str, Any]:
 
 def objective_of(state: dict[str, Any]) -> Objective:
     """The objective a fine-tune checkpoint was trained with (an older one names its variant)."""
-    return from_dict(_upgrade(state["config"])["objective"])
+    return from_dict(state["objective"] if "objective" in state else _upgrade(state["config"])["objective"])
 
 
 def load_finetuned(state: dict[str, Any]):

@@ -16,12 +16,14 @@ import json
 import math
 import statistics
 from collections import defaultdict
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
 from common.protocols import protocol_of
 from common.records import NUMBER
-from common.stats import PairedDelta, Score, config_label, format_delta, holm, paired_delta
+from common.stats import CurveScore, PairedDelta, Score, config_label, format_delta, holm, paired_delta
+from sentence.identity import row_of
 
 #: What a sentence record must hold to be resumed or tabulated (``common.records.read_records``).
 RECORD_NEEDS = {"sentence": {"config.profile": str, "config.row": str, "seed": int, "wall_time_s": NUMBER}}
@@ -33,13 +35,6 @@ ALL_TASKS = ("MR", "CR", "SUBJ", "MPQA", "TREC", "MRPC")
 QUICK_THOUGHT = ("qt-plain", "qt-debiased", "qt-hard")
 #: The fine-tunes in the order the table shows them first (any other objective's row follows, by name).
 FINETUNES = ("minilm-plain", "minilm-hard-tau_plus=0", "minilm-debiased", "minilm-hardness", "minilm-hardness-alpha=5")
-ROW_NAMES = {
-    "random": "random encoder (quick-thought, untrained)",
-    "qt-plain": "quick-thought, plain",
-    "qt-debiased": "quick-thought, debiased",
-    "qt-hard": "quick-thought, hard",
-    "minilm": "all-MiniLM-L6-v2 as shipped",
-}
 #: block -> (its rows in order, the reference row, the baseline of the variants)
 BLOCKS = {
     "quick-thought": (("random", *QUICK_THOUGHT), "random", "qt-plain"),
@@ -57,6 +52,7 @@ class Row:
     seeds: list[int]
     scores: dict[str, list[float]]  # column -> one value per seed (nan where absent)
     average: dict[int, float]  # seed -> mean accuracy over the tasks
+    name: str = ""  # what a reader sees (:func:`row_label`)
     tasks: tuple[str, ...] = ALL_TASKS
     finetune_steps: tuple[int, ...] = ()  # the fine-tune step counts of the seeds (one value unless mixed)
     vs_plain: PairedDelta | None = None
@@ -70,40 +66,39 @@ class Row:
     eval_s: float | None = None
 
     @property
-    def name(self) -> str:
-        return row_name(self.row)
-
-    @property
     def setting(self) -> str:
         """The profile, and the task list where it is not all six: ``quick``, ``quick, CR+MPQA+TREC``."""
         return setting_label(self.profile, self.tasks)
 
 
-def row_name(row: str) -> str:
-    """The table's name of a row: fine-tunes by their objective's label (``MiniLM fine-tuned, hard tau_plus=0``)."""
-    if row.startswith("minilm-"):
-        return f"MiniLM fine-tuned, {row.removeprefix('minilm-').replace('-', ' ', 1)}"
-    return ROW_NAMES.get(row, row)
+#: The rows that ran no objective, by name.
+FIXED_NAMES = {"random": "random encoder (quick-thought, untrained)", "minilm": "all-MiniLM-L6-v2 as shipped"}
+ENCODERS = {"qt": "quick-thought", "minilm": "MiniLM fine-tuned"}
 
 
-def row_of(config: dict[str, Any]) -> str:
-    """A record's row: quick-thought and fine-tune rows named by the objective they ran (``qt-hard``,
-    ``minilm-hard-tau_plus=0``), whatever an older record stored; the others (random, minilm) as stored."""
+def row_label(config: dict[str, Any]) -> str:
+    """What a reader sees for a record's row, on the page and in log lines: the encoder and its objective's registry
+    label (``quick-thought, hard beta=2``; ``MiniLM fine-tuned, hard tau_plus=0``); the row id for a record that
+    names no objective."""
     from common.objectives import from_dict
-    from sentence.config import objective_tag
 
-    row = str(config.get("row", ""))
-    if config.get("objective") and row.startswith(("qt-", "minilm-")):
-        return row.split("-")[0] + "-" + objective_tag(from_dict(config["objective"]))
-    return row
+    row = row_of(config)
+    prefix = row.split("-")[0]
+    if config.get("objective") and prefix in ENCODERS and row != prefix:
+        return f"{ENCODERS[prefix]}, {from_dict(config['objective']).label()}"
+    return FIXED_NAMES.get(row, row)
 
 
-def identity(config: dict[str, Any]) -> str:
-    """The one identity of a sentence run (a finished record with it is not run again): its row (by objective),
-    settings (seed and profile included), tasks and evaluator. Checkpoints carry theirs (``sentence.train``,
-    ``sentence.finetune``: ``identity``)."""
-    return json.dumps([row_of(config), config.get("settings"), config.get("tasks"), config.get("evaluator")],
-                      sort_keys=True)
+# harness: removed when benchmarks/harness.py uses sentence.run.planned_keys
+def identity(config: dict[str, Any]) -> Hashable:
+    from sentence.run import record_key
+
+    return record_key(config)
+
+
+def average(metrics: dict[str, Any], tasks: tuple[str, ...] = ALL_TASKS) -> float:
+    """The score a row's verdicts and the leaderboard read: the mean accuracy over ``tasks`` (MRPC by accuracy)."""
+    return statistics.fmean(metrics[c] for c in _averaged(tasks))
 
 
 def setting_label(profile: str, tasks: tuple[str, ...]) -> str:
@@ -141,7 +136,6 @@ def rows(records: list[dict[str, Any]]) -> list[Row]:
     out: list[Row] = []
     # the six tasks first, then the subsets
     for profile, tasks in sorted({key[:2] for key in latest}, key=lambda k: (k[0], k[1] != ALL_TASKS, k[1])):
-        averaged = _averaged(tasks)
         present = {key[2] for key in latest if key[:2] == (profile, tasks)}
         for block, (names, reference, plain) in BLOCKS.items():
             if block == "fine-tune":  # every objective fine-tuned, the usual ones first
@@ -157,8 +151,8 @@ def rows(records: list[dict[str, Any]]) -> list[Row]:
                                 if "settings" in by_seed[s]["config"]}) if name.startswith("minilm-") else []
                 row = Row(block, name, profile, seeds,
                           {c: [m.get(c, math.nan) for m in metrics] for c in COLUMNS},
-                          {s: statistics.fmean(by_seed[s]["metrics"][c] for c in averaged) for s in seeds},
-                          tasks=tasks, finetune_steps=tuple(steps),
+                          {s: average(by_seed[s]["metrics"], tasks) for s in seeds},
+                          name=row_label(by_seed[seeds[-1]]["config"]), tasks=tasks, finetune_steps=tuple(steps),
                           loss_first=_mean([m.get("loss_first") for m in metrics]),
                           loss_last=_mean([m.get("loss_last") for m in metrics]),
                           floor_fraction=_mean([m.get("floor_fraction") for m in metrics]),
@@ -226,7 +220,16 @@ def markdown_table(table_rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-TRANSFER = ("MR", "CR", "SUBJ", "MPQA", "TREC", "MRPC_acc")
+DATASET = "6 transfer tasks"  # what the leaderboard calls the six-task average
+
+
+def _comparable(record: dict[str, Any], profile: str) -> bool:
+    """A sentence record of ``profile`` and the current evaluator that holds all six tasks' accuracies."""
+    from sentence.senteval import EVALUATOR
+
+    config = record.get("config", {})
+    return (record.get("pipeline") == "sentence" and config.get("profile") == profile
+            and config.get("evaluator") == EVALUATOR and all(c in record["metrics"] for c in AVERAGED))
 
 
 def scores(records: list[dict[str, Any]], profile: str = "quick") -> list[Score]:
@@ -237,7 +240,6 @@ def scores(records: list[dict[str, Any]], profile: str = "quick") -> list[Score]
 
     from common.objectives import from_dict, parse_objective
     from sentence.config import PROFILES
-    from sentence.senteval import EVALUATOR
 
     profile_train = dataclasses.asdict(PROFILES[profile].train)
     default_t = profile_train.pop("temperature")
@@ -245,8 +247,7 @@ def scores(records: list[dict[str, Any]], profile: str = "quick") -> list[Score]
     out = []
     for r in records:
         config = r.get("config", {})
-        if (r.get("pipeline") != "sentence" or config.get("profile") != profile or config.get("evaluator") != EVALUATOR
-                or not all(t in r["metrics"] for t in TRANSFER)):
+        if not _comparable(r, profile):
             continue
         if config.get("row") == "random":
             label, spec, temperature = "untrained", "", None
@@ -261,8 +262,44 @@ def scores(records: list[dict[str, Any]], profile: str = "quick") -> list[Score]
             label = config_label(objective.label(), temperature, default_t)
         else:
             continue
-        out.append(Score("sentence", "6 transfer tasks", label, r["seed"], sum(r["metrics"][t] for t in TRANSFER) / 6,
-                         protocol_of(r), spec, temperature))
+        out.append(Score("sentence", DATASET, label, r["seed"], average(r["metrics"]), protocol_of(r), spec, temperature))
+    return out
+
+
+#: Training settings a robustness curve varies (issue 40), and those that only schedule validation and checkpoints.
+CURVE_VARIED = ("batch_size", "lr", "steps", "temperature")
+SCHEDULE = ("eval_every", "checkpoint_every", "val_batches")
+
+
+def curve_scores(records: list[dict[str, Any]], profile: str = "quick") -> list[CurveScore]:
+    """Robustness-curve points of the quick-thought rows of ``profile``: one per entry of ``metrics["avg_at"]`` (a
+    run with ``--eval-at``), else one at its last step; each the six-task average the leaderboard reads.
+
+    Only runs whose settings are the profile's but for :data:`CURVE_VARIED` count (corpus, model, evaluation and the
+    rest of training equal; seed and the validation/checkpoint schedule are free): anything else changed is
+    another protocol.
+    """
+    from common.objectives import from_dict
+    from sentence.config import PROFILES
+
+    def fixed(settings: dict[str, Any]) -> dict[str, Any]:
+        train = {k: v for k, v in settings.get("train", {}).items() if k not in CURVE_VARIED + SCHEDULE}
+        return {"corpus": settings.get("corpus"), "model": settings.get("model"), "eval": settings.get("eval"),
+                "train": train}
+
+    expected = fixed(json.loads(json.dumps(PROFILES[profile].to_dict())))  # tuples as a record stores them
+    out = []
+    for r in records:
+        config = r.get("config", {})
+        settings = config.get("settings")
+        if (not _comparable(r, profile) or not str(config.get("row", "")).startswith("qt-") or "objective" not in config
+                or not isinstance(settings, dict) or fixed(settings) != expected):
+            continue
+        train = settings["train"]
+        at = r["metrics"].get("avg_at") or {str(train["steps"]): average(r["metrics"])}
+        for step, value in sorted(at.items(), key=lambda item: int(item[0])):
+            out.append(CurveScore("sentence", DATASET, str(from_dict(config["objective"])), train["temperature"],
+                                  train["batch_size"], train["steps"], int(step), r["seed"], value, protocol_of(r)))
     return out
 
 
@@ -271,12 +308,12 @@ def loss_curves(records: list[dict[str, Any]]) -> list[str]:
     from sentence.senteval import EVALUATOR
 
     lines = []
-    for (profile, tasks, name), by_seed in _latest_per_seed(records, EVALUATOR).items():
+    for (profile, tasks, _), by_seed in _latest_per_seed(records, EVALUATOR).items():
         for seed, r in sorted(by_seed.items()):
             curve = r["metrics"].get("loss_curve")
             if curve:
                 points = ", ".join(f"{c['step']}: {c['loss']:.3f}" for c in curve)
-                lines.append(f"- {setting_label(profile, tasks)}, {row_name(name)}, seed {seed}: {points}")
+                lines.append(f"- {setting_label(profile, tasks)}, {row_label(r['config'])}, seed {seed}: {points}")
     return sorted(lines)
 
 

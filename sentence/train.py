@@ -22,8 +22,9 @@ from common.errors import UserError
 from common.objectives import Objective, ObjectiveLoss, build, check_negatives
 from common.resume import resume_checkpoint
 from common.seed import seed_everything
-from sentence.config import SentenceConfig, objective_tag
+from sentence.config import SentenceConfig
 from sentence.corpus import Corpus
+from sentence.identity import QUICK_THOUGHT_RUNTIME, identity, row_id
 from sentence.model import QuickThought, gather_padded
 
 _REQUIRED = ("kind", "model", "optimizer", "step", "config", "objective", "generator", "tokenizer_json", "history", "done")
@@ -107,7 +108,7 @@ def _state(model: QuickThought, optimizer: torch.optim.Optimizer, step: int, con
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "step": step,
-        "config": _identity(config, objective),
+        "config": checkpoint_identity(config, objective),
         "objective": objective.to_dict(),
         "generator": generator.get_state(),
         "torch_rng": torch.get_rng_state(),
@@ -118,13 +119,15 @@ def _state(model: QuickThought, optimizer: torch.optim.Optimizer, step: int, con
     }
 
 
-# Settings a resume may change: the schedule, and the sections other commands use.
-_RUNTIME = ("train.steps", "train.eval_every", "train.checkpoint_every", "eval", "finetune", "profile")
+def checkpoint_identity(config: SentenceConfig, objective: Objective) -> dict[str, Any]:
+    """The checkpoint's ``config``: the pipeline's one identity (``sentence.identity``) of this training, compared
+    on resume."""
+    return identity({"row": row_id("qt", objective), "settings": config.to_dict()})
 
 
-def _identity(config: SentenceConfig, objective: Objective) -> dict[str, Any]:
-    """The checkpoint's ``config``: the settings and the objective, compared on resume."""
-    return {**config.to_dict(), "objective": objective.to_dict()}
+def snapshot_path(checkpoint_path: Path, step: int) -> Path:
+    """Where the weights after ``step`` are kept for ``--eval-at`` (beside the checkpoint: ``qt-hard-seed0-step200.pt``)."""
+    return checkpoint_path.with_name(f"{checkpoint_path.stem}-step{step}{checkpoint_path.suffix}")
 
 
 def train(
@@ -134,12 +137,14 @@ def train(
     checkpoint_path: Path,
     *,
     progress: bool = True,
+    snapshots: tuple[int, ...] = (),
 ) -> dict[str, Any]:
     """Train (or resume) one quick-thought model; returns the final checkpoint state.
 
     The checkpoint is written atomically every ``checkpoint_every`` steps and at the end, so an
     interrupted run continues from its last save with the same batches and the same result.
-    Raising ``steps`` and running again continues a finished run.
+    Raising ``steps`` and running again continues a finished run. After each step of ``snapshots`` the
+    state is also written to :func:`snapshot_path` (a checkpoint of its own, for scoring the encoder then).
     """
     from tqdm import tqdm
 
@@ -154,7 +159,8 @@ def train(
     optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr)
     generator = torch.Generator().manual_seed(config.seed)
     step, history, wall = 0, [], 0.0
-    state = resume_checkpoint(checkpoint_path, _identity(config, objective), runtime=_RUNTIME, required=_REQUIRED)
+    state = resume_checkpoint(checkpoint_path, checkpoint_identity(config, objective), runtime=QUICK_THOUGHT_RUNTIME,
+                              required=_REQUIRED, upgrade=identity)
     if state is not None:
         if state["tokenizer_json"] != corpus.tokenizer_json:
             raise UserError(f"checkpoint {checkpoint_path} uses another vocabulary than the cached corpus; delete it")
@@ -170,7 +176,7 @@ def train(
         raise UserError(f"training books hold {len(index)} sentences, fewer than one batch of {tc.batch_size}")
     model.train()
     started = time.perf_counter() - wall
-    bar = tqdm(total=tc.steps, initial=step, desc=f"quick-thought {objective_tag(objective)}", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=tc.steps, initial=step, desc=f"quick-thought {objective.label()}", disable=not progress, dynamic_ncols=True)
     while step < tc.steps:
         start = int(torch.randint(len(index) - tc.batch_size + 1, (1,), generator=generator))
         tokens, lengths, book_ids = _batch(corpus, index, books, start, tc.batch_size, tc.max_tokens)
@@ -187,10 +193,14 @@ def train(
             history.append({"step": step, "loss": loss.item(), **metrics})
             bar.write(f"step {step}: loss {loss.item():.4f}, val neighbour acc {metrics['val_neighbour_acc']:.4f} "
                       f"(chance {metrics['val_neighbour_chance']:.4f})")
-        if step % tc.checkpoint_every == 0 or step == tc.steps:
+        save = step % tc.checkpoint_every == 0 or step == tc.steps
+        if save or step in snapshots:
             state = _state(model, optimizer, step, config, objective, generator, corpus, history,
                            step >= tc.steps, time.perf_counter() - started)
-            save_checkpoint(checkpoint_path, state)
+            if step in snapshots:
+                save_checkpoint(snapshot_path(checkpoint_path, step), state)
+            if save:
+                save_checkpoint(checkpoint_path, state)
     bar.close()
     return state
 
@@ -198,7 +208,7 @@ def train(
 def load_trained(checkpoint_path: Path) -> tuple[QuickThought, dict[str, Any]]:
     """A trained model and its checkpoint state (for evaluation)."""
     state = load_checkpoint(checkpoint_path, required=_REQUIRED)
-    model_cfg = state["config"]["model"]
+    model_cfg = identity(state["config"])["settings"]["model"]
     from tokenizers import Tokenizer
 
     vocab = Tokenizer.from_str(state["tokenizer_json"]).get_vocab_size()

@@ -65,5 +65,5 @@ def test_run_trains_evaluates_records_and_prints_its_table(tmp_path: Path, monke
             "--records", str(records), "--out-dir", str(tmp_path / "runs")]
     assert main(args) == 0
     assert [json.loads(line)["config"]["row"] for line in records.read_text().splitlines()] == ["qt-plain", "random"]
-    assert "| quick, TREC | quick-thought, plain | 0 |" in capsys.readouterr().out
-    assert main(args) == 0 and "qt-plain: already recorded" in capsys.readouterr().out  # resumes: nothing is redone
+    assert "| quick, TREC | quick-thought, ntxent | 0 |" in capsys.readouterr().out
+    assert main(args) == 0 and "quick-thought, ntxent, seed 0: already recorded" in capsys.readouterr().out  # no redo

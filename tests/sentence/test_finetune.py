@@ -87,10 +87,10 @@ def test_st_finetune_resume_refuses_a_changed_seed_or_setting_naming_them(tmp_pa
             "--no-eval", "--no-progress", "--out", str(out), "--records", str(tmp_path / "records.jsonl")]
     assert main([*base, "--steps", "1"]) == 0
     first = load_checkpoint(out)
-    assert first["step"] == 1 and first["config"]["seed"] == 0 and first["config"]["objective"]["params"]["tau_plus"] == 0.1
-    with pytest.raises(UserError, match=r"ft\.pt was written with other settings \(seed\)"):
+    assert first["step"] == 1 and first["config"]["settings"]["seed"] == 0 and first["objective"]["params"]["tau_plus"] == 0.1
+    with pytest.raises(UserError, match=r"ft\.pt was written with other settings \(settings\.seed\)"):
         main([*base, "--steps", "2", "--seed", "1"])
-    with pytest.raises(UserError, match=r"\(finetune\.lr, seed\)"):
+    with pytest.raises(UserError, match=r"\(settings\.finetune\.lr, settings\.seed\)"):
         main([*base, "--steps", "2", "--seed", "2", "--lr", "1e-4"])
     with pytest.raises(UserError, match=r"\(objective\)"):
         main([*base[:1], "--objective", "hard:tau_plus=0.1", *base[3:], "--steps", "2"])
