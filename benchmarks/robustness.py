@@ -109,15 +109,19 @@ def _profile_temperature(modality: str) -> float:
     return profile_temperature(modality)
 
 
+def hcl_arm(modality: str) -> Config:
+    """The one arm stage 1 does not choose: HCL hard at its paper default, at the profile's temperature."""
+    return Config("hard", HCL_PAPER, _profile_temperature(modality))
+
+
 def arms(column: Column, baseline: Config, families: Sequence[Config]) -> list[Config]:
     """NT-Xent first, then the two selected families, then HCL hard at its paper default (unless already one)."""
     if baseline.family != BASELINE:
         raise ValueError(f"the baseline of {column} must be the tuned {BASELINE}, got {baseline.family}")
     if len(families) != FAMILIES_PER_COLUMN:
         raise ValueError(f"{column}: stage 1's {FAMILIES_PER_COLUMN} strongest families are declared, got {len(families)}")
-    hcl = Config("hard", HCL_PAPER, _profile_temperature(column[0]))
     out: list[Config] = []
-    for config in (baseline, *families, hcl):
+    for config in (baseline, *families, hcl_arm(column[0])):
         if all((c.spec, c.temperature) != (config.spec, config.temperature) for c in out):
             out.append(config)
     return out
@@ -135,19 +139,29 @@ def declared_cells(baseline: Mapping[Column, Config], families: Mapping[Column, 
     if unknown:
         raise ValueError(f"a baseline and its families are declared together, for columns of {COLUMNS}: "
                          f"{sorted(map(str, unknown))}")
-    cells: list[Cell] = []
-    for column in (c for c in COLUMNS if c in baseline):
-        modality, dataset = column
-        lengths, profile = LENGTHS[modality], PROTOCOLS[modality]
-        for arm in arms(column, baseline[column], families[column]):
-            for batch in BATCHES[modality]:
-                length = run_length(modality, batch)
-                scored = lengths if batch == profile.batch and length == lengths[-1] else (length,)
-                cells.append(Cell(modality, dataset, arm.spec, arm.temperature, batch, scaled_lr(modality, batch),
-                                  length, scored, SEEDS[modality]))
-            if run_length(modality, profile.batch) != lengths[-1]:
-                cells.append(Cell(modality, dataset, arm.spec, arm.temperature, profile.batch, profile.lr,
-                                  lengths[-1], lengths, SEEDS[modality]))
+    return [cell for column in COLUMNS if column in baseline
+            for arm in arms(column, baseline[column], families[column]) for cell in _arm_cells(column, arm)]
+
+
+def fixed_cells(columns: Sequence[Column]) -> list[Cell]:
+    """The cells of :func:`hcl_arm` in ``columns``: the design fixes them whatever stage 1 selects, so they can run
+    while a column waits for its selections (they are that column's HCL cells of :func:`declared_cells`)."""
+    return [cell for column in columns for cell in _arm_cells(column, hcl_arm(column[0]))]
+
+
+def _arm_cells(column: Column, arm: Config) -> list[Cell]:
+    """One arm's runs in one column: each batch, and the length run where it is not one of those."""
+    modality, dataset = column
+    lengths, profile = LENGTHS[modality], PROTOCOLS[modality]
+    cells = []
+    for batch in BATCHES[modality]:
+        length = run_length(modality, batch)
+        scored = lengths if batch == profile.batch and length == lengths[-1] else (length,)
+        cells.append(Cell(modality, dataset, arm.spec, arm.temperature, batch, scaled_lr(modality, batch), length,
+                          scored, SEEDS[modality]))
+    if run_length(modality, profile.batch) != lengths[-1]:
+        cells.append(Cell(modality, dataset, arm.spec, arm.temperature, profile.batch, profile.lr, lengths[-1], lengths,
+                          SEEDS[modality]))
     return cells
 
 

@@ -1,6 +1,7 @@
 """Issue 40 wired to the records: the arms stage 1 selected (a rule in code), the pipeline commands that run the
 declared design (:func:`benchmarks.robustness.declared_cells`), and the recorded curve points keyed as
-:func:`benchmarks.robustness.analyse` reads them.
+:func:`benchmarks.robustness.analyse` reads them. A column whose stage 1 is not complete has no arms yet; only its
+HCL cells, which the design fixes whatever stage 1 selects (:func:`benchmarks.robustness.fixed_cells`), run meanwhile.
 
 A cell that is a stage-1 cell too is not run twice: its flags spell the profile's own values (batch, learning rate,
 length), so the pipeline's resume key (which the harness checks before starting it) finds the stage-1 run and
@@ -31,6 +32,7 @@ from benchmarks.robustness import (
     analyse,
     column_name,
     declared_cells,
+    fixed_cells,
     run_length,
 )
 from benchmarks.stage1 import UNTRAINED_KEY, Key, Selection, collect, key_of, selections, table
@@ -91,8 +93,9 @@ def plan(scores: list[Score]) -> Plan:
 
 
 def waiting_line(waiting: Mapping[Column, str]) -> str:
-    """One line: which columns have no arms yet, and why."""
-    return (f"{SUITE}: {len(waiting)} of {len(COLUMNS)} columns wait for stage 1, so they have no cells yet: "
+    """One line: which columns wait for stage 1, and why."""
+    return (f"{SUITE}: {len(waiting)} of {len(COLUMNS)} columns wait for stage 1, so only their HCL cells (fixed by "
+            "the design) are declared: "
             + "; ".join(f"{column_name(*c)}: {why}" for c, why in waiting.items()))
 
 
@@ -144,10 +147,10 @@ def committed_plan() -> Plan:
 
 
 def robustness_suite(profile: str) -> list[SuiteCell]:
-    """Issue 40's cells in the columns stage 1 has selected (each modality at its own protocol, whatever
-    ``profile`` says)."""
+    """Issue 40's cells in the columns stage 1 has selected, and the HCL cells of those still waiting (each modality
+    at its own protocol, whatever ``profile`` says)."""
     chosen = committed_plan()
-    return suite_cells(declared_cells(chosen.baseline, chosen.families))
+    return suite_cells([*declared_cells(chosen.baseline, chosen.families), *fixed_cells(list(chosen.waiting))])
 
 
 def points_from(curves: Sequence[CurveScore]) -> dict[ScoreKey, float]:

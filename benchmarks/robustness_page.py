@@ -39,7 +39,8 @@ def markdown(result: dict) -> str:
              f"Arms: {design['arms']}.", "", *design_section(design)]
     if result["waiting"]:
         lines += ["## Waiting for stage 1", "",
-                  "These columns have no arms yet, so nothing of theirs is declared or run:", "",
+                  "These columns wait for stage 1's selections: only their HCL cells (fixed by the design) run "
+                  "meanwhile, and nothing of theirs is analysed yet:", "",
                   *[f"- {w['name']}: {w['why']}." for w in result["waiting"]], ""]
     for column in result["columns"]:
         lines += [f"## {column['name']}", ""]

@@ -183,26 +183,36 @@ def test_the_json_round_trips_to_the_same_page_and_waiting_columns_keep_every_ve
     assert text.count("\n## ") == 3 and (tmp_path / "robustness.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_the_suite_before_any_selection_says_which_columns_wait(monkeypatch, capsys, tmp_path):
+def test_the_suite_before_any_selection_says_which_columns_wait_and_runs_only_the_fixed_hcl_arm(monkeypatch, capsys,
+                                                                                             tmp_path):
     from benchmarks.__main__ import main
 
     waiting = rc.plan([])
     assert set(waiting.waiting) == set(rb.COLUMNS) and not waiting.baseline
     monkeypatch.setattr(rc, "committed_plan", lambda: waiting)
     assert main(["run", "robustness", "--dry-run", "--records", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert "robustness-quick, shard 1/1: 0 cells" in out
-    assert rc.waiting_line(waiting.waiting).startswith("robustness: 5 of 5 columns wait for stage 1")
+    lines = capsys.readouterr().out.splitlines()
+    # HCL at its paper default: images 5 batches x 4 seeds + the 32-epoch run x 4; graphs 5 per data set (repeats
+    # 0-9 in one process); sentences 5 batches x 3 seeds
+    assert lines[0].startswith("robustness-quick, shard 1/1: 54 cells, 0 done, 54 to run")
+    assert all(f"/{rb.HCL_PAPER}@t=" in line for line in lines[1:])
+    assert rc.waiting_line(waiting.waiting).startswith("robustness: 5 of 5 columns wait for stage 1, so only their HCL")
 
     baseline, families = _arms()
     graph = ("graph", "MUTAG")
     monkeypatch.setattr(rc, "committed_plan", lambda: rc.Plan({graph: baseline[graph]}, {graph: families[graph]},
-                                                              {}, {}))
+                                                              {c: "why" for c in rb.COLUMNS if c != graph}, {}))
     assert main(["run", "robustness", "--dry-run", "--records", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("robustness-quick, shard 1/1: 20 cells, 0 done, 20 to run")
+    assert lines[0].startswith(f"robustness-quick, shard 1/1: {4 * 5 + 54 - 5} cells")
     assert any(line.startswith("  robustness/graph/MUTAG/ntxent@t=0.2/batch=512: python -m graph --dataset MUTAG")
                for line in lines)
+
+
+def test_the_fixed_cells_are_the_hcl_cells_a_selection_declares():
+    for column in rb.COLUMNS:
+        declared = rb.declared_cells({column: _arms()[0][column]}, {column: _arms()[1][column]})
+        assert rb.fixed_cells([column]) == [c for c in declared if c.spec == rb.HCL_PAPER]
 
 
 def test_profile_temperatures_are_left_off_the_command():
