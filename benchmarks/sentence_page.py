@@ -4,12 +4,16 @@ from ``sentence.report``)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from benchmarks.pages import provenance, write_page
 
+if TYPE_CHECKING:
+    from common.objectives import Objective
 
-def sentence_losses(records: list[dict], profile: str) -> dict[str, str]:
-    """Quick-thought method -> its loss settings as text, from the recorded objective.
+
+def _recorded_objectives(records: list[dict], profile: str) -> dict[str, Objective]:
+    """Quick-thought method (its row id) -> the objective its records ran, the defaults' first.
 
     Records from before the objective registry name the method (a registry alias or family: its
     spec) and, some of them, ``tau_plus`` and ``beta``.
@@ -25,12 +29,23 @@ def sentence_losses(records: list[dict], profile: str) -> dict[str, str]:
                 objectives[c["method"]] = from_dict(c["objective"])
             elif "tau_plus" in c:
                 objectives[c["method"]] = parse_objective(c["method"]).replace(tau_plus=c["tau_plus"], beta=c["beta"])
+    return objectives
+
+
+def sentence_losses(records: list[dict], profile: str) -> dict[str, str]:
+    """Quick-thought method (its row id) -> its loss settings as text, from the recorded objective."""
     losses = {}
-    for method, objective in objectives.items():
+    for method, objective in _recorded_objectives(records, profile).items():
         values = objective.arguments()
         hcl = {"tau_plus", "beta"} <= set(values)
         losses[method] = f"tau_plus={values['tau_plus']:g} beta={values['beta']:g}" if hcl else str(objective)
     return losses
+
+
+def _losses_line(records: list[dict], profile: str) -> str:
+    """The profile's quick-thought losses as the page shows them: each objective's registry label, its settings."""
+    losses = sentence_losses(records, profile)
+    return ", ".join(f"{o.label()} {losses[m]}" for m, o in _recorded_objectives(records, profile).items())
 
 
 def sentence_table(records: list[dict], out_dir: Path) -> Path | None:
@@ -66,7 +81,7 @@ def sentence_table(records: list[dict], out_dir: Path) -> Path | None:
         text += [f"Profile `{profile}`: quick-thought GRUs embedding {model['embed_dim']} / hidden {model['hidden_dim']}, "
                  f"{train['steps']} steps of {train['batch_size']} consecutive sentences (<= {train['max_tokens']} "
                  f"tokens), Adam lr {train['lr']}, temperature {train['temperature']}; "
-                 + ", ".join(f"{m} {loss}" for m, loss in sentence_losses(sentence, profile).items())
+                 + _losses_line(sentence, profile)
                  + ". Fine-tunes: " + "; ".join(
                      f"`{label}` {tune['steps']} steps of {tune['batch_size']} pairs, AdamW lr {tune['lr']}, scale "
                      f"{tune['scale']:g}, max {tune['max_seq_length']} tokens" for label, tune in sorted(tunes.items()))

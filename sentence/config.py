@@ -18,12 +18,13 @@ from common.settings import option
 
 #: The paper's three quick-thought runs; any registered objective runs by its spec (``--objective``).
 DEFAULT_OBJECTIVES = ("plain", "debiased", "hard")
-#: Display names of registry families in sentence tables (quick-thought's own loss is NT-Xent).
+#: Row ids of registry families (quick-thought's own loss, NT-Xent, has been ``qt-plain`` since the first records).
 ALIASES = {"ntxent": "plain"}
 
 
 def objective_tag(objective: Objective) -> str:
-    """Row and checkpoint name: ``plain``, ``hard``, ``hard-beta=2``."""
+    """The objective's part of a row id and a checkpoint's file name (``plain``, ``hard``, ``hard-beta=2``), and
+    only that: what a reader sees, on the page and in log lines, is ``Objective.label()``."""
     return objective.label(ALIASES).replace(" ", "-")
 
 TASKS = ("MR", "CR", "SUBJ", "MPQA", "TREC", "MRPC")
