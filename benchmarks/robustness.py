@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from benchmarks.suites import BASELINE, STAGE1_SEEDS, Config
+from benchmarks.suites import BASELINE, STAGE1_SEEDS, Config, profile_temperature
 from common.format import signed
 from common.stats import PairedDelta, ci95, holm_adjusted, paired_delta, t_threshold
 
@@ -71,11 +71,6 @@ def scaled_lr(modality: str, batch: int) -> float:
     return p.lr * math.sqrt(batch / p.batch)
 
 
-def image_lr(batch: int) -> float:
-    """Images: Adam 1e-3 at batch 128, times sqrt(batch / 128)."""
-    return scaled_lr("image", batch)
-
-
 def run_length(modality: str, batch: int) -> int:
     """The length of a run at ``batch`` that sees the profile's examples: epochs (image, graph) or steps (sentence)."""
     p = PROTOCOLS[modality]
@@ -103,15 +98,9 @@ class Cell(NamedTuple):
     seeds: tuple[int, ...]
 
 
-def _profile_temperature(modality: str) -> float:
-    from benchmarks.suites import profile_temperature
-
-    return profile_temperature(modality)
-
-
 def hcl_arm(modality: str) -> Config:
     """The one arm stage 1 does not choose: HCL hard at its paper default, at the profile's temperature."""
-    return Config("hard", HCL_PAPER, _profile_temperature(modality))
+    return Config("hard", HCL_PAPER, profile_temperature(modality))
 
 
 def arms(column: Column, baseline: Config, families: Sequence[Config]) -> list[Config]:
@@ -357,6 +346,3 @@ def describe(test: dict, alpha: float = ALPHA) -> str:
     rising = test["mean"] > 0
     verb = "grows" if rising == (what == "gain") else "shrinks"
     return f"{subject} {verb} by {abs(test['mean']):.2f} ± {test['se']:.2f} points {per} (Holm p = {test['p_holm']:.2g})"
-
-
-# --- page and plot ----------------------------------------------------------------------------------------------

@@ -64,7 +64,7 @@ def test_declared_cells():
         ("ntxent", 0.2), *((f.spec, f.temperature) for f in FAMILIES), (rb.HCL_PAPER, 0.5)]
     by_batch = {c.batch: c for c in image if c.length == 8}
     assert by_batch[512].lr == pytest.approx(2e-3) and by_batch[32].lr == pytest.approx(0.5e-3)
-    assert rb.image_lr(128) == 1e-3 and all(c.seeds == (0, 1, 2, 3) for c in image)
+    assert rb.scaled_lr("image", 128) == 1e-3 and all(c.seeds == (0, 1, 2, 3) for c in image)
     assert [c.scored_at for c in image if c.length == 32] == [(4, 8, 16, 32)] * 4
     graph = [c for c in cells if c.modality == "graph"]
     assert {c.dataset for c in graph} == {"PROTEINS", "IMDB-BINARY", "MUTAG"} and len(graph) == 3 * 4 * 5
