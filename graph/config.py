@@ -7,6 +7,7 @@ from typing import Any
 
 from common.objectives import Objective, from_dict, make_objective
 from common.settings import option
+from common.stats import config_label
 
 STAGED = ("MUTAG", "PTC_MR", "ENZYMES", "PROTEINS", "DD", "IMDB-BINARY", "IMDB-MULTI", "REDDIT-BINARY")
 
@@ -36,33 +37,20 @@ PROFILES = {
 }
 
 RELEASED_TAU_PLUS = 0.5  # the released graph code's value for every debiased/hard run
+#: The baseline every graph variant is paired with: InfoGraph, the JSD estimator with uniform negatives (``jsd``).
+INFOGRAPH = make_objective("jsd")
+UNTRAINED = "untrained"  # the label of the freshly initialised encoder's cells
 CONVENTIONS = ("paper", "reference")
 
 
 def reproduction_objectives(profile: Profile) -> list[Objective]:
     """The reproduction's grid: InfoGraph, then debiased and hard (the profile's betas) JSD in both conventions."""
-    grid = [make_objective("jsd")]
+    grid = [INFOGRAPH]
     for convention in CONVENTIONS:
         grid.append(make_objective("jsd", tau_plus=RELEASED_TAU_PLUS, convention=convention))
         grid += [make_objective("jsd", tau_plus=RELEASED_TAU_PLUS, beta=b, convention=convention)
                  for b in profile.betas]
     return grid
-
-
-def objective_label(objective: Objective | None) -> str:
-    """Table name: ``untrained``, ``infograph``, ``debiased [paper]``, ``hard b=2 [reference]``, ``hard beta=2 (InfoNCE)``.
-
-    JSD names leave out tau_plus at the released 0.5 (every committed run used it).
-    """
-    if objective is None:
-        return "untrained"
-    if objective.name != "jsd":
-        return f"{objective.label()} (InfoNCE)"
-    tau_plus, beta, convention = objective["tau_plus"], objective["beta"], objective["convention"]
-    if tau_plus == 0.0 and beta == 0.0:
-        return "infograph" if convention == "paper" else "infograph [reference]"
-    name = "debiased" if beta == 0.0 else f"hard b={beta:g}"
-    return f"{name} [{convention}]" + ("" if tau_plus == RELEASED_TAU_PLUS else f" tau+={tau_plus:g}")
 
 
 @dataclass(frozen=True)
@@ -83,7 +71,11 @@ class Cell:
 
     @property
     def label(self) -> str:
-        return objective_label(self.objective)
+        """The run's row label, the registry's as on every page: the objective's (``jsd beta=2,tau_plus=0.5``,
+        ``hard beta=2``), with ``t=...`` when it ran off its profile's temperature (``common.stats.config_label``)."""
+        if self.objective is None:
+            return UNTRAINED
+        return config_label(self.objective.label(), self.temperature, PROFILES[self.profile].temperature)
 
     def to_config(self) -> dict[str, Any]:
         """The record's config: every field, the objective as name and parameters."""

@@ -6,16 +6,20 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 
+from common.objectives import parse_objective
 from common.protocols import PROTOCOL, protocol_of
 from common.records import NUMBER
-from common.stats import PairedDelta, Score, config_label, format_delta, holm, largest_gain, paired_delta
-from graph.config import PROFILES, cell_of, objective_label
+from common.stats import Claim, PairedDelta, Score, format_delta, judge, largest_gain, paired_delta
+from graph.config import INFOGRAPH, PROFILES, UNTRAINED, cell_of
 
 #: What a graph record must hold to be resumed or summarised (``common.records.read_records``).
 RECORD_NEEDS = {"graph": {**{f"config.{k}": str for k in ("dataset", "profile")},
                           **{f"config.{k}": int for k in ("repeat", "seed", "epochs", "batch_size", "hidden", "layers")},
                           "config.lr": NUMBER, "seed": int, "wall_time_s": NUMBER, "metrics.accuracy": NUMBER,
                           "metrics.seconds_per_epoch": NUMBER}}
+
+
+BASELINE = INFOGRAPH.label()  # the row every variant is paired with
 
 
 def label_of(config: dict) -> str:
@@ -27,14 +31,14 @@ def setting_of(config: dict, protocol: int | None = None) -> str:
     and, for a run of an older protocol version (``protocol``, from :func:`common.protocols.protocol_of`), that
     version: such runs pair only with each other (history), never with today's.
 
-    An untrained cell (0 epochs) belongs to its profile's default setting.
+    An untrained cell (0 epochs) belongs to its profile's default setting. The InfoNCE temperature is not a
+    setting but part of the row's label (``t=...``, :attr:`graph.config.Cell.label`): it is tuned like any
+    parameter of the objective, and the JSD baseline has none.
     """
     epochs, profile = config["epochs"], config["profile"]
     changes = [] if epochs in (0, PROFILES[profile].epochs) else [f"{epochs} epochs"]
     changes += [f"{k}={config[k]:g}" for k in ("batch_size", "hidden", "layers", "lr")
                 if config[k] != getattr(PROFILES[profile], k)]
-    if config.get("temperature") not in (None, PROFILES[profile].temperature):  # InfoNCE cells only
-        changes.append(f"temperature={config['temperature']:g}")
     if protocol is not None and protocol != PROTOCOL["graph"]:
         changes.append(f"protocol v{protocol} (history)")
     return ", ".join([profile, *changes])
@@ -42,7 +46,7 @@ def setting_of(config: dict, protocol: int | None = None) -> str:
 
 @dataclass(frozen=True)
 class Confirmation:
-    """A variant picked from a finished grid and run again against ``infograph`` on fresh seeds.
+    """A variant picked from a finished grid and run again against ``jsd`` (InfoGraph) on fresh seeds.
 
     Picking the most promising of many variants and quoting its p-value on the same repeats
     overstates the evidence; the picked variant's Δ on seeds the pick never saw does not.
@@ -51,8 +55,13 @@ class Confirmation:
 
     setting: str
     dataset: str
-    variant: str
+    variant: str  # the objective's registry spec, run at its profile's temperature
     seeds: range = range(10, 20)
+
+    @property
+    def label(self) -> str:
+        """The variant's row label (:attr:`graph.config.Cell.label` of its runs)."""
+        return parse_objective(self.variant).label()
 
     def covers(self, record: dict) -> bool:
         """Whether ``record`` is one of this confirmation's runs: its setting, data set and seeds, any method."""
@@ -65,15 +74,16 @@ class Confirmation:
 # whose mean Δ on the 10-repeat grid (seeds 0-9, as of commit f7f1d11) was positive with an
 # uncorrected paired p < 0.1; none of them survived Holm there. Stage 2 (seeds 20-39): the stage-1
 # variants whose fresh Δ was again positive with p < 0.1 uncorrected (commit 15825b5). All of it ran
-# under protocol version 0 (before commit 72c096d), so its settings say so.
+# under protocol version 0 (before commit 72c096d), so its settings say so. (Declared then by the
+# reproduction's own labels, "hard b=10 [paper]" and "debiased [reference]"; the specs are the same runs.)
 _V0 = ", protocol v0 (history)"
 CONFIRMATIONS = (
-    Confirmation("paper" + _V0, "ENZYMES", "hard b=10 [paper]"),
-    Confirmation("quick" + _V0, "DD", "hard b=1 [paper]"),
-    Confirmation("quick" + _V0, "DD", "debiased [paper]"),
-    Confirmation("quick" + _V0, "DD", "debiased [reference]"),
-    Confirmation("paper" + _V0, "ENZYMES", "hard b=10 [paper]", range(20, 40)),
-    Confirmation("quick" + _V0, "DD", "debiased [reference]", range(20, 40)),
+    Confirmation("paper" + _V0, "ENZYMES", "jsd:tau_plus=0.5,beta=10"),
+    Confirmation("quick" + _V0, "DD", "jsd:tau_plus=0.5,beta=1"),
+    Confirmation("quick" + _V0, "DD", "jsd:tau_plus=0.5"),
+    Confirmation("quick" + _V0, "DD", "jsd:tau_plus=0.5,convention=reference"),
+    Confirmation("paper" + _V0, "ENZYMES", "jsd:tau_plus=0.5,beta=10", range(20, 40)),
+    Confirmation("quick" + _V0, "DD", "jsd:tau_plus=0.5,convention=reference", range(20, 40)),
 )
 
 
@@ -82,50 +92,42 @@ def is_confirmation_run(record: dict) -> bool:
 
 
 def confirmations(records: list[dict], declared: tuple[Confirmation, ...] = CONFIRMATIONS) -> list[dict]:
-    """Per declared confirmation: Δ vs infograph on the grid's seeds (no stage's of that data set) and on its fresh ones.
+    """Per declared confirmation: Δ vs jsd on the grid's seeds (no stage's of that data set) and on its fresh ones.
 
-    The fresh p-values are Holm-corrected over the confirmations that share those seeds, one
-    family per stage (one not run yet counts with p = 1, so the correction never loosens as
-    runs come in).
+    Each stage (the confirmations sharing fresh seeds) is one declared family of claims, judged by
+    :func:`common.stats.judge`: Holm over the whole stage, and no verdict until every claim has all its seeds.
     """
-    accuracy: dict[tuple, dict[int, float]] = defaultdict(dict)  # (setting, data set, label) -> seed -> accuracy
-    for r in records:
-        if r.get("pipeline") == "graph":
-            config = r["config"]
-            accuracy[(setting_of(config, protocol_of(r)), config["dataset"], label_of(config))][r["seed"]] = \
-                r["metrics"]["accuracy"]
+    groups = _groups(records)
     rows = []
     for c in declared:
         stages = [d.seeds for d in declared if (d.setting, d.dataset) == (c.setting, c.dataset)]
-        runs = {label: accuracy.get((c.setting, c.dataset, label), {}) for label in ("untrained", "infograph", c.variant)}
+        runs = {label: _accuracy(groups.get((c.setting, c.dataset, label), []))
+                for label in (UNTRAINED, BASELINE, c.label)}
         grid = {label: {s: a for s, a in by_seed.items() if not any(s in seeds for seeds in stages)}
                 for label, by_seed in runs.items()}
         new = {label: {s: a for s, a in by_seed.items() if s in c.seeds} for label, by_seed in runs.items()}
-        rows.append({"confirmation": c, "picked": paired_delta(grid[c.variant], grid["infograph"]),
-                     "fresh": paired_delta(new[c.variant], new["infograph"]),
+        rows.append({"confirmation": c, "picked": paired_delta(grid[c.label], grid[BASELINE]),
+                     "claim": Claim(c.label, new[c.label], new[BASELINE], tuple(c.seeds)),
                      "fresh_means": {label: statistics.fmean(v.values()) if v else None for label, v in new.items()}})
-    for seeds in dict.fromkeys(c.seeds for c in declared):  # one Holm family per stage (its fresh seeds)
+    for seeds in dict.fromkeys(c.seeds for c in declared):
         stage = [r for r in rows if r["confirmation"].seeds == seeds]
-        tested = [r["fresh"] is not None and r["fresh"].n > 1 for r in stage]
-        reject = holm([r["fresh"].p_value if ok else 1.0 for r, ok in zip(stage, tested, strict=True)])  # unrun: p = 1
-        for r, ok, significant in zip(stage, tested, reject, strict=True):
-            if ok:
-                r["confirmed"] = significant and r["fresh"].mean > 0
+        for row, judgement in zip(stage, judge([r.pop("claim") for r in stage]), strict=True):
+            row["fresh"], row["verdict"] = judgement.delta, judgement.verdict
     return rows
 
 
 def format_confirmations(rows: list[dict]) -> str:
     lines = ["| profile | dataset | variant | Δ on the grid's seeds (where it was picked) | fresh seeds "
-             "| mean on fresh seeds: untrained / infograph / variant | Δ on fresh seeds | p (fresh) "
-             "| beats infograph on fresh seeds (Holm) |", "|---|---|---|---|---|---|---|---|---|"]
+             f"| mean on fresh seeds: {UNTRAINED} / {BASELINE} / variant | Δ on fresh seeds | p (fresh) "
+             f"| beats {BASELINE} on fresh seeds (Holm) |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        c, fresh, tested = r["confirmation"], r["fresh"], "confirmed" in r
-        verdict = ("yes" if r["confirmed"] else "no") if tested else "fewer than 2 fresh seeds so far"
-        p = "" if not tested else "< 0.001" if fresh.p_value < 0.001 else f"{fresh.p_value:.3f}"
+        c, fresh, judged = r["confirmation"], r["fresh"], r["verdict"] != "pending"
+        verdict = ("yes" if r["verdict"] == "gain" else "no") if judged else "pending: the stage's seeds are not all in"
+        p = "" if not judged else "< 0.001" if fresh.p_value < 0.001 else f"{fresh.p_value:.3f}"
         means = " / ".join("" if m is None else f"{m:.2f}" for m in r["fresh_means"].values())
-        lines.append(f"| {c.setting} | {c.dataset} | {c.variant} | {format_delta(r['picked'])} "
+        lines.append(f"| {c.setting} | {c.dataset} | {c.label} | {format_delta(r['picked'])} "
                      f"| {c.seeds.start}-{c.seeds.stop - 1} | {means} | {format_delta(fresh)} | {p} | {verdict} |")
-    confirmed = [r for r in rows if r.get("confirmed")]
+    confirmed = [r for r in rows if r["verdict"] == "gain"]
     if confirmed:
         lines += ["", "Confirmed beyond noise: " + "; ".join(_confirmed_line(r) for r in confirmed) + "."]
     return "\n".join(lines)
@@ -133,43 +135,49 @@ def format_confirmations(rows: list[dict]) -> str:
 
 def _confirmed_line(row: dict) -> str:
     c, means = row["confirmation"], row["fresh_means"]
-    line = f"{c.variant} on {c.dataset} ({c.setting}), {row['fresh']} over {row['fresh'].n} fresh seeds"
-    if means["untrained"] is not None and means["untrained"] > means[c.variant]:
-        line += f", though the untrained encoder scores higher still ({means['untrained']:.2f} against {means[c.variant]:.2f})"
+    line = f"{c.label} on {c.dataset} ({c.setting}), {row['fresh']} over {row['fresh'].n} fresh seeds"
+    if means[UNTRAINED] is not None and means[UNTRAINED] > means[c.label]:
+        line += (f", though the untrained encoder scores higher still ({means[UNTRAINED]:.2f} against "
+                 f"{means[c.label]:.2f})")
     return line
 
 
-def summarize(records: list[dict]) -> list[dict]:
-    """One row per (setting, data set, method label); see :func:`setting_of`.
-
-    Rows of one setting stay together, and within it those of one data set, each in
-    first-seen order, even when runs of several settings or data sets ran side by side
-    and interleaved their records.
-    """
-    groups: dict[tuple, list[dict]] = defaultdict(list)
+def _groups(records: list[dict]) -> dict[tuple[str, str, str], list[dict]]:
+    """The graph records by (setting, data set, label), in table order: rows of one setting together, and within
+    it those of one data set, each in first-seen order, even when runs of several settings or data sets ran side
+    by side and interleaved their records."""
+    groups: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
     for record in records:
-        if record.get("pipeline") != "graph":
-            continue
-        config = record["config"]
-        groups[(setting_of(config, protocol_of(record)), config["dataset"], label_of(config))].append(record)
+        if record.get("pipeline") == "graph":
+            config = record["config"]
+            groups[(setting_of(config, protocol_of(record)), config["dataset"], label_of(config))].append(record)
     settings: dict[str, int] = {}
-    pairs: dict[tuple, int] = {}
+    pairs: dict[tuple[str, str], int] = {}
     for i, key in enumerate(groups):
         settings.setdefault(key[0], i)
         pairs.setdefault(key[:2], i)
+    return dict(sorted(groups.items(), key=lambda item: (settings[item[0][0]], pairs[item[0][:2]])))
+
+
+def _accuracy(group: list[dict]) -> dict[int, float]:
+    """Seed -> accuracy of one row's runs."""
+    return {r["seed"]: r["metrics"]["accuracy"] for r in group}
+
+
+def summarize(records: list[dict]) -> list[dict]:
+    """One row per (setting, data set, label) in table order (:func:`_groups`); see :func:`setting_of`."""
+    groups = _groups(records)
     rows = []
-    for (profile, dataset, label), group in sorted(groups.items(), key=lambda item: (settings[item[0][0]], pairs[item[0][:2]])):
-        by_seed = {r["seed"]: r["metrics"]["accuracy"] for r in group}
-        baseline = {
-            r["seed"]: r["metrics"]["accuracy"] for r in groups.get((profile, dataset, "infograph"), [])
-        }
-        delta = paired_delta(by_seed, baseline) if label != "infograph" else None
+    for (profile, dataset, label), group in groups.items():
+        by_seed = _accuracy(group)
+        delta = paired_delta(by_seed, _accuracy(groups.get((profile, dataset, BASELINE), []))) if label != BASELINE else None
         accs = list(by_seed.values())
         rows.append(
             {
                 "profile": profile,
                 "dataset": dataset,
                 "method": label,
+                "spec": str(cell_of(group[0]["config"]).objective or ""),  # what --objective runs it ("": untrained)
                 "repeats": len(accs),
                 "mean": statistics.fmean(accs),
                 "std": _std(accs),
@@ -191,16 +199,17 @@ def format_table(rows: list[dict], published: dict[str, tuple[float, float]] | N
     """
     best: dict[tuple, float] = {}
     for r in rows:
-        if r["method"] != "untrained":
+        if r["method"] != UNTRAINED:
             key = (r["profile"], r["dataset"])
             best[key] = max(best.get(key, float("-inf")), r["mean"])
-    header = "| profile | dataset | method | accuracy % (mean ± std) | n | Δ vs infograph (paired ± s.e.) | s/epoch | wall s/run |"
+    header = (f"| profile | dataset | method | accuracy % (mean ± std) | n | Δ vs {BASELINE} (paired ± s.e.) | s/epoch "
+              "| wall s/run |")
     lines = [header + (" published InfoGraph (Sun et al. 2020) |" if published is not None else ""),
              "|---" * (header.count("|") - 1 + (published is not None)) + "|"]
     for r in rows:
         delta = format_delta(PairedDelta(r["delta_vs_infograph"], r["delta_se"], r["delta_n"]) if r["delta_n"] else None)
         accuracy = f"{r['mean']:.2f} ± {r['std']:.2f}"
-        if r["method"] != "untrained" and r["mean"] == best[(r["profile"], r["dataset"])]:
+        if r["method"] != UNTRAINED and r["mean"] == best[(r["profile"], r["dataset"])]:
             accuracy = f"**{accuracy}**"
         lines.append(
             f"| {r['profile']} | {r['dataset']} | {r['method']} | {accuracy} | {r['repeats']} "
@@ -214,35 +223,39 @@ def _published_cell(value: tuple[float, float] | None) -> str:
     return "" if value is None else "{:.2f} ± {:.2f}".format(*value)
 
 
-def answers(rows: list[dict]) -> list[dict]:
-    """Per (setting, data set): which hard/debiased variants beat or trail InfoGraph beyond noise.
+def answers(records: list[dict]) -> list[dict]:
+    """Per (setting, data set): which variants beat or trail InfoGraph (``jsd``) beyond noise.
 
-    Each variant's paired t-test p-value, corrected with Holm-Bonferroni over all the variants
-    of that (setting, data set), so the family-wise false-positive rate stays at 5%.
+    Each variant is a claim against ``jsd`` on the seeds both have, and the (setting, data set)'s variants one
+    family, judged by :func:`common.stats.judge` (Holm, two-sided), so the family-wise false-positive rate stays
+    at 5%. The grid is judged as its runs stand, not as declared ahead (that is what the confirmations are for):
+    every claim covers exactly the seeds it has, and no family waits.
     """
-    families: dict[tuple, list[dict]] = defaultdict(list)
-    for r in rows:
-        if r["method"] not in ("infograph", "untrained") and r["delta_n"] and r["delta_n"] > 1:
-            families[(r["profile"], r["dataset"])].append(r)
+    groups = _groups(records)
+    families: dict[tuple[str, str], list[Claim]] = defaultdict(list)
+    for (setting, dataset, label), group in groups.items():
+        values, baseline = _accuracy(group), _accuracy(groups.get((setting, dataset, BASELINE), []))
+        paired = tuple(sorted(values.keys() & baseline.keys()))
+        if label not in (BASELINE, UNTRAINED) and len(paired) > 1:
+            families[(setting, dataset)].append(Claim(label, values, baseline, paired))
     out = []
-    for (setting, dataset), variants in families.items():
-        deltas = [PairedDelta(r["delta_vs_infograph"], r["delta_se"], r["delta_n"]) for r in variants]
-        reject = holm([d.p_value for d in deltas])
-        top = max(range(len(variants)), key=lambda i: deltas[i].mean)
+    for (setting, dataset), claims in families.items():
+        judged = judge(claims)
+        top = max(judged, key=lambda j: j.delta.mean)
         out.append({
-            "profile": setting, "dataset": dataset, "variants": len(variants),
-            "repeats": min(d.n for d in deltas),
-            "better": [r["method"] for r, d, x in zip(variants, deltas, reject, strict=True) if x and d.mean > 0],
-            "worse": [r["method"] for r, d, x in zip(variants, deltas, reject, strict=True) if x and d.mean < 0],
-            "top": (variants[top]["method"], deltas[top]),
-            "largest_gain": largest_gain(deltas),
+            "profile": setting, "dataset": dataset, "variants": len(judged),
+            "repeats": min(j.delta.n for j in judged),
+            "better": [j.claim.key for j in judged if j.verdict == "gain"],
+            "worse": [j.claim.key for j in judged if j.verdict == "loss"],
+            "top": (top.claim.key, top.delta),
+            "largest_gain": largest_gain([j.delta for j in judged]),
         })
     return out
 
 
 def format_answers(rows: list[dict]) -> str:
     lines = [
-        "| profile | dataset | paired repeats | variants | better than infograph (Holm) | worse (Holm) | largest mean Δ "
+        f"| profile | dataset | paired repeats | variants | better than {BASELINE} (Holm) | worse (Holm) | largest mean Δ "
         "| no variant gains more than (95%) |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -300,23 +313,18 @@ def format_epoch_selection(rows: list[dict]) -> str:
 
 
 def scores(records: list[dict], setting: str = "paper") -> list[Score]:
-    """The leaderboard's graph scores of ``setting``: SVM accuracy by objective label, grid seeds only.
+    """The leaderboard's graph scores of ``setting``: SVM accuracy by the row's label, grid seeds only.
 
-    Contrastive objectives (InfoNCE estimator) go in modality ``graph`` with their registry label; the JSD
-    objectives in ``graph-jsd`` with the reproduction's labels (``infograph``, ``hard b=2 [paper]``).
+    Contrastive objectives (InfoNCE estimator) go in modality ``graph``, the JSD objectives in ``graph-jsd``
+    (the untrained encoder in both); every label is the registry's (:attr:`graph.config.Cell.label`).
     """
     out = []
     for r in records:
-        # The InfoNCE temperature is a tuned configuration of the row (its label says so), not the setting.
-        if (r.get("pipeline") != "graph" or is_confirmation_run(r)
-                or setting_of({**r["config"], "temperature": None}) != setting):
+        if r.get("pipeline") != "graph" or is_confirmation_run(r) or setting_of(r["config"]) != setting:
             continue
-        objective = cell_of(r["config"]).objective
-        jsd = objective is None or objective.name == "jsd"
-        temperature = None if jsd else r["config"].get("temperature")
-        label = objective_label(objective) if jsd else config_label(
-            objective.label(), temperature, PROFILES[r["config"]["profile"]].temperature)
-        for modality in ("graph-jsd", "graph") if objective is None else ("graph-jsd" if jsd else "graph",):
-            out.append(Score(modality, r["config"]["dataset"], label, r["seed"], r["metrics"]["accuracy"], protocol_of(r),
-                             "" if objective is None else str(objective), temperature))
+        cell = cell_of(r["config"])
+        jsd = cell.objective is None or cell.objective.name == "jsd"
+        for modality in ("graph-jsd", "graph") if cell.objective is None else ("graph-jsd" if jsd else "graph",):
+            out.append(Score(modality, cell.dataset, cell.label, r["seed"], r["metrics"]["accuracy"], protocol_of(r),
+                             "" if cell.objective is None else str(cell.objective), cell.temperature))
     return out

@@ -84,7 +84,7 @@ def _run_cells(args: argparse.Namespace, cells: list[Cell], device: str, process
         record = make_record(pipeline="graph", config=config, metrics=metrics,
                              seed=cell.seed, wall_time_s=time.perf_counter() - start)
         appended = append_record(args.records, record, key=record_key, needs=RECORD_NEEDS["graph"])
-        print(f"{cell.dataset:14s} {cell.label:28s} repeat {cell.repeat}: {metrics['accuracy']:.2f}% "
+        print(f"{cell.dataset:14s} {cell.label:44s} repeat {cell.repeat}: {metrics['accuracy']:.2f}% "
               f"({metrics['seconds_per_epoch']:.3f} s/epoch, {record['wall_time_s']:.1f} s)"
               + ("" if appended else "; another run recorded it first, kept theirs"), flush=True)
     wanted = {c.key for c in cells}

@@ -65,7 +65,7 @@ def test_cli_resumes_without_duplicating_records(toy_root, tmp_path, monkeypatch
     records = [json.loads(line) for line in text[:2] + text[3:]]
     keys = [(json.dumps(r["config"]["objective"]), r["seed"]) for r in records]
     assert len(keys) == 6 and len(set(keys)) == 6
-    assert "| quick, 2 epochs | TOY | hard b=1 [paper] |" in stdout  # --epochs overrides the profile: its own rows
+    assert "| quick, 2 epochs | TOY | jsd beta=1,tau_plus=0.5 |" in stdout  # --epochs overrides the profile: its own rows
     _, stdout, _ = run_cli(*args, root=toy_root, monkeypatch=monkeypatch, capsys=capsys)
     assert "6 already recorded" in stdout and len(out.read_text().splitlines()) == 7
 
