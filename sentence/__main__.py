@@ -155,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         run.table(args.records)
         return 0
     config = settings_of(args)
+    if args.command == "run":
+        run.check_eval_at(args.eval_at, config.train.steps)
     encoder = getattr(args, "encoder", None)
     run.check_inputs(records=getattr(args, "records", None), out=getattr(args, "out", None),
                      out_dir=getattr(args, "out_dir", None), data_dir=args.data_dir, encoder=encoder,

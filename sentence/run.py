@@ -63,11 +63,15 @@ def planned_rows(config: SentenceConfig, objectives: Sequence[Objective], tasks:
                  minilm: bool, eval_at: Sequence[int]) -> list[dict[str, Any]]:
     """The record configs of ``run``: one quick-thought row per objective (scored after each ``eval_at`` step
     too), then the random encoder and the shipped MiniLM."""
-    if any(not 1 <= step <= config.train.steps for step in eval_at):
-        raise UserError(f"--eval-at steps must lie in [1, {config.train.steps}] (the run's --steps), got "
-                        f"{','.join(map(str, eval_at))}")
+    check_eval_at(eval_at, config.train.steps)
     rows = [row_config(row_id("qt", o), config, tasks, o, eval_at) for o in objectives]
     return rows + [row_config(name, config, tasks) for name, wanted in (("random", random), ("minilm", minilm)) if wanted]
+
+
+def check_eval_at(eval_at: Sequence[int], steps: int) -> None:
+    """``--eval-at`` steps a run of ``steps`` optimiser steps reaches."""
+    if any(not 1 <= step <= steps for step in eval_at):
+        raise UserError(f"--eval-at steps must lie in [1, {steps}] (the run's --steps), got {','.join(map(str, eval_at))}")
 
 
 def checkpoint_path(out_dir: Path | None, config: SentenceConfig, row: str) -> Path:

@@ -43,3 +43,22 @@ def use_tiny_books(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def tiny_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return use_tiny_books(tmp_path, monkeypatch)
+
+
+def use_books_and_trec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """DATA_DIR with eight books (the quick profile holds six out for validation) and a small task in TREC's format:
+    enough for `sentence run` end to end in seconds. The task's sentences are the books' words and its label is
+    (book + sentence number) modulo 3, so the score depends on the encoder (unknown words would score every encoder at chance)."""
+    data = tmp_path / "data"
+    (data / "books" / "gutenberg").mkdir(parents=True)
+    for book in range(8):
+        write_book(data / "books" / "gutenberg", f"pg{book}__Author__Title", book_sentences(book, 30))
+    monkeypatch.setenv("DATA_DIR", str(data))
+    monkeypatch.setenv("HARDNEG_CACHE", str(tmp_path / "cache"))
+    trec = data / "senteval" / "TREC"
+    trec.mkdir(parents=True)
+    labels = ("DESC", "NUM", "LOC")
+    for name, numbers in (("train_5500.label", range(150)), ("TREC_10.label", range(150, 210))):
+        (trec / name).write_text("".join(f"{labels[(k % 8 + k * 7 % 30) % 3]}:x Book {k % 8} says that sentence number {k * 7 % 30} is here ?\n"
+                                         for k in numbers))
+    return data

@@ -46,19 +46,9 @@ def test_run_trains_evaluates_records_and_prints_its_table(tmp_path: Path, monke
     import json
 
     from sentence.__main__ import main
-    from tests.sentence.conftest import book_sentences, write_book
+    from tests.sentence.conftest import use_books_and_trec
 
-    data = tmp_path / "data"
-    (data / "books" / "gutenberg").mkdir(parents=True)
-    for book in range(8):  # the quick profile holds 6 books out for validation
-        write_book(data / "books" / "gutenberg", f"pg{book}__Author__Title", book_sentences(book, 30))
-    monkeypatch.setenv("DATA_DIR", str(data))
-    monkeypatch.setenv("HARDNEG_CACHE", str(tmp_path / "cache"))
-    trec = data / "senteval" / "TREC"  # a small task in TREC's format: the test is about the command, not TREC
-    trec.mkdir(parents=True)
-    for name, count in (("train_5500.label", 60), ("TREC_10.label", 30)):
-        (trec / name).write_text("".join(f"{label}:x {label.lower()} question number {k} ?\n"
-                                         for k in range(count) for label in ("DESC", "NUM", "LOC")))
+    use_books_and_trec(tmp_path, monkeypatch)
     records = tmp_path / "records.jsonl"
     args = ["run", "--objective", "plain", "--tasks", "TREC", "--steps", "2", "--batch-size", "8", "--eval-every", "1",
             "--checkpoint-every", "1", "--val-batches", "1", "--no-minilm", "--threads", "1", "--jobs", "1", "--no-progress",
