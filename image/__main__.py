@@ -54,8 +54,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    score_one(args.command, checkpoint=args.checkpoint, random_init=args.random_init, profile=PROFILES[args.profile],
-              settings=lambda base: _config(args, base), download=args.download)
+    score_one(args.command, checkpoint=args.checkpoint, random_init=args.random_init,
+              profile_config=PROFILES[args.profile], settings=lambda base: _config(args, base), download=args.download)
     return 0
 
 

@@ -84,11 +84,11 @@ def pretrain_one(cfg: ImageConfig, objective: Objective, *, anneal_beta: bool, o
           f"loss {state['history'][-1]['loss']:.4f}; checkpoint {folder / CHECKPOINT}")
 
 
-def score_one(protocol: str, *, checkpoint: Path | None, random_init: bool, profile: ImageConfig,
+def score_one(protocol: str, *, checkpoint: Path | None, random_init: bool, profile_config: ImageConfig,
               settings: Callable[[ImageConfig], ImageConfig], download: bool) -> None:
     """``python -m image knn|linear``: one encoder (a checkpoint, or the seeded initialisation) by one protocol.
 
-    ``settings`` applies the command's flags to a base config: the profile's, or the checkpoint's own.
+    ``settings`` applies the command's flags to a base config: ``profile_config``, or the checkpoint's own.
     """
     from common.checkpoint import load_checkpoint
     from common.settings import config_from_dict
@@ -99,7 +99,7 @@ def score_one(protocol: str, *, checkpoint: Path | None, random_init: bool, prof
     if (checkpoint is None) == (not random_init):
         raise UserError("give exactly one of --checkpoint PATH or --random-init")
     if random_init:
-        cfg, source = settings(profile), "random-init"
+        cfg, source = settings(profile_config), "random-init"
         encoder = build_model(cfg).encoder
     else:
         state = load_checkpoint(checkpoint, required=("model", "config"))

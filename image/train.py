@@ -206,8 +206,8 @@ def pretrain(
     overwritten by accident. ``stop_after`` returns after that epoch, to split a long run over several jobs.
     ``anneal_beta`` steps the objective's beta down to 0 (the released code's "down" schedule).
 
-    After each epoch of ``eval_at`` before the last, rank 0 also scores the encoder with ``score`` and keeps the
-    result in that epoch's history entry (``scored``), so a resumed run still has it. Scoring draws no random
+    After each epoch of ``eval_at`` before the last, rank 0 also scores the encoder (in eval mode) with ``score`` and
+    keeps the result in that epoch's history entry (``scored``), so a resumed run still has it. Scoring draws no random
     numbers of the training's (shuffling and augmentation are re-seeded every epoch), so the final model is the same
     with or without it.
     """
@@ -279,6 +279,7 @@ def pretrain(
                  "images_per_s": steps * cfg.batch_size / seconds, "peak_memory_mb": _peak_memory_mb(device)}
             )
             if score is not None and epoch in eval_at and epoch < cfg.epochs and rank == 0:
+                model.eval()  # BatchNorm statistics stay the training's (the next epoch sets train mode again)
                 history[-1]["scored"] = score(model.encoder)
             state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
                      "config": config, "history": history}

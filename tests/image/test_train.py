@@ -87,16 +87,27 @@ def test_channels_last_on_cpu_refuses_widths_that_crash_onednn() -> None:
     assert prepare_model(dataclasses.replace(TINY, width=8, channels_last=True), torch.device("cpu")) is not None
 
 
-def test_resume_continues_bit_identically(tmp_path: Path) -> None:
+def test_resume_continues_bit_identically_and_scoring_along_the_way_changes_nothing(tmp_path: Path) -> None:
+    """The split run also scores after epoch 1 (``eval_at``): the score survives the resume, and neither the
+    scoring (which draws global random numbers and runs the encoder) nor the split changes the trained weights."""
     data = _tiny_data()
+    calls: list[torch.nn.Module] = []
+
+    def score(encoder: torch.nn.Module) -> dict[str, float]:
+        calls.append(encoder)
+        return {"linear_top1": encoder(torch.rand(2, 3, 16, 16)).sum().item()}
+
     straight = pretrain(TINY, HARD, data, tmp_path / "straight", progress=False)
-    first = pretrain(TINY, HARD, data, tmp_path / "split", stop_after=1, progress=False)
+    first = pretrain(TINY, HARD, data, tmp_path / "split", stop_after=1, progress=False, eval_at=(1,), score=score)
     assert first["epoch"] == 1 and (tmp_path / "split" / CHECKPOINT).is_file()
-    resumed = pretrain(TINY, HARD, data, tmp_path / "split", resume=True, progress=False)
+    resumed = pretrain(TINY, HARD, data, tmp_path / "split", resume=True, progress=False, eval_at=(1,), score=score)
     assert resumed["epoch"] == straight["epoch"] == 2
     for name, tensor in straight["model"].items():
         assert torch.equal(tensor, resumed["model"][name]), name
     assert straight["history"][1]["loss"] == resumed["history"][1]["loss"]
+    # scored once, after epoch 1 (the last epoch is the caller's final evaluation), on the encoder alone
+    assert len(calls) == 1 and not isinstance(calls[0], SimCLRModel) and "scored" not in resumed["history"][1]
+    assert set(resumed["history"][0]["scored"]) == {"linear_top1"} and "scored" not in straight["history"][0]
     # And the first epoch really changed the model, so the comparison is not vacuous.
     initial = build_model(TINY).state_dict()
     assert not torch.equal(initial["encoder.stem.0.weight"], straight["model"]["encoder.stem.0.weight"])
@@ -109,6 +120,10 @@ def test_existing_checkpoint_needs_resume_and_matching_settings(tmp_path: Path) 
         pretrain(TINY, HARD, data, tmp_path, progress=False)
     with pytest.raises(UserError, match="lr"):
         pretrain(dataclasses.replace(TINY, lr=0.1), HARD, data, tmp_path, resume=True, progress=False)
+    with pytest.raises(UserError, match="eval_at"):  # its history would lack the scores asked for
+        pretrain(TINY, HARD, data, tmp_path, resume=True, progress=False, eval_at=(1,), score=lambda _: {})
+    resumed = pretrain(dataclasses.replace(TINY, threads=1), HARD, data, tmp_path, resume=True, progress=False)
+    assert resumed["epoch"] == 2  # runtime settings may change between the parts of a run
     (tmp_path / CHECKPOINT).write_bytes(b"garbage")
     with pytest.raises(UserError, match="corrupt"):
         pretrain(TINY, HARD, data, tmp_path, resume=True, progress=False)
