@@ -68,6 +68,7 @@ class Cell:
     layers: int
     lr: float
     temperature: float | None  # of the InfoNCE estimator; None for JSD and untrained cells
+    eval_at: tuple[int, ...] = ()  # epochs scored along the way (``--eval-at``); none for the untrained encoder
 
     @property
     def label(self) -> str:
@@ -83,9 +84,12 @@ class Cell:
 
     @property
     def key(self) -> tuple:
-        """Identity of the run: a finished one with the same key is not run again."""
-        return (self.dataset, str(self.objective), self.repeat, self.seed, self.profile, self.epochs, self.batch_size,
-                self.hidden, self.layers, self.lr, self.temperature)
+        """Identity of the run: a finished one with the same key is not run again. A run scored along the way
+        (``eval_at``) is its own run, since a plain one never recorded those points; without it the key is the one
+        every earlier record has."""
+        key = (self.dataset, str(self.objective), self.repeat, self.seed, self.profile, self.epochs, self.batch_size,
+               self.hidden, self.layers, self.lr, self.temperature)
+        return (*key, self.eval_at) if self.eval_at else key
 
 
 def cell_of(config: dict[str, Any]) -> Cell:
@@ -95,7 +99,8 @@ def cell_of(config: dict[str, Any]) -> Cell:
     stored = config["objective"] if "objective" in config else legacy_objective("graph", config)
     objective = None if stored is None else from_dict(stored)
     fields = {k: config[k] for k in ("dataset", "repeat", "seed", "profile", "epochs", "batch_size", "hidden", "layers", "lr")}
-    return Cell(objective=objective, temperature=config.get("temperature"), **fields)
+    eval_at = tuple(config.get("eval_at") or ()) if objective is not None else ()
+    return Cell(objective=objective, temperature=config.get("temperature"), eval_at=eval_at, **fields)
 
 
 def expand_cells(
@@ -105,6 +110,7 @@ def expand_cells(
     profile: str,
     seed: int,
     settings: Profile | None = None,
+    eval_at: tuple[int, ...] = (),
 ) -> list[Cell]:
     """All runs for a grid, each repeat sharing its seed across objectives (paired comparisons).
 
@@ -116,7 +122,8 @@ def expand_cells(
     runs: list[Objective | None] = [None, *dict.fromkeys(objectives)]
     return [
         Cell(dataset, objective, repeat, seed + repeat, epochs=0 if objective is None else p.epochs,
-             temperature=None if objective is None or objective.family.local_global else p.temperature, **base)
+             temperature=None if objective is None or objective.family.local_global else p.temperature,
+             eval_at=() if objective is None else tuple(eval_at), **base)
         for dataset in datasets
         for repeat in range(p.repeats)
         for objective in runs

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from common.objectives import parse_objective
 from common.protocols import PROTOCOL, protocol_of
 from common.records import NUMBER
-from common.stats import Claim, PairedDelta, Score, format_delta, judge, largest_gain, paired_delta
+from common.stats import Claim, CurveScore, PairedDelta, Score, format_delta, judge, largest_gain, paired_delta
 from graph.config import INFOGRAPH, PROFILES, UNTRAINED, cell_of
 
 #: What a graph record must hold to be resumed or summarised (``common.records.read_records``).
@@ -327,4 +327,26 @@ def scores(records: list[dict], setting: str = "paper") -> list[Score]:
         for modality in ("graph-jsd", "graph") if cell.objective is None else ("graph-jsd" if jsd else "graph",):
             out.append(Score(modality, cell.dataset, cell.label, r["seed"], r["metrics"]["accuracy"], protocol_of(r),
                              "" if cell.objective is None else str(cell.objective), cell.temperature))
+    return out
+
+
+def curve_scores(records: list[dict]) -> list[CurveScore]:
+    """The robustness curves' graph points (issue 40): SVM accuracy of every paper-protocol InfoNCE run (and the
+    untrained encoder) at that protocol but for batch, learning rate and epochs; one point per epoch it was scored after
+    (``accuracy_at``, written by ``--eval-at``), or its final score at its length when it has none. JSD runs
+    belong to the reproduction, not to the curves."""
+    paper = PROFILES["paper"]
+    out = []
+    for r in records:
+        config = r["config"]
+        if (r.get("pipeline") != "graph" or config.get("profile") != "paper" or is_confirmation_run(r)
+                or (config["hidden"], config["layers"]) != (paper.hidden, paper.layers)):
+            continue
+        cell = cell_of(config)
+        if cell.objective is not None and cell.objective.name == "jsd":
+            continue
+        points = r["metrics"].get("accuracy_at") or {str(cell.epochs): r["metrics"]["accuracy"]}
+        out.extend(CurveScore("graph", cell.dataset, "" if cell.objective is None else str(cell.objective),
+                              cell.temperature, cell.batch_size, cell.epochs, int(at), r["seed"], value, protocol_of(r))
+                   for at, value in points.items())
     return out

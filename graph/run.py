@@ -16,7 +16,7 @@ def planned_cells(args: argparse.Namespace) -> list[Cell]:
     """Every run of the command (``graph.__main__.parse_args``), recorded or not, in the order it runs them."""
     datasets = list(STAGED) if args.dataset == "all" else [d for d in args.dataset.split(",") if d]
     return expand_cells(datasets, args.objectives or reproduction_objectives(args.settings), profile=args.profile,
-                        seed=args.seed, settings=args.settings)
+                        seed=args.seed, settings=args.settings, eval_at=tuple(args.eval_at))
 
 
 def planned_keys(argv: list[str]) -> list[Hashable] | None:

@@ -35,3 +35,27 @@ def test_planned_keys_refuse_what_the_run_refuses():
         planned_keys(["--epochs", "2", "--eval-at", "3"])
     with pytest.raises(UserError, match="--seed"):
         planned_keys(["--seed", str(2**32 - 1), "--repeats", "2"])
+
+
+def test_a_run_scored_along_the_way_is_its_own_run_and_gives_one_curve_point_per_scored_epoch(
+        toy_root, tmp_path, monkeypatch, capsys):
+    from common.records import read_records
+    from graph.report import curve_scores
+    from graph.run import planned_keys, record_key
+
+    records = tmp_path / "records.jsonl"
+    argv = ["--dataset", "TOY", "--objective", "ntxent", "--epochs", "2", "--repeats", "1", "--records", str(records)]
+    plain = planned_keys(argv)
+    scored = planned_keys([*argv, "--eval-at", "1"])
+    assert plain[0] == scored[0]  # the untrained encoder is not trained, so nothing is scored along its way
+    assert plain[1] != scored[1]  # a plain run never recorded epoch 1: it must not count as the scored one
+    code, _, err = run_cli(*argv, "--eval-at", "1", "--profile", "paper", root=toy_root, monkeypatch=monkeypatch,
+                           capsys=capsys)
+    assert code == 0, err
+    written = read_records(records)
+    assert [record_key(r["config"]) for r in written] == planned_keys([*argv, "--eval-at", "1", "--profile", "paper"])
+    points = curve_scores(written)
+    trained = sorted((p.length, p.at) for p in points if p.spec)
+    assert trained == [(2, 1), (2, 2)]
+    final = next(r for r in written if r["config"]["epochs"] == 2)["metrics"]["accuracy"]
+    assert next(p.value for p in points if p.spec and p.at == 2) == final
