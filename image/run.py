@@ -145,6 +145,8 @@ class RunPlan:
 
 
 class PlannedRun(NamedTuple):
+    """One run of a plan, before its data set is loaded."""
+
     objective: Objective | None  # None: the random-init encoder
     anneal_beta: bool
     config: dict[str, Any]  # the record's config but for the fields read from the data set (``report.DATA_FIELDS``)

@@ -116,18 +116,20 @@ def test_eval_at_outside_the_run_is_a_user_error() -> None:
 
 
 def test_torchrun_two_ranks_write_each_record_once(jpeg_data: Path, tmp_path: Path) -> None:
-    """Both gloo ranks pretrain (DDP); rank 0 alone evaluates and appends, with the rank count in the record."""
+    """Both gloo ranks pretrain (DDP); rank 0 alone evaluates (after epoch 1 too, while rank 1 waits) and appends,
+    with the rank count in the record."""
     records = tmp_path / "records.jsonl"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "DATA_DIR": str(jpeg_data), "HARDNEG_CACHE": os.environ["HARDNEG_CACHE"]}
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "image", "run",
          "--objective", "simclr", "--records", str(records), "--out-dir", str(tmp_path / "runs"), "--device", "cpu",
          "--width", "4", "--epochs", "2", "--batch-size", "8", "--train-per-class", "0", "--knn-k", "5",
-         "--linear-epochs", "1", "--threads", "1"],
+         "--linear-epochs", "1", "--threads", "1", "--eval-at", "1"],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in records.read_text().splitlines()]
     assert [r["config"]["method"] for r in lines] == ["random-init", "simclr"]
     assert lines[1]["metrics"]["ranks"] == 2 and len(lines[1]["metrics"]["epoch_s"]) == 2
+    assert set(lines[1]["metrics"]["linear_top1_at"]) == {"1", "2"}
     assert lines[1]["command"].startswith("torchrun --nnodes 1 --nproc_per_node 2 -m image run --objective simclr")
     assert result.stdout.count("| ntxent |") == 1
