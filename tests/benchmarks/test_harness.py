@@ -110,9 +110,9 @@ def test_graph_table_renders_paired_deltas_exactly():
     records += [_graph_record("hard", s, a, beta=1.0) for s, a in ((0, 87.0), (1, 89.2), (2, 88.1))]  # Δ 1, 1.2, 1.1: t = 19
     records += [_graph_record("hard", s, a, beta=2.0) for s, a in ((0, 89.0), (1, 87.0), (2, 88.0))]  # Δ 3, -1, 1: t = 0.9
     assert format_table(summarize(records), INFOGRAPH).splitlines()[2:] == [
-        "| quick | MUTAG | infograph | 87.00 ± 1.00 | 3 |  | 0.500 | 2.0 | 89.01 ± 1.13 |",
-        "| quick | MUTAG | hard b=1 [paper] | **88.10 ± 1.10** | 3 | +1.10 ± 0.06* | 0.500 | 2.0 | 89.01 ± 1.13 |",
-        "| quick | MUTAG | hard b=2 [paper] | 88.00 ± 1.00 | 3 | +1.00 ± 1.15 | 0.500 | 2.0 | 89.01 ± 1.13 |",
+        "| quick | MUTAG | jsd | 87.00 ± 1.00 | 3 |  | 0.500 | 2.0 | 89.01 ± 1.13 |",
+        "| quick | MUTAG | jsd beta=1,tau_plus=0.5 | **88.10 ± 1.10** | 3 | +1.10 ± 0.06* | 0.500 | 2.0 | 89.01 ± 1.13 |",
+        "| quick | MUTAG | jsd beta=2,tau_plus=0.5 | 88.00 ± 1.00 | 3 | +1.00 ± 1.15 | 0.500 | 2.0 | 89.01 ± 1.13 |",
     ]
 
 
@@ -150,9 +150,9 @@ def test_image_time_rows_are_per_machine_and_thread_count():
                record(1, "random-init", "A", 1, 60.0), record(1, "simclr", "A", 1, 1250.0, 1200.0),
                record(0, "random-init", "B", 2, 10.0), record(0, "simclr", "B", 2, 210.0, 200.0)]
     assert image_speed_lines(records)[2:] == [
-        "| quick | A (2 cores) | 1 | pretrain simclr | 2 | 1100 ± 141 | 9 ± 1 |",
+        "| quick | A (2 cores) | 1 | pretrain ntxent | 2 | 1100 ± 141 | 9 ± 1 |",
         "| quick | A (2 cores) | 1 | whole run | 2 | 1205 ± 148 | |",
-        "| quick | B (2 cores) | 2 | pretrain simclr | 1 | 200 | 50 |",
+        "| quick | B (2 cores) | 2 | pretrain ntxent | 1 | 200 | 50 |",
         "| quick | B (2 cores) | 2 | whole run | 1 | 220 | |",
     ]
 
