@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import statistics
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -183,21 +183,11 @@ def result(records: list[dict], scores: Mapping[ScoreKey, float]) -> dict:
 
 
 def robustness_table(records: list[dict], out_dir: Path) -> Path | None:
-    """``tables/robustness.{json,md,png}`` (None without a pipeline record): the arms, the design and the columns
-    waiting for stage 1. No curve point is read yet, since the pipelines' ``curve_scores`` are still being written;
-    :func:`scored_robustness_table` reads them and replaces this page in ``benchmarks.tables.PAGES`` once they exist."""
-    return _page(records, out_dir, lambda _: {})
-
-
-def scored_robustness_table(records: list[dict], out_dir: Path) -> Path | None:
-    """:func:`robustness_table` with every recorded curve point (:func:`points`)."""
-    return _page(records, out_dir, points)
-
-
-def _page(records: list[dict], out_dir: Path, scores: Callable[[list[dict]], Mapping[ScoreKey, float]]) -> Path | None:
+    """``tables/robustness.{json,md,png}`` (None without a pipeline record): the arms, the design, the columns
+    waiting for stage 1, and every recorded curve point (:func:`points`)."""
     from benchmarks.plots import pyplot
     from benchmarks.robustness_page import write
 
     if not any(r.get("pipeline") in SEEDS for r in records):
         return None
-    return write(result(records, scores(records)), out_dir, pyplot())
+    return write(result(records, points(records)), out_dir, pyplot())

@@ -230,10 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     check_output_file(args.records, "--records")
     import torch
 
-    from sentence.__main__ import _random_encoder
     from sentence.config import get_config
     from sentence.corpus import load_corpus
     from sentence.encoders import SentenceTransformerEncoder, load_minilm
+    from sentence.run import random_encoder as make_random_encoder
     from sentence.senteval import default_jobs
 
     torch.set_num_threads(args.threads)
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"MiniLM encode floor: {row['gemm_gflop']:.0f} GFLOP of fp32 GEMMs take {row['floor_s']:.0f} s "
               f"at {args.threads} thread(s); appended to {args.records}")
         return 0
-    random_encoder, _ = _random_encoder(load_corpus(config.corpus), config)
+    random_encoder, _ = make_random_encoder(load_corpus(config.corpus), config)
     if args.agreement:
         encoders = {"random (untrained quick-thought, seed 0)": random_encoder,
                     "all-MiniLM-L6-v2 as shipped": SentenceTransformerEncoder(load_minilm())}

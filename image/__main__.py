@@ -15,9 +15,7 @@ from common.errors import UserError
 from common.objectives import Objective, parse_objective
 from common.settings import add_config_flags, comma_list, config_from_args
 from image.config import DEFAULT_OBJECTIVES, PROFILES, ImageConfig
-from image.run import DEFAULT_OUT, RunPlan, arch_label, pretrain_one, run, score_one
-
-_arch_label = arch_label  # harness: removed when benchmarks/harness.py uses image.run.planned_keys
+from image.run import DEFAULT_OUT, RunPlan, pretrain_one, run, score_one
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:

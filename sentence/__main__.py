@@ -137,8 +137,6 @@ def objectives_of(args: argparse.Namespace, default: tuple[str, ...]) -> list[Ob
     return list(dict.fromkeys(args.objectives or [parse_objective(spec) for spec in default]))
 
 
-_objectives = objectives_of  # harness: removed when benchmarks/harness.py uses sentence.run.planned_keys
-_random_encoder = run.random_encoder  # benchmarks.senteval_speed: removed when it imports sentence.run.random_encoder
 
 
 def _one(args: argparse.Namespace, default: str) -> Objective:

@@ -16,7 +16,6 @@ import json
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,13 +86,6 @@ def row_label(config: dict[str, Any]) -> str:
     if config.get("objective") and prefix in ENCODERS and row != prefix:
         return f"{ENCODERS[prefix]}, {from_dict(config['objective']).label()}"
     return FIXED_NAMES.get(row, row)
-
-
-# harness: removed when benchmarks/harness.py uses sentence.run.planned_keys
-def identity(config: dict[str, Any]) -> Hashable:
-    from sentence.run import record_key
-
-    return record_key(config)
 
 
 def average(metrics: dict[str, Any], tasks: tuple[str, ...] = ALL_TASKS) -> float:

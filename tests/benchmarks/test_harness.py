@@ -134,29 +134,6 @@ def test_sentence_losses_come_from_records_when_they_carry_them():
         **defaults, "hard": "tau_plus=0.2 beta=3", "ring": "tau_plus=0.1 beta=2"}
 
 
-def test_image_time_rows_are_per_machine_and_thread_count():
-    """Timings from a 1-thread run on one CPU must not be averaged with a 2-thread run on another."""
-    from benchmarks.image_page import image_speed_lines
-
-    def record(seed, method, cpu, threads, wall, pretrain=None):
-        metrics = {"knn_top1": 40.0, "linear_top1": 42.0}
-        if pretrain is not None:
-            metrics |= {"pretrain_s": pretrain, "images_per_s": 10_000 / pretrain}
-        return {"pipeline": "image", "seed": seed, "wall_time_s": wall, "metrics": metrics,
-                "config": {"profile": "quick", "method": method},
-                "hardware": {"cpu": cpu, "cpu_count": 2, "torch_threads": threads}}
-
-    records = [record(0, "random-init", "A", 1, 50.0), record(0, "simclr", "A", 1, 1050.0, 1000.0),
-               record(1, "random-init", "A", 1, 60.0), record(1, "simclr", "A", 1, 1250.0, 1200.0),
-               record(0, "random-init", "B", 2, 10.0), record(0, "simclr", "B", 2, 210.0, 200.0)]
-    assert image_speed_lines(records)[2:] == [
-        "| quick | A (2 cores) | 1 | pretrain ntxent | 2 | 1100 ± 141 | 9 ± 1 |",
-        "| quick | A (2 cores) | 1 | whole run | 2 | 1205 ± 148 | |",
-        "| quick | B (2 cores) | 2 | pretrain ntxent | 1 | 200 | 50 |",
-        "| quick | B (2 cores) | 2 | whole run | 1 | 220 | |",
-    ]
-
-
 def test_epoch_speed_table_keeps_the_newest_record_of_each_machine_and_setting(tmp_path):
     from benchmarks.speed_pages import graph_speed_table
 

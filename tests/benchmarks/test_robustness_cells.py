@@ -11,11 +11,11 @@ import pytest
 from benchmarks import robustness as rb
 from benchmarks import robustness_cells as rc
 from benchmarks import robustness_page, stage1
-from benchmarks.harness import _image_runs
 from benchmarks.leaderboard_cells import run_cells
 from benchmarks.suites import BASELINE, STAGE1_SEEDS, Config, configuration, profile_temperature, sweeps
 from common.protocols import PROTOCOL
 from common.stats import CurveScore, Score
+from image.run import planned_keys as image_keys
 
 IMAGE = ("image", None)
 
@@ -116,9 +116,9 @@ def test_a_cell_that_is_a_stage1_cell_has_the_same_resume_identity():
     config = baseline[IMAGE]
     suite = {c.key: c for c in rc.suite_cells(rb.declared_cells(*_arms()))}
     stage1_argv = run_cells("image", None, config, (1,), "k")[0].argv[1:]
-    planned, _ = _image_runs(list(suite["robustness/image/ntxent@t=0.2/batch=128/seed=1"].argv[1:]))
-    assert planned == _image_runs(list(stage1_argv))[0]
-    other, _ = _image_runs(list(suite["robustness/image/ntxent@t=0.2/batch=64/seed=1"].argv[1:]))
+    planned = image_keys(list(suite["robustness/image/ntxent@t=0.2/batch=128/seed=1"].argv[1:]))
+    assert planned == image_keys(list(stage1_argv))
+    other = image_keys(list(suite["robustness/image/ntxent@t=0.2/batch=64/seed=1"].argv[1:]))
     assert set(other).isdisjoint(planned)
     # graph and sentence commands parse with the pipelines' own parsers, to the declared settings
     from graph.__main__ import parse_args
