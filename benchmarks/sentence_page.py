@@ -51,6 +51,7 @@ def _losses_line(records: list[dict], profile: str) -> str:
 def sentence_table(records: list[dict], out_dir: Path) -> Path | None:
     """tables/sentence.md: composed from sentence/report.py's rows (the computation lives there)."""
     from sentence import report
+    from sentence.config import TASKS
 
     current = report.rows(records)
     sentence = [r for r in records if r.get("pipeline") == "sentence"]
@@ -76,7 +77,7 @@ def sentence_table(records: list[dict], out_dir: Path) -> Path | None:
         tunes: dict[str, dict] = {}  # fine-tune settings per setting label (the latest record's)
         for r in shown:
             if r["config"]["profile"] == profile and r["config"]["row"].startswith("minilm-"):
-                tasks = tuple(t for t in report.ALL_TASKS if t in r["config"]["tasks"])
+                tasks = tuple(t for t in TASKS if t in r["config"]["tasks"])
                 tunes[report.setting_label(profile, tasks)] = r["config"]["settings"]["finetune"]
         text += [f"Profile `{profile}`: quick-thought GRUs embedding {model['embed_dim']} / hidden {model['hidden_dim']}, "
                  f"{train['steps']} steps of {train['batch_size']} consecutive sentences (<= {train['max_tokens']} "

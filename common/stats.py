@@ -28,7 +28,7 @@ class PairedDelta:
 
     @property
     def significant(self) -> bool:
-        """The paired t-test at 5%, this comparison alone (see :func:`holm` for a family of them)."""
+        """The paired t-test at 5%, this comparison alone (see :func:`holm_adjusted` for a family of them)."""
         return self.p_value is not None and self.p_value < 0.05
 
     def __str__(self) -> str:
@@ -68,26 +68,12 @@ def paired_delta(values: dict[int, float], baseline: dict[int, float]) -> Paired
     return PairedDelta(statistics.fmean(diffs), se, len(diffs))
 
 
-def holm(p_values: list[float], alpha: float = 0.05) -> list[bool]:
-    """Holm-Bonferroni: which of a family of tests to reject, keeping the family-wise error at ``alpha``.
-
-    Several objectives compared with one baseline on one data set are a family: at 5% each,
-    one of eight would come out "significant" by chance almost a third of the time.
-    """
-    order = sorted(range(len(p_values)), key=p_values.__getitem__)
-    reject = [False] * len(p_values)
-    for rank, index in enumerate(order):
-        if p_values[index] > alpha / (len(p_values) - rank):
-            break
-        reject[index] = True
-    return reject
-
-
 def holm_adjusted(p_values: list[float]) -> list[float]:
     """Holm's adjusted p-values: test i is rejected at family-wise level alpha exactly when its value <= alpha.
 
-    Step-down: the k-th smallest p times (m - k + 1), made monotone, capped at 1; the same decisions as
-    :func:`holm`, but a number a reader can compare with any level.
+    Step-down: the k-th smallest p times (m - k + 1), made monotone, capped at 1. Several objectives compared
+    with one baseline are a family: at 5% each, one of eight would come out "significant" by chance almost a
+    third of the time. An adjusted value, unlike a reject/keep list, is a number a reader can compare with any level.
     """
     m = len(p_values)
     order = sorted(range(m), key=p_values.__getitem__)

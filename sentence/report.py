@@ -21,7 +21,8 @@ from typing import Any
 
 from common.protocols import protocol_of
 from common.records import NUMBER
-from common.stats import CurveScore, PairedDelta, Score, config_label, format_delta, holm, paired_delta
+from common.stats import Claim, CurveScore, PairedDelta, Score, config_label, format_delta, judge
+from sentence.config import TASKS
 from sentence.identity import row_of
 
 #: What a sentence record must hold to be resumed or tabulated (``common.records.read_records``).
@@ -30,7 +31,6 @@ RECORD_NEEDS = {"sentence": {"config.profile": str, "config.row": str, "seed": i
 COLUMNS = ("MR", "CR", "SUBJ", "MPQA", "TREC", "MRPC_acc", "MRPC_f1")
 HEADERS = ("MR", "CR", "SUBJ", "MPQA", "TREC", "MRPC acc", "MRPC F1")
 AVERAGED = ("MR", "CR", "SUBJ", "MPQA", "TREC", "MRPC_acc")  # the verdict score: mean accuracy over the tasks run
-ALL_TASKS = ("MR", "CR", "SUBJ", "MPQA", "TREC", "MRPC")
 QUICK_THOUGHT = ("qt-plain", "qt-debiased", "qt-hard")
 #: The fine-tunes in the order the table shows them first (any other objective's row follows, by name).
 FINETUNES = ("minilm-plain", "minilm-hard-tau_plus=0", "minilm-debiased", "minilm-hardness", "minilm-hardness-alpha=5")
@@ -52,7 +52,7 @@ class Row:
     scores: dict[str, list[float]]  # column -> one value per seed (nan where absent)
     average: dict[int, float]  # seed -> mean accuracy over the tasks
     name: str = ""  # what a reader sees (:func:`row_label`)
-    tasks: tuple[str, ...] = ALL_TASKS
+    tasks: tuple[str, ...] = TASKS
     finetune_steps: tuple[int, ...] = ()  # the fine-tune step counts of the seeds (one value unless mixed)
     vs_plain: PairedDelta | None = None
     vs_plain_holm: bool | None = None
@@ -88,13 +88,13 @@ def row_label(config: dict[str, Any]) -> str:
     return FIXED_NAMES.get(row, row)
 
 
-def average(metrics: dict[str, Any], tasks: tuple[str, ...] = ALL_TASKS) -> float:
+def average(metrics: dict[str, Any], tasks: tuple[str, ...] = TASKS) -> float:
     """The score a row's verdicts and the leaderboard read: the mean accuracy over ``tasks`` (MRPC by accuracy)."""
     return statistics.fmean(metrics[c] for c in _averaged(tasks))
 
 
 def setting_label(profile: str, tasks: tuple[str, ...]) -> str:
-    return profile if tasks == ALL_TASKS else f"{profile}, {'+'.join(tasks)}"
+    return profile if tasks == TASKS else f"{profile}, {'+'.join(tasks)}"
 
 
 def _averaged(tasks: tuple[str, ...]) -> list[str]:
@@ -110,8 +110,8 @@ def _latest_per_seed(records: list[dict[str, Any]], evaluator: str) -> dict[Grou
         config = r.get("config", {})
         tasks = tuple(config.get("tasks") or ())
         if (r.get("pipeline") == "sentence" and config.get("evaluator") == evaluator and tasks
-                and set(tasks) <= set(ALL_TASKS)):
-            latest[(config["profile"], tuple(t for t in ALL_TASKS if t in tasks), row_of(config))][r["seed"]] = r
+                and set(tasks) <= set(TASKS)):
+            latest[(config["profile"], tuple(t for t in TASKS if t in tasks), row_of(config))][r["seed"]] = r
     return latest
 
 
@@ -127,7 +127,7 @@ def rows(records: list[dict[str, Any]]) -> list[Row]:
     latest = _latest_per_seed(records, EVALUATOR)
     out: list[Row] = []
     # the six tasks first, then the subsets
-    for profile, tasks in sorted({key[:2] for key in latest}, key=lambda k: (k[0], k[1] != ALL_TASKS, k[1])):
+    for profile, tasks in sorted({key[:2] for key in latest}, key=lambda k: (k[0], k[1] != TASKS, k[1])):
         present = {key[2] for key in latest if key[:2] == (profile, tasks)}
         for block, (names, reference, plain) in BLOCKS.items():
             if block == "fine-tune":  # every objective fine-tuned, the usual ones first
@@ -163,20 +163,23 @@ def _compare(block_rows: list[Row], reference: str, plain: str) -> None:
     score (a one-sample test); the untrained encoder has one initialisation per seed (paired).
     """
     by_name = {r.row: r for r in block_rows}
-    tests: list[tuple[Row, str, PairedDelta]] = []
+    claims: list[tuple[Row, str, Claim]] = []
     for row in block_rows:
         if row.row == reference:
             continue
+        arms = {}
         if reference in by_name:
             ref = by_name[reference].average
-            baseline = ref if len(ref) > 1 else {s: next(iter(ref.values())) for s in row.average}
-            row.vs_reference = paired_delta(row.average, baseline)
+            arms["reference"] = ref if len(ref) > 1 else {s: next(iter(ref.values())) for s in row.average}
         if row.row != plain and plain in by_name:
-            row.vs_plain = paired_delta(row.average, by_name[plain].average)
-        tests += [(row, kind, d) for kind, d in (("plain", row.vs_plain), ("reference", row.vs_reference))
-                  if d is not None and d.p_value is not None]
-    for (row, kind, _), reject in zip(tests, holm([d.p_value for _, _, d in tests]), strict=True):
-        setattr(row, f"vs_{kind}_holm", reject)
+            arms["plain"] = by_name[plain].average
+        for kind, baseline in arms.items():
+            claim = Claim(f"{row.row} vs {kind}", row.average, baseline, tuple(sorted(set(row.average) & set(baseline))))
+            setattr(row, f"vs_{kind}", claim.delta)
+            if claim.delta is not None and claim.delta.p_value is not None:  # one seed: shown, never tested
+                claims.append((row, kind, claim))
+    for (row, kind, _), judged in zip(claims, judge([c for _, _, c in claims]), strict=True):
+        setattr(row, f"vs_{kind}_holm", judged.verdict in ("gain", "loss"))
 
 
 def _cell(values: list[float], digits: int = 1) -> str:

@@ -1,6 +1,6 @@
 import math
 
-from common.stats import PairedDelta, format_delta, holm, largest_gain, paired_delta, t_threshold
+from common.stats import PairedDelta, format_delta, holm_adjusted, largest_gain, paired_delta, t_threshold
 
 
 def test_paired_delta_uses_only_common_seeds():
@@ -52,8 +52,20 @@ def test_p_value_equals_scipy_paired_t_test():
     assert PairedDelta(0.0, 0.0, 3).p_value == 1.0 and PairedDelta(0.5, 0.0, 3).p_value == 0.0
 
 
+def holm_decisions(p_values: list[float], alpha: float = 0.05) -> list[bool]:
+    """Holm's step-down procedure as the textbook states it: an oracle for :func:`holm_adjusted`."""
+    order = sorted(range(len(p_values)), key=p_values.__getitem__)
+    reject = [False] * len(p_values)
+    for rank, index in enumerate(order):
+        if p_values[index] > alpha / (len(p_values) - rank):
+            break
+        reject[index] = True
+    return reject
+
+
 def test_holm_steps_down_and_stops_at_the_first_failure():
     # sorted: 0.01 <= 0.05/4, 0.015 <= 0.05/3, 0.03 > 0.05/2 stops, so 0.04 is kept though <= 0.05/1
-    assert holm([0.03, 0.01, 0.04, 0.015]) == [False, True, False, True]
-    assert holm([0.04]) == [True] and holm([0.04, 0.04]) == [False, False]
-    assert holm([]) == []
+    for p, expected in (([0.03, 0.01, 0.04, 0.015], [False, True, False, True]), ([0.04], [True]),
+                        ([0.04, 0.04], [False, False]), ([], [])):
+        assert holm_decisions(p) == expected
+        assert [a <= 0.05 for a in holm_adjusted(p)] == expected
