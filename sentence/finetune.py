@@ -91,7 +91,7 @@ def checkpoint_identity(config: SentenceConfig, objective: Objective) -> dict[st
     return identity({"row": row_id("minilm", objective), "settings": config.to_dict()})
 
 
-def _upgrade(saved: dict[str, Any]) -> dict[str, Any]:
+def upgrade_checkpoint(saved: dict[str, Any]) -> dict[str, Any]:
     """The objective of a checkpoint from before ``--objective``, which names a variant (its settings as they were)."""
     from common.records import legacy_objective
 
@@ -173,7 +173,7 @@ def curve_metrics(state: dict[str, Any]) -> dict[str, Any]:
 
 def objective_of(state: dict[str, Any]) -> Objective:
     """The objective a fine-tune checkpoint was trained with (an older one names its variant)."""
-    return from_dict(state["objective"] if "objective" in state else _upgrade(state["config"])["objective"])
+    return from_dict(state["objective"] if "objective" in state else upgrade_checkpoint(state["config"])["objective"])
 
 
 def load_finetuned(state: dict[str, Any]):

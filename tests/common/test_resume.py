@@ -41,13 +41,13 @@ def test_resume_refuses_a_checkpoint_of_another_seed_or_objective(tmp_path):
 
 
 def test_a_checkpoint_of_an_older_format_resumes_through_the_upgrade(tmp_path):
-    from sentence.finetune import _upgrade
+    from sentence.finetune import upgrade_checkpoint
 
     path = tmp_path / "ft.pt"
     old = {"seed": 0, "variant": "hard", "loss": {"loss": "hcl", "tau_plus": 0.0, "beta": 1.0}, "finetune": {"steps": 1}}
     save_checkpoint(path, {"config": old})
     today = {"seed": 0, "objective": {"name": "hard", "params": {"beta": 1.0, "tau_plus": 0.0}}, "finetune": {"steps": 1}}
-    assert resume_checkpoint(path, today, upgrade=_upgrade)["config"] == old
+    assert resume_checkpoint(path, today, upgrade=upgrade_checkpoint)["config"] == old
     with pytest.raises(UserError, match=r"\(objective\)"):
         resume_checkpoint(path, {**today, "objective": {"name": "hard", "params": {"beta": 1.0, "tau_plus": 0.1}}},
-                          upgrade=_upgrade)
+                          upgrade=upgrade_checkpoint)
