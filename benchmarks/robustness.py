@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from benchmarks.stage1 import ONE_COLUMN
 from benchmarks.suites import BASELINE, STAGE1_SEEDS, Config, profile_temperature
 from common.format import signed
 from common.stats import PairedDelta, ci95, holm_adjusted, paired_delta, t_threshold
@@ -36,7 +37,6 @@ Column = tuple[str, str | None]  # (modality, data set; None for the modality's 
 
 GRAPH_DATASETS = ("PROTEINS", "IMDB-BINARY", "MUTAG")
 COLUMNS: tuple[Column, ...] = (("image", None), *(("graph", d) for d in GRAPH_DATASETS), ("sentence", None))
-COLUMN_LABELS = {"image": "CIFAR-10 (JPEG q75)", "sentence": "6 transfer tasks"}
 BATCHES = {"image": (32, 64, 128, 256, 512), "graph": (32, 64, 128, 256, 512),
            "sentence": (100, 200, 400, 800, 1600)}
 LENGTHS = {"image": (4, 8, 16, 32), "graph": (20, 50, 100, 200), "sentence": (200, 400, 800)}
@@ -219,7 +219,7 @@ def label(spec: str, temperature: float) -> str:
 
 
 def column_name(modality: str, dataset: str | None) -> str:
-    return f"{modality} {dataset or COLUMN_LABELS.get(modality, '')}".strip()
+    return f"{modality} {dataset or ONE_COLUMN.get(modality, '')}".strip()
 
 
 def _curves(cells: Sequence[Cell], scores: Mapping[ScoreKey, float], column: Column) -> dict:
