@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from benchmarks.pages import replace_readme_section
 from benchmarks.plots import pyplot
 from benchmarks.suites import MODALITIES, STAGE1_SEEDS, TUNED_ROUNDS
 from common.format import delta, markdown_table, number, signed
@@ -143,8 +144,8 @@ def leaderboard_table(records: list[dict], out_dir: Path) -> Path | None:
         atomic_write_text(out_dir / name, text)
     board = json.loads(dict(files)["leaderboard.json"])
     body = [f"_{line[2:]}_" if line.startswith("# ") else line for line in readme_section(board)]
-    _replace_readme_section(out_dir.parent / "README.md", [f"Hours of CPU in the records so far: {hours(records)}.",
-                                                           "", *body])
+    replace_readme_section(out_dir.parent / "README.md", README_MARKERS,
+                           [f"Hours of CPU in the records so far: {hours(records)}.", "", *body])
     return out_dir / "leaderboard.md"
 
 
@@ -155,13 +156,3 @@ def hours(records: list[dict]) -> str:
         if r.get("pipeline") in ("graph", "image", "sentence"):
             seconds[r["pipeline"]] = seconds.get(r["pipeline"], 0.0) + float(r.get("wall_time_s") or 0.0)
     return ", ".join(f"{name} {s / 3600:.1f} h" for name, s in sorted(seconds.items()))
-
-
-def _replace_readme_section(readme: Path, body: list[str]) -> None:
-    """Replace the text between the README's leaderboard markers (generated, like every table)."""
-    start, end = README_MARKERS
-    if not readme.exists() or start not in (text := readme.read_text()):
-        return
-    before, rest = text.split(start, 1)
-    after = rest.split(end, 1)[1] if end in rest else ""
-    atomic_write_text(readme, before + start + "\n" + "\n".join(body) + "\n" + end + after)

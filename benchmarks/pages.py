@@ -42,3 +42,14 @@ def write_page(out_dir: Path, name: str, lines: list[str]) -> Path:
     path = out_dir / name
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path
+
+
+def replace_readme_section(readme: Path, markers: tuple[str, str], body: list[str]) -> None:
+    """Replace the text between two markers of the README (generated, like every table); a README without the
+    opening marker is left alone."""
+    start, end = markers
+    if not readme.exists() or start not in (text := readme.read_text()):
+        return
+    before, rest = text.split(start, 1)
+    after = rest.split(end, 1)[1] if end in rest else ""
+    atomic_write_text(readme, before + start + "\n" + "\n".join(body) + "\n" + end + after)

@@ -184,10 +184,14 @@ def result(records: list[dict], scores: Mapping[ScoreKey, float]) -> dict:
 
 def robustness_table(records: list[dict], out_dir: Path) -> Path | None:
     """``tables/robustness.{json,md,png}`` (None without a pipeline record): the arms, the design, the columns
-    waiting for stage 1, and every recorded curve point (:func:`points`)."""
+    waiting for stage 1, and every recorded curve point (:func:`points`); and the README's lines on where each
+    verdict holds (the README beside ``out_dir``, where it has the markers)."""
+    from benchmarks.pages import replace_readme_section
     from benchmarks.plots import pyplot
-    from benchmarks.robustness_page import write
+    from benchmarks.robustness_page import README_MARKERS, readme_section, write
 
     if not any(r.get("pipeline") in SEEDS for r in records):
         return None
-    return write(result(records, points(records)), out_dir, pyplot())
+    found = result(records, points(records))
+    replace_readme_section(out_dir.parent / "README.md", README_MARKERS, readme_section(found))
+    return write(found, out_dir, pyplot())

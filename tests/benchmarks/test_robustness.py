@@ -225,3 +225,20 @@ def test_gpu_script_parses_and_dry_run_prints_three_packed_runs(tmp_path):
     assert run_script(str(tmp_path / "empty"), "--dry-run").stdout.count("--seed 0 ") == 3  # no records yet: seed 0
     assert run_script(str(records), "x1", "--dry-run").returncode == 2
     assert run_script().returncode == 2
+
+
+def test_the_readme_line_of_each_modality_says_no_more_than_its_declared_tests():
+    def test(modality, verdict, n=4, words="w"):
+        return {"modality": modality, "verdict": verdict, "n": n, "seeds_declared": 4, "words": words}
+
+    result = {"waiting": [{"modality": "graph", "name": "graph MUTAG"}],
+              "columns": [{"modality": "image", "tests": [test("image", "pending", n=2), test("image", "pending")]},
+                          {"modality": "sentence", "tests": [test("sentence", "change", words="the hard gain shrinks"),
+                                                             test("sentence", "no change")]}]}
+    lines = robustness_page.readme_section(result)
+    assert "(tables/robustness.md)" in lines[0]
+    assert lines[2] == "- **image**: curves running (1 of 2 declared tests have all their seeds)."
+    assert lines[3].startswith("- **graph**: waits for stage 1 (graph MUTAG)")
+    assert lines[4] == "- **sentence**: the hard gain shrinks."
+    result["columns"][1]["tests"][0]["verdict"] = "no change"
+    assert "no declared test finds a change" in robustness_page.readme_section(result)[4]
