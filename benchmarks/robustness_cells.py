@@ -138,9 +138,9 @@ def suite_cells(cells: Sequence[Cell]) -> list[SuiteCell]:
 def committed_plan() -> Plan:
     """:func:`plan` of the committed records (what the suite runs from, like the leaderboard's follow-ups); says
     once per process, on stderr, which columns wait."""
-    from benchmarks.stage1 import _committed_scores
+    from benchmarks.stage1 import committed_scores
 
-    chosen = plan(list(_committed_scores()))
+    chosen = plan(list(committed_scores()))
     if chosen.waiting:
         print(waiting_line(chosen.waiting), file=sys.stderr)
     return chosen

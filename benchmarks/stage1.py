@@ -26,7 +26,23 @@ ONE_COLUMN = {"image": "CIFAR-10 (JPEG q75)", "sentence": "6 transfer tasks"}
 
 
 def collect(records: list[dict]) -> list[Score]:
-    """Every pipeline's leaderboard scores; a non-finite score (a diverged run) is left out with one warning."""
+    """Every pipeline's leaderboard scores; a non-finite score (a diverged run) is left out with one warning.
+
+    Computed once per set of records: the pages of one ``make tables`` (the board, its cell coverage, the
+    robustness arms) all ask with the same record objects, and get the very same scores.
+    """
+    key = tuple(map(id, records))
+    if _LAST_COLLECTED and _LAST_COLLECTED[0][0] == key:
+        return list(_LAST_COLLECTED[0][1])
+    scores = _collect(records)
+    _LAST_COLLECTED[:] = [(key, scores, records)]  # the records are kept so that their ids stay theirs
+    return list(scores)
+
+
+_LAST_COLLECTED: list[tuple[tuple[int, ...], list[Score], list[dict]]] = []
+
+
+def _collect(records: list[dict]) -> list[Score]:
     from graph.report import scores as graph_scores
     from image.report import scores as image_scores
     from sentence.report import scores as sentence_scores
@@ -145,7 +161,8 @@ def controls(scores: list[Score], modality: str, dataset: str | None, chosen: li
 
 
 @functools.cache
-def _committed_scores() -> tuple[Score, ...]:
+def committed_scores() -> tuple[Score, ...]:
+    """The scores of the committed records, read once per process (the suites are built from them)."""
     from benchmarks.tables import NEEDS
     from common.paths import REPO_ROOT
     from common.records import read_records
@@ -155,7 +172,7 @@ def _committed_scores() -> tuple[Score, ...]:
 
 def follow_ups(modality: str, dataset: str | None, scores: list[Score] | None = None) -> list[Config]:
     """The cells stage 1's results call for (the suite reads the committed records): edge steps, then controls."""
-    scores = list(_committed_scores()) if scores is None else scores
+    scores = list(committed_scores()) if scores is None else scores
     chosen = selections(scores, modality, dataset)
     return [*(s.step for s in chosen if s.step is not None), *controls(scores, modality, dataset, chosen)]
 
