@@ -40,6 +40,10 @@ class ImageConfig:
     eval_batch_size: int = option(512, "batch for computing features", low=1)
     seed: int = option(0, "seed of the initialisation, subset, shuffling and augmentation")
     device: str = option("auto", "cpu, cuda, cuda:N, or auto (cuda when available)")
+    augment: str = option("auto", "where the two views are made: loader (batches augmented on the CPU by "
+                          "image.data.SimCLRAugment, then copied to --device), device (the uint8 images kept on --device, "
+                          "views made there by image.gpu_augment, torchvision's semantics), auto (device on CUDA, else "
+                          "loader)", choices=("auto", "loader", "device"))
     bf16: bool = option(False, "bfloat16 autocast for the forward pass (GPU)")
     channels_last: bool = option(False, "channels-last memory format (GPU)")
     compile: bool = option(False, "torch.compile the model")
@@ -64,8 +68,9 @@ QUICK = dataclasses.replace(
 PROFILES = {"paper": PAPER, "quick": QUICK}
 
 # Fields that change how fast a run goes but not what it computes: a checkpoint may be
-# resumed with different values.
-RUNTIME_FIELDS = ("device", "bf16", "channels_last", "compile", "threads", "eval_batch_size")
+# resumed with different values. Like device and bf16, augment changes the random draws (and the loader's
+# approximations of torchvision: image.data.SimCLRAugment) but not the protocol, so it is no part of a run's identity.
+RUNTIME_FIELDS = ("device", "augment", "bf16", "channels_last", "compile", "threads", "eval_batch_size")
 
 
 #: The paper's three image runs; any registered objective runs by its spec (``--objective``).

@@ -194,11 +194,12 @@ def run(plan: RunPlan, *, records: Path, out_dir: Path, download: bool) -> None:
     from common.resume import recorded
     from image.data import load_dataset
     from image.evaluate import evaluate_encoder
-    from image.train import build_model, pretrain
+    from image.train import augment_path, build_model, pretrain
 
     data = load_dataset(cfg.dataset, train_per_class=cfg.train_per_class, seed=cfg.seed, download=download)
     from_data = {"dataset_label": data.label, "pretrain_images": data.pretrain.shape[0],
                  "test_images": data.test_images.shape[0]}
+    augmented_on = augment_path(cfg, device)
     done = {key: r["metrics"] for key, r in recorded(records, "image", identity, RECORD_NEEDS["image"]).items()}
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))  # set by torchrun
 
@@ -207,7 +208,7 @@ def run(plan: RunPlan, *, records: Path, out_dir: Path, download: bool) -> None:
 
     rows = []
     for objective, anneal, planned in planned_runs(plan):
-        config = {**planned, **from_data}
+        config = {**planned, **from_data, "augment": augmented_on}  # the path that ran, not "auto" (a runtime field)
         label = UNTRAINED if objective is None else objective_label(objective, anneal)
         metrics = done.get(identity(config))
         if metrics is None:  # not finished yet: pretraining resumes from its last checkpoint

@@ -4,6 +4,10 @@ Resuming is exact at epoch boundaries without saving any random-number state: th
 shuffling order and the augmentation generator are re-seeded at every epoch from
 (seed, epoch, rank), so epoch e draws the same numbers whether or not the run stopped
 before it. The checkpoint holds the model, the optimiser, the epoch and the history.
+
+The views are made where ``--augment`` says (:func:`augment_path`): on the CPU and copied to the device
+(``loader``), or from images kept on the device (``device``, so no CPU work stands between GPU steps). Either
+path resumes the other's checkpoint: the epoch's generator is seeded the same way on either.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from common.seed import seed_everything
 from common.settings import check_device
 from image.config import ImageConfig, check_anneal
 from image.data import ImageData, SimCLRAugment
+from image.gpu_augment import AugmentConfig, two_views
 from image.model import SimCLRModel
 from image.report import run_settings
 
@@ -185,6 +190,29 @@ def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
     return (seed * 1_000_003 + epoch) * 1_009 + rank
 
 
+def augment_path(cfg: ImageConfig, device: torch.device) -> str:
+    """``loader`` or ``device``: where the two views are made; ``auto`` keeps a GPU fed without CPU work."""
+    if cfg.augment != "auto":
+        return cfg.augment
+    return "device" if device.type == "cuda" else "loader"
+
+
+ViewMaker = Callable[[Tensor, torch.Generator], tuple[Tensor, Tensor]]
+
+
+def view_maker(cfg: ImageConfig, path: str) -> ViewMaker:
+    """The two views of a uint8 batch, drawn from a generator where the batch is.
+
+    ``loader``: image.data.SimCLRAugment, one view after the other (the draws every CPU run so far made).
+    ``device``: image.gpu_augment's torchvision semantics, both views as one batch of 2B (fewer kernel launches).
+    """
+    if path == "device":
+        config = AugmentConfig(size=cfg.crop_size)
+        return lambda batch, generator: two_views(batch, generator, config)
+    augment = SimCLRAugment(cfg.crop_size)
+    return lambda batch, generator: (augment(batch, generator), augment(batch, generator))
+
+
 def pretrain(
     cfg: ImageConfig,
     objective: Objective,
@@ -237,9 +265,11 @@ def pretrain(
             history, start = list(state["history"]), int(state["epoch"]) + 1
         trained = wrap_for_training(model, cfg, device)
         loss_fn = build(objective, temperature=cfg.temperature, gather_distributed=world > 1)
-        images = data.pretrain.to(device)
-        augment = SimCLRAugment(cfg.crop_size)
-        generator = torch.Generator(device=device)
+        # The images live where the views are made: on --device, or in CPU memory for the loader path.
+        augmented_on = augment_path(cfg, device)
+        images = data.pretrain.to(device) if augmented_on == "device" else data.pretrain
+        make_views = view_maker(cfg, augmented_on)
+        generator = torch.Generator(device=images.device)
         local_batch = cfg.batch_size // world
         steps = images.shape[0] // cfg.batch_size
         if steps == 0:
@@ -254,6 +284,7 @@ def pretrain(
                 loss_fn.set(beta=annealed_beta(objective["beta"], epoch, cfg.epochs))
             beta = dict(loss_fn.objective.params).get("beta")
             order = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch, 0)))
+            order = order.to(images.device)
             generator.manual_seed(_epoch_seed(cfg.seed, epoch, rank + 1))
             trained.train()
             started = time.perf_counter()
@@ -261,11 +292,10 @@ def pretrain(
             bar = _progress(steps, f"epoch {epoch}/{cfg.epochs}", enabled=progress and rank == 0)
             for step in range(steps):
                 first = step * cfg.batch_size + rank * local_batch
-                batch = images[order[first : first + local_batch].to(device)]
-                view1, view2 = augment(batch, generator), augment(batch, generator)
-                if cfg.channels_last:
-                    view1 = view1.contiguous(memory_format=torch.channels_last)
-                    view2 = view2.contiguous(memory_format=torch.channels_last)
+                view1, view2 = make_views(images[order[first : first + local_batch]], generator)
+                memory_format = torch.channels_last if cfg.channels_last else torch.preserve_format
+                view1 = view1.to(device, non_blocking=True, memory_format=memory_format)
+                view2 = view2.to(device, non_blocking=True, memory_format=memory_format)
                 total += train_step(trained, loss_fn, optimizer, view1, view2, bf16=cfg.bf16)
                 if bar is not None and (step % 10 == 9 or step == steps - 1):
                     rate = (step + 1) * cfg.batch_size / (time.perf_counter() - started)
@@ -276,7 +306,8 @@ def pretrain(
             seconds = time.perf_counter() - started
             history.append(
                 {"epoch": epoch, "loss": total.item() / steps, "beta": beta, "seconds": seconds,
-                 "images_per_s": steps * cfg.batch_size / seconds, "peak_memory_mb": _peak_memory_mb(device)}
+                 "images_per_s": steps * cfg.batch_size / seconds, "peak_memory_mb": _peak_memory_mb(device),
+                 "augment": augmented_on}  # per epoch: a resumed run may have switched paths
             )
             if score is not None and epoch in eval_at and epoch < cfg.epochs and rank == 0:
                 model.eval()  # BatchNorm statistics stay the training's (the next epoch sets train mode again)
@@ -286,8 +317,8 @@ def pretrain(
             if rank == 0:
                 save_checkpoint(path, state)
                 if progress:
-                    print(f"epoch {epoch}: loss {history[-1]['loss']:.4f}, {history[-1]['images_per_s']:.0f} images/s, "
-                          f"{seconds:.1f} s, {loss_fn.objective.label()}", flush=True)
+                    print(f"epoch {epoch}: loss {history[-1]['loss']:.4f}, {history[-1]['images_per_s']:.0f} images/s "
+                          f"({augmented_on} augmentation), {seconds:.1f} s, {loss_fn.objective.label()}", flush=True)
             if world > 1:
                 dist.barrier()
     return state

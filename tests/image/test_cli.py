@@ -1,10 +1,12 @@
 """Command line, run for real in a subprocess: errors exit 2 in one line; a tiny ``run`` writes records, scores
-along the way with ``--eval-at``, and records under the keys ``image.run.planned_keys`` predicts."""
+along the way with ``--eval-at``, and records under the keys ``image.run.planned_keys`` predicts, whichever
+``--augment`` path made its views."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import subprocess
 import sys
@@ -34,7 +36,8 @@ def test_missing_data_exits_2_with_one_line(tmp_path: Path) -> None:
 
 def test_bad_hyperparameters_are_user_errors_and_exit_2() -> None:
     for args, message in ((("--temperature", "0"), "temperature"), (("--batch-size", "1"), "--batch-size must be >= 2"), (("--weight-decay", "nan"), "finite"),
-                          (("--width", "0"), "width"), (("--objective", "ntxent", "--anneal-beta"), "no beta")):
+                          (("--width", "0"), "width"), (("--objective", "ntxent", "--anneal-beta"), "no beta"),
+                          (("--augment", "gpu"), "--augment: invalid choice: 'gpu'")):
         with pytest.raises(UserError, match=message):
             main(["pretrain", *args])
     for spec, message in (("hard:beta=-1", "hard: beta must be in [0, 10000], got -1"),
@@ -109,27 +112,52 @@ def test_eval_at_scores_along_the_way_without_changing_the_run(jpeg_data: Path, 
     assert again.returncode == 0 and "epoch 1:" not in again.stdout and len(records.read_text().splitlines()) == 3
 
 
+def test_augment_device_runs_on_cpu_and_records_under_the_same_key_as_the_loader(jpeg_data: Path, tmp_path: Path) -> None:
+    """``--augment device --device cpu`` trains and records which path ran, with images/s; ``--augment`` is a runtime
+    setting like ``--device``: the same command with the loader path finds its runs recorded and trains nothing."""
+    records = tmp_path / "records.jsonl"
+    settings = ["--objective", "simclr", "--records", str(records), "--out-dir", str(tmp_path / "runs"), "--width", "4",
+                "--epochs", "1", "--batch-size", "8", "--train-per-class", "0", "--knn-k", "5", "--linear-epochs", "2",
+                "--threads", "1", "--device", "cpu"]
+    env = {"DATA_DIR": str(jpeg_data), "HARDNEG_CACHE": os.environ["HARDNEG_CACHE"]}
+    result = _cli("run", *settings, "--augment", "device", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "(device augmentation)" in result.stdout
+    lines = [json.loads(line) for line in records.read_text().splitlines()]
+    assert [(r["config"]["method"], r["config"]["augment"]) for r in lines] == [("random-init", "device"), ("simclr", "device")]
+    trained = lines[1]["metrics"]
+    assert math.isfinite(trained["pretrain_loss"]) and trained["images_per_s"] > 0 and len(trained["epoch_s"]) == 1
+    keys = [record_key(r["config"]) for r in lines]
+    for augment in ("auto", "loader", "device"):
+        assert planned_keys(["run", *settings, "--augment", augment]) == keys
+    again = _cli("run", *settings, "--augment", "loader", env=env)
+    assert again.returncode == 0, again.stderr
+    assert "epoch 1:" not in again.stdout and len(records.read_text().splitlines()) == 2
+
+
 def test_eval_at_outside_the_run_is_a_user_error() -> None:
     for epochs, message in (("3", r"--eval-at epochs must lie in \[1, 2\]"), ("0", "must be >= 1")):
         with pytest.raises(UserError, match=message):
             main(["run", "--epochs", "2", "--eval-at", epochs])
 
 
-def test_torchrun_two_ranks_write_each_record_once(jpeg_data: Path, tmp_path: Path) -> None:
-    """Both gloo ranks pretrain (DDP); rank 0 alone evaluates (after epoch 1 too, while rank 1 waits) and appends,
-    with the rank count in the record."""
+@pytest.mark.parametrize("augment", ["loader", "device"])
+def test_torchrun_two_ranks_write_each_record_once(jpeg_data: Path, tmp_path: Path, augment: str) -> None:
+    """Both gloo ranks pretrain (DDP), each augmenting its own shard where ``--augment`` says; rank 0 alone evaluates
+    (after epoch 1 too, while rank 1 waits) and appends, with the rank count in the record."""
     records = tmp_path / "records.jsonl"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "DATA_DIR": str(jpeg_data), "HARDNEG_CACHE": os.environ["HARDNEG_CACHE"]}
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "image", "run",
          "--objective", "simclr", "--records", str(records), "--out-dir", str(tmp_path / "runs"), "--device", "cpu",
          "--width", "4", "--epochs", "2", "--batch-size", "8", "--train-per-class", "0", "--knn-k", "5",
-         "--linear-epochs", "1", "--threads", "1", "--eval-at", "1"],
+         "--linear-epochs", "1", "--threads", "1", "--eval-at", "1", "--augment", augment],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in records.read_text().splitlines()]
     assert [r["config"]["method"] for r in lines] == ["random-init", "simclr"]
     assert lines[1]["metrics"]["ranks"] == 2 and len(lines[1]["metrics"]["epoch_s"]) == 2
+    assert lines[1]["config"]["augment"] == augment
     assert set(lines[1]["metrics"]["linear_top1_at"]) == {"1", "2"}
     assert lines[1]["command"].startswith("torchrun --nnodes 1 --nproc_per_node 2 -m image run --objective simclr")
     assert result.stdout.count("| ntxent |") == 1

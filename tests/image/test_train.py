@@ -1,8 +1,10 @@
-"""Training: the loss goes down, resuming is bit-identical, DDP on 2 gloo ranks equals 1 process."""
+"""Training: the loss goes down, resuming is bit-identical (across the two augmentation paths too), the paths' views
+agree in distribution, DDP on 2 gloo ranks equals 1 process."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import socket
 from pathlib import Path
@@ -15,7 +17,7 @@ from common.errors import UserError
 from common.losses import HardNegativeLoss
 from common.objectives import parse_objective
 from image.config import QUICK
-from image.data import ImageData, SimCLRAugment
+from image.data import ImageData, SimCLRAugment, normalize
 from image.model import SimCLRModel
 from image.train import (
     CHECKPOINT,
@@ -24,6 +26,7 @@ from image.train import (
     prepare_model,
     pretrain,
     train_step,
+    view_maker,
     wrap_for_training,
 )
 
@@ -38,16 +41,36 @@ def _tiny_data(n: int = 20) -> ImageData:
     return ImageData("cifar10-jpeg", images, images, labels, images[:4], labels[:4], num_classes=2)
 
 
-def test_a_few_steps_lower_the_loss_on_a_fixed_batch() -> None:
+@pytest.mark.parametrize("path", ["loader", "device"])
+def test_a_few_steps_lower_the_loss_on_a_fixed_batch(path: str) -> None:
     torch.manual_seed(0)
     model = SimCLRModel("resnet18", 4)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = HardNegativeLoss(temperature=0.5, tau_plus=0.1, beta=1.0)
     images = torch.randint(0, 256, (16, 3, 16, 16), dtype=torch.uint8)
-    augment, generator = SimCLRAugment(16), torch.Generator().manual_seed(0)
-    view1, view2 = augment(images, generator), augment(images, generator)
+    make_views = view_maker(dataclasses.replace(TINY, crop_size=16), path)
+    view1, view2 = make_views(images, torch.Generator().manual_seed(0))
     losses = [train_step(model, loss_fn, optimizer, view1, view2).item() for _ in range(6)]
     assert losses[-1] < losses[0] - 0.05, losses
+
+
+def test_both_augmentation_paths_make_views_of_one_shape_and_distribution() -> None:
+    """Float32 (B, 3, crop, crop) views whose per-channel mean and std agree between the paths within the spread of
+    the random draws (the means move about 0.05 between seeds at 512 images) and with the plain normalised images'
+    mean; resampling a crop smooths pixel noise in both (std about 1.05 against 1.43 un-augmented)."""
+    images = torch.randint(0, 256, (512, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    cfg = dataclasses.replace(TINY, crop_size=24)
+    views = {path: view_maker(cfg, path)(images, torch.Generator().manual_seed(0)) for path in ("loader", "device")}
+    for view1, view2 in views.values():
+        assert view1.shape == view2.shape == (512, 3, 24, 24) and view1.dtype == view2.dtype == torch.float32
+        assert (view1 - view2).abs().flatten(1).amax(dim=1).min() > 0.1  # every image's two views differ
+    loader, device = (torch.cat(views[path]) for path in ("loader", "device"))
+    plain = normalize(images)
+    for channels in (loader, device):
+        torch.testing.assert_close(channels.mean(dim=(0, 2, 3)), plain.mean(dim=(0, 2, 3)), atol=0.1, rtol=0)
+        assert (channels.std(dim=(0, 2, 3)) < 0.85 * plain.std(dim=(0, 2, 3))).all()
+    torch.testing.assert_close(device.mean(dim=(0, 2, 3)), loader.mean(dim=(0, 2, 3)), atol=0.1, rtol=0)
+    torch.testing.assert_close(device.std(dim=(0, 2, 3)), loader.std(dim=(0, 2, 3)), atol=0, rtol=0.05)
 
 
 def test_channels_last_and_bf16_steps_match_float32() -> None:
@@ -111,6 +134,32 @@ def test_resume_continues_bit_identically_and_scoring_along_the_way_changes_noth
     # And the first epoch really changed the model, so the comparison is not vacuous.
     initial = build_model(TINY).state_dict()
     assert not torch.equal(initial["encoder.stem.0.weight"], straight["model"]["encoder.stem.0.weight"])
+
+
+def test_device_augmentation_trains_and_reproduces_itself_bit_for_bit(tmp_path: Path) -> None:
+    """Two runs with ``augment=device`` and one run split after epoch 1 end with the same weights; ``auto`` on a
+    CPU is the loader path, whose different draws give other weights (so the comparison is not vacuous)."""
+    data, on_device = _tiny_data(), dataclasses.replace(TINY, augment="device")
+    first = pretrain(on_device, HARD, data, tmp_path / "first", progress=False)
+    again = pretrain(on_device, HARD, data, tmp_path / "again", progress=False)
+    pretrain(on_device, HARD, data, tmp_path / "split", stop_after=1, progress=False)
+    split = pretrain(on_device, HARD, data, tmp_path / "split", resume=True, progress=False)
+    for name, tensor in first["model"].items():
+        assert torch.equal(tensor, again["model"][name]) and torch.equal(tensor, split["model"][name]), name
+    assert [h["augment"] for h in first["history"]] == ["device", "device"]
+    assert all(math.isfinite(h["loss"]) and h["images_per_s"] > 0 for h in first["history"])
+    loader = pretrain(TINY, HARD, data, tmp_path / "loader", progress=False)
+    assert [h["augment"] for h in loader["history"]] == ["loader", "loader"]
+    assert not torch.equal(loader["model"]["encoder.stem.0.weight"], first["model"]["encoder.stem.0.weight"])
+
+
+@pytest.mark.parametrize(("before", "after"), [("loader", "device"), ("device", "loader")])
+def test_a_checkpoint_resumes_with_the_other_augmentation_path(tmp_path: Path, before: str, after: str) -> None:
+    data = _tiny_data()
+    part = pretrain(dataclasses.replace(TINY, augment=before), HARD, data, tmp_path, stop_after=1, progress=False)
+    resumed = pretrain(dataclasses.replace(TINY, augment=after), HARD, data, tmp_path, resume=True, progress=False)
+    assert resumed["epoch"] == 2 and [h["augment"] for h in resumed["history"]] == [before, after]
+    assert not torch.equal(part["model"]["encoder.stem.0.weight"], resumed["model"]["encoder.stem.0.weight"])
 
 
 def test_existing_checkpoint_needs_resume_and_matching_settings(tmp_path: Path) -> None:
