@@ -1,11 +1,7 @@
-"""The experiment grids of the paper, declared in one place.
-
-A suite expands to cells; a cell is one pipeline command (``python -m PIPELINE ...``)
-that appends its own run records and resumes by itself. The harness runs each cell in
-its own process, so a crash loses only that cell, and marks a finished cell with a
-``harness`` record so a re-run skips it without starting the pipeline; a leaderboard cell is
-also skipped once the scores it yields are recorded, however they were run.
-"""
+"""The experiment grids, declared in one place. A suite expands to cells; a cell is one pipeline command
+(``python -m PIPELINE ...``) that appends its own run records and resumes by itself. The harness runs each cell in
+its own process (a crash loses only that cell) and skips a cell whose runs, or whose leaderboard scores, are
+recorded, however they were run."""
 
 from __future__ import annotations
 
@@ -307,8 +303,7 @@ def leaderboard_suite(profile: str) -> list[SuiteCell]:
 
 
 def robustness_suite(profile: str) -> list[SuiteCell]:
-    """Issue 40: where each column's verdict holds along the batch and the training length, on the arms stage 1
-    selected (built in ``benchmarks.robustness_cells``; no cells in a column until its stage 1 is complete)."""
+    """Issue 40: each column's arms along the batch and the training length (``benchmarks.robustness_cells``)."""
     from benchmarks.robustness_cells import robustness_suite as cells
 
     return cells(profile)
@@ -316,8 +311,8 @@ def robustness_suite(profile: str) -> list[SuiteCell]:
 
 def smoke_suite(profile: str) -> list[SuiteCell]:
     """Two one-epoch MUTAG cells (any profile): checks a launcher end to end in about a minute."""
-    return [SuiteCell("smoke", f"smoke/MUTAG/{spec}", ("graph", "--dataset", "MUTAG", "--objective", spec, "--epochs", "1",
-                                                       "--repeats", "1", "--records", "{records}", "--no-progress"))
+    argv = ("--epochs", "1", "--repeats", "1", "--records", "{records}", "--no-progress")
+    return [SuiteCell("smoke", f"smoke/MUTAG/{spec}", ("graph", "--dataset", "MUTAG", "--objective", spec, *argv))
             for spec in ("infograph", "jsd:tau_plus=0.5,beta=1")]
 
 
