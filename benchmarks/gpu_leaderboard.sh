@@ -1,10 +1,10 @@
 #!/bin/bash
 # One GPU slice of the image leaderboard in the paper's regime (issue 40): the tuned NT-Xent, HCL hard at its paper
 # default (beta 1, tau_plus 0.1) and the image column's strongest family, each a ResNet-18 on full CIFAR-10
-# (--profile paper --arch resnet18, bf16 + channels-last), all three packed onto the one GPU at once, each under
-# `timeout` so the whole script ends inside BUDGET_S (9 minutes). One fresh seed per run of the script; the records
-# go to RECORDS_DIR/image-gpu-leaderboard.jsonl (one file: appends are locked), to be committed; the page shows them
-# as their own GPU column with n stated, never pooled with CPU runs.
+# (--profile paper --arch resnet18, bf16 + channels-last, views made on the GPU by --augment device), all three
+# packed onto the one GPU at once, each under `timeout` so the whole script ends inside BUDGET_S (9 minutes). One
+# fresh seed per run of the script; the records go to RECORDS_DIR/image-gpu-leaderboard.jsonl (one file: appends
+# are locked), to be committed; the page shows them as their own GPU column with n stated, never pooled with CPU runs.
 #
 # Usage: benchmarks/gpu_leaderboard.sh RECORDS_DIR [SEED] [--dry-run]
 #   SEED       default: the smallest seed >= 0 not yet in RECORDS_DIR/*.jsonl
@@ -70,8 +70,8 @@ echo "=== seed $seed, $epochs epochs per run, 3 runs packed on one GPU, budget $
 commands=()
 for arm in "${arms[@]}"; do
   IFS='|' read -r name spec temperature <<< "$arm"
-  command=("$py" -m image run --profile paper --arch resnet18 --device cuda "${gpu_flags[@]}" --epochs "$epochs"
-           --seed "$seed" --objective "$spec" --temperature "$temperature" --records "$records" --out-dir "$out")
+  command=("$py" -m image run --profile paper --arch resnet18 --device cuda "${gpu_flags[@]}" --augment device
+           --epochs "$epochs" --seed "$seed" --objective "$spec" --temperature "$temperature" --records "$records" --out-dir "$out")
   commands+=("$name|$(printf '%q ' "${command[@]}")")
 done
 if ((dry)); then
