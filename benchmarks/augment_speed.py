@@ -11,11 +11,9 @@ Run: ``OMP_NUM_THREADS=1 python -m benchmarks.augment_speed --threads 1`` (add `
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
-
 from typing import TYPE_CHECKING
 
 from common.cli import Parser, at_least, run_main
