@@ -270,6 +270,7 @@ def pretrain(
         images = data.pretrain.to(device) if augmented_on == "device" else data.pretrain
         make_views = view_maker(cfg, augmented_on)
         generator = torch.Generator(device=images.device)
+        memory_format = torch.channels_last if cfg.channels_last else torch.preserve_format
         local_batch = cfg.batch_size // world
         steps = images.shape[0] // cfg.batch_size
         if steps == 0:
@@ -293,7 +294,6 @@ def pretrain(
             for step in range(steps):
                 first = step * cfg.batch_size + rank * local_batch
                 view1, view2 = make_views(images[order[first : first + local_batch]], generator)
-                memory_format = torch.channels_last if cfg.channels_last else torch.preserve_format
                 view1 = view1.to(device, non_blocking=True, memory_format=memory_format)
                 view2 = view2.to(device, non_blocking=True, memory_format=memory_format)
                 total += train_step(trained, loss_fn, optimizer, view1, view2, bf16=cfg.bf16)
