@@ -65,17 +65,19 @@ def rows(records: list[dict[str, Any]]) -> list[ImageRow]:
     """Rows in first-seen order of their settings; a run recorded twice (same settings, seed and protocol version)
     counts once, its latest. Runs of an older protocol version form their own rows (history): they never pair.
 
-    Every ``run`` re-records the random-init baseline, and runs that differ only in runtime options (bf16,
-    compile, the machine) or in the epochs scored along the way (``--eval-at``, which leaves the final scores as
-    they are) are the same run: counted twice they would pose as two seeds.
+    A random-init baseline recorded by runs at several temperatures, and runs that differ only in runtime options
+    (bf16, compile, the machine) or in the epochs scored along the way (``--eval-at``, which leaves the final scores
+    as they are) are the same run: counted twice they would pose as two seeds.
     """
     from common.protocols import PROTOCOL
     from image.config import PROFILES
 
-    runs: dict[tuple[str, int, int], dict] = {}
+    runs: dict[tuple[str, int, int, int], dict] = {}
     for r in records:
         if r.get("pipeline") == "image":  # a run of another protocol version is another run, never a re-record
-            runs[(identity({**r["config"], "eval_at": None}), r["seed"], protocol_of(r))] = r
+            # The epochs keep the untrained encoder's row in every epoch-count group (its identity has none).
+            key = (identity({**r["config"], "eval_at": None}), r["seed"], protocol_of(r), r["config"]["epochs"])
+            runs[key] = r
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in runs.values():
         c, version = r["config"], protocol_of(r)
@@ -107,17 +109,26 @@ def rows(records: list[dict[str, Any]]) -> list[ImageRow]:
     return out
 
 
+#: What only pretraining reads: an untrained encoder's score does not depend on them.
+PRETRAINING_FIELDS = ("epochs", "batch_size", "lr", "weight_decay", "temperature", "crop_size", "anneal_beta",
+                      "sync_bn")
+
+
 def run_settings(config: dict[str, Any]) -> dict[str, Any]:
     """What makes two image runs the same run, as named settings: the one identity behind the "already recorded?"
     check (:func:`identity`), the checkpoint-resume check (``image.train.pretrain``) and the harness's keys.
 
     Every setting but the runtime ones and those read from the data set, the objective as today's spec, and the
     epochs scored along the way only when there are some (a record from before ``--eval-at`` keeps its identity).
+    The untrained encoder is one run per seed and evaluation, whatever pretraining its command would have done:
+    it is scored once, not again at every temperature, batch or length a sweep visits.
     """
     from image.config import RUNTIME_FIELDS
 
     objective = objective_of(config)
     left_out = (*RUNTIME_FIELDS, *DATA_FIELDS, "tau_plus", "beta", "objective", "eval_at")
+    if objective is None:  # the untrained encoder: what only pretraining reads cannot change its score
+        left_out += PRETRAINING_FIELDS
     settings = {k: v for k, v in config.items() if k not in left_out}
     if config.get("eval_at"):
         settings["eval_at"] = sorted(config["eval_at"])

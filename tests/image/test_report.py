@@ -78,6 +78,19 @@ def test_one_identity_eval_at_only_when_given_and_old_records_keep_theirs() -> N
     assert identity({**new, "objective": HARD}) != identity(new)
 
 
+def test_the_untrained_encoder_is_one_run_per_seed_whatever_pretraining_its_command_would_do() -> None:
+    from image.run import planned_keys
+
+    base = ["run", "--profile", "quick", "--seed", "1", "--objective", "ntxent"]
+    keys = {t: planned_keys([*base, "--temperature", t]) for t in ("0.2", "0.5")}
+    assert keys["0.2"][0] == keys["0.5"][0]  # random-init: scored once, not again at every temperature of a sweep
+    assert keys["0.2"][1] != keys["0.5"][1]  # the trained runs differ
+    longer = planned_keys([*base, "--epochs", "16", "--batch-size", "64", "--lr", "0.0005"])
+    assert longer[0] == keys["0.5"][0] and planned_keys([*base, "--seed", "2"])[0] != keys["0.5"][0]
+    untrained = {**_quick(None, 0, 20.0)["config"], "temperature": 0.1}
+    assert [row.n for row in rows([_quick(None, 0, 20.0), {**_quick(None, 0, 20.0), "config": untrained}])] == [1]
+
+
 def test_rows_label_by_the_registry_pair_against_ntxent_and_count_a_scored_run_once() -> None:
     scored = _quick(NTXENT, 1, 44.0, eval_at=[4])
     records = [_quick(NTXENT, 0, 40.0), _quick(NTXENT, 1, 44.0), scored,
