@@ -148,7 +148,7 @@ def test_importing_modules_runs_no_git_and_leaves_the_environment_alone() -> Non
 def test_help_of_every_cli_imports_no_torch() -> None:
     """``--help`` answers at once: nothing heavy is imported before the arguments are parsed."""
     for cli in (["graph"], ["image", "run"], ["sentence", "train"], ["benchmarks", "run"], ["benchmarks.loss_speed"],
-                ["benchmarks.graph_epoch_speed"], ["benchmarks.senteval_speed"]):
+                ["benchmarks.graph_epoch_speed"], ["benchmarks.senteval_speed"], ["benchmarks.augment_speed"]):
         result = subprocess.run([sys.executable, "-X", "importtime", "-m", *cli, "--help"], cwd=REPO_ROOT,
                                 capture_output=True, text=True, timeout=60)
         assert result.returncode == 0 and "--" in result.stdout, result.stderr
