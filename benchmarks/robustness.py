@@ -1,23 +1,20 @@
 """Where the answer holds (issue 40): the declared design along the number of negatives and the training length,
-and its statistics, as pure functions over scores. Nothing here runs a cell.
-
-Design, declared before any of it runs:
+and its statistics, as pure functions over scores. Nothing here runs a cell. Declared before any of it runs:
 
 - Arms per column: the temperature-tuned NT-Xent, the column's two strongest families as stage 1 selected them
-  (the rule: ``benchmarks.robustness_cells.strongest``), and HCL hard at its paper default
-  (``hard:beta=1,tau_plus=0.1``) at the profile temperature; paired by seed, the seeds of the leaderboard's stage 1.
-- Number of negatives: the batch, 4x either side of each profile's. Every batch sees the same examples (images: 8
-  epochs over the same 10k images; graphs: the paper protocol's 200 epochs; sentences: the quick profile's 800 x 400
-  sentences, so 3200 steps at 100 and 200 at 1600). Adam's learning rate follows the square-root rule from the
-  profile's (``lr x sqrt(batch / profile batch)``: images 1e-3 at 128, graphs 1e-3 at 128, sentences 2e-3 at 400),
-  which keeps the noise of an update about constant as the batch changes.
+  (``benchmarks.robustness_cells.strongest``), and HCL hard at its paper default at the profile temperature;
+  paired by seed, the seeds of the leaderboard's stage 1.
+- Number of negatives: the batch, 4x either side of each profile's (a graph column stops at its set's size). Every
+  batch sees the same examples (images 8 epochs of the same 10k images; graphs the paper's 200 epochs; sentences
+  the quick profile's 800 x 400 sentences: 3200 steps at 100, 200 at 1600). Adam's learning rate follows the
+  square-root rule from the profile's (images and graphs 1e-3 at 128, sentences 2e-3 at 400), which keeps the noise
+  of an update about constant as the batch changes.
 - Training length: at the profile's batch, one run per (arm, seed) scored along the way: images at 4, 8, 16, 32
-  epochs, graphs at 20, 50, 100, 200 (``--eval-at``), sentences at 200, 400, 800 steps.
-- Tests, two per (column, arm other than NT-Xent), both two-sided, Holm over all of them: (a) the slope of
-  Δ = arm − NT-Xent against log2(batch), least squares per seed over the five batches, then mean ± s.e. over seeds
-  (a one-sample t test of the per-seed slopes, which keeps the pairing); (b) Δ(longest) − Δ(shortest) per seed, mean
-  ± s.e., a paired t test. Doubling the batch doubles the in-batch negatives (2B − 2 for images), so a slope per
-  doubling of the batch is one per doubling of the negatives.
+  epochs, graphs at 20, 50, 100, 200, sentences at 200, 400, 800 steps.
+- Tests, two per (column, arm other than NT-Xent), two-sided, Holm over all of them: (a) the slope of Δ = arm −
+  NT-Xent on log2(batch), least squares per seed, mean ± s.e. over seeds (a one-sample t test of the per-seed slopes,
+  which keeps the pairing); (b) Δ(longest) − Δ(shortest) per seed, a paired t test. Doubling the batch doubles the
+  in-batch negatives (2B − 2 for images), so a slope per doubling of the batch is one per doubling of negatives.
 """
 
 from __future__ import annotations
@@ -25,20 +22,21 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from benchmarks.stage1 import ONE_COLUMN
 from benchmarks.suites import BASELINE, STAGE1_SEEDS, Config, profile_temperature
 from common.format import signed
+from common.objectives import parse_objective
 from common.stats import PairedDelta, ci95, holm_adjusted, paired_delta, t_threshold
 
 Column = tuple[str, str | None]  # (modality, data set; None for the modality's one column)
 
 GRAPH_DATASETS = ("PROTEINS", "IMDB-BINARY", "MUTAG")
 COLUMNS: tuple[Column, ...] = (("image", None), *(("graph", d) for d in GRAPH_DATASETS), ("sentence", None))
-BATCHES = {"image": (32, 64, 128, 256, 512), "graph": (32, 64, 128, 256, 512),
-           "sentence": (100, 200, 400, 800, 1600)}
+BATCHES = {"image": (32, 64, 128, 256, 512), "graph": (32, 64, 128, 256, 512), "sentence": (100, 200, 400, 800, 1600)}
+#: Graphs per TU set of the graph columns: a batch beyond it is the whole set, so the column's batches stop there.
+GRAPH_COUNTS = {"PROTEINS": 1113, "IMDB-BINARY": 1000, "MUTAG": 188}
 LENGTHS = {"image": (4, 8, 16, 32), "graph": (20, 50, 100, 200), "sentence": (200, 400, 800)}
 LENGTH_UNITS = {"image": "epochs", "graph": "epochs", "sentence": "steps"}
 SEEDS = {m: STAGE1_SEEDS[m] for m in ("image", "graph", "sentence")}
@@ -50,10 +48,8 @@ ARMS_RULE = ("per column, the temperature-tuned NT-Xent stage 1 selected, the tw
 ALPHA = 0.05
 
 
-@dataclass(frozen=True)
-class Protocol:
+class Protocol(NamedTuple):
     """A modality's operating point: the profile's batch, Adam learning rate and length (epochs or steps)."""
-
     batch: int
     lr: float
     length: int
@@ -71,6 +67,13 @@ def scaled_lr(modality: str, batch: int) -> float:
     return p.lr * math.sqrt(batch / p.batch)
 
 
+def batches(column: Column) -> tuple[int, ...]:
+    """A column's batches: its modality's, up to a graph set's size (MUTAG's 188 graphs give 187 negatives at 256
+    and at 512 alike, at two learning rates: a slope over them would measure the learning rate)."""
+    modality, dataset = column
+    return tuple(b for b in BATCHES[modality] if modality != "graph" or b <= GRAPH_COUNTS[str(dataset)])
+
+
 def run_length(modality: str, batch: int) -> int:
     """The length of a run at ``batch`` that sees the profile's examples: epochs (image, graph) or steps (sentence)."""
     p = PROTOCOLS[modality]
@@ -83,9 +86,8 @@ def run_length(modality: str, batch: int) -> int:
 
 
 class Cell(NamedTuple):
-    """One declared run configuration on its seeds: the lead turns it into harness cells (one per seed where the
-    pipeline runs one seed per process). ``scored_at`` lists the lengths at which its encoder is scored; the last
-    is ``length``, the score of the run itself."""
+    """One declared run configuration on its seeds (``robustness_cells`` makes its harness cells); ``scored_at``: the
+    lengths its encoder is scored at, the last being ``length``, the run's own score."""
 
     modality: str
     dataset: str | None
@@ -143,7 +145,7 @@ def _arm_cells(column: Column, arm: Config) -> list[Cell]:
     modality, dataset = column
     lengths, profile = LENGTHS[modality], PROTOCOLS[modality]
     cells = []
-    for batch in BATCHES[modality]:
+    for batch in batches(column):
         length = run_length(modality, batch)
         scored = lengths if batch == profile.batch and length == lengths[-1] else (length,)
         cells.append(Cell(modality, dataset, arm.spec, arm.temperature, batch, scaled_lr(modality, batch), length,
@@ -215,7 +217,8 @@ def _delta(arm: Mapping[int, float], baseline: Mapping[int, float]) -> dict | No
 
 
 def label(spec: str, temperature: float) -> str:
-    return f"{spec} t={temperature:g}"
+    """An arm's row: the registry's label of its objective, and its temperature (arms differ in both)."""
+    return f"{parse_objective(spec).label()} t={temperature:g}"
 
 
 def column_name(modality: str, dataset: str | None) -> str:
@@ -235,7 +238,7 @@ def _curves(cells: Sequence[Cell], scores: Mapping[ScoreKey, float], column: Col
             def score(point: int, cell: Cell = cell, seed: int = seed) -> float | None:
                 return scores.get((modality, dataset, cell.spec, cell.temperature, cell.batch, cell.length, point, seed))
 
-            if cell.batch in BATCHES[modality] and cell.length == run_length(modality, cell.batch):
+            if cell.batch in batches(column) and cell.length == run_length(modality, cell.batch):
                 value = score(cell.length)
                 if _finite(value):
                     arm["negatives"].setdefault(cell.batch, {})[seed] = value
@@ -268,7 +271,7 @@ def analyse(cells: Sequence[Cell], scores: Mapping[ScoreKey, float],
                        "seeds": list(seeds), "untrained": None, "axes": {}, "tests": []}
         if untrained and untrained.get(column):
             entry["untrained"] = _level(untrained[column])
-        for axis, points in (("negatives", BATCHES[modality]), ("length", LENGTHS[modality])):
+        for axis, points in (("negatives", batches(column)), ("length", LENGTHS[modality])):
             entry["axes"][axis] = {
                 "unit": "batch" if axis == "negatives" else LENGTH_UNITS[modality], "points": list(points),
                 "absolute": {label(*k): [_level(curves[k][axis].get(p, {})) for p in points] for k in keys},
@@ -278,8 +281,8 @@ def analyse(cells: Sequence[Cell], scores: Mapping[ScoreKey, float],
             arm, base = curves[key], curves[base_key]
             lengths = LENGTHS[modality]
             for kind, estimate, axis, points in (
-                    ("slope", slope_test(arm["negatives"], base["negatives"], BATCHES[modality]), "negatives",
-                     BATCHES[modality]),
+                    ("slope", slope_test(arm["negatives"], base["negatives"], batches(column)), "negatives",
+                     batches(column)),
                     ("difference", difference_test(arm["length"], base["length"], lengths[0], lengths[-1]), "length",
                      (lengths[0], lengths[-1]))):
                 levels = [d["mean"] for d in entry["axes"][axis]["delta"][label(*key)] if d is not None]
@@ -309,7 +312,7 @@ def analyse(cells: Sequence[Cell], scores: Mapping[ScoreKey, float],
             "tests_complete": sum(t["n"] == t["seeds_declared"] for t in tests),
             "waiting": [{"modality": m, "dataset": d, "name": column_name(m, d), "why": why}
                         for (m, d), why in waiting.items()],
-            "design": {"batches": {m: list(b) for m, b in BATCHES.items()},
+            "design": {"batches": {m: list(b) for m, b in BATCHES.items()}, "graph_counts": GRAPH_COUNTS,
                        "lrs": {m: [scaled_lr(m, b) for b in bs] for m, bs in BATCHES.items()},
                        "lengths": {m: list(n) for m, n in LENGTHS.items()}, "length_units": LENGTH_UNITS,
                        "runs": {m: [run_length(m, b) for b in bs] for m, bs in BATCHES.items()},
@@ -321,8 +324,7 @@ def analyse(cells: Sequence[Cell], scores: Mapping[ScoreKey, float],
 
 
 def _bound(test: dict, family: int, alpha: float) -> float | None:
-    """The largest change the evidence leaves open: the far end of the test's interval at alpha / family (Holm's
-    strictest step, so it holds whatever the other tests show)."""
+    """The largest change left open: the far end of the interval at alpha / family (Holm's strictest step)."""
     if test["se"] is None:
         return None
     return abs(test["mean"]) + t_threshold(test["n"], alpha / family) * test["se"]

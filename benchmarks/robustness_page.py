@@ -71,7 +71,11 @@ def design_section(design: dict) -> list[str]:
             for batch, lr, length in zip(batches, design["lrs"][modality], design["runs"][modality], strict=True)]
     along = "; ".join(f"{m} at {', '.join(map(str, n))} {design['length_units'][m]}"
                       for m, n in design["lengths"].items())
-    return ["Design: the number of negatives (every arm at each batch, scored at the end of its run):", "",
+    capped = [f"{name} ({count} graphs) at {max(b for b in design['batches']['graph'] if b <= count)}"
+              for name, count in design["graph_counts"].items() if count < max(design["batches"]["graph"])]
+    cap = (" A graph column stops at its set's size (a larger batch is the whole set): " + ", ".join(capped) + "."
+           if capped else "")
+    return ["Design: the number of negatives (every arm at each batch, scored at the end of its run)." + cap, "",
             *markdown_table(["modality", "batch", "Adam lr", "run", "seeds"], rows), "",
             f"Training length: every arm at its profile's batch, one run scored along the way ({along}).", ""]
 

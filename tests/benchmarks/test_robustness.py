@@ -67,7 +67,9 @@ def test_declared_cells():
     assert rb.scaled_lr("image", 128) == 1e-3 and all(c.seeds == (0, 1, 2, 3) for c in image)
     assert [c.scored_at for c in image if c.length == 32] == [(4, 8, 16, 32)] * 4
     graph = [c for c in cells if c.modality == "graph"]
-    assert {c.dataset for c in graph} == {"PROTEINS", "IMDB-BINARY", "MUTAG"} and len(graph) == 3 * 4 * 5
+    assert {c.dataset for c in graph} == {"PROTEINS", "IMDB-BINARY", "MUTAG"} and len(graph) == 4 * (5 + 5 + 3)
+    # MUTAG has 188 graphs: a batch of 256 or 512 would be the whole set (the same negatives at two learning rates)
+    assert sorted({c.batch for c in graph if c.dataset == "MUTAG"}) == [32, 64, 128] == list(rb.batches(("graph", "MUTAG")))
     assert [c.scored_at for c in graph if c.batch == 128][0] == (20, 50, 100, 200)
     assert all(c.seeds == tuple(range(10)) for c in graph)
     sentence = {c.batch: c for c in cells if c.modality == "sentence" and c.spec == "ntxent"}
