@@ -32,14 +32,14 @@ def collect(records: list[dict]) -> list[Score]:
     robustness arms) all ask with the same record objects, and get the very same scores.
     """
     key = tuple(map(id, records))
-    if _LAST_COLLECTED and _LAST_COLLECTED[0][0] == key:
-        return list(_LAST_COLLECTED[0][1])
-    scores = _collect(records)
-    _LAST_COLLECTED[:] = [(key, scores, records)]  # the records are kept so that their ids stay theirs
-    return list(scores)
+    if key not in _COLLECTED:
+        if len(_COLLECTED) >= 4:  # a process reads a set or two (the pages' and the committed ones): keep a few
+            del _COLLECTED[next(iter(_COLLECTED))]
+        _COLLECTED[key] = (_collect(records), records)  # the records are kept so that their ids stay theirs
+    return list(_COLLECTED[key][0])
 
 
-_LAST_COLLECTED: list[tuple[tuple[int, ...], list[Score], list[dict]]] = []
+_COLLECTED: dict[tuple[int, ...], tuple[list[Score], list[dict]]] = {}
 
 
 def _collect(records: list[dict]) -> list[Score]:
