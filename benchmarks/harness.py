@@ -12,6 +12,7 @@ from collections.abc import Hashable
 from pathlib import Path
 
 from common.errors import UserError
+from common.protocols import PROTOCOL, protocol_of
 
 
 def read_folder(folder: Path) -> list[dict]:
@@ -25,25 +26,33 @@ def read_folder(folder: Path) -> list[dict]:
 
 
 def recorded_cells(cells: list, records: list[dict]) -> set[str]:
-    """Keys of the cells with nothing left to run: marked by a harness record; for a leaderboard cell, its scores
-    all in at the current protocol version (the only runs the board pairs); for any other cell, every run of its
-    command already in the records by the pipeline's own resume key (a run made by hand, on another machine or
-    into another file of the folder counts as much as one made by this harness)."""
-    done = {r.get("config", {}).get("cell") for r in records if r.get("pipeline") == "harness"}
+    """Keys of the cells with nothing left to run. A pipeline cell: every run of its command in the records at the
+    pipeline's current protocol version, by the pipeline's own resume key (a run made by hand, on another machine or
+    into another file of the folder counts as much as one made by this harness; one of an older version is history,
+    not this run); a leaderboard cell: its scores all in at the current version (the only runs the board pairs).
+    A harness record marks a finished cell that neither can check: a leaderboard cell whose run diverged (no score),
+    or a command that is no pipeline run."""
+    marked = {r.get("config", {}).get("cell") for r in records if r.get("pipeline") == "harness"}
+    done: set[str] = set()
     if any(c.yields is not None for c in cells):
         from benchmarks.stage1 import done as scored
 
         done |= {c.key for c in scored(cells, records)}
     keys: dict[str, set[Hashable]] = {}
     for cell in cells:
-        if cell.key in done or cell.argv[0] not in PIPELINES or cell.yields is not None:
+        if cell.key in done:
             continue
-        pipeline = importlib.import_module(f"{cell.argv[0]}.run")
-        planned = pipeline.planned_keys([a.replace("{records}", os.devnull) for a in cell.argv[1:]])
+        planned = None
+        if cell.yields is None and cell.argv[0] in PIPELINES:
+            pipeline = importlib.import_module(f"{cell.argv[0]}.run")
+            planned = pipeline.planned_keys([a.replace("{records}", os.devnull) for a in cell.argv[1:]])
         if planned is None:
+            if cell.key in marked:
+                done.add(cell.key)
             continue
         if cell.argv[0] not in keys:
-            keys[cell.argv[0]] = {pipeline.record_key(r["config"]) for r in records if r.get("pipeline") == cell.argv[0]}
+            keys[cell.argv[0]] = {pipeline.record_key(r["config"]) for r in records if r.get("pipeline") == cell.argv[0]
+                                  and protocol_of(r) == PROTOCOL[cell.argv[0]]}
         if all(k in keys[cell.argv[0]] for k in planned):
             done.add(cell.key)
     return done

@@ -21,13 +21,18 @@ def recorded(
     A re-run skips every cell whose key is here, so the key must hold every setting that
     changes the result and none that only changes speed. ``needs``: the dotted fields
     ``key`` and the caller read (``common.records.read_records``); a record without them is
-    skipped with a warning, and that cell runs again.
+    skipped with a warning, and that cell runs again. Only records of the pipeline's current
+    protocol version count (``common.protocols``): one from an older version is history, and
+    the same command today is another run, which the pages must get.
     """
+    from common.protocols import PROTOCOL, protocol_of
     from common.records import read_records
 
     if paths is None:
         return {}
-    return {key(r["config"]): r for r in read_records(paths, {pipeline: needs or {}}) if r.get("pipeline") == pipeline}
+    current = PROTOCOL.get(pipeline)
+    return {key(r["config"]): r for r in read_records(paths, {pipeline: needs or {}})
+            if r.get("pipeline") == pipeline and (current is None or protocol_of(r) == current)}
 
 
 def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:

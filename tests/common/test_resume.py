@@ -11,9 +11,14 @@ from common.resume import changed_settings, recorded, resume_checkpoint
 
 
 def test_recorded_keeps_the_latest_record_of_each_key_of_its_pipeline(tmp_path):
+    from common.protocols import PROTOCOL
+
     path = tmp_path / "records.jsonl"
     for pipeline, cell, value in (("graph", "a", 1), ("graph", "a", 2), ("image", "a", 3), ("graph", "b", 4)):
-        append_record(path, {"pipeline": pipeline, "config": {"cell": cell}, "metrics": {"v": value}})
+        append_record(path, {"pipeline": pipeline, "config": {"cell": cell}, "metrics": {"v": value},
+                             "protocol": PROTOCOL[pipeline]})
+    # a run of an older protocol version is history: the same cell today is another run
+    append_record(path, {"pipeline": "graph", "config": {"cell": "c"}, "metrics": {"v": 5}, "protocol": 0})
     done = recorded(path, "graph", lambda config: config["cell"])
     assert {k: r["metrics"]["v"] for k, r in done.items()} == {"a": 2, "b": 4}
     assert recorded(None, "graph", str) == {} and recorded(tmp_path / "none.jsonl", "graph", str) == {}
