@@ -20,6 +20,12 @@ FINETUNE_RUNTIME = ("tasks", "evaluator", "eval_at", "settings.profile", "settin
                     "settings.eval", "settings.finetune.steps", "settings.finetune.curve_every")
 
 
+#: Training settings the untrained rows (the random encoder, the shipped MiniLM) never read: they are scored once
+#: per seed, not again at every temperature, learning rate or length a sweep visits. The corpus, the model and the
+#: batches of the neighbour accuracy (batch size, tokens, validation batches) stay.
+TRAINING_ONLY = ("temperature", "lr", "steps", "grad_clip", "eval_every", "checkpoint_every")
+
+
 def row_id(prefix: str, objective: Objective) -> str:
     """A trained row's id, ``qt-hard`` or ``minilm-hard-tau_plus=0``: the encoder and the objective it ran."""
     return f"{prefix}-{objective_tag(objective)}"
@@ -51,7 +57,11 @@ def identity(config: dict[str, Any]) -> dict[str, Any]:
     if "row" not in config and "settings" not in config:
         config = _flat_checkpoint(config)
     encoder, _, objective = row_of(config).partition("-")
-    found = {"encoder": encoder, "objective": objective or None, "settings": config.get("settings"),
+    settings = config.get("settings")
+    if not objective and isinstance(settings, dict):  # an untrained row: what only training reads is not its identity
+        train = {k: v for k, v in settings.get("train", {}).items() if k not in TRAINING_ONLY}
+        settings = {k: v for k, v in settings.items() if k != "finetune"} | {"train": train}
+    found = {"encoder": encoder, "objective": objective or None, "settings": settings,
              "tasks": config.get("tasks"), "evaluator": config.get("evaluator")}
     if config.get("eval_at"):
         found["eval_at"] = sorted(config["eval_at"])

@@ -157,3 +157,15 @@ def test_curve_points_are_every_avg_at_entry_of_the_quick_profile_runs_that_vary
         CurveScore("sentence", "6 transfer tasks", spec, 0.1, 400, 800, 800, 2,
                    statistics.fmean([67.0, 69.0, 74.0, 70.0, 72.0, 68.0]), 2),
     ]
+
+
+def test_the_untrained_rows_are_scored_once_per_seed_not_at_every_temperature_of_a_sweep():
+    from sentence.run import planned_keys
+
+    base = ["run", "--profile", "quick", "--seed", "0", "--objective", "ntxent"]
+    cold, warm = planned_keys([*base, "--temperature", "0.05"]), planned_keys([*base, "--temperature", "0.3"])
+    assert cold[0] != warm[0]  # the trained quick-thought rows differ
+    assert cold[1:] == warm[1:]  # random encoder and shipped MiniLM: one run each
+    # the random encoder's neighbour accuracy reads the batches: another batch size is another run
+    assert planned_keys([*base, "--batch-size", "200", "--steps", "1600"])[1] != cold[1]
+    assert planned_keys([*base, "--seed", "1"])[1] != cold[1]
