@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from common.objectives import parse_objective
 from common.protocols import PROTOCOL, protocol_of
@@ -31,7 +31,9 @@ def setting_of(config: dict, protocol: int | None = None) -> str:
     and, for a run of an older protocol version (``protocol``, from :func:`common.protocols.protocol_of`), that
     version: such runs pair only with each other (history), never with today's.
 
-    An untrained cell (0 epochs) belongs to its profile's default setting. The InfoNCE temperature is not a
+    A run scored along the way (``--eval-at``) is its own setting: the scoring draws from the random streams, so its
+    final score is not the plain run's (and the leaderboard reads the plain runs). An untrained cell (0 epochs)
+    belongs to its profile's default setting. The InfoNCE temperature is not a
     setting but part of the row's label (``t=...``, :attr:`graph.config.Cell.label`): it is tuned like any
     parameter of the objective, and the JSD baseline has none.
     """
@@ -39,6 +41,8 @@ def setting_of(config: dict, protocol: int | None = None) -> str:
     changes = [] if epochs in (0, PROFILES[profile].epochs) else [f"{epochs} epochs"]
     changes += [f"{k}={config[k]:g}" for k in ("batch_size", "hidden", "layers", "lr")
                 if config[k] != getattr(PROFILES[profile], k)]
+    if epochs and config.get("eval_at"):  # scoring along the way draws from the RNG: another run than the plain one
+        changes.append("scored at " + "/".join(map(str, sorted(config["eval_at"]))))
     if protocol is not None and protocol != PROTOCOL["graph"]:
         changes.append(f"protocol v{protocol} (history)")
     return ", ".join([profile, *changes])
@@ -332,18 +336,25 @@ def scores(records: list[dict], setting: str = "paper") -> list[Score]:
 
 def curve_scores(records: list[dict]) -> list[CurveScore]:
     """The robustness curves' graph points (issue 40): SVM accuracy of every paper-protocol InfoNCE run (and the
-    untrained encoder) at that protocol but for batch, learning rate and epochs; one point per epoch it was scored after
-    (``accuracy_at``, written by ``--eval-at``), or its final score at its length when it has none. JSD runs
-    belong to the reproduction, not to the curves."""
+    untrained encoder) at that protocol but for batch, learning rate and epochs; one point per epoch it was scored
+    after (``accuracy_at``, written by ``--eval-at``), or its final score at its length when it has none. JSD runs
+    belong to the reproduction, not to the curves. A run scored along the way is another run than the plain one
+    (:func:`setting_of`): where both exist, the curve takes the one scored along the way, so that the length axis
+    and its final point come from one run."""
     paper = PROFILES["paper"]
-    out = []
+    runs = []
     for r in records:
         config = r["config"]
         if (r.get("pipeline") != "graph" or config.get("profile") != "paper" or is_confirmation_run(r)
                 or (config["hidden"], config["layers"]) != (paper.hidden, paper.layers)):
             continue
         cell = cell_of(config)
-        if cell.objective is not None and cell.objective.name == "jsd":
+        if cell.objective is None or cell.objective.name != "jsd":
+            runs.append((r, cell))
+    scored = {(replace(cell, eval_at=()).key, protocol_of(r)) for r, cell in runs if cell.eval_at}
+    out = []
+    for r, cell in runs:
+        if not cell.eval_at and (cell.key, protocol_of(r)) in scored:
             continue
         points = r["metrics"].get("accuracy_at") or {str(cell.epochs): r["metrics"]["accuracy"]}
         out.extend(CurveScore("graph", cell.dataset, "" if cell.objective is None else str(cell.objective),

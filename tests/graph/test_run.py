@@ -59,3 +59,24 @@ def test_a_run_scored_along_the_way_is_its_own_run_and_gives_one_curve_point_per
     assert trained == [(2, 1), (2, 2)]
     final = next(r for r in written if r["config"]["epochs"] == 2)["metrics"]["accuracy"]
     assert next(p.value for p in points if p.spec and p.at == 2) == final
+
+
+def test_a_run_scored_along_the_way_is_kept_apart_from_the_plain_run_of_the_same_settings():
+    """Scoring along the way draws from the random streams, so its final score is not the plain run's: the
+    leaderboard reads the plain run, the robustness curve the scored one, and neither mixes them."""
+    from common.objectives import make_objective
+    from graph.config import PROFILES, Cell
+    from graph.report import curve_scores, scores, setting_of
+
+    paper = PROFILES["paper"]
+    cell = Cell("MUTAG", make_objective("ntxent"), 0, 0, "paper", paper.epochs, paper.batch_size, paper.hidden,
+                paper.layers, paper.lr, paper.temperature)
+    plain = {"pipeline": "graph", "seed": 0, "config": cell.to_config(), "metrics": {"accuracy": 80.0},
+             "protocol": 1}
+    along = {**plain, "config": {**cell.to_config(), "eval_at": [20, 50]},
+             "metrics": {"accuracy": 90.0, "accuracy_at": {"20": 70.0, "50": 75.0, "200": 90.0}}}
+    assert setting_of(plain["config"]) == "paper" and setting_of(along["config"]) == "paper, scored at 20/50"
+    for records in ([plain, along], [along, plain]):
+        assert [s.value for s in scores(records) if s.spec] == [80.0]
+        assert sorted((p.at, p.value) for p in curve_scores(records) if p.spec) == [(20, 70.0), (50, 75.0), (200, 90.0)]
+    assert [(p.at, p.value) for p in curve_scores([plain]) if p.spec] == [(200, 80.0)]
