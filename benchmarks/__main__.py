@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from common.cli import Parser, at_least, run_main
+from common.cli import Parser, at_least, progress_flag, run_main, show_progress
 
 RECORDS = Path(__file__).resolve().parent.parent / "tables" / "records"
 
@@ -29,6 +29,7 @@ def _harness_flags(p: argparse.ArgumentParser) -> None:
                    help="folder of JSONL run records: every record there counts as done, however it was made; "
                    "new ones go to a file of this shard in it (default: tables/records)")
     p.add_argument("--dry-run", action="store_true", help="list the cells that would run; run or submit nothing")
+    progress_flag(p)
     gpu = p.add_argument_group("image cells on a GPU (appended to every image cell's command; runtime settings, "
                                "so recorded runs still count as done)")
     gpu.add_argument("--device", default=None, help="torch device of the image cells, e.g. cuda (default: the profile's)")
@@ -109,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         return list_suites()
     from benchmarks.run import compare, run_suite
 
+    args.progress = show_progress(args)
     return compare(args) if args.command == "compare" else run_suite(args)
 
 

@@ -63,8 +63,10 @@ def recorded_cells(cells: list, records: list[dict]) -> set[str]:
 PIPELINES = ("graph", "image", "sentence")
 
 
-def run_todo(todo: list, path: Path) -> int:
-    """Run each cell's command in its own process (a crash loses that cell only); mark each finished one."""
+def run_todo(todo: list, path: Path, *, progress: bool) -> int:
+    """Run each cell's command in its own process (a crash loses that cell only); mark each finished one.
+
+    Without a bar (``progress`` off: a log, not a terminal) each finished cell gets one line instead."""
     from tqdm.auto import tqdm
 
     from common.plugins import plugin_environment
@@ -74,7 +76,7 @@ def run_todo(todo: list, path: Path) -> int:
         return 0
     env = plugin_environment()
     failed = []
-    for cell in tqdm(todo, desc=path.stem, unit="cell"):
+    for number, cell in enumerate(tqdm(todo, desc=path.stem, unit="cell", disable=not progress), 1):
         argv = [a.replace("{records}", str(path)) for a in cell.argv]
         start = time.perf_counter()
         result = subprocess.run([sys.executable, "-m", *argv], env=env, check=False)
@@ -86,6 +88,8 @@ def run_todo(todo: list, path: Path) -> int:
                                                                    **({"round": cell.round} if cell.round else {})},
                                         metrics={}, seed=0, wall_time_s=time.perf_counter() - start,
                                         command=runnable_command(["-m", *argv])))
+        if not progress:
+            print(f"[{number}/{len(todo)}] {cell.key}: done in {(time.perf_counter() - start) / 60:.1f} min", flush=True)
     if failed:
         print(f"{len(failed)} cell(s) failed: {', '.join(failed)}; run the same command again to retry them")
         return 1

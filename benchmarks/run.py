@@ -146,4 +146,4 @@ def run_cells(cells: list, args: argparse.Namespace, name: str) -> int:
         if args.launcher is not None:
             print(f"would submit {_tasks(args, len(todo))} {args.launcher} task(s); dry run: nothing submitted")
         return 0
-    return run_todo(todo, path)
+    return run_todo(todo, path, progress=args.progress)

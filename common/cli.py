@@ -139,6 +139,17 @@ def objectives_arg(parser: Any, *, default: tuple[str, ...], what: str, graph: b
                         f"objectives` lists them with their parameters; default: {' '.join(default)})")
 
 
+def progress_flag(parser: Any) -> None:
+    """The one ``--no-progress`` flag; bars are also hidden whenever stderr is not a terminal (:func:`show_progress`)."""
+    parser.add_argument("--no-progress", action="store_true",
+                        help="hide progress bars (hidden anyway when stderr is not a terminal, e.g. in a log file)")
+
+
+def show_progress(args: argparse.Namespace) -> bool:
+    """Bars only on a terminal: a background run's log gets its lines, not thousands of bar redraws."""
+    return not args.no_progress and sys.stderr.isatty()
+
+
 def at_least(low: int) -> Callable[[str], int]:
     """argparse ``type=`` for a whole number >= ``low`` (counts, threads, seconds): the error names the bound."""
 

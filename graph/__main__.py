@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from common.cli import Parser, at_least, check_seeds, objectives_arg, run_main, seed_arg
+from common.cli import Parser, at_least, check_seeds, objectives_arg, progress_flag, run_main, seed_arg, show_progress
 from common.errors import UserError
 from common.settings import add_config_flags, comma_list, config_from_args
 
@@ -60,9 +60,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="keep freed memory in the process instead of returning it to the kernel each step (glibc; "
                    "default: on): no page faults once training is under way, at the cost of keeping the peak "
                    "heap size (see common/allocator.py)")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    progress_flag(p)
     add_config_flags(p, Profile, PROFILES, "protocol")
     args = p.parse_args(argv)
+    args.progress = show_progress(args)
     if args.out is not None:
         print("warning: --out is deprecated for the records file; use --records (--out is kept for old commands)",
               file=sys.stderr)

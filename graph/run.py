@@ -77,7 +77,7 @@ def _run_cells(args: argparse.Namespace, cells: list[Cell], device: str, process
             check_labels(loaded[cell.dataset].labels.numpy(), f"data set {cell.dataset}")
         data = loaded[cell.dataset]
         start = time.perf_counter()
-        metrics = train_and_evaluate(cell, data, device=device, n_jobs=args.threads, progress=not args.no_progress,
+        metrics = train_and_evaluate(cell, data, device=device, n_jobs=args.threads, progress=args.progress,
                                      compile=args.compile, eval_at=args.eval_at, distinct_nodes=args.distinct_nodes)
         config = {**cell_config(cell, data, device), "compile": args.compile, "eval_at": list(args.eval_at),
                   "distinct_nodes": args.distinct_nodes, **process_settings}

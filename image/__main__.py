@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from common.cli import Parser, at_least, objectives_arg, run_main
+from common.cli import Parser, at_least, objectives_arg, progress_flag, run_main, show_progress
 from common.errors import UserError
 from common.objectives import Objective, parse_objective
 from common.settings import add_config_flags, comma_list, config_from_args
@@ -47,7 +47,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         raise UserError("pretrain takes one --objective; `python -m image run` takes several")
     (objective,) = _objectives(args, ("hard",))
     pretrain_one(_config(args), objective, anneal_beta=args.anneal_beta, out_dir=args.out_dir, resume=args.resume,
-                 stop_after=args.stop_after, download=args.download)
+                 stop_after=args.stop_after, download=args.download, progress=show_progress(args))
     return 0
 
 
@@ -65,7 +65,8 @@ def run_plan(args: argparse.Namespace) -> RunPlan:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Random-init baseline, then pretrain + kNN + linear probe per method; one record each."""
-    run(run_plan(args), records=args.records, out_dir=args.out_dir, download=args.download)
+    run(run_plan(args), records=args.records, out_dir=args.out_dir, download=args.download,
+        progress=show_progress(args))
     return 0
 
 
@@ -81,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain.add_argument("--resume", action="store_true", help="continue the checkpoint of the same settings")
     pretrain.add_argument("--stop-after", type=at_least(1), default=None, metavar="EPOCH",
                           help="stop after this epoch (continue later with --resume), e.g. to fit a job time limit")
+    progress_flag(pretrain)
     pretrain.add_argument("--out-dir", type=Path, default=DEFAULT_OUT, help=f"root of the run folders (default: {DEFAULT_OUT})")
     _add_config_flags(pretrain)
     pretrain.set_defaults(func=cmd_pretrain)
@@ -99,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"JSONL file the run records are appended to (default: {DEFAULT_OUT / 'records.jsonl'})")
     run.add_argument("--out-dir", type=Path, default=DEFAULT_OUT,
                      help=f"root of the run folders; finished or partial runs there are resumed (default: {DEFAULT_OUT})")
+    progress_flag(run)
     run.add_argument("--eval-at", type=comma_list(at_least(1), "epochs"), default=(), metavar="EPOCHS",
                      help="comma-separated epochs (in [1, --epochs]) after which the encoder is also scored by kNN and "
                      "the linear probe (recorded as knn_top1_at and linear_top1_at with the last epoch; the reported "

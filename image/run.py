@@ -69,7 +69,7 @@ def setup(cfg: ImageConfig) -> Any:
 
 
 def pretrain_one(cfg: ImageConfig, objective: Objective, *, anneal_beta: bool, out_dir: Path, resume: bool,
-                 stop_after: int | None, download: bool) -> None:
+                 stop_after: int | None, download: bool, progress: bool) -> None:
     """``python -m image pretrain``: one objective into the run folder ``run`` would resume."""
     check_anneal(objective, anneal_beta)
     check_outputs(out_dir)
@@ -79,7 +79,8 @@ def pretrain_one(cfg: ImageConfig, objective: Objective, *, anneal_beta: bool, o
 
     data = load_dataset(cfg.dataset, train_per_class=cfg.train_per_class, seed=cfg.seed, download=download)
     folder = run_dir(out_dir, cfg, objective_tag(objective, anneal_beta))
-    state = pretrain(cfg, objective, data, folder, resume=resume, stop_after=stop_after, anneal_beta=anneal_beta)
+    state = pretrain(cfg, objective, data, folder, resume=resume, stop_after=stop_after, anneal_beta=anneal_beta,
+                     progress=progress)
     print(f"pretrained {objective_label(objective, anneal_beta)} to epoch {state['epoch']}: "
           f"loss {state['history'][-1]['loss']:.4f}; checkpoint {folder / CHECKPOINT}")
 
@@ -181,7 +182,7 @@ def record_key(config: dict[str, Any]) -> Hashable:
     return identity(config)
 
 
-def run(plan: RunPlan, *, records: Path, out_dir: Path, download: bool) -> None:
+def run(plan: RunPlan, *, records: Path, out_dir: Path, download: bool, progress: bool) -> None:
     """``python -m image run``: every planned run not yet in ``records``, then the table of all of them.
 
     Pretraining resumes from its last checkpoint; under torchrun every rank pretrains and rank 0 alone scores and
@@ -219,7 +220,7 @@ def run(plan: RunPlan, *, records: Path, out_dir: Path, download: bool) -> None:
                 metrics = score(build_model(cfg).encoder)
             else:
                 state = pretrain(cfg, objective, data, run_dir(out_dir, cfg, config["method"], plan.eval_at),
-                                 resume=True, anneal_beta=anneal, eval_at=plan.eval_at,
+                                 resume=True, anneal_beta=anneal, eval_at=plan.eval_at, progress=progress,
                                  score=lambda encoder: _monitored(score(encoder)))
                 if rank != 0:
                     continue

@@ -315,10 +315,9 @@ def pretrain(
             state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
                      "config": config, "history": history}
             if rank == 0:
-                save_checkpoint(path, state)
-                if progress:
-                    print(f"epoch {epoch}: loss {history[-1]['loss']:.4f}, {history[-1]['images_per_s']:.0f} images/s "
-                          f"({augmented_on} augmentation), {seconds:.1f} s, {loss_fn.objective.label()}", flush=True)
+                save_checkpoint(path, state)  # one line per epoch, bar or not: what a log of the run keeps
+                print(f"epoch {epoch}: loss {history[-1]['loss']:.4f}, {history[-1]['images_per_s']:.0f} images/s "
+                      f"({augmented_on} augmentation), {seconds:.1f} s, {loss_fn.objective.label()}", flush=True)
             if world > 1:
                 dist.barrier()
     return state

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from common.cli import Parser, at_least, objectives_arg, run_main, seed_arg
+from common.cli import Parser, at_least, objectives_arg, progress_flag, run_main, seed_arg, show_progress
 from common.errors import UserError
 from common.objectives import Objective, parse_objective
 from common.settings import add_config_flags, comma_list, config_from_args
@@ -47,7 +47,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=at_least(0), default=0, help="torch CPU threads (default 0: torch's choice)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="folder holding books/gutenberg/ and senteval/ (default: DATA_DIR or ../shared/data)")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars (for logs)")
+    progress_flag(parser)
 
 
 def _training(parser: argparse.ArgumentParser) -> None:
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
                      books=args.command != "eval" or encoder == "random", task_dir=getattr(args, "task_dir", None),
                      tasks=None if getattr(args, "no_eval", False) else getattr(args, "tasks", None))
     run.set_threads(args.threads)
-    progress = not args.no_progress
+    progress = show_progress(args)
     where = {"data_dir": args.data_dir, "jobs": getattr(args, "jobs", None)}
     if args.command == "prepare":
         run.prepare(config, args.data_dir)

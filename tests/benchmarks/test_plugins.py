@@ -83,7 +83,7 @@ def test_a_graph_run_a_harness_cell_compare_and_tables_all_see_the_plugin(tmp_pa
 
 
 @needs_mutag
-def test_a_harness_child_started_elsewhere_loads_a_plugin_given_by_relative_path(tmp_path, plugin, monkeypatch):
+def test_a_harness_child_started_elsewhere_loads_a_plugin_given_by_relative_path(tmp_path, plugin, monkeypatch, capsys):
     """The harness runs each cell in its own process; the plugin named relative to where the harness started must
     still load there (submitit tasks start in the repository, not here)."""
     from benchmarks.harness import run_todo
@@ -97,7 +97,8 @@ def test_a_harness_child_started_elsewhere_loads_a_plugin_given_by_relative_path
     cell = SuiteCell("smoke", "smoke/MUTAG/scaled", ("graph", "--dataset", "MUTAG", "--objective", "scaled", "--epochs",
                                                       "1", "--repeats", "1", "--records", "{records}", "--no-progress"))
     path = tmp_path / "records" / "smoke.jsonl"
-    assert run_todo([cell], path) == 0
+    assert run_todo([cell], path, progress=False) == 0
+    assert "[1/1] smoke/MUTAG/scaled: done in " in capsys.readouterr().out  # no bar in a log: one line per cell
     records = read_records(path)
     assert {r["pipeline"] for r in records} == {"graph", "harness"}
     assert any((r["config"].get("objective") or {}).get("name") == "scaled" for r in records)
