@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from pathlib import Path
@@ -45,15 +47,23 @@ def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def _is_runtime(name: str, runtime: tuple[str, ...]) -> bool:
+    """A dotted setting named in ``runtime``, itself or as part of a whole section."""
+    return any(name == r or name.startswith(r + ".") for r in runtime)
+
+
+def settings_digest(config: dict[str, Any], runtime: Iterable[str] = ()) -> str:
+    """Eight hex digits of ``config`` without its ``runtime`` settings: runs that may not continue each other
+    (:func:`changed_settings` non-empty) get different checkpoint paths, so a sweep never trips over its own runs."""
+    kept = {k: v for k, v in _flat(config).items() if not _is_runtime(k, tuple(runtime))}
+    return hashlib.sha1(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:8]
+
+
 def changed_settings(saved: dict[str, Any], config: dict[str, Any], runtime: Iterable[str] = ()) -> list[str]:
     """Dotted names of the settings that differ, leaving out ``runtime`` ones (a name or a whole section)."""
     runtime = tuple(runtime)
-
-    def counts(name: str) -> bool:
-        return not any(name == r or name.startswith(r + ".") for r in runtime)
-
     old, new = _flat(saved), _flat(config)
-    return sorted(k for k in old.keys() | new.keys() if counts(k) and old.get(k) != new.get(k))
+    return sorted(k for k in old.keys() | new.keys() if not _is_runtime(k, runtime) and old.get(k) != new.get(k))
 
 
 def resume_checkpoint(

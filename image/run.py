@@ -9,8 +9,6 @@ how the benchmark harness tells whether a command's runs are all recorded, by th
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import os
 import time
 from collections.abc import Callable, Hashable
@@ -21,6 +19,7 @@ from typing import Any, NamedTuple
 from common.errors import UserError
 from common.io import check_output_dir
 from common.objectives import Objective
+from common.resume import settings_digest
 from image.config import RUNTIME_FIELDS, ImageConfig, check_anneal, objective_label, objective_tag
 from image.report import RECORD_NEEDS, UNTRAINED, identity
 
@@ -37,10 +36,8 @@ def run_dir(out_dir: Path, cfg: ImageConfig, tag: str, eval_at: tuple[int, ...] 
     Epochs scored along the way change the checkpoint (its history holds the scores), so they get a folder of their
     own; without them the folder is the one earlier versions wrote.
     """
-    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in RUNTIME_FIELDS}
-    if eval_at:
-        settings["eval_at"] = sorted(eval_at)
-    digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+    settings = dataclasses.asdict(cfg) | ({"eval_at": sorted(eval_at)} if eval_at else {})
+    digest = settings_digest(settings, RUNTIME_FIELDS)
     return out_dir / f"{cfg.dataset}-{cfg.arch}-w{cfg.width}-{digest}" / tag
 
 

@@ -11,12 +11,12 @@ from sentence.config import objective_tag
 
 #: Identity fields a quick-thought checkpoint may change on resume: what is evaluated and recorded, the schedule,
 #: and the sections other commands use.
-QUICK_THOUGHT_RUNTIME = ("tasks", "evaluator", "eval_at", "settings.profile", "settings.train.steps",
+QUICK_THOUGHT_RUNTIME = ("tasks", "evaluator", "settings.profile", "settings.train.steps",
                          "settings.train.eval_every", "settings.train.checkpoint_every", "settings.eval",
                          "settings.finetune")
 #: The same for a MiniLM fine-tune: the step count may grow, the curve's window only regroups the record, and the
 #: quick-thought sections do not touch it.
-FINETUNE_RUNTIME = ("tasks", "evaluator", "eval_at", "settings.profile", "settings.model", "settings.train",
+FINETUNE_RUNTIME = ("tasks", "evaluator", "settings.profile", "settings.model", "settings.train",
                     "settings.eval", "settings.finetune.steps", "settings.finetune.curve_every")
 
 

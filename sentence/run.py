@@ -16,7 +16,7 @@ from typing import Any
 from common.errors import UserError
 from common.objectives import Objective, from_dict
 from sentence.config import DEFAULT_OBJECTIVES, SentenceConfig
-from sentence.identity import QUICK_THOUGHT_RUNTIME, identity, row_id
+from sentence.identity import FINETUNE_RUNTIME, QUICK_THOUGHT_RUNTIME, identity, row_id
 
 DEFAULT_RECORDS = Path("runs/sentence/records.jsonl")
 Encoder = Callable[[list[str]], Any]
@@ -74,9 +74,17 @@ def check_eval_at(eval_at: Sequence[int], steps: int) -> None:
         raise UserError(f"--eval-at steps must lie in [1, {steps}] (the run's --steps), got {','.join(map(str, eval_at))}")
 
 
-def checkpoint_path(out_dir: Path | None, config: SentenceConfig, row: str) -> Path:
-    """A row's checkpoint: ``runs/sentence/PROFILE/ROW-seedSEED.pt`` unless another folder is given."""
-    return (out_dir or Path("runs/sentence") / config.profile) / f"{row}-seed{config.seed}.pt"
+def checkpoint_path(out_dir: Path | None, config: SentenceConfig, row: str, eval_at: Sequence[int] = ()) -> Path:
+    """A row's checkpoint, ``runs/sentence/PROFILE/ROW-seedSEED-DIGEST.pt`` unless another folder is given.
+
+    The digest is of what a resume must share (the row's identity without its runtime settings), so the runs of a
+    temperature or batch sweep each keep their own file; ``eval_at`` steps too, as their snapshots lie beside it.
+    """
+    from common.resume import settings_digest
+
+    runtime = QUICK_THOUGHT_RUNTIME if row.startswith("qt-") else FINETUNE_RUNTIME
+    settings = identity({"row": row, "settings": config.to_dict(), "eval_at": list(eval_at)})
+    return (out_dir or Path("runs/sentence") / config.profile) / f"{row}-seed{config.seed}-{settings_digest(settings, runtime)}.pt"
 
 
 def set_threads(threads: int) -> None:
@@ -252,7 +260,7 @@ def run(config: SentenceConfig, objectives: Sequence[Objective], tasks: Sequence
             found.append(evaluate_row(row, SentenceTransformerEncoder(load_minilm()), config, records=records,
                                       metrics={}, **where))
         else:
-            path = checkpoint_path(out_dir, config, row["row"])
+            path = checkpoint_path(out_dir, config, row["row"], row.get("eval_at", ()))
             encoder, metrics = _quick_thought(row, config, corpus, path, progress=progress, **where)
             found.append(evaluate_row({**row, "checkpoint": str(path)}, encoder, config, records=records,
                                       metrics=metrics, final_step=config.train.steps if "eval_at" in row else None,

@@ -44,14 +44,13 @@ def test_eval_at_scores_the_encoder_of_each_step_and_planned_keys_are_the_record
     assert planned_keys(argv) == [record_key(qt["config"]), record_key(random["config"])]
     assert qt["config"]["eval_at"] == [1, 3] and "eval_at" not in random["config"]
     assert set(qt["metrics"]["avg_at"]) == {"1", "3"} and qt["metrics"]["avg_at"]["3"] == qt["metrics"]["TREC"]
-    assert (tmp_path / "runs" / "qt-plain-seed0-step1.pt").is_file()
+    (step1,) = (tmp_path / "runs").glob("qt-plain-seed0-*-step1.pt")
 
     # the step-1 point is the encoder a 1-step run ends with (same batches), scored the same way
     one_step = tmp_path / "one-step.jsonl"
     assert main(["run", "--objective", "plain", "--steps", "1", *TINY, "--no-random", "--records", str(one_step),
                  "--out-dir", str(tmp_path / "runs-1")]) == 0
-    snapshot, alone = (load_checkpoint(p)["model"] for p in (tmp_path / "runs" / "qt-plain-seed0-step1.pt",
-                                                            tmp_path / "runs-1" / "qt-plain-seed0.pt"))
+    snapshot, alone = (load_checkpoint(p)["model"] for p in (step1, *(tmp_path / "runs-1").glob("qt-plain-seed0-*.pt")))
     assert all(torch.equal(snapshot[name], alone[name]) for name in alone)
     assert qt["metrics"]["avg_at"]["1"] == _records(one_step)[0]["metrics"]["TREC"] != qt["metrics"]["avg_at"]["3"]
 
@@ -61,6 +60,20 @@ def test_eval_at_scores_the_encoder_of_each_step_and_planned_keys_are_the_record
     without = [a for a in argv if a not in ("--eval-at", "3,1")]
     assert record_key(qt["config"]) not in planned_keys(without)  # eval_at is part of the identity when given
     assert planned_keys(["table"]) is None
+
+
+def test_runs_of_a_sweep_in_one_folder_each_keep_their_own_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The leaderboard's temperature sweep and the robustness cells share one run folder: a run at another temperature,
+    or scored along the way, must start its own checkpoint, not be refused (or resumed) on another run's."""
+    from sentence.__main__ import main
+
+    use_books_and_trec(tmp_path, monkeypatch)
+    records, runs = tmp_path / "records.jsonl", tmp_path / "runs"
+    for extra in (["--temperature", "0.1"], ["--temperature", "0.05"], ["--temperature", "0.05", "--eval-at", "1"]):
+        assert main(["run", "--objective", "plain", "--steps", "2", *extra, *TINY, "--no-random", "--records",
+                     str(records), "--out-dir", str(runs)]) == 0
+    assert len(_records(records)) == 3 and len(list(runs.glob("qt-plain-seed0-*-step1.pt"))) == 1
+    assert len([p for p in runs.glob("qt-plain-seed0-*.pt") if "-step" not in p.name]) == 3
 
 
 def test_eval_at_outside_the_run_is_one_line_and_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
