@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchmarks.pages import provenance, write_page
+from common.protocols import protocol_of
 
 if TYPE_CHECKING:
     from common.objectives import Objective
@@ -78,7 +79,8 @@ def sentence_table(records: list[dict], out_dir: Path) -> Path | None:
         for r in shown:
             if r["config"]["profile"] == profile and r["config"]["row"].startswith("minilm-"):
                 tasks = tuple(t for t in TASKS if t in r["config"]["tasks"])
-                tunes[report.setting_label(profile, tasks)] = r["config"]["settings"]["finetune"]
+                setting = report.setting_of(r["config"], protocol_of(r))
+                tunes[report.setting_label(setting, tasks)] = r["config"]["settings"]["finetune"]
         text += [f"Profile `{profile}`: quick-thought GRUs embedding {model['embed_dim']} / hidden {model['hidden_dim']}, "
                  f"{train['steps']} steps of {train['batch_size']} consecutive sentences (<= {train['max_tokens']} "
                  f"tokens), Adam lr {train['lr']}, temperature {train['temperature']}; "

@@ -81,7 +81,7 @@ def rows(records: list[dict[str, Any]]) -> list[ImageRow]:
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in runs.values():
         c, version = r["config"], protocol_of(r)
-        profile = c["profile"] + ("" if version == PROTOCOL["image"] else f" (protocol v{version}, history)")
+        profile = setting_of(c) + ("" if version == PROTOCOL["image"] else f" (protocol v{version}, history)")
         default_t = PROFILES[c["profile"]].temperature if c["profile"] in PROFILES else None
         label = label_of(c)
         method = config_label(label, c.get("temperature") if label != UNTRAINED else None, default_t)
@@ -107,6 +107,26 @@ def rows(records: list[dict[str, Any]]) -> list[ImageRow]:
                             delta(group, "knn_top1", baseline), delta(group, "linear_top1", baseline),
                             trained and statistics.fmean(linear) == best[(profile, data, arch)]))
     return out
+
+
+#: Settings whose change makes another experiment, not another seed (a batch curve's batch size and learning rate).
+SETTING_FIELDS = ("train_per_class", "batch_size", "lr", "weight_decay", "crop_size", "sync_bn", "knn_k",
+                  "knn_temperature", "linear_epochs", "linear_lr", "linear_weight_decay", "linear_batch_size")
+
+
+def setting_of(config: dict[str, Any]) -> str:
+    """The profile's name, with the settings the command changed: ``quick, batch_size=256, lr=0.002``.
+
+    Runs of two settings never share a row or pair; the temperature is in the row's label and the epochs have a
+    column of their own. The untrained encoder belongs to every setting that differs only in pretraining.
+    """
+    from image.config import PROFILES
+
+    base = PROFILES.get(config["profile"])
+    skip = PRETRAINING_FIELDS if objective_of(config) is None else ()
+    changes = [f"{k}={config[k]:g}" for k in SETTING_FIELDS
+               if base is not None and k in config and k not in skip and config[k] != getattr(base, k)]
+    return ", ".join([config["profile"], *changes])
 
 
 #: What only pretraining reads: an untrained encoder's score does not depend on them.

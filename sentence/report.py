@@ -111,8 +111,29 @@ def _latest_per_seed(records: list[dict[str, Any]], evaluator: str) -> dict[Grou
         tasks = tuple(config.get("tasks") or ())
         if (r.get("pipeline") == "sentence" and config.get("evaluator") == evaluator and tasks
                 and set(tasks) <= set(TASKS)):
-            latest[(config["profile"], tuple(t for t in TASKS if t in tasks), row_of(config))][r["seed"]] = r
+            latest[(setting_of(config, protocol_of(r)), tuple(t for t in TASKS if t in tasks), row_of(config))][r["seed"]] = r
     return latest
+
+
+def setting_of(config: dict[str, Any], protocol: int) -> str:
+    """The profile's name, with the training settings the command changed (a temperature sweep's
+    ``temperature=0.05``, a batch curve's ``batch_size=100``) and an older protocol version: runs of two settings
+    never share a row or pair. The untrained rows change only with what they read (not the temperature); a
+    fine-tune's step count is shown in its own column."""
+    from common.protocols import PROTOCOL
+    from sentence.config import PROFILES
+    from sentence.identity import TRAINING_ONLY
+
+    settings, changes = config.get("settings"), []
+    if isinstance(settings, dict) and config["profile"] in PROFILES:
+        row, base = row_of(config), PROFILES[config["profile"]].to_dict()
+        section, skip = (("finetune", ("steps", "curve_every")) if row.startswith("minilm-") else
+                         ("train", ("eval_every", "checkpoint_every", *(TRAINING_ONLY if "-" not in row else ()))))
+        changes = [f"{k}={v:g}" for k, v in settings.get(section, {}).items()
+                   if k not in skip and k in base[section] and v != base[section][k]]
+    if protocol != PROTOCOL["sentence"]:
+        changes.append(f"protocol v{protocol} (history)")
+    return ", ".join([config["profile"], *changes])
 
 
 def _mean(values: list[float]) -> float | None:

@@ -125,3 +125,14 @@ def test_image_time_rows_are_per_machine_and_thread_count_and_named_by_the_regis
         "| quick | B (2 cores) | 2 | pretrain ntxent | 1 | 200 | 50 |",
         "| quick | B (2 cores) | 2 | whole run | 1 | 220 | |",
     ]
+
+
+def test_runs_off_the_profile_are_a_setting_of_their_own_never_pooled_as_seeds() -> None:
+    """A batch curve's runs (batch 256, its learning rate scaled) are another experiment, not more seeds of the
+    profile's; the untrained encoder reads no pretraining setting and stays in the profile's row."""
+    records = [_quick(NTXENT, s, 40.0 + s) for s in (0, 1)] + [_quick(HARD, s, 41.0 + s) for s in (0, 1)]
+    records += [_quick(NTXENT, s, 30.0, batch_size=256, lr=2e-3) for s in (0, 1)]
+    records += [_quick(None, 0, 20.0, batch_size=256, lr=2e-3)]
+    got = {(r.profile, r.method): (r.n, r.delta_linear and round(r.delta_linear.mean, 9)) for r in rows(records)}
+    assert got == {("quick", "ntxent"): (2, None), ("quick", "hard"): (2, 1.0), ("quick", "random-init"): (1, None),
+                   ("quick, batch_size=256, lr=0.002", "ntxent"): (2, None)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from common.objectives import parse_objective
+from common.protocols import PROTOCOL
 from sentence.report import markdown_table, rows
 from sentence.senteval import EVALUATOR
 
@@ -17,7 +18,7 @@ def objective(row: str) -> dict:
 
 def record(row: str, seed: int, score: float, **extra: float) -> dict:
     metrics = {k: score for k in ("MR", "CR", "SUBJ", "MPQA", "TREC", "MRPC_acc", "MRPC_f1")}
-    return {"pipeline": "sentence", "seed": seed, "metrics": {**metrics, **extra},
+    return {"pipeline": "sentence", "seed": seed, "metrics": {**metrics, **extra}, "protocol": PROTOCOL["sentence"],
             "config": {"row": row, "profile": "quick", "tasks": TASKS, "evaluator": EVALUATOR, **objective(row)}}
 
 
@@ -41,7 +42,7 @@ def test_deltas_are_paired_by_seed_and_holm_is_per_block() -> None:
 
 def test_a_task_subset_is_its_own_setting_averaged_over_its_tasks() -> None:
     def subset(row: str, seed: int, scores: dict[str, float], steps: int = 30) -> dict:
-        return {"pipeline": "sentence", "seed": seed, "metrics": scores,
+        return {"pipeline": "sentence", "seed": seed, "metrics": scores, "protocol": PROTOCOL["sentence"],
                 "config": {"row": row, "profile": "quick", "tasks": ["TREC", "CR"], "evaluator": EVALUATOR,
                            "settings": {"finetune": {"steps": steps}}, **objective(row)}}
 
@@ -76,3 +77,23 @@ def test_agreement_table_puts_both_classifiers_against_the_tight_fit() -> None:
     line = agreement_table([record])[2]
     assert line.startswith("| random | TREC (500) | C 0.1, 58.80 | C 0.01, 59.40, 62 | C 0.1, 58.60, 1 |")
     assert line.endswith("| +0.00 | -0.20 |")
+
+
+def test_a_temperature_sweep_and_older_protocols_are_settings_of_their_own() -> None:
+    """A sweep's run at t=0.05 is another configuration, and a protocol-v0 run another code version: neither may
+    replace (or pose as) a seed of the profile's run. The untrained encoder reads no temperature."""
+    from sentence.config import PROFILES
+
+    def qt(row: str, seed: int, score: float, protocol: int = PROTOCOL["sentence"], **train: float) -> dict:
+        settings = PROFILES["quick"].to_dict()
+        settings["train"] |= train
+        r = record(row, seed, score)
+        return {**r, "protocol": protocol, "config": {**r["config"], "settings": settings,
+                                                      **({"objective": parse_objective(row[3:]).to_dict()} if row != "random" else {})}}
+
+    records = [qt("qt-plain", s, 70.0 + s) for s in (0, 1)] + [qt("qt-plain", 0, 60.0, temperature=0.05)]
+    records += [qt("random", 0, 50.0, temperature=0.05), qt("qt-plain", 1, 10.0, protocol=0)]
+    got = {(r.setting, r.row): r.average for r in rows(records)}
+    assert got == {("quick", "qt-plain"): {0: 70.0, 1: 71.0}, ("quick", "random"): {0: 50.0},
+                   ("quick, temperature=0.05", "qt-plain"): {0: 60.0},
+                   ("quick, protocol v0 (history)", "qt-plain"): {1: 10.0}}
