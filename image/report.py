@@ -146,7 +146,8 @@ def run_settings(config: dict[str, Any]) -> dict[str, Any]:
     from image.config import RUNTIME_FIELDS
 
     objective = objective_of(config)
-    left_out = (*RUNTIME_FIELDS, *DATA_FIELDS, "tau_plus", "beta", "objective", "eval_at")
+    # the objective as today's spec stands for the folder tag ``method`` (renamed over versions) and older fields
+    left_out = (*RUNTIME_FIELDS, *DATA_FIELDS, "method", "tau_plus", "beta", "objective", "eval_at")
     if objective is None:  # the untrained encoder: what only pretraining reads cannot change its score
         left_out += PRETRAINING_FIELDS
     settings = {k: v for k, v in config.items() if k not in left_out}

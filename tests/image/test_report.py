@@ -76,6 +76,8 @@ def test_one_identity_eval_at_only_when_given_and_old_records_keep_theirs() -> N
     assert identity({**new, "dataset_label": "other", "test_images": 1}) == identity(new)  # read from the data
     assert identity({**new, "eval_at": [4, 2]}) == identity({**new, "eval_at": [2, 4]}) != identity(new)
     assert identity({**new, "objective": HARD}) != identity(new)
+    annealed = _quick(HARD, 0, 40.0, anneal_beta=True)["config"]  # its folder tag was hard-anneal, now hard-annealed
+    assert identity({**annealed, "method": "hard-anneal"}) == identity(annealed) != identity({**annealed, "anneal_beta": False})
 
 
 def test_the_untrained_encoder_is_one_run_per_seed_whatever_pretraining_its_command_would_do() -> None:
