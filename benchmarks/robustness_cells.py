@@ -6,10 +6,9 @@ HCL cells, which the design fixes whatever stage 1 selects (:func:`benchmarks.ro
 A cell that is a stage-1 cell too is not run twice: its flags spell the profile's own values (batch, learning rate,
 length), so the pipeline's resume key (which the harness checks before starting it) finds the stage-1 run and
 counts it as done. That holds for the image run at batch 128 and 8 epochs. The length runs at the profile's batch
-that are the profile's own run (graphs: 200 epochs; sentences: 800 steps) add ``--eval-at``: image and sentence
-count a run scored along the way as a run of its own, so it runs; graph's resume key (``graph.config.Cell.key``)
-leaves ``eval_at`` out, so there a stage-1 run of the same configuration counts as done, records no intermediate
-point, and that arm's graph length axis stays pending.
+that are the profile's own run (graphs: 200 epochs; sentences: 800 steps) add ``--eval-at``: every pipeline counts
+a run scored along the way as a run of its own (its key holds the scored points), so it runs beside the stage-1 run
+and records the intermediate points.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 from common.errors import UserError
 from common.records import git_commit
-from common.settings import MAX_SEED
+from common.settings import MAX_SEED, comma_list
 
 
 class Parser(argparse.ArgumentParser):
@@ -137,6 +137,18 @@ def objectives_arg(parser: Any, *, default: tuple[str, ...], what: str, graph: b
                         type=objective_arg if graph else contrastive_objective_arg, default=None,
                         metavar="SPEC", help=f"{what}: NAME or NAME:key=value,... (repeatable; `python -m benchmarks "
                         f"objectives` lists them with their parameters; default: {' '.join(default)})")
+
+
+def eval_points(unit: str) -> Callable[[str], tuple[int, ...]]:
+    """argparse ``type=`` of every ``--eval-at``: comma-separated whole numbers >= 1 (epochs or steps), sorted and
+    each once, so the same points given in another order are the same run."""
+    numbers = comma_list(at_least(1), unit)
+
+    def parse(text: str) -> tuple[int, ...]:
+        return tuple(sorted(set(numbers(text))))
+
+    parse.__name__ = unit
+    return parse
 
 
 def progress_flag(parser: Any) -> None:

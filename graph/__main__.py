@@ -7,9 +7,19 @@ import os
 import sys
 from pathlib import Path
 
-from common.cli import Parser, at_least, check_seeds, objectives_arg, progress_flag, run_main, seed_arg, show_progress
+from common.cli import (
+    Parser,
+    at_least,
+    check_seeds,
+    eval_points,
+    objectives_arg,
+    progress_flag,
+    run_main,
+    seed_arg,
+    show_progress,
+)
 from common.errors import UserError
-from common.settings import add_config_flags, comma_list, config_from_args
+from common.settings import add_config_flags, config_from_args
 
 DEFAULT_RECORDS = Path("runs/graph/records.jsonl")
 
@@ -33,7 +43,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                "jsd:tau_plus=0.5,beta=B,convention=C for C in paper, reference and the profile's betas B",),
                    what="training objective; 'jsd' objectives use InfoGraph's Jensen-Shannon estimator, every other "
                    "(contrastive) one the InfoNCE local-global estimator at the profile's temperature", graph=True)
-    p.add_argument("--eval-at", type=comma_list(int, "whole numbers"), default=(),
+    p.add_argument("--eval-at", type=eval_points("epochs"), default=(), metavar="EPOCHS",
                    help="comma-separated epochs after which the embeddings are also scored (recorded as accuracy_at; "
                    "the reported accuracy stays the final epoch's). Picking the best of these by its score selects "
                    "on the test folds, so it shows how optimistic such a choice is. Runs already recorded are not redone")

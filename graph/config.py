@@ -99,7 +99,7 @@ def cell_of(config: dict[str, Any]) -> Cell:
     stored = config["objective"] if "objective" in config else legacy_objective("graph", config)
     objective = None if stored is None else from_dict(stored)
     fields = {k: config[k] for k in ("dataset", "repeat", "seed", "profile", "epochs", "batch_size", "hidden", "layers", "lr")}
-    eval_at = tuple(config.get("eval_at") or ()) if objective is not None else ()
+    eval_at = tuple(sorted(config.get("eval_at") or ())) if objective is not None else ()
     return Cell(objective=objective, temperature=config.get("temperature"), eval_at=eval_at, **fields)
 
 

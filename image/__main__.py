@@ -10,10 +10,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from common.cli import Parser, at_least, objectives_arg, progress_flag, run_main, show_progress
+from common.cli import Parser, at_least, eval_points, objectives_arg, progress_flag, run_main, show_progress
 from common.errors import UserError
 from common.objectives import Objective, parse_objective
-from common.settings import add_config_flags, comma_list, config_from_args
+from common.settings import add_config_flags, config_from_args
 from image.config import DEFAULT_OBJECTIVES, PROFILES, ImageConfig
 from image.run import DEFAULT_OUT, RunPlan, pretrain_one, run, score_one
 
@@ -60,7 +60,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def run_plan(args: argparse.Namespace) -> RunPlan:
     """The runs a parsed ``run`` command asks for (``image.run.planned_keys`` reads the same)."""
     return RunPlan(_config(args), args.profile, tuple(_objectives(args, DEFAULT_OBJECTIVES)), args.anneal_beta,
-                   tuple(sorted(set(args.eval_at))))
+                   args.eval_at)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out-dir", type=Path, default=DEFAULT_OUT,
                      help=f"root of the run folders; finished or partial runs there are resumed (default: {DEFAULT_OUT})")
     progress_flag(run)
-    run.add_argument("--eval-at", type=comma_list(at_least(1), "epochs"), default=(), metavar="EPOCHS",
+    run.add_argument("--eval-at", type=eval_points("epochs"), default=(), metavar="EPOCHS",
                      help="comma-separated epochs (in [1, --epochs]) after which the encoder is also scored by kNN and "
                      "the linear probe (recorded as knn_top1_at and linear_top1_at with the last epoch; the reported "
                      "scores stay the last epoch's); a run scored along the way is a run of its own")

@@ -12,10 +12,10 @@ import os
 import sys
 from pathlib import Path
 
-from common.cli import Parser, at_least, objectives_arg, progress_flag, run_main, seed_arg, show_progress
+from common.cli import Parser, at_least, eval_points, objectives_arg, progress_flag, run_main, seed_arg, show_progress
 from common.errors import UserError
 from common.objectives import Objective, parse_objective
-from common.settings import add_config_flags, comma_list, config_from_args
+from common.settings import add_config_flags, config_from_args
 from sentence import run
 from sentence.config import (
     DEFAULT_OBJECTIVES,
@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", type=Path, default=None, help="checkpoint folder (default runs/sentence/PROFILE)")
     p.add_argument("--no-random", action="store_true", help="skip the random-encoder row")
     p.add_argument("--no-minilm", action="store_true", help="skip the shipped-MiniLM row")
-    p.add_argument("--eval-at", type=comma_list(at_least(1), "optimiser steps"), default=(), metavar="STEPS",
+    p.add_argument("--eval-at", type=eval_points("optimiser steps"), default=(), metavar="STEPS",
                    help="comma-separated optimiser steps in [1, --steps] after which each quick-thought encoder is "
                         "also scored on the tasks (a snapshot is kept beside its checkpoint; recorded as avg_at)")
 

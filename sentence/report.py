@@ -105,21 +105,36 @@ Group = tuple[str, tuple[str, ...], str]  # profile, tasks, row
 
 
 def _latest_per_seed(records: list[dict[str, Any]], evaluator: str) -> dict[Group, dict[int, dict[str, Any]]]:
+    """Each (setting, tasks, row)'s latest record per seed. The untrained rows (one run per seed, whatever training
+    its command would have done) join every setting that differs from theirs only in what training alone reads."""
     latest: dict[Group, dict[int, dict[str, Any]]] = defaultdict(dict)
+    untrained_view: dict[tuple[str, tuple[str, ...]], str] = {}  # a trained setting -> its untrained rows' setting
     for r in records:
         config = r.get("config", {})
         tasks = tuple(config.get("tasks") or ())
         if (r.get("pipeline") == "sentence" and config.get("evaluator") == evaluator and tasks
                 and set(tasks) <= set(TASKS)):
-            latest[(setting_of(config, protocol_of(r)), tuple(t for t in TASKS if t in tasks), row_of(config))][r["seed"]] = r
+            tasks, setting, row = tuple(t for t in TASKS if t in tasks), setting_of(config, protocol_of(r)), row_of(config)
+            latest[(setting, tasks, row)][r["seed"]] = r
+            if row.startswith("qt-"):
+                untrained_view[(setting, tasks)] = setting_of(config, protocol_of(r), untrained=True)
+    views = {(view, tasks) for (setting, tasks), view in untrained_view.items() if view != setting}
+    for (setting, tasks), view in untrained_view.items():
+        for row in FIXED_NAMES:
+            if view != setting and (view, tasks, row) in latest:
+                latest[(setting, tasks, row)] = latest[(view, tasks, row)]
+    for view, tasks in views:  # shown with the runs they are the reference of, not again alone
+        if not any(key[:2] == (view, tasks) and key[2] not in FIXED_NAMES for key in latest):
+            for row in FIXED_NAMES:
+                latest.pop((view, tasks, row), None)
     return latest
 
 
-def setting_of(config: dict[str, Any], protocol: int) -> str:
+def setting_of(config: dict[str, Any], protocol: int, *, untrained: bool = False) -> str:
     """The profile's name, with the training settings the command changed (a temperature sweep's
     ``temperature=0.05``, a batch curve's ``batch_size=100``) and an older protocol version: runs of two settings
-    never share a row or pair. The untrained rows change only with what they read (not the temperature); a
-    fine-tune's step count is shown in its own column."""
+    never share a row or pair. The untrained rows (or, with ``untrained``, the view of a trained run they share)
+    change only with what they read, not the temperature or the steps; a fine-tune's step count has its own column."""
     from common.protocols import PROTOCOL
     from sentence.config import PROFILES
     from sentence.identity import TRAINING_ONLY
@@ -128,7 +143,7 @@ def setting_of(config: dict[str, Any], protocol: int) -> str:
     if isinstance(settings, dict) and config["profile"] in PROFILES:
         row, base = row_of(config), PROFILES[config["profile"]].to_dict()
         section, skip = (("finetune", ("steps", "curve_every")) if row.startswith("minilm-") else
-                         ("train", ("eval_every", "checkpoint_every", *(TRAINING_ONLY if "-" not in row else ()))))
+                         ("train", ("eval_every", "checkpoint_every", *(TRAINING_ONLY if untrained or "-" not in row else ()))))
         changes = [f"{k}={v:g}" for k, v in settings.get(section, {}).items()
                    if k not in skip and k in base[section] and v != base[section][k]]
     if protocol != PROTOCOL["sentence"]:

@@ -26,6 +26,10 @@ def test_planned_keys_are_the_keys_of_the_records_the_command_writes(toy_root, t
     assert not set(planned_keys([*argv, "--hidden", "16"])) & set(written)
     # One that only changes speed is not: the same runs, already recorded.
     assert planned_keys([*argv, "--threads", "2", "--no-distinct-nodes"]) == planned
+    # The points scored along the way are a set: another order (or a repeat) is the same run; the trained runs are
+    # new ones, the untrained encoder (scored once, at epoch 0) is not.
+    scored = planned_keys([*argv, "--epochs", "3", "--eval-at", "1,2"])
+    assert planned_keys([*argv, "--epochs", "3", "--eval-at", "2,1,2"]) == scored and len(set(scored) - set(planned)) == 4
 
 
 def test_planned_keys_refuse_what_the_run_refuses():

@@ -55,5 +55,7 @@ def test_run_trains_evaluates_records_and_prints_its_table(tmp_path: Path, monke
             "--records", str(records), "--out-dir", str(tmp_path / "runs")]
     assert main(args) == 0
     assert [json.loads(line)["config"]["row"] for line in records.read_text().splitlines()] == ["qt-plain", "random"]
-    assert "| quick, TREC | quick-thought, ntxent | 0 |" in capsys.readouterr().out
+    out = capsys.readouterr().out  # the untrained encoder beside the run it is the reference of
+    assert "| quick, batch_size=8, steps=2, val_batches=1, TREC | quick-thought, ntxent | 0 |" in out
+    assert "| quick, batch_size=8, steps=2, val_batches=1, TREC | random encoder (quick-thought, untrained) | 0 |" in out
     assert main(args) == 0 and "quick-thought, ntxent, seed 0: already recorded" in capsys.readouterr().out  # no redo

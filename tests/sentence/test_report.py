@@ -81,7 +81,8 @@ def test_agreement_table_puts_both_classifiers_against_the_tight_fit() -> None:
 
 def test_a_temperature_sweep_and_older_protocols_are_settings_of_their_own() -> None:
     """A sweep's run at t=0.05 is another configuration, and a protocol-v0 run another code version: neither may
-    replace (or pose as) a seed of the profile's run. The untrained encoder reads no temperature."""
+    replace (or pose as) a seed of the profile's run. The untrained encoder reads no temperature: it is the
+    reference of both temperatures."""
     from sentence.config import PROFILES
 
     def qt(row: str, seed: int, score: float, protocol: int = PROTOCOL["sentence"], **train: float) -> dict:
@@ -95,5 +96,5 @@ def test_a_temperature_sweep_and_older_protocols_are_settings_of_their_own() -> 
     records += [qt("random", 0, 50.0, temperature=0.05), qt("qt-plain", 1, 10.0, protocol=0)]
     got = {(r.setting, r.row): r.average for r in rows(records)}
     assert got == {("quick", "qt-plain"): {0: 70.0, 1: 71.0}, ("quick", "random"): {0: 50.0},
-                   ("quick, temperature=0.05", "qt-plain"): {0: 60.0},
+                   ("quick, temperature=0.05", "qt-plain"): {0: 60.0}, ("quick, temperature=0.05", "random"): {0: 50.0},
                    ("quick, protocol v0 (history)", "qt-plain"): {1: 10.0}}
