@@ -31,12 +31,6 @@ class PairedDelta:
         """The paired t-test at 5%, this comparison alone (see :func:`holm_adjusted` for a family of them)."""
         return self.p_value is not None and self.p_value < 0.05
 
-    def __str__(self) -> str:
-        """``+1.23 ± 0.45``, starred when significant."""
-        if self.se is None:
-            return f"{self.mean:+.2f}"
-        return f"{self.mean:+.2f} ± {self.se:.2f}" + ("*" if self.significant else "")
-
 
 def t_threshold(n: int, alpha: float = 0.05) -> float:
     """|mean| / se above which a paired t-test over ``n`` seeds is significant at ``alpha`` (two-sided)."""
@@ -159,11 +153,6 @@ def judge(claims: list[Claim], alpha: float = 0.05) -> list[Judgement]:
     adjusted = holm_adjusted([d.p_value if d.p_value is not None else 1.0 for d in deltas])
     return [Judgement(c, d, p, "no effect" if p > alpha else "gain" if d.mean > 0 else "loss")
             for c, d, p in zip(claims, deltas, adjusted, strict=True)]
-
-
-def format_delta(delta: PairedDelta | None) -> str:
-    """The table cell of a comparison; empty without one."""
-    return "" if delta is None else str(delta)
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,11 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass, replace
 
+from common.format import number, paired, plus_minus
 from common.objectives import parse_objective
 from common.protocols import PROTOCOL, protocol_of
 from common.records import NUMBER
-from common.stats import Claim, CurveScore, PairedDelta, Score, format_delta, judge, largest_gain, paired_delta
+from common.stats import Claim, CurveScore, PairedDelta, Score, judge, largest_gain, paired_delta
 from graph.config import INFOGRAPH, PROFILES, UNTRAINED, cell_of
 
 #: What a graph record must hold to be resumed or summarised (``common.records.read_records``).
@@ -129,8 +130,8 @@ def format_confirmations(rows: list[dict]) -> str:
         verdict = ("yes" if r["verdict"] == "gain" else "no") if judged else "pending: the stage's seeds are not all in"
         p = "" if not judged else "< 0.001" if fresh.p_value < 0.001 else f"{fresh.p_value:.3f}"
         means = " / ".join("" if m is None else f"{m:.2f}" for m in r["fresh_means"].values())
-        lines.append(f"| {c.setting} | {c.dataset} | {c.label} | {format_delta(r['picked'])} "
-                     f"| {c.seeds.start}-{c.seeds.stop - 1} | {means} | {format_delta(fresh)} | {p} | {verdict} |")
+        lines.append(f"| {c.setting} | {c.dataset} | {c.label} | {paired(r['picked'])} "
+                     f"| {c.seeds.start}-{c.seeds.stop - 1} | {means} | {paired(fresh)} | {p} | {verdict} |")
     confirmed = [r for r in rows if r["verdict"] == "gain"]
     if confirmed:
         lines += ["", "Confirmed beyond noise: " + "; ".join(_confirmed_line(r) for r in confirmed) + "."]
@@ -139,7 +140,7 @@ def format_confirmations(rows: list[dict]) -> str:
 
 def _confirmed_line(row: dict) -> str:
     c, means = row["confirmation"], row["fresh_means"]
-    line = f"{c.label} on {c.dataset} ({c.setting}), {row['fresh']} over {row['fresh'].n} fresh seeds"
+    line = f"{c.label} on {c.dataset} ({c.setting}), {paired(row['fresh'])} over {row['fresh'].n} fresh seeds"
     if means[UNTRAINED] is not None and means[UNTRAINED] > means[c.label]:
         line += (f", though the untrained encoder scores higher still ({means[UNTRAINED]:.2f} against "
                  f"{means[c.label]:.2f})")
@@ -211,8 +212,8 @@ def format_table(rows: list[dict], published: dict[str, tuple[float, float]] | N
     lines = [header + (" published InfoGraph (Sun et al. 2020) |" if published is not None else ""),
              "|---" * (header.count("|") - 1 + (published is not None)) + "|"]
     for r in rows:
-        delta = format_delta(PairedDelta(r["delta_vs_infograph"], r["delta_se"], r["delta_n"]) if r["delta_n"] else None)
-        accuracy = f"{r['mean']:.2f} ± {r['std']:.2f}"
+        delta = paired(PairedDelta(r["delta_vs_infograph"], r["delta_se"], r["delta_n"]) if r["delta_n"] else None)
+        accuracy = plus_minus(r["mean"], r["std"])
         if r["method"] != UNTRAINED and r["mean"] == best[(r["profile"], r["dataset"])]:
             accuracy = f"**{accuracy}**"
         lines.append(
@@ -224,7 +225,7 @@ def format_table(rows: list[dict], published: dict[str, tuple[float, float]] | N
 
 
 def _published_cell(value: tuple[float, float] | None) -> str:
-    return "" if value is None else "{:.2f} ± {:.2f}".format(*value)
+    return "" if value is None else plus_minus(*value)
 
 
 def answers(records: list[dict]) -> list[dict]:
@@ -310,9 +311,9 @@ def format_epoch_selection(rows: list[dict]) -> str:
         "|---|---|---|---|" + "---|" * (len(epochs) + 2),
     ]
     for r in rows:
-        cells = ["{:.2f} ± {:.2f}".format(*r["at"][e]) if e in r["at"] else "" for e in epochs]
+        cells = [plus_minus(*r["at"][e]) if e in r["at"] else "" for e in epochs]
         lines.append(f"| {r['profile']} | {r['dataset']} | {r['method']} | {r['repeats']} | " + " | ".join(cells)
-                     + " | {:.2f} | {:.2f} ± {:.2f} |".format(r["best_fixed"], *r["best_per_run"]))
+                     + f" | {number(r['best_fixed'])} | {plus_minus(*r['best_per_run'])} |")
     return "\n".join(lines)
 
 

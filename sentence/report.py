@@ -19,9 +19,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from common.format import mean_sd, paired
 from common.protocols import protocol_of
 from common.records import NUMBER
-from common.stats import Claim, CurveScore, PairedDelta, Score, config_label, format_delta, judge
+from common.stats import Claim, CurveScore, PairedDelta, Score, config_label, judge
 from sentence.config import TASKS
 from sentence.identity import row_of
 
@@ -218,20 +219,10 @@ def _compare(block_rows: list[Row], reference: str, plain: str) -> None:
         setattr(row, f"vs_{kind}_holm", judged.verdict in ("gain", "loss"))
 
 
-def _cell(values: list[float], digits: int = 1) -> str:
-    values = [v for v in values if not math.isnan(v)]
-    if not values:
-        return "–"
-    mean = f"{statistics.fmean(values):.{digits}f}"
-    return mean + (f" ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else "")
-
-
 def _verdict(delta: PairedDelta | None, reject: bool | None) -> str:
-    if delta is None:
-        return ""
-    if reject is None:
-        return format_delta(delta)
-    return f"{format_delta(delta)} ({'beyond' if reject else 'not beyond'} Holm)"
+    if delta is None or reject is None:
+        return paired(delta)
+    return f"{paired(delta)} ({'beyond' if reject else 'not beyond'} Holm)"
 
 
 def markdown_table(table_rows: list[Row]) -> str:
@@ -243,8 +234,8 @@ def markdown_table(table_rows: list[Row]) -> str:
         loss = f"{r.loss_first:.3f} → {r.loss_last:.3f}" if r.loss_first is not None else "–"
         floor = f"{r.floor_fraction:.1%}" if r.floor_fraction is not None and r.row in ("minilm-debiased",) else "–"
         name = r.name + (f", {'/'.join(map(str, r.finetune_steps))} steps" if r.finetune_steps else "")
-        cells = [r.setting, name, ",".join(map(str, r.seeds)), *(_cell(r.scores[c]) for c in COLUMNS),
-                 _cell(list(r.average.values()), 2), _verdict(r.vs_plain, r.vs_plain_holm),
+        cells = [r.setting, name, ",".join(map(str, r.seeds)), *(mean_sd(r.scores[c], 1) for c in COLUMNS),
+                 mean_sd(r.average.values()), _verdict(r.vs_plain, r.vs_plain_holm),
                  _verdict(r.vs_reference, r.vs_reference_holm), loss, floor,
                  "–" if r.train_s is None else f"{r.train_s:.0f}", "–" if r.eval_s is None else f"{r.eval_s:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")

@@ -40,5 +40,3 @@ def test_paired_cell_stars_only_a_significant_comparison():
     assert paired(PairedDelta(0.8, 0.4, 10)) == "+0.80 ± 0.40"  # t = 2.0
     assert paired(PairedDelta(-1.0, 0.4, 10), star=False) == "-1.00 ± 0.40"
     assert paired(PairedDelta(0.5, None, 1)) == "+0.50" and paired(None) == ""
-    for d in (PairedDelta(-1.0, 0.4, 10), PairedDelta(0.8, 0.4, 10), PairedDelta(0.5, None, 1)):
-        assert paired(d) == str(d)  # the statistics' own text agrees with the kit
