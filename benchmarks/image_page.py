@@ -15,7 +15,8 @@ from common.stats import t_threshold
 
 def image_table(records: list[dict], out_dir: Path) -> Path | None:
     """Accuracy per (profile, data, encoder, method) with its paired Δ to NT-Xent, then the timings."""
-    from image.report import BASELINE, UNTRAINED, rows
+    from image.identity import UNTRAINED
+    from image.report import BASELINE, rows
 
     records = [r for r in records if r.get("pipeline") == "image"]
     if not records:

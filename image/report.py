@@ -1,5 +1,5 @@
 """Rows of the image results, from run records alone: mean ± std over seeds, paired Δ against NT-Xent (SimCLR's
-loss); the leaderboard's scores and the robustness curves' points; the one identity of an image run."""
+loss); the leaderboard's scores and the robustness curves' points."""
 
 from __future__ import annotations
 
@@ -8,29 +8,16 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from common.objectives import Objective
 from common.protocols import protocol_of
 from common.records import NUMBER
 from common.stats import CurveScore, PairedDelta, Score, config_label, paired_delta
+from image.identity import PRETRAINING_FIELDS, UNTRAINED, identity, objective_of
 
 #: What an image record must hold to be resumed or tabulated (``common.records.read_records``).
 RECORD_NEEDS = {"image": {**{f"config.{k}": str for k in ("profile", "dataset_label", "arch_label", "method")},
                           "config.epochs": int, "seed": int, "metrics.knn_top1": NUMBER, "metrics.linear_top1": NUMBER}}
 
-BASELINE, UNTRAINED = "ntxent", "random-init"  # the registry's label of SimCLR's loss; the untrained encoder
-#: Config fields read from the loaded data set, not the command: functions of the settings, never part of a key.
-DATA_FIELDS = ("dataset_label", "pretrain_images", "test_images")
-
-
-def objective_of(config: dict[str, Any]) -> Objective | None:
-    """A record's objective (None: the random-init encoder; older records: ``common.records.legacy_objective``)."""
-    from common.objectives import from_dict
-    from common.records import legacy_objective
-
-    if config.get("method") == UNTRAINED:
-        return None
-    stored = config.get("objective") or legacy_objective("image", config)
-    return None if stored is None else from_dict(stored)
+BASELINE = "ntxent"  # the registry's label of SimCLR's loss
 
 
 def label_of(config: dict[str, Any]) -> str:
@@ -127,40 +114,6 @@ def setting_of(config: dict[str, Any]) -> str:
     changes = [f"{k}={config[k]:g}" for k in SETTING_FIELDS
                if base is not None and k in config and k not in skip and config[k] != getattr(base, k)]
     return ", ".join([config["profile"], *changes])
-
-
-#: What only pretraining reads: an untrained encoder's score does not depend on them.
-PRETRAINING_FIELDS = ("epochs", "batch_size", "lr", "weight_decay", "temperature", "crop_size", "anneal_beta",
-                      "sync_bn")
-
-
-def run_settings(config: dict[str, Any]) -> dict[str, Any]:
-    """What makes two image runs the same run, as named settings: the one identity behind the "already recorded?"
-    check (:func:`identity`), the checkpoint-resume check (``image.train.pretrain``) and the harness's keys.
-
-    Every setting but the runtime ones and those read from the data set, the objective as today's spec, and the
-    epochs scored along the way only when there are some (a record from before ``--eval-at`` keeps its identity).
-    The untrained encoder is one run per seed and evaluation, whatever pretraining its command would have done:
-    it is scored once, not again at every temperature, batch or length a sweep visits.
-    """
-    from image.config import RUNTIME_FIELDS
-
-    objective = objective_of(config)
-    # the objective as today's spec stands for the folder tag ``method`` (renamed over versions) and older fields
-    left_out = (*RUNTIME_FIELDS, *DATA_FIELDS, "method", "tau_plus", "beta", "objective", "eval_at")
-    if objective is None:  # the untrained encoder: what only pretraining reads cannot change its score
-        left_out += PRETRAINING_FIELDS
-    settings = {k: v for k, v in config.items() if k not in left_out}
-    if config.get("eval_at"):
-        settings["eval_at"] = sorted(config["eval_at"])
-    return settings | ({} if objective is None else {"objective": str(objective)})
-
-
-def identity(config: dict[str, Any]) -> str:
-    """:func:`run_settings` as one hashable key (records, resumed runs and the harness compare it)."""
-    import json
-
-    return json.dumps(run_settings(config), sort_keys=True)
 
 
 #: Settings a leaderboard score may differ in from its profile: the tuned temperature, and what never changes the

@@ -21,7 +21,8 @@ from common.io import check_output_dir
 from common.objectives import Objective
 from common.resume import settings_digest
 from image.config import RUNTIME_FIELDS, ImageConfig, check_anneal, objective_label, objective_tag
-from image.report import RECORD_NEEDS, UNTRAINED, identity
+from image.identity import UNTRAINED, identity
+from image.report import RECORD_NEEDS
 
 DEFAULT_OUT = Path("runs") / "image"
 

@@ -35,8 +35,8 @@ from common.settings import check_device
 from image.config import ImageConfig, check_anneal
 from image.data import ImageData, SimCLRAugment
 from image.gpu_augment import AugmentConfig, two_views
+from image.identity import run_settings
 from image.model import SimCLRModel
-from image.report import run_settings
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -229,7 +229,7 @@ def pretrain(
     """Pretrain (or continue) in ``run_dir``; returns the last checkpoint dict.
 
     A checkpoint is written atomically after every epoch. With ``resume`` an existing
-    checkpoint is continued (its settings must match, runtime flags aside: ``image.report.run_settings``, the same
+    checkpoint is continued (its settings must match, runtime flags aside: ``image.identity.run_settings``, the same
     identity the records use); without it an existing checkpoint is an error, so a finished run is never
     overwritten by accident. ``stop_after`` returns after that epoch, to split a long run over several jobs.
     ``anneal_beta`` steps the objective's beta down to 0 (the released code's "down" schedule).

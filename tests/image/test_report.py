@@ -8,7 +8,8 @@ import dataclasses
 from benchmarks.image_page import image_gpu_lines, image_speed_lines
 from common.objectives import from_dict
 from image.config import PROFILES, objective_tag
-from image.report import curve_scores, identity, rows, scores
+from image.identity import identity
+from image.report import curve_scores, rows, scores
 from image.run import record_key
 
 
