@@ -155,13 +155,17 @@ def judge(claims: list[Claim], alpha: float = 0.05) -> list[Judgement]:
             for c, d, p in zip(claims, deltas, adjusted, strict=True)]
 
 
+#: The label every pipeline's leaderboard scores (and graph's cells) give the untrained encoder.
+UNTRAINED = "untrained"
+
+
 @dataclass(frozen=True)
 class Score:
     """One run's result in the one shape every pipeline reports for the cross-modal leaderboard."""
 
     modality: str  # image, graph, sentence
     dataset: str
-    label: str  # the configuration's label (:func:`config_label`); "untrained" for the untrained encoder
+    label: str  # the configuration's label (:func:`config_label`); :data:`UNTRAINED` for the untrained encoder
     seed: int
     value: float  # accuracy, %
     protocol: int = 0  # common.protocols: scores pair only within one version

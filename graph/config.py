@@ -7,7 +7,7 @@ from typing import Any
 
 from common.objectives import Objective, from_dict, make_objective
 from common.settings import option
-from common.stats import config_label
+from common.stats import UNTRAINED, config_label
 
 STAGED = ("MUTAG", "PTC_MR", "ENZYMES", "PROTEINS", "DD", "IMDB-BINARY", "IMDB-MULTI", "REDDIT-BINARY")
 
@@ -39,7 +39,6 @@ PROFILES = {
 RELEASED_TAU_PLUS = 0.5  # the released graph code's value for every debiased/hard run
 #: The baseline every graph variant is paired with: InfoGraph, the JSD estimator with uniform negatives (``jsd``).
 INFOGRAPH = make_objective("jsd")
-UNTRAINED = "untrained"  # the label of the freshly initialised encoder's cells
 CONVENTIONS = ("paper", "reference")
 
 

@@ -10,8 +10,8 @@ from common.format import number, paired, plus_minus
 from common.objectives import parse_objective
 from common.protocols import PROTOCOL, protocol_of
 from common.records import NUMBER
-from common.stats import Claim, CurveScore, PairedDelta, Score, judge, largest_gain, paired_delta
-from graph.config import INFOGRAPH, PROFILES, UNTRAINED, cell_of
+from common.stats import UNTRAINED, Claim, CurveScore, PairedDelta, Score, judge, largest_gain, paired_delta
+from graph.config import INFOGRAPH, PROFILES, cell_of
 
 #: What a graph record must hold to be resumed or summarised (``common.records.read_records``).
 RECORD_NEEDS = {"graph": {**{f"config.{k}": str for k in ("dataset", "profile")},

@@ -10,6 +10,7 @@ from typing import Any
 
 from common.protocols import protocol_of
 from common.records import NUMBER
+from common.stats import UNTRAINED as UNTRAINED_LABEL
 from common.stats import CurveScore, PairedDelta, Score, config_label, paired_delta
 from image.identity import PRETRAINING_FIELDS, UNTRAINED, identity, objective_of
 
@@ -147,7 +148,7 @@ def scores(records: list[dict[str, Any]], profile: str = "quick") -> list[Score]
     out = []
     for r in _protocol_runs(records, profile, _NOT_PROTOCOL):
         if objective_of(r["config"]) is None:
-            label, spec, temperature = "untrained", "", None
+            label, spec, temperature = UNTRAINED_LABEL, "", None
         else:
             temperature = r["config"].get("temperature", default_t)
             spec = str(objective_of(r["config"]))

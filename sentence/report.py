@@ -22,7 +22,7 @@ from typing import Any
 from common.format import mean_sd, paired
 from common.protocols import protocol_of
 from common.records import NUMBER
-from common.stats import Claim, CurveScore, PairedDelta, Score, config_label, judge
+from common.stats import UNTRAINED, Claim, CurveScore, PairedDelta, Score, config_label, judge
 from sentence.config import TASKS
 from sentence.identity import row_of
 
@@ -272,7 +272,7 @@ def scores(records: list[dict[str, Any]], profile: str = "quick") -> list[Score]
         if not _comparable(r, profile):
             continue
         if config.get("row") == "random":
-            label, spec, temperature = "untrained", "", None
+            label, spec, temperature = UNTRAINED, "", None
         elif str(config.get("row", "")).startswith("qt-"):
             train = config.get("settings", {}).get("train", {})
             # The temperature is a tuned configuration of the row (its label says so); any other change of the
