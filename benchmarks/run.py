@@ -86,8 +86,12 @@ def _launch(args: argparse.Namespace, name: str, command: list[str], cells: int)
         raise UserError("--launcher makes the shards itself: give --tasks, not --shard")
     launch = Launch(args.launcher, _tasks(args, cells), args.log_dir, args.partition, args.time, args.cpus_per_task,
                     args.gpus_per_task, args.array_parallelism)
-    wait = args.wait if args.wait is not None else args.launcher == "local"
-    return submit([*command, *_image_flags(args)], name, args.records, launch, wait=wait)
+    return submit([*command, *_image_flags(args)], name, args.records, launch, wait=_waits(args))
+
+
+def _waits(args: argparse.Namespace) -> bool:
+    """Whether a launch waits for its tasks: ``--wait``/``--no-wait``, else only the local launcher does."""
+    return args.wait if args.wait is not None else args.launcher == "local"
 
 
 def _tasks(args: argparse.Namespace, cells: int) -> int:
@@ -110,8 +114,7 @@ def compare(args: argparse.Namespace) -> int:
         command = ["compare", spec, *(a for m in args.modality for a in ("--modality", m)),
                    *(a for d in args.dataset for a in ("--dataset", d))]
         code = _launch(args, name, command, len(cells))
-        waited = args.wait if args.wait is not None else args.launcher == "local"
-        if not waited:
+        if not _waits(args):
             return code
     else:
         code = run_cells(cells, args, name)

@@ -91,16 +91,6 @@ def checkpoint_identity(config: SentenceConfig, objective: Objective) -> dict[st
     return identity({"row": row_id("minilm", objective), "settings": config.to_dict()})
 
 
-def upgrade_checkpoint(saved: dict[str, Any]) -> dict[str, Any]:
-    """The objective of a checkpoint from before ``--objective``, which names a variant (its settings as they were)."""
-    from common.records import legacy_objective
-
-    if "variant" not in saved:
-        return saved
-    rest = {k: v for k, v in saved.items() if k not in ("variant", "loss")}
-    return {**rest, "objective": legacy_objective("sentence", saved)}
-
-
 def finetune(config: SentenceConfig, objective: Objective, corpus: Corpus, checkpoint_path: Path, *,
              progress: bool = True) -> dict[str, Any]:
     """Fine-tune (or resume) the shipped MiniLM with ``objective``; returns the final checkpoint state."""
@@ -173,7 +163,10 @@ def curve_metrics(state: dict[str, Any]) -> dict[str, Any]:
 
 def objective_of(state: dict[str, Any]) -> Objective:
     """The objective a fine-tune checkpoint was trained with (an older one names its variant)."""
-    return from_dict(state["objective"] if "objective" in state else upgrade_checkpoint(state["config"])["objective"])
+    from common.records import legacy_objective
+
+    config = state["config"]
+    return from_dict(state.get("objective") or config.get("objective") or legacy_objective("sentence", config))
 
 
 def load_finetuned(state: dict[str, Any]):

@@ -46,7 +46,13 @@ def test_resume_refuses_a_checkpoint_of_another_seed_or_objective(tmp_path):
 
 
 def test_a_checkpoint_of_an_older_format_resumes_through_the_upgrade(tmp_path):
-    from sentence.finetune import upgrade_checkpoint
+    """The pipelines' upgrades (``sentence.identity.identity``, ``image.identity.run_settings``) turn an older
+    config into today's shape before the comparison; the checkpoint itself is returned as it was saved."""
+    from common.records import legacy_objective
+
+    def upgrade_checkpoint(saved: dict) -> dict:  # the fine-tunes' variant of before the registry, as an objective
+        rest = {k: v for k, v in saved.items() if k not in ("variant", "loss")}
+        return {**rest, "objective": legacy_objective("sentence", saved)} if "variant" in saved else saved
 
     path = tmp_path / "ft.pt"
     old = {"seed": 0, "variant": "hard", "loss": {"loss": "hcl", "tau_plus": 0.0, "beta": 1.0}, "finetune": {"steps": 1}}
