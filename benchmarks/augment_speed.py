@@ -24,26 +24,22 @@ if TYPE_CHECKING:  # torch is imported where it runs, so that --help answers at 
 
 def measure(path: str, batch: int, size: int, device: torch.device, repeats: int, seed: int = 0) -> float:
     """Median images/s of ``path`` over ``repeats`` batches, after one warm-up batch."""
+    import dataclasses
+
     import torch
 
-    from image.data import SimCLRAugment
-    from image.gpu_augment import AugmentConfig, two_views
+    from image.config import PROFILES
+    from image.train import view_maker
 
+    make = view_maker(dataclasses.replace(PROFILES["quick"], crop_size=size), path)  # what training calls
+    where = device if path == "device" else torch.device("cpu")
     images = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8,
-                           generator=torch.Generator().manual_seed(seed))
-    if path == "device":
-        images = images.to(device)
-        generator = torch.Generator(device=device).manual_seed(seed)
-        config = AugmentConfig(size=size)
+                           generator=torch.Generator().manual_seed(seed)).to(where)
+    generator = torch.Generator(device=where).manual_seed(seed)
 
-        def views() -> tuple[torch.Tensor, torch.Tensor]:
-            return two_views(images, generator, config)
-    else:
-        generator = torch.Generator().manual_seed(seed)
-        augment = SimCLRAugment(size)
-
-        def views() -> tuple[torch.Tensor, torch.Tensor]:
-            return augment(images, generator).to(device), augment(images, generator).to(device)
+    def views() -> tuple[torch.Tensor, torch.Tensor]:
+        first, second = make(images, generator)
+        return first.to(device), second.to(device)
 
     seconds = []
     for i in range(repeats + 1):
