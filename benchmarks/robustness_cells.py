@@ -17,7 +17,6 @@ import functools
 import statistics
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import NamedTuple
 
 from benchmarks.robustness import (
@@ -98,7 +97,7 @@ def waiting_line(waiting: Mapping[Column, str]) -> str:
             + "; ".join(f"{column_name(*c)}: {why}" for c, why in waiting.items()))
 
 
-def number(value: float) -> str:
+def exact_float(value: float) -> str:
     """A float as a command line gets it: the shortest text that reads back as the very same float."""
     return repr(float(value))
 
@@ -114,9 +113,9 @@ def suite_cells(cells: Sequence[Cell]) -> list[SuiteCell]:
         if cell.length != run_length(modality, cell.batch):
             key += f"/{LENGTH_UNITS[modality]}={cell.length}"
         temperature = (() if cell.temperature == profile_temperature(modality)
-                       else ("--temperature", number(cell.temperature)))
+                       else ("--temperature", exact_float(cell.temperature)))
         along = ("--eval-at", ",".join(map(str, cell.scored_at[:-1]))) if len(cell.scored_at) > 1 else ()
-        train = ("--objective", cell.spec, *temperature, "--batch-size", str(cell.batch), "--lr", number(cell.lr),
+        train = ("--objective", cell.spec, *temperature, "--batch-size", str(cell.batch), "--lr", exact_float(cell.lr),
                  "--steps" if modality == "sentence" else "--epochs", str(cell.length), *along)
         if modality == "graph":
             if cell.seeds != STAGE1_SEEDS["graph"]:
@@ -179,18 +178,3 @@ def result(records: list[dict], scores: Mapping[ScoreKey, float]) -> dict:
     chosen = plan(collect(records))
     cells = declared_cells(chosen.baseline, chosen.families)
     return analyse(cells, scores, chosen.untrained, chosen.waiting)
-
-
-def robustness_table(records: list[dict], out_dir: Path) -> Path | None:
-    """``tables/robustness.{json,md,png}`` (None without a pipeline record): the arms, the design, the columns
-    waiting for stage 1, and every recorded curve point (:func:`points`); and the README's lines on where each
-    verdict holds (the README beside ``out_dir``, where it has the markers)."""
-    from benchmarks.pages import replace_readme_section
-    from benchmarks.plots import pyplot
-    from benchmarks.robustness_page import README_MARKERS, readme_section, write
-
-    if not any(r.get("pipeline") in SEEDS for r in records):
-        return None
-    found = result(records, points(records))
-    replace_readme_section(out_dir.parent / "README.md", README_MARKERS, readme_section(found))
-    return write(found, out_dir, pyplot())

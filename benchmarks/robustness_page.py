@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from benchmarks.robustness import PROTOCOLS
+from benchmarks.robustness import PROTOCOLS, SEEDS
 from benchmarks.suites import MODALITIES
 from common.format import MISSING, markdown_table, signed
 from common.io import atomic_write_text
@@ -149,3 +149,18 @@ def plot(result: dict, pyplot, path: str | Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     pyplot.close(fig)
+
+
+def robustness_table(records: list[dict], out_dir: Path) -> Path | None:
+    """``tables/robustness.{json,md,png}`` (None without a pipeline record): the arms, the design, the columns
+    waiting for stage 1, and every recorded curve point (:func:`points`); and the README's lines on where each
+    verdict holds (the README beside ``out_dir``, where it has the markers)."""
+    from benchmarks.pages import replace_readme_section
+    from benchmarks.plots import pyplot
+    from benchmarks.robustness_cells import points, result
+
+    if not any(r.get("pipeline") in SEEDS for r in records):
+        return None
+    found = result(records, points(records))
+    replace_readme_section(out_dir.parent / "README.md", README_MARKERS, readme_section(found))
+    return write(found, out_dir, pyplot())

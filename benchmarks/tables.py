@@ -18,7 +18,7 @@ from pathlib import Path
 from benchmarks.graph_page import graph_table
 from benchmarks.image_page import image_table
 from benchmarks.leaderboard_md import leaderboard_table
-from benchmarks.robustness_cells import robustness_table
+from benchmarks.robustness_page import robustness_table
 from benchmarks.sentence_page import sentence_table
 from benchmarks.speed_pages import graph_speed_table, loss_speed_table
 from common.cli import run_main
