@@ -33,20 +33,20 @@ def _recorded_objectives(records: list[dict], profile: str) -> dict[str, Objecti
     return objectives
 
 
+def _loss_text(objective: Objective) -> str:
+    """An objective's loss settings as the page writes them: HCL's two numbers, any other family by its spec."""
+    values = objective.arguments()
+    return f"tau_plus={values['tau_plus']:g} beta={values['beta']:g}" if {"tau_plus", "beta"} <= set(values) else str(objective)
+
+
 def sentence_losses(records: list[dict], profile: str) -> dict[str, str]:
     """Quick-thought method (its row id) -> its loss settings as text, from the recorded objective."""
-    losses = {}
-    for method, objective in _recorded_objectives(records, profile).items():
-        values = objective.arguments()
-        hcl = {"tau_plus", "beta"} <= set(values)
-        losses[method] = f"tau_plus={values['tau_plus']:g} beta={values['beta']:g}" if hcl else str(objective)
-    return losses
+    return {method: _loss_text(o) for method, o in _recorded_objectives(records, profile).items()}
 
 
 def _losses_line(records: list[dict], profile: str) -> str:
     """The profile's quick-thought losses as the page shows them: each objective's registry label, its settings."""
-    losses = sentence_losses(records, profile)
-    return ", ".join(f"{o.label()} {losses[m]}" for m, o in _recorded_objectives(records, profile).items())
+    return ", ".join(f"{o.label()} {_loss_text(o)}" for o in _recorded_objectives(records, profile).values())
 
 
 def sentence_table(records: list[dict], out_dir: Path) -> Path | None:
