@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from benchmarks.suites import MODALITIES
 from common.cli import Parser, at_least, progress_flag, run_main, show_progress
 
 RECORDS = Path(__file__).resolve().parent.parent / "tables" / "records"
@@ -74,11 +75,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "then print per column its paired difference to the baseline: mean ± s.e., p, the minimum detectable effect "
         "and a verdict. Judged alone: the committed board's correction families are left as they are.")
     compare.add_argument("spec", help="objective spec, NAME or NAME:key=value,... (a plugin's too: HARDNEG_PLUGINS)")
-    compare.add_argument("--modality", action="append", choices=("image", "sentence", "graph"), default=[],
+    compare.add_argument("--modality", action="append", choices=MODALITIES, default=[],
                          help="only these modalities' columns (repeatable; default: all)")
     compare.add_argument("--dataset", action="append", default=[], metavar="NAME",
                          help="only these graph data sets' columns (repeatable; implies --modality graph)")
     _harness_flags(compare)
+    chosen = sub.add_parser("selections", help="stage 1's selected configuration of every family per column, "
+                            "from the committed records (tab-separated: modality, column, family, spec, "
+                            "temperature, stage-1 mean; a family still waiting says why)")
+    chosen.add_argument("--modality", action="append", choices=MODALITIES, default=[],
+                        help="only these modalities (repeatable; default: all)")
     tables = sub.add_parser("tables", help="regenerate tables/ from the run records")
     tables.add_argument("--records", type=Path, default=RECORDS, help="folder of JSONL run records (default: tables/records)")
     tables.add_argument("--out", type=Path, default=RECORDS.parent, help="folder the tables are written to (default: tables)")
@@ -104,6 +110,13 @@ def main(argv: list[str] | None = None) -> int:
 
         check_out_folder(args.out)
         return tables_main(["--records", str(args.records), "--out", str(args.out)])
+    if args.command == "selections":
+        from benchmarks.stage1 import committed_scores, selected_rows
+
+        for modality in args.modality or MODALITIES:
+            for row in selected_rows(list(committed_scores()), modality):
+                print("\t".join(row))
+        return 0
     if args.command == "list":
         from benchmarks.run import list_suites
 

@@ -9,7 +9,10 @@
 # Usage: benchmarks/gpu_leaderboard.sh RECORDS_DIR [SEED] [--dry-run]
 #   SEED       default: the smallest seed >= 0 not yet in RECORDS_DIR/*.jsonl
 #   --dry-run  print the commands and the plan, run nothing
-# Environment (defaults in brackets; the spec/temperature ones until stage 1 selects them):
+# Environment (defaults in brackets). The tuned NT-Xent and the strongest family default to stage 1's selections in
+# the committed records (`python -m benchmarks selections --modality image`: NT-Xent's selected configuration, and
+# of the other selected families the one with the highest stage-1 mean, other than the HCL arm; while stage 1 is
+# incomplete that is the strongest so far, and the script says so); the bracketed values stand in where none is:
 #   NTXENT_SPEC [ntxent]  NTXENT_T [0.2]                    the tuned NT-Xent
 #   HCL_SPEC [hard:beta=1,tau_plus=0.1]  HCL_T [0.5]        HCL hard at the paper's defaults
 #   BEST_SPEC [hard:beta=2,tau_plus=0.1]  BEST_T [0.5]      the image column's strongest family
@@ -61,12 +64,22 @@ else
 fi
 records="$dir/image-gpu-leaderboard.jsonl"
 out="$out_root/seed$seed"
-arms=("ntxent|${NTXENT_SPEC:-ntxent}|${NTXENT_T:-0.2}"
-      "hcl|${HCL_SPEC:-hard:beta=1,tau_plus=0.1}|${HCL_T:-0.5}"
-      "best|${BEST_SPEC:-hard:beta=2,tau_plus=0.1}|${BEST_T:-0.5}")
+hcl="${HCL_SPEC:-hard:beta=1,tau_plus=0.1}|${HCL_T:-0.5}"
+selected=$("$py" -m benchmarks selections --modality image 2>/dev/null)  # empty where it cannot run: the defaults
+tuned=$(awk -F'\t' '$3 == "ntxent" && $4 !~ /^waiting/ {print $4 "|" $5}' <<< "$selected")
+tuned=${tuned:-ntxent|0.2}
+best=$(awk -F'\t' -v hcl="$hcl" '$3 != "ntxent" && $4 !~ /^waiting/ && $6 != "" && $4 "|" $5 != hcl {print $6 "\t" $4 "|" $5}' \
+       <<< "$selected" | sort -gr | head -n 1 | cut -f 2)
+best=${best:-hard:beta=2,tau_plus=0.1|0.5}
+waiting=$(grep -c $'\twaiting: ' <<< "$selected")
+arms=("ntxent|${NTXENT_SPEC:-${tuned%|*}}|${NTXENT_T:-${tuned#*|}}"
+      "hcl|$hcl"
+      "best|${BEST_SPEC:-${best%|*}}|${BEST_T:-${best#*|}}")
 
 echo "=== seed $seed, $epochs epochs per run, 3 runs packed on one GPU, budget ${budget} s; records: $records"
 ((epochs >= 100)) || echo "=== note: $epochs epochs is under the target of 100 (SEC_PER_EPOCH=$sec_per_epoch)"
+if [[ -z $selected ]]; then echo "=== note: no stage-1 selections could be read; the arms are the script's defaults"
+elif ((waiting)); then echo "=== note: image stage 1 still waits on $waiting families: 'best' is the strongest selected so far"; fi
 commands=()
 for arm in "${arms[@]}"; do
   IFS='|' read -r name spec temperature <<< "$arm"

@@ -15,6 +15,7 @@ from benchmarks.suites import (
     TEMPERATURE_FAMILIES,
     Config,
     Sweep,
+    columns,
     configuration,
     profile_temperature,
     sweeps,
@@ -139,6 +140,23 @@ def select(by_key: dict[Key, dict[int, float]], modality: str, sweep: Sweep) -> 
 def selections(scores: list[Score], modality: str, dataset: str | None) -> list[Selection]:
     by_key = table(scores, modality, dataset)
     return [select(by_key, modality, sweep) for sweep in sweeps(modality)]
+
+
+def selected_rows(scores: list[Score], modality: str) -> list[tuple[str, str, str, str, str, str]]:
+    """Stage 1's selection of every family in every column of ``modality``: (modality, column, family, spec,
+    temperature, mean over the stage-1 seeds), or, for a family still waiting, its reason in place of the spec."""
+    seeds, out = STAGE1_SEEDS[modality], []
+    for dataset in columns(modality):
+        column = dataset or ONE_COLUMN[modality]
+        by_key = table(scores, modality, dataset)
+        for s in selections(scores, modality, dataset):
+            if s.config is None:
+                out.append((modality, column, s.family, f"waiting: {s.why}", "", ""))
+            else:
+                mean = _mean(by_key.get(key_of(s.config), {}), seeds)
+                out.append((modality, column, s.family, s.config.spec, repr(s.config.temperature),
+                            "" if mean is None else f"{mean:.2f}"))
+    return out
 
 
 def controls(scores: list[Score], modality: str, dataset: str | None, chosen: list[Selection]) -> list[Config]:

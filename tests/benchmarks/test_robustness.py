@@ -6,6 +6,7 @@ import math
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -206,8 +207,10 @@ def test_gpu_script_parses_and_dry_run_prints_three_packed_runs(tmp_path):
     records = tmp_path / "gpu"
     records.mkdir()
     (records / "image-gpu-leaderboard.jsonl").write_text('{"seed": 0, "config": {"seed": 0}}\n{"seed": 1}\n')
-    done = run_script(str(records), "--dry-run", env={"OUT_DIR": str(tmp_path / "runs")})
+    # the arms' defaults where no stage-1 selection can be read (here: a python that fails)
+    done = run_script(str(records), "--dry-run", env={"OUT_DIR": str(tmp_path / "runs"), "PYTHON": "false"})
     assert done.returncode == 0, done.stderr
+    assert "no stage-1 selections could be read; the arms are the script's defaults" in done.stdout
     runs = [line for line in done.stdout.splitlines() if " -m image run " in line]
     assert [line.split(":")[0] for line in runs] == ["ntxent", "hcl", "best"]
     for line in runs:
@@ -219,6 +222,17 @@ def test_gpu_script_parses_and_dry_run_prints_three_packed_runs(tmp_path):
     epochs = int(re.search(r"--epochs (\d+)", runs[0])[1])
     assert epochs == (540 - 150) // 8 and "under the target of 100" in done.stdout
     assert not (tmp_path / "runs").exists()  # a dry run creates nothing
+
+    # by default the arms are stage 1's selections in the committed records, as `benchmarks selections` prints them
+    from benchmarks.stage1 import committed_scores, selected_rows
+
+    rows = [r for r in selected_rows(list(committed_scores()), "image") if not r[3].startswith("waiting")]
+    tuned = next((r for r in rows if r[2] == "ntxent"), None)
+    selected = run_script(str(records), "--dry-run", env={"PYTHON": sys.executable})
+    assert selected.returncode == 0, selected.stderr
+    first = next(line for line in selected.stdout.splitlines() if line.startswith("ntxent: "))
+    expected = f"--objective {tuned[3]} --temperature {tuned[4]}" if tuned else "--objective ntxent --temperature 0.2"
+    assert expected in first and "no stage-1 selections could be read" not in selected.stdout
 
     chosen = run_script(str(records), "5", "--dry-run", env={"EPOCHS": "120", "BEST_SPEC": "hardness:alpha=9",
                                                              "BEST_T": "0.3", "SEC_PER_EPOCH": "1"})
