@@ -106,7 +106,8 @@ def setting_of(config: dict[str, Any]) -> str:
     """The profile's name, with the settings the command changed: ``quick, batch_size=256, lr=0.002``.
 
     Runs of two settings never share a row or pair; the temperature is in the row's label and the epochs have a
-    column of their own. The untrained encoder belongs to every setting that differs only in pretraining.
+    column of their own. The untrained encoder's setting leaves out what only pretraining reads: it is one row per
+    evaluation setting, shown under the profile's name, not again beside every batch a curve visits.
     """
     from image.config import PROFILES
 
