@@ -231,5 +231,5 @@ def test_points_reads_every_pipelines_curves(monkeypatch):
     for module in (image.report, sentence.report, graph.report):
         name = module.__name__.split(".")[0]
         mine = [c for c in curves if c.modality == name]
-        monkeypatch.setattr(module, "curve_scores", lambda records, mine=mine: mine, raising=False)
+        monkeypatch.setattr(module, "curve_scores", lambda records, mine=mine: mine)
     assert rc.points([]) == rc.points_from(curves) and {k[0] for k in rc.points([])} == {"image", "graph", "sentence"}
