@@ -145,9 +145,13 @@ def committed_plan() -> Plan:
 
 
 def robustness_suite(profile: str) -> list[SuiteCell]:
-    """Issue 40's cells in the columns stage 1 has selected, and the HCL cells of those still waiting (each modality
-    at its own protocol, whatever ``profile`` says)."""
-    chosen = committed_plan()
+    """The suite's cells from the committed records' stage 1 (:func:`cells_of`; each modality at its own protocol,
+    whatever ``profile`` says)."""
+    return cells_of(committed_plan())
+
+
+def cells_of(chosen: Plan) -> list[SuiteCell]:
+    """Issue 40's cells in the columns stage 1 has selected, and the HCL cells of those still waiting."""
     return suite_cells([*declared_cells(chosen.baseline, chosen.families), *fixed_cells(list(chosen.waiting))])
 
 

@@ -183,30 +183,31 @@ def test_the_json_round_trips_to_the_same_page_and_waiting_columns_keep_every_ve
     assert text.count("\n## ") == 3 and (tmp_path / "robustness.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_the_suite_before_any_selection_says_which_columns_wait_and_runs_only_the_fixed_hcl_arm(monkeypatch, capsys,
-                                                                                             tmp_path):
+def test_the_suite_before_any_selection_says_which_columns_wait_and_runs_only_the_fixed_hcl_arm(capsys, tmp_path):
     from benchmarks.__main__ import main
 
     waiting = rc.plan([])
     assert set(waiting.waiting) == set(rb.COLUMNS) and not waiting.baseline
-    monkeypatch.setattr(rc, "committed_plan", lambda: waiting)
-    assert main(["run", "robustness", "--dry-run", "--records", str(tmp_path)]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    cells = rc.cells_of(waiting)
     # HCL at its paper default: images 5 batches x 4 seeds + the 32-epoch run x 4; graphs 5 per data set (repeats
     # 0-9 in one process; MUTAG's 188 graphs stop it at 128); sentences 5 batches x 3 seeds
-    assert lines[0].startswith("robustness-quick, shard 1/1: 52 cells, 0 done, 52 to run")
-    assert all(f"/{rb.HCL_PAPER}@t=" in line for line in lines[1:])
+    assert len(cells) == 52 and all(f"/{rb.HCL_PAPER}@t=" in c.key for c in cells)
     assert rc.waiting_line(waiting.waiting).startswith("robustness: 5 of 5 columns wait for stage 1, so only their HCL")
 
     baseline, families = _arms()
     graph = ("graph", "MUTAG")
-    monkeypatch.setattr(rc, "committed_plan", lambda: rc.Plan({graph: baseline[graph]}, {graph: families[graph]},
-                                                              {c: "why" for c in rb.COLUMNS if c != graph}, {}))
+    mutag = rc.cells_of(rc.Plan({graph: baseline[graph]}, {graph: families[graph]},
+                                {c: "why" for c in rb.COLUMNS if c != graph}, {}))
+    assert len(mutag) == 4 * 3 + 52 - 3  # MUTAG: 3 batches
+    assert any(c.key == "robustness/graph/MUTAG/ntxent@t=0.2/batch=128" and c.argv[:3] == ("graph", "--dataset", "MUTAG")
+               for c in mutag)
+
+    # the command runs the suite of the committed records' stage 1, whatever it has selected so far
     assert main(["run", "robustness", "--dry-run", "--records", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith(f"robustness-quick, shard 1/1: {4 * 3 + 52 - 3} cells")  # MUTAG: 3 batches
-    assert any(line.startswith("  robustness/graph/MUTAG/ntxent@t=0.2/batch=128: python -m graph --dataset MUTAG")
-               for line in lines)
+    committed = rc.robustness_suite("quick")
+    assert lines[0].startswith(f"robustness-quick, shard 1/1: {len(committed)} cells, 0 done")
+    assert {line.split(": ")[0].strip() for line in lines[1:]} == {c.key for c in committed}
 
 
 def test_the_fixed_cells_are_the_hcl_cells_a_selection_declares():
