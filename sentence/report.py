@@ -106,8 +106,9 @@ Group = tuple[str, tuple[str, ...], str]  # profile, tasks, row
 
 
 def _latest_per_seed(records: list[dict[str, Any]], evaluator: str) -> dict[Group, dict[int, dict[str, Any]]]:
-    """Each (setting, tasks, row)'s latest record per seed. The untrained rows (one run per seed, whatever training
-    its command would have done) join every setting that differs from theirs only in what training alone reads."""
+    """Each (setting, tasks, row)'s latest record per seed. The untrained quick-thought encoder (one run per seed,
+    whatever training its command would have done) joins every quick-thought setting that differs from its own only
+    in what training alone reads: it is that block's reference."""
     latest: dict[Group, dict[int, dict[str, Any]]] = defaultdict(dict)
     untrained_view: dict[tuple[str, tuple[str, ...]], str] = {}  # a trained setting -> its untrained rows' setting
     for r in records:
@@ -119,15 +120,14 @@ def _latest_per_seed(records: list[dict[str, Any]], evaluator: str) -> dict[Grou
             latest[(setting, tasks, row)][r["seed"]] = r
             if row.startswith("qt-"):
                 untrained_view[(setting, tasks)] = setting_of(config, protocol_of(r), untrained=True)
+    reference = BLOCKS["quick-thought"][1]
     views = {(view, tasks) for (setting, tasks), view in untrained_view.items() if view != setting}
     for (setting, tasks), view in untrained_view.items():
-        for row in FIXED_NAMES:
-            if view != setting and (view, tasks, row) in latest:
-                latest[(setting, tasks, row)] = latest[(view, tasks, row)]
-    for view, tasks in views:  # shown with the runs they are the reference of, not again alone
+        if view != setting and (view, tasks, reference) in latest:
+            latest[(setting, tasks, reference)] = latest[(view, tasks, reference)]
+    for view, tasks in views:  # shown with the runs it is the reference of, not again alone
         if not any(key[:2] == (view, tasks) and key[2] not in FIXED_NAMES for key in latest):
-            for row in FIXED_NAMES:
-                latest.pop((view, tasks, row), None)
+            latest.pop((view, tasks, reference), None)
     return latest
 
 
