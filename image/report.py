@@ -8,7 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from common.protocols import protocol_of
+from common.protocols import PROTOCOL, protocol_of
 from common.records import NUMBER
 from common.stats import UNTRAINED as UNTRAINED_LABEL
 from common.stats import CurveScore, PairedDelta, Score, config_label, paired_delta
@@ -57,7 +57,6 @@ def rows(records: list[dict[str, Any]]) -> list[ImageRow]:
     (bf16, compile, the machine) or in the epochs scored along the way (``--eval-at``, which leaves the final scores
     as they are) are the same run: counted twice they would pose as two seeds.
     """
-    from common.protocols import PROTOCOL
     from image.config import PROFILES
 
     runs: dict[tuple[str, int, int, int], dict] = {}
@@ -69,7 +68,7 @@ def rows(records: list[dict[str, Any]]) -> list[ImageRow]:
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in runs.values():
         c, version = r["config"], protocol_of(r)
-        profile = setting_of(c) + ("" if version == PROTOCOL["image"] else f" (protocol v{version}, history)")
+        profile = setting_of(c, version)
         default_t = PROFILES[c["profile"]].temperature if c["profile"] in PROFILES else None
         label = label_of(c)
         method = config_label(label, c.get("temperature") if label != UNTRAINED else None, default_t)
@@ -102,8 +101,9 @@ SETTING_FIELDS = ("train_per_class", "batch_size", "lr", "weight_decay", "crop_s
                   "knn_temperature", "linear_epochs", "linear_lr", "linear_weight_decay", "linear_batch_size")
 
 
-def setting_of(config: dict[str, Any]) -> str:
-    """The profile's name, with the settings the command changed: ``quick, batch_size=256, lr=0.002``.
+def setting_of(config: dict[str, Any], protocol: int) -> str:
+    """The profile's name, with the settings the command changed (``quick, batch_size=256, lr=0.002``) and an older
+    protocol version (``quick, protocol v0 (history)``), as graph's and sentence's pages write them.
 
     Runs of two settings never share a row or pair; the temperature is in the row's label and the epochs have a
     column of their own. The untrained encoder's setting leaves out what only pretraining reads: it is one row per
@@ -115,6 +115,8 @@ def setting_of(config: dict[str, Any]) -> str:
     skip = PRETRAINING_FIELDS if objective_of(config) is None else ()
     changes = [f"{k}={config[k]:g}" for k in SETTING_FIELDS
                if base is not None and k in config and k not in skip and config[k] != getattr(base, k)]
+    if protocol != PROTOCOL["image"]:
+        changes.append(f"protocol v{protocol} (history)")
     return ", ".join([config["profile"], *changes])
 
 
