@@ -36,6 +36,11 @@ LEGACY_VERSION_1 = frozenset({
 })
 
 
+def history(pipeline: str, protocol: int) -> list[str]:
+    """What a page adds to the setting of a run of an older version, ``protocol v0 (history)``; nothing for today's."""
+    return [] if protocol == PROTOCOL[pipeline] else [f"protocol v{protocol} (history)"]
+
+
 def protocol_of(record: dict[str, Any]) -> int:
     """The record's protocol version: stored, or for an older record the version of the commit it names."""
     stored = record.get("protocol")

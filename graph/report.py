@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 
 from common.format import number, paired, plus_minus
 from common.objectives import parse_objective
-from common.protocols import PROTOCOL, protocol_of
+from common.protocols import history, protocol_of
 from common.records import NUMBER
 from common.stats import UNTRAINED, Claim, CurveScore, PairedDelta, Score, judge, largest_gain, paired_delta
 from graph.config import INFOGRAPH, PROFILES, cell_of
@@ -44,8 +44,7 @@ def setting_of(config: dict, protocol: int | None = None) -> str:
                 if config[k] != getattr(PROFILES[profile], k)]
     if epochs and config.get("eval_at"):  # scoring along the way draws from the RNG: another run than the plain one
         changes.append("scored at " + "/".join(map(str, sorted(config["eval_at"]))))
-    if protocol is not None and protocol != PROTOCOL["graph"]:
-        changes.append(f"protocol v{protocol} (history)")
+    changes += [] if protocol is None else history("graph", protocol)
     return ", ".join([profile, *changes])
 
 
@@ -81,7 +80,7 @@ class Confirmation:
 # variants whose fresh Δ was again positive with p < 0.1 uncorrected (commit 15825b5). All of it ran
 # under protocol version 0 (before commit 72c096d), so its settings say so. (Declared then by the
 # reproduction's own labels, "hard b=10 [paper]" and "debiased [reference]"; the specs are the same runs.)
-_V0 = ", protocol v0 (history)"
+_V0 = ", " + history("graph", 0)[0]  # these confirmations ran under protocol version 0
 CONFIRMATIONS = (
     Confirmation("paper" + _V0, "ENZYMES", "jsd:tau_plus=0.5,beta=10"),
     Confirmation("quick" + _V0, "DD", "jsd:tau_plus=0.5,beta=1"),

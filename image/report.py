@@ -8,7 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from common.protocols import PROTOCOL, protocol_of
+from common.protocols import history, protocol_of
 from common.records import NUMBER
 from common.stats import UNTRAINED as UNTRAINED_LABEL
 from common.stats import CurveScore, PairedDelta, Score, config_label, paired_delta
@@ -115,8 +115,7 @@ def setting_of(config: dict[str, Any], protocol: int) -> str:
     skip = PRETRAINING_FIELDS if objective_of(config) is None else ()
     changes = [f"{k}={config[k]:g}" for k in SETTING_FIELDS
                if base is not None and k in config and k not in skip and config[k] != getattr(base, k)]
-    if protocol != PROTOCOL["image"]:
-        changes.append(f"protocol v{protocol} (history)")
+    changes += history("image", protocol)
     return ", ".join([config["profile"], *changes])
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.format import mean_sd, paired
-from common.protocols import protocol_of
+from common.protocols import history, protocol_of
 from common.records import NUMBER
 from common.stats import UNTRAINED, Claim, CurveScore, PairedDelta, Score, config_label, judge
 from sentence.config import TASKS
@@ -136,7 +136,6 @@ def setting_of(config: dict[str, Any], protocol: int, *, untrained: bool = False
     ``temperature=0.05``, a batch curve's ``batch_size=100``) and an older protocol version: runs of two settings
     never share a row or pair. The untrained rows (or, with ``untrained``, the view of a trained run they share)
     change only with what they read, not the temperature or the steps; a fine-tune's step count has its own column."""
-    from common.protocols import PROTOCOL
     from sentence.config import PROFILES
     from sentence.identity import TRAINING_ONLY
 
@@ -147,8 +146,7 @@ def setting_of(config: dict[str, Any], protocol: int, *, untrained: bool = False
                          ("train", ("eval_every", "checkpoint_every", *(TRAINING_ONLY if untrained or "-" not in row else ()))))
         changes = [f"{k}={v:g}" for k, v in settings.get(section, {}).items()
                    if k not in skip and k in base[section] and v != base[section][k]]
-    if protocol != PROTOCOL["sentence"]:
-        changes.append(f"protocol v{protocol} (history)")
+    changes += history("sentence", protocol)
     return ", ".join([config["profile"], *changes])
 
 
