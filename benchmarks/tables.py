@@ -2,7 +2,7 @@
 
 One module per page writes it (prose and layout; the numbers come from the pipelines' report modules and
 ``benchmarks.leaderboard``): ``graph_page``, ``image_page``, ``sentence_page``, ``speed_pages`` (graph epoch time,
-loss speed), ``leaderboard_md`` and ``robustness_cells`` (rendered by ``robustness_page``); their figures are
+loss speed), ``leaderboard_md`` and ``robustness_page`` (its numbers from ``robustness_cells``); their figures are
 ``plots``, what they share ``pages``, and every number is written with ``common.format``. This module holds what the
 set needs: the fields each page reads (:data:`NEEDS`), writing the set in one piece, and the command line.
 """
