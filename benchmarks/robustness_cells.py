@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import statistics
-import sys
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
@@ -134,14 +133,10 @@ def suite_cells(cells: Sequence[Cell]) -> list[SuiteCell]:
 
 @functools.cache
 def committed_plan() -> Plan:
-    """:func:`plan` of the committed records (what the suite runs from, like the leaderboard's follow-ups); says
-    once per process, on stderr, which columns wait."""
+    """:func:`plan` of the committed records (what the suite runs from, like the leaderboard's follow-ups)."""
     from benchmarks.stage1 import committed_scores
 
-    chosen = plan(list(committed_scores()))
-    if chosen.waiting:
-        print(waiting_line(chosen.waiting), file=sys.stderr)
-    return chosen
+    return plan(list(committed_scores()))
 
 
 def robustness_suite(profile: str) -> list[SuiteCell]:

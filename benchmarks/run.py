@@ -8,6 +8,7 @@ import dataclasses
 import fnmatch
 import os
 import re
+import sys
 from pathlib import Path
 
 from benchmarks.harness import read_folder, recorded_cells, run_todo
@@ -37,6 +38,11 @@ def run_suite(args: argparse.Namespace) -> int:
         if not cells:
             raise UserError(f"no cell of {args.suite} matches --only {' '.join(args.only)}; "
                             f"`python -m benchmarks run {args.suite} --dry-run` lists the keys")
+    if args.suite == "robustness":  # say which columns wait for stage 1: their arms are not in the suite yet
+        from benchmarks.robustness_cells import committed_plan, waiting_line
+
+        if waiting := committed_plan().waiting:
+            print(waiting_line(waiting), file=sys.stderr)
     cells = _with_image_flags(shard(cells, *args.shard), args)
     name = f"{args.suite}-{args.profile}"
     if args.launcher is not None and not args.dry_run:

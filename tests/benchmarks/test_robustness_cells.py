@@ -204,7 +204,9 @@ def test_the_suite_before_any_selection_says_which_columns_wait_and_runs_only_th
 
     # the command runs the suite of the committed records' stage 1, whatever it has selected so far
     assert main(["run", "robustness", "--dry-run", "--records", str(tmp_path)]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    out = capsys.readouterr()
+    lines = out.out.splitlines()
+    assert ("columns wait for stage 1" in out.err) == bool(rc.committed_plan().waiting)  # said by `run` alone
     committed = rc.robustness_suite("quick")
     assert lines[0].startswith(f"robustness-quick, shard 1/1: {len(committed)} cells, 0 done")
     assert {line.split(": ")[0].strip() for line in lines[1:]} == {c.key for c in committed}
