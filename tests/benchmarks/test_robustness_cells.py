@@ -224,15 +224,20 @@ def test_profile_temperatures_are_left_off_the_command():
     assert "--temperature" not in config.argv and config.key == "robustness/sentence/ntxent@t=0.1/batch=400/seed=0"
 
 
-def test_points_reads_every_pipelines_curves(monkeypatch):
-    import graph.report
-    import image.report
-    import sentence.report
+def test_points_reads_every_pipelines_curves():
+    """One record of each pipeline as it writes them: every scored point of each reaches the analysis."""
+    from tests.image.test_report import HARD, _quick
+    from tests.sentence.test_run import _qt
 
-    cells = rb.declared_cells(*_arms())
-    curves = _curves(cells, lambda c, s, at: float(s))
-    for module in (image.report, sentence.report, graph.report):
-        name = module.__name__.split(".")[0]
-        mine = [c for c in curves if c.modality == name]
-        monkeypatch.setattr(module, "curve_scores", lambda records, mine=mine: mine)
-    assert rc.points([]) == rc.points_from(curves) and {k[0] for k in rc.points([])} == {"image", "graph", "sentence"}
+    image_run = _quick(HARD, 1, 50.0, epochs=32, temperature=0.2)  # scored at 4/8/16/32 epochs
+    image_run["metrics"]["linear_top1_at"] = {"4": 30.0, "8": 40.0, "16": 45.0, "32": 50.0}
+    sentence_run = {**_qt(1), "protocol": PROTOCOL["sentence"]}  # no --eval-at: one point at its last step
+    graph_run = {"pipeline": "graph", "seed": 0, "protocol": PROTOCOL["graph"], "wall_time_s": 60.0,  # a MUTAG HCL cell
+                 "metrics": {"accuracy": 86.2, "accuracy_at": {"20": 84.0, "50": 85.1, "100": 85.9, "200": 86.2}},
+                 "config": {"batch_size": 128, "dataset": "MUTAG", "epochs": 200, "eval_at": [20, 50, 100],
+                            "hidden": 32, "layers": 3, "lr": 0.001, "objective": HARD, "profile": "paper", "repeat": 0,
+                            "seed": 0, "temperature": 0.2}}
+    points = rc.points([image_run, sentence_run, graph_run])
+    assert sorted((k[0], k[6]) for k in points) == sorted(  # (modality, scored at) of every point
+        [("image", at) for at in (4, 8, 16, 32)] + [("sentence", 800)] + [("graph", at) for at in (20, 50, 100, 200)])
+    assert points[next(k for k in points if k[0] == "graph" and k[6] == 50)] == 85.1
