@@ -15,6 +15,7 @@ from benchmarks.stage1 import (
     ONE_COLUMN,
     UNTRAINED_KEY,
     Selection,
+    controls,
     follow_ups,
     key_of,
     label_of,
@@ -111,8 +112,23 @@ def column_data(scores: list[Score], modality: str, dataset: str | None) -> tupl
               "baseline_mean": statistics.fmean(baseline.values()) if baseline else None,
               "untrained_delta": untrained.mean if untrained else None,
               "selections": [{"family": s.family, "label": label_of(modality, s.config) if s.config else None,
-                              "why": s.why} for s in chosen]}
+                              "why": s.why} for s in chosen],
+              "controls": [_control(by_key, modality, chosen, c, baseline) for c in controls(chosen)]}
     return header, rows, chosen
+
+
+def _control(by_key: dict, modality: str, chosen: list[Selection], control: Config, baseline: dict[int, float]) -> dict:
+    """A temperature control: the family's selected configuration at its own temperature and at the tuned NT-Xent's,
+    each paired with the baseline, and the control paired with the selection (what the temperature alone changes)."""
+    seeds = STAGE1_SEEDS[modality]
+    own = next(s.config for s in chosen if s.family == control.family)
+    scores = {c: {s: v for s, v in by_key.get(key_of(c), {}).items() if s in seeds} for c in (own, control)}
+    return {"family": control.family, "selected": label_of(modality, own), "control": label_of(modality, control),
+            "temperature": own.temperature, "control_temperature": control.temperature,
+            "selected_vs_baseline": _numbers(paired_delta(scores[own], baseline)),
+            "control_vs_baseline": _numbers(paired_delta(scores[control], baseline)),
+            "control_vs_selected": _numbers(paired_delta(scores[control], scores[own])),
+            "complete": all(len(v) == len(seeds) for v in scores.values())}
 
 
 def column_id(modality: str, dataset: str | None) -> str:

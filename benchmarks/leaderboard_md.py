@@ -42,8 +42,26 @@ def column_section(data: dict, column: dict) -> list[str]:
             f"{column['stage1_seeds'][-1]}. Baseline: `{column['baseline']}` ({baseline}), mean "
             f"{number(column['baseline_mean'])}; untrained encoder {signed(column['untrained_delta'])} against "
             f"it. Minimum detectable effect of this column (80% power, Holm's first step over its comparisons): {mde}.",
-            "", f"Selections (the rule in `benchmarks.stage1.select`): {picked}.", "",
+            "", f"Selections (the rule in `benchmarks.stage1.select`): {picked}.", "", *controls_lines(column),
             *markdown_table(["configuration", "spec", "t", "seeds", "mean", "Δ vs baseline ± s.e.", "Holm p", "H"], body), ""]
+
+
+def controls_lines(column: dict) -> list[str]:
+    """The column's temperature controls in words: each selection against the tuned NT-Xent at its own temperature
+    and at NT-Xent's, and what the temperature alone changed (stage-1 seeds, a reading, not a verdict)."""
+    if not column["controls"]:
+        return []
+    lines = []
+    for c in column["controls"]:
+        t, ct = f"t={c['temperature']:g}", f"t={c['control_temperature']:g}"
+        if not c["complete"]:
+            lines.append(f"- {c['selected']}: runs again at {ct} ({c['control_vs_baseline']['n']} paired seeds in).")
+            continue
+        lines.append(f"- {c['selected']}: {_delta(c['selected_vs_baseline']) or '—'} at its own {t}, "
+                     f"{_delta(c['control_vs_baseline']) or '—'} at NT-Xent's {ct}; the temperature alone "
+                     f"({t} to {ct}) changed it by {_delta(c['control_vs_selected']) or '—'}.")
+    return [f"Temperature controls (Δ vs `{column['baseline']}` on the stage-1 seeds, uncorrected; a reading, not a "
+            "verdict):", "", *lines, ""]
 
 
 def claims_section(data: dict) -> list[str]:
@@ -93,8 +111,9 @@ def markdown(data: dict, coverage: str) -> list[str]:
            "[leaderboard.json](leaderboard.json).", "", "## Verdicts (stage 2: declared claims on fresh seeds)", "",
            *verdicts, "", *claims_section(data), "", "## Stage 1: every family at the same budget", "",
            f"Every family runs four configurations per column (its declared sweep; NT-Xent, DCL and DCLW sweep the "
-           "temperature), plus the step beyond a grid edge where its best value lies at one, and each selected "
-           "configuration that beats NT-Xent again at NT-Xent's selected temperature (the temperature control). "
+           "temperature), plus the step beyond a grid edge where its best value lies at one, and the selected "
+           "configuration of every other family again at NT-Xent's selected temperature, whether it beat NT-Xent or "
+           "lost to it (the temperature control: hardness or temperature?). "
            f"Seeds: {', '.join(f'{m} {len(s)}' for m, s in STAGE1_SEEDS.items())}. `H`: the Δ survives Holm over "
            "the column's configurations (stage 1 only selects; claims are judged in stage 2).", "", coverage, ""]
     for column in data["columns"]:

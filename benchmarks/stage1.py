@@ -159,23 +159,16 @@ def selected_rows(scores: list[Score], modality: str) -> list[tuple[str, str, st
     return out
 
 
-def controls(scores: list[Score], modality: str, dataset: str | None, chosen: list[Selection]) -> list[Config]:
-    """Each selected configuration that beats the selected NT-Xent on stage 1, run again at NT-Xent's temperature:
-    does hardness add anything beyond a temperature?"""
-    by_key = table(scores, modality, dataset)
-    seeds = STAGE1_SEEDS[modality]
+def controls(chosen: list[Selection]) -> list[Config]:
+    """Each selected configuration of a family that does not sweep the temperature, run again at the selected
+    NT-Xent's temperature, whether it beat NT-Xent or lost to it: does a gain come from hardness or from the
+    temperature, and does a loss come from the family or from the temperature it was not allowed to tune?"""
     base = next(s for s in chosen if s.family == BASELINE).config
     if base is None:
         return []
-    base_mean = _mean(by_key.get(key_of(base), {}), seeds)
-    out = []
-    for s in chosen:
-        if s.config is None or s.family in TEMPERATURE_FAMILIES or s.config.temperature == base.temperature:
-            continue
-        mean = _mean(by_key.get(key_of(s.config), {}), seeds)
-        if mean is not None and base_mean is not None and mean > base_mean:
-            out.append(Config(s.family, s.config.spec, base.temperature))
-    return out
+    return [Config(s.family, s.config.spec, base.temperature) for s in chosen
+            if s.config is not None and s.family not in TEMPERATURE_FAMILIES
+            and s.config.temperature != base.temperature]
 
 
 @functools.cache
@@ -192,7 +185,7 @@ def follow_ups(modality: str, dataset: str | None, scores: list[Score] | None = 
     """The cells stage 1's results call for (the suite reads the committed records): edge steps, then controls."""
     scores = list(committed_scores()) if scores is None else scores
     chosen = selections(scores, modality, dataset)
-    return [*(s.step for s in chosen if s.step is not None), *controls(scores, modality, dataset, chosen)]
+    return [*(s.step for s in chosen if s.step is not None), *controls(chosen)]
 
 
 def cell_hours(todo: list, records: list[dict]) -> dict[str, float]:

@@ -9,6 +9,7 @@ import statistics
 import pytest
 
 from benchmarks import leaderboard, stage1, suites
+from benchmarks.leaderboard_md import controls_lines
 from benchmarks.suites import Claim, Config, Round, configuration, expand, sweeps
 from common.errors import UserError
 from common.objectives import REGISTRY
@@ -75,17 +76,49 @@ def test_nothing_is_selected_before_every_configuration_has_all_its_seeds():
     assert chosen.config is None and "3 of 4" in chosen.why
 
 
-def test_a_selected_configuration_that_beats_tuned_ntxent_is_run_again_at_its_temperature():
+def _board(levels: dict[tuple[str, float], float]) -> list[Score]:
+    """Stage-1 scores of every image configuration: ``levels`` where given, else about 40, best at the second
+    value of each grid (inside it, so nothing waits for an edge step)."""
     scores: list[Score] = []
     for sweep in sweeps("image"):
         for i, value in enumerate(sweep.values):
-            # NT-Xent best at 0.2 (an inner value); hard best at beta=2 and above NT-Xent; every other family below
-            level = {("ntxent", 0.2): 45.0, ("hard", 2.0): 47.0}.get((sweep.family, value), 40.0 - i * 0.1)
+            level = levels.get((sweep.family, value), 40.0 - abs(i - 1) * 0.1)
             scores += _scores(configuration("image", sweep, value), [level + e for e in (0, 0.5, 1, 1.5)])
+    return scores
+
+
+def test_every_selection_is_run_again_at_tuned_ntxents_temperature_whether_it_wins_or_loses():
+    # NT-Xent best at 0.2 (an inner value); hard best at beta=2 and above NT-Xent; every other family below it
+    scores = _board({("ntxent", 0.2): 45.0, ("hard", 2.0): 47.0})
     ups = stage1.follow_ups("image", None, scores)
+    controls = [c for c in ups if c.temperature == 0.2]
     hard = configuration("image", next(s for s in sweeps("image") if s.family == "hard"), 2.0)
-    assert Config("hard", hard.spec, 0.2) in ups
-    assert all(c.family not in suites.TEMPERATURE_FAMILIES for c in ups if c.temperature == 0.2)
+    assert Config("hard", hard.spec, 0.2) in controls
+    sweep = next(s for s in sweeps("image") if s.family == "debiased")
+    debiased = configuration("image", sweep, sweep.values[1])
+    assert Config("debiased", debiased.spec, 0.2) in controls  # a loss is checked like a gain
+    assert {c.family for c in controls} == {s.family for s in sweeps("image")} - set(suites.TEMPERATURE_FAMILIES)
+    # a family that sweeps the temperature needs no control; one selected at NT-Xent's temperature neither
+    assert not stage1.controls([stage1.Selection("hard", Config("hard", hard.spec, 0.2), ""),
+                                stage1.Selection("ntxent", Config("ntxent", "ntxent", 0.2), "")])
+
+
+def test_the_page_says_what_the_temperature_alone_changed():
+    scores = _board({("ntxent", 0.2): 45.0, ("hard", 2.0): 47.0})
+    hard = configuration("image", next(s for s in sweeps("image") if s.family == "hard"), 2.0)
+    control = Config("hard", hard.spec, 0.2)
+    header, _, _ = leaderboard.column_data(scores, "image", None)
+    row = next(c for c in header["controls"] if c["family"] == "hard")
+    assert not row["complete"] and "runs again at t=0.2" in "\n".join(controls_lines(header))
+    scores += _scores(control, [44.0, 44.0, 45.0, 46.0])  # at NT-Xent's temperature it loses its gain
+    header, _, _ = leaderboard.column_data(scores, "image", None)
+    row = next(c for c in header["controls"] if c["family"] == "hard")
+    assert row["complete"]
+    assert row["selected_vs_baseline"]["delta"] == pytest.approx(2.0)
+    assert row["control_vs_baseline"]["delta"] == pytest.approx(-1.0)  # 44.75 - 45.75
+    assert row["control_vs_selected"]["delta"] == pytest.approx(-3.0)
+    text = "\n".join(controls_lines(header))
+    assert "hard beta=2: +2.00" in text and "-1.00" in text and "changed it by -3.00" in text
 
 
 def test_holm_adjusted_p_values_equal_a_hand_computation_and_holms_decisions():
