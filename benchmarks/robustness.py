@@ -134,10 +134,17 @@ def declared_cells(baseline: Mapping[Column, Config], families: Mapping[Column, 
             for arm in arms(column, baseline[column], families[column]) for cell in _arm_cells(column, arm)]
 
 
-def fixed_cells(columns: Sequence[Column]) -> list[Cell]:
-    """The cells of :func:`hcl_arm` in ``columns``: the design fixes them whatever stage 1 selects, so they can run
-    while a column waits for its selections (they are that column's HCL cells of :func:`declared_cells`)."""
-    return [cell for column in columns for cell in _arm_cells(column, hcl_arm(column[0]))]
+def fixed_cells(columns: Mapping[Column, Config | None]) -> list[Cell]:
+    """The cells a column waiting for the rest of stage 1 can already run, each column mapped to its selected
+    NT-Xent (None until stage 1 selects it): that NT-Xent's cells, since no other family's result can change them,
+    and those of :func:`hcl_arm`, which the design fixes from the start. Both are the column's cells of
+    :func:`declared_cells` once every family is selected."""
+    out = []
+    for column, baseline in columns.items():
+        hcl = hcl_arm(column[0])
+        known = [baseline] if baseline is not None and (baseline.spec, baseline.temperature) != (hcl.spec, hcl.temperature) else []
+        out += [cell for arm in (*known, hcl) for cell in _arm_cells(column, arm)]
+    return out
 
 
 def _arm_cells(column: Column, arm: Config) -> list[Cell]:

@@ -1,7 +1,8 @@
 """Issue 40 wired to the records: the arms stage 1 selected (a rule in code), the pipeline commands that run the
 declared design (:func:`benchmarks.robustness.declared_cells`), and the recorded curve points keyed as
-:func:`benchmarks.robustness.analyse` reads them. A column whose stage 1 is not complete has no arms yet; only its
-HCL cells, which the design fixes whatever stage 1 selects (:func:`benchmarks.robustness.fixed_cells`), run meanwhile.
+:func:`benchmarks.robustness.analyse` reads them. A column whose stage 1 is not complete has no strongest families
+yet; its HCL cells, which the design fixes whatever stage 1 selects, and its tuned NT-Xent's, once selected
+(:func:`benchmarks.robustness.fixed_cells`), run meanwhile.
 
 A cell that is a stage-1 cell too is not run twice: its flags spell the profile's own values (batch, learning rate,
 length), so the pipeline's resume key (which the harness checks before starting it) finds the stage-1 run and
@@ -64,26 +65,30 @@ def strongest(chosen: Sequence[Selection], by_key: Mapping[Key, Mapping[int, flo
 
 
 class Plan(NamedTuple):
-    """Stage 1's arms per column, the columns still waiting (with why), and the untrained encoder's stage-1 scores
-    (the page's floor)."""
+    """Stage 1's arms per column, the columns still waiting (with why), the untrained encoder's stage-1 scores (the
+    page's floor), and the tuned NT-Xent of each waiting column whose NT-Xent stage 1 has already selected."""
 
     baseline: dict[Column, Config]
     families: dict[Column, tuple[Config, ...]]
     waiting: dict[Column, str]
     untrained: dict[Column, dict[int, float]]
+    early_baseline: dict[Column, Config]
 
 
 def plan(scores: list[Score]) -> Plan:
     """:func:`strongest` in every robustness column, from stage 1's scores."""
-    out = Plan({}, {}, {}, {})
+    out = Plan({}, {}, {}, {}, {})
     for column in COLUMNS:
         modality, dataset = column
         by_key = table(scores, modality, dataset)
         seeds = STAGE1_SEEDS[modality]
         out.untrained[column] = {s: v for s, v in by_key.get(UNTRAINED_KEY, {}).items() if s in seeds}
-        arms = strongest(selections(scores, modality, dataset), by_key, seeds)
+        chosen = selections(scores, modality, dataset)
+        arms = strongest(chosen, by_key, seeds)
         if isinstance(arms, str):
             out.waiting[column] = arms
+            if (base := next(s.config for s in chosen if s.family == BASELINE)) is not None:
+                out.early_baseline[column] = base
         else:
             out.baseline[column], out.families[column] = arms
     return out
@@ -92,7 +97,7 @@ def plan(scores: list[Score]) -> Plan:
 def waiting_line(waiting: Mapping[Column, str]) -> str:
     """One line: which columns wait for stage 1, and why."""
     return (f"{SUITE}: {len(waiting)} of {len(COLUMNS)} columns wait for stage 1, so only their HCL cells (fixed by "
-            "the design) are declared: "
+            "the design) and their tuned NT-Xent's (once selected) are declared: "
             + "; ".join(f"{column_name(*c)}: {why}" for c, why in waiting.items()))
 
 
@@ -146,8 +151,9 @@ def robustness_suite(profile: str) -> list[SuiteCell]:
 
 
 def cells_of(chosen: Plan) -> list[SuiteCell]:
-    """Issue 40's cells in the columns stage 1 has selected, and the HCL cells of those still waiting."""
-    return suite_cells([*declared_cells(chosen.baseline, chosen.families), *fixed_cells(list(chosen.waiting))])
+    """Issue 40's cells in the columns stage 1 has selected, and the fixed cells of those still waiting."""
+    return suite_cells([*declared_cells(chosen.baseline, chosen.families),
+                        *fixed_cells({c: chosen.early_baseline.get(c) for c in chosen.waiting})])
 
 
 def points_from(curves: Sequence[CurveScore]) -> dict[ScoreKey, float]:

@@ -40,8 +40,9 @@ def markdown(result: dict) -> str:
              f"Arms: {design['arms']}.", "", *design_section(design)]
     if result["waiting"]:
         lines += ["## Waiting for stage 1", "",
-                  "These columns wait for stage 1's selections: only their HCL cells (fixed by the design) run "
-                  "meanwhile, and nothing of theirs is analysed yet:", "",
+                  "These columns wait for stage 1's selections: only their HCL cells (fixed by the design) and, "
+                  "once stage 1 has selected it, their tuned NT-Xent's run meanwhile, and nothing of theirs is "
+                  "analysed yet:", "",
                   *[f"- {w['name']}: {w['why']}." for w in result["waiting"]], ""]
     for column in result["columns"]:
         lines += [f"## {column['name']}", ""]

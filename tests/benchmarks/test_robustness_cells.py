@@ -197,8 +197,16 @@ def test_the_suite_before_any_selection_says_which_columns_wait_and_runs_only_th
     baseline, families = _arms()
     graph = ("graph", "MUTAG")
     mutag = rc.cells_of(rc.Plan({graph: baseline[graph]}, {graph: families[graph]},
-                                {c: "why" for c in rb.COLUMNS if c != graph}, {}))
+                                {c: "why" for c in rb.COLUMNS if c != graph}, {}, {}))
     assert len(mutag) == 4 * 3 + 52 - 3  # MUTAG: 3 batches
+    # a column still waiting whose NT-Xent stage 1 has selected runs that NT-Xent's cells too (images: 5 batches and
+    # the 32-epoch run, 4 seeds each), the same cells its full selection will declare
+    early = rc.cells_of(rc.Plan({}, {}, {c: "why" for c in rb.COLUMNS}, {}, {IMAGE: baseline[IMAGE]}))
+    tuned = [c for c in early if c.key.startswith(f"robustness/image/ntxent@t={baseline[IMAGE].temperature:g}/")]
+    assert len(early) == 52 + 24 and len(tuned) == 24
+    declared = rc.cells_of(rc.Plan({IMAGE: baseline[IMAGE]}, {IMAGE: families[IMAGE]},
+                                   {c: "why" for c in rb.COLUMNS if c != IMAGE}, {}, {}))
+    assert {c.key for c in tuned} <= {c.key for c in declared}
     assert any(c.key == "robustness/graph/MUTAG/ntxent@t=0.2/batch=128" and c.argv[:3] == ("graph", "--dataset", "MUTAG")
                for c in mutag)
 
@@ -212,10 +220,12 @@ def test_the_suite_before_any_selection_says_which_columns_wait_and_runs_only_th
     assert {line.split(": ")[0].strip() for line in lines[1:]} == {c.key for c in committed}
 
 
-def test_the_fixed_cells_are_the_hcl_cells_a_selection_declares():
+def test_the_fixed_cells_are_the_hcl_and_tuned_ntxent_cells_a_selection_declares():
     for column in rb.COLUMNS:
-        declared = rb.declared_cells({column: _arms()[0][column]}, {column: _arms()[1][column]})
-        assert rb.fixed_cells([column]) == [c for c in declared if c.spec == rb.HCL_PAPER]
+        baseline = _arms()[0][column]
+        declared = rb.declared_cells({column: baseline}, {column: _arms()[1][column]})
+        assert rb.fixed_cells({column: None}) == [c for c in declared if c.spec == rb.HCL_PAPER]
+        assert rb.fixed_cells({column: baseline}) == [c for c in declared if c.spec in (rb.HCL_PAPER, baseline.spec)]
 
 
 def test_profile_temperatures_are_left_off_the_command():
