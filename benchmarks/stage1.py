@@ -162,7 +162,8 @@ def selected_rows(scores: list[Score], modality: str) -> list[tuple[str, str, st
 def controls(chosen: list[Selection]) -> list[Config]:
     """Each selected configuration of a family that does not sweep the temperature, run again at the selected
     NT-Xent's temperature, whether it beat NT-Xent or lost to it: does a gain come from hardness or from the
-    temperature, and does a loss come from the family or from the temperature it was not allowed to tune?"""
+    temperature, and does a loss come from the family or from the temperature it was not allowed to tune? The spec
+    stays as selected: the hardness offset keeps its alpha, so its logit multiplier 1 + alpha t moves with t."""
     base = next(s for s in chosen if s.family == BASELINE).config
     if base is None:
         return []
