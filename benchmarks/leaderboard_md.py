@@ -51,11 +51,12 @@ def controls_lines(column: dict) -> list[str]:
     and at NT-Xent's, and what the temperature alone changed (stage-1 seeds, a reading, not a verdict)."""
     if not column["controls"]:
         return []
-    lines = []
+    lines, seeds = [], len(column["stage1_seeds"])
     for c in column["controls"]:
         t, ct = f"t={c['temperature']:g}", f"t={c['control_temperature']:g}"
         if not c["complete"]:
-            lines.append(f"- {c['selected']}: runs again at {ct} ({c['control_vs_baseline']['n']} paired seeds in).")
+            n = c["control_vs_baseline"]["n"]
+            lines.append(f"- {c['selected']}: runs again at {ct} (paired seeds in: {n} of {seeds}).")
             continue
         lines.append(f"- {c['selected']}: {_delta(c['selected_vs_baseline']) or '—'} at its own {t}, "
                      f"{_delta(c['control_vs_baseline']) or '—'} at NT-Xent's {ct}; the temperature alone "

@@ -109,7 +109,7 @@ def test_the_page_says_what_the_temperature_alone_changed():
     control = Config("hard", hard.spec, 0.2)
     header, _, _ = leaderboard.column_data(scores, "image", None)
     row = next(c for c in header["controls"] if c["family"] == "hard")
-    assert not row["complete"] and "runs again at t=0.2" in "\n".join(controls_lines(header))
+    assert not row["complete"] and "runs again at t=0.2 (paired seeds in: 0 of 4)" in "\n".join(controls_lines(header))
     scores += _scores(control, [44.0, 44.0, 45.0, 46.0])  # at NT-Xent's temperature it loses its gain
     header, _, _ = leaderboard.column_data(scores, "image", None)
     row = next(c for c in header["controls"] if c["family"] == "hard")
