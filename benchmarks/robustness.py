@@ -111,8 +111,13 @@ def arms(column: Column, baseline: Config, families: Sequence[Config]) -> list[C
         raise ValueError(f"the baseline of {column} must be the tuned {BASELINE}, got {baseline.family}")
     if len(families) != FAMILIES_PER_COLUMN:
         raise ValueError(f"{column}: stage 1's {FAMILIES_PER_COLUMN} strongest families are declared, got {len(families)}")
+    return _distinct((baseline, *families, hcl_arm(column[0])))
+
+
+def _distinct(configs: Sequence[Config]) -> list[Config]:
+    """``configs`` in order, each (spec, temperature) once: an arm that is also HCL's paper default runs once."""
     out: list[Config] = []
-    for config in (baseline, *families, hcl_arm(column[0])):
+    for config in configs:
         if all((c.spec, c.temperature) != (config.spec, config.temperature) for c in out):
             out.append(config)
     return out
@@ -139,12 +144,9 @@ def fixed_cells(columns: Mapping[Column, Config | None]) -> list[Cell]:
     NT-Xent (None until stage 1 selects it): that NT-Xent's cells, since no other family's result can change them,
     and those of :func:`hcl_arm`, which the design fixes from the start. Both are the column's cells of
     :func:`declared_cells` once every family is selected."""
-    out = []
-    for column, baseline in columns.items():
-        hcl = hcl_arm(column[0])
-        known = [baseline] if baseline is not None and (baseline.spec, baseline.temperature) != (hcl.spec, hcl.temperature) else []
-        out += [cell for arm in (*known, hcl) for cell in _arm_cells(column, arm)]
-    return out
+    return [cell for column, baseline in columns.items()
+            for arm in _distinct([*([baseline] if baseline else []), hcl_arm(column[0])])
+            for cell in _arm_cells(column, arm)]
 
 
 def _arm_cells(column: Column, arm: Config) -> list[Cell]:
