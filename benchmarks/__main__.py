@@ -66,7 +66,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     run.add_argument("--profile", default="quick", help="quick (CPU-sized) or paper (published protocol)")
     run.add_argument("--only", action="append", default=[], metavar="GLOB",
                      help="run only the cells whose key matches (shell-style, repeatable; keys as --dry-run lists them), "
-                     "e.g. 'leaderboard/confirm/*' or 'leaderboard/graph/MUTAG/*'; shards split the matching cells")
+                     "e.g. 'leaderboard/fresh/*' (stage 2) or 'leaderboard/graph/MUTAG/*'; shards split the matching cells")
     _harness_flags(run)
     compare = sub.add_parser(
         "compare", help="one objective on the leaderboard's stage-1 protocol, paired with the committed baseline runs",

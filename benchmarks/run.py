@@ -27,17 +27,19 @@ def list_suites() -> int:
 
 
 def run_suite(args: argparse.Namespace) -> int:
-    """``run SUITE``: its cells (``--only``, ``--shard``), run here or submitted (``--launcher``)."""
+    """``run SUITE``: its cells (``--only``, ``--shard``), run here or submitted (``--launcher``).
+
+    Run here as one shard, it goes on until the suite asks for nothing new: the leaderboard's edge steps and
+    temperature controls, and the robustness arms, are built from finished results, so one command runs them too.
+    """
     check_gpus(args)
     try:
-        cells = expand(args.suite, args.profile)
+        cells = _matching(args)
     except ValueError as err:
         raise UserError(str(err)) from None
-    if args.only:
-        cells = [c for c in cells if any(fnmatch.fnmatchcase(c.key, pattern) for pattern in args.only)]
-        if not cells:
-            raise UserError(f"no cell of {args.suite} matches --only {' '.join(args.only)}; "
-                            f"`python -m benchmarks run {args.suite} --dry-run` lists the keys")
+    if not cells:
+        raise UserError(f"no cell of {args.suite} matches --only {' '.join(args.only)}; "
+                        f"`python -m benchmarks run {args.suite} --dry-run` lists the keys")
     if args.suite == "robustness":  # say which columns wait for stage 1: their arms are not in the suite yet
         from benchmarks.robustness_cells import committed_plan, waiting_line
 
@@ -48,7 +50,32 @@ def run_suite(args: argparse.Namespace) -> int:
     if args.launcher is not None and not args.dry_run:
         command = ["run", args.suite, "--profile", args.profile, *(a for p in args.only for a in ("--only", p))]
         return _launch(args, name, command, len(cells))
-    return run_cells(cells, args, name)
+    code = run_cells(cells, args, name)
+    seen = {c.key for c in cells}
+    # Other shards' assignments would shift as the suite grows, so only an unsharded run follows it.
+    while code == 0 and not args.dry_run and args.shard == (1, 1):
+        _reread_results()
+        more = [c for c in _with_image_flags(_matching(args), args) if c.key not in seen]
+        if not more:
+            break
+        print(f"the finished cells call for {len(more)} more (edge steps, temperature controls or arms); running them")
+        seen |= {c.key for c in more}
+        code = run_cells(more, args, name)
+    return code
+
+
+def _matching(args: argparse.Namespace) -> list:
+    """The suite's cells as of now, those matching ``--only`` (all without it)."""
+    cells = expand(args.suite, args.profile)
+    return [c for c in cells if not args.only or any(fnmatch.fnmatchcase(c.key, p) for p in args.only)]
+
+
+def _reread_results() -> None:
+    """Forget the committed scores read once per process, so the suite is built again from what has finished."""
+    from benchmarks import robustness_cells, stage1
+
+    stage1.committed_scores.cache_clear()
+    robustness_cells.committed_plan.cache_clear()
 
 
 def check_out_folder(out: Path) -> None:

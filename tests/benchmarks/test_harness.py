@@ -103,6 +103,30 @@ def test_only_runs_the_matching_cells_and_shards_split_them(tmp_path, capsys):
     assert code == 2 and not keys and "no cell of leaderboard matches --only nothing/*" in err
 
 
+def test_one_unsharded_run_goes_on_while_finished_cells_call_for_more(tmp_path, capsys, monkeypatch):
+    """Like the leaderboard's edge steps: a cell that exists only once another has finished runs in the same command;
+    a sharded run leaves the new cells to the next command (its shards would be reassigned)."""
+    from benchmarks.harness import read_folder
+    from benchmarks.suites import SuiteCell
+
+    def growing(profile):  # one cell more for each finished one, up to four (a quiet command that succeeds)
+        done = sum(r["pipeline"] == "harness" for r in read_folder(tmp_path / "records"))
+        return [SuiteCell("growing", f"growing/{i}", ("compileall", "-q", "-l", str(tmp_path))) for i in range(min(done + 1, 4))]
+
+    monkeypatch.setitem(SUITES, "growing", growing)
+
+    def run(*extra):
+        with pytest.raises(SystemExit) as info:
+            run_main(main, ["run", "growing", "--records", str(tmp_path / "records"), "--no-progress", *extra])
+        return info.value.code, capsys.readouterr().out
+
+    code, out = run("--shard", "1/2")
+    assert code == 0 and "1 cells, 0 done, 1 to run" in out and "call for" not in out
+    code, out = run()
+    assert code == 0 and "2 cells, 1 done, 1 to run" in out and out.count("call for 1 more") == 2, out
+    assert sorted(r["config"]["cell"] for r in read_folder(tmp_path / "records")) == [f"growing/{i}" for i in range(4)]
+
+
 def _graph_record(method, seed, accuracy, convention="paper", beta=0.0):
     config = dict(dataset="MUTAG", method=method, convention=convention, tau_plus=0.5 if method != "infograph" else 0.0,
                   beta=beta, repeat=seed, seed=seed, profile="quick", epochs=10, batch_size=128, hidden=32, layers=3,
