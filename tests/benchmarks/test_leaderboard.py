@@ -232,3 +232,37 @@ def test_unknown_and_retired_objectives_are_history_shown_by_what_they_stored(ca
     assert scores == {("scaled:scale=2", "scaled:scale=2"): 40.0, ("fnc k=1", "fnc:k=1,mode=attraction"): 41.0,
                       ("fnc", "fnc:mode=attraction,threshold=0.7,topk=10"): 42.0}
     assert "'scaled', which no registered family has here" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("modality", ["image", "graph"])
+def test_the_proposed_round_is_code_that_declares_each_selection_against_the_baseline_and_runs_fresh_seeds(
+        modality, monkeypatch):
+    from benchmarks import leaderboard_cells
+    from benchmarks.stage1 import ONE_COLUMN, Selection
+
+    # a different selected value per column, so a claim that mixed up its columns would show
+    chosen = {d: [Selection(s.family, configuration(modality, s, s.values[i % 4]), "best")
+                  for s in sweeps(modality)] for i, d in enumerate(suites.columns(modality))}
+    code = leaderboard.proposal(modality, chosen)
+    declared = eval(code, vars(suites))  # what a session pastes into TUNED_ROUNDS
+    assert declared.modality == modality and declared.seeds == suites.FRESH_SEEDS[modality]
+    families = [s.family for s in sweeps(modality) if s.family != suites.BASELINE]
+    per_family = len(chosen) + (modality == "graph")  # graph: each data set and their mean
+    assert [c.family for c in declared.claims] == [f for f in families for _ in range(per_family)]
+    for claim in declared.claims:
+        for (column, spec, t), (base_column, base_spec, base_t) in zip(claim.configs, claim.baselines, strict=True):
+            sel = chosen[None] if None in chosen else chosen[column]
+            assert column == base_column and column in {ONE_COLUMN.get(modality), *suites.columns(modality)}
+            assert (spec, t) == next((s.config.spec, s.config.temperature) for s in sel if s.family == claim.family)
+            assert (base_spec, base_t) == next((s.config.spec, s.config.temperature) for s in sel
+                                               if s.family == suites.BASELINE)
+        assert (claim.column == suites.MEAN) == (len(claim.configs) == 6)
+    # once declared, every arm of every claim (the baseline once per column) runs on exactly the fresh seeds
+    monkeypatch.setattr(leaderboard_cells, "TUNED_ROUNDS", (declared,))
+    fresh = [c for c in leaderboard_cells.leaderboard_suite("quick") if c.key.startswith("leaderboard/fresh/")]
+    arms = {(c.yields.dataset, c.yields.spec, c.yields.temperature) for c in fresh}
+    assert len(arms) == len(chosen) * (len(families) + 1)
+    seeds = {arm: sorted(s for c in fresh if (c.yields.dataset, c.yields.spec, c.yields.temperature) == arm
+                         for s in c.yields.seeds) for arm in arms}
+    assert all(v == list(suites.FRESH_SEEDS[modality]) for v in seeds.values())
+    assert {c.round for c in fresh} == {declared.digest}
