@@ -24,6 +24,7 @@ from benchmarks.stage1 import (
 )
 from benchmarks.suites import (
     BASELINE,
+    FRESH_SEEDS,
     LEADERBOARD_CONFIRMATIONS,
     MODALITIES,
     STAGE1_SEEDS,
@@ -58,11 +59,26 @@ def _numbers(delta: PairedDelta | None) -> dict:
             "n": delta.n}
 
 
-def _column_mde(deltas: list[PairedDelta | None], n: int, family: int) -> float | None:
-    """The column's minimum detectable effect: the median paired s.d. of its comparisons over all ``n`` seeds (a
-    comparison on fewer seeds says too little about the spread yet), n seeds, Holm's first step."""
+def _paired_sd(deltas: list[PairedDelta | None], n: int) -> float | None:
+    """The column's spread: the median paired s.d. of its comparisons over all ``n`` seeds (a comparison on fewer
+    seeds says too little about the spread yet)."""
     sds = [d.se * math.sqrt(d.n) for d in deltas if d is not None and d.n == n and d.se is not None and d.se > 0]
-    return min_detectable_effect(statistics.median(sds), n, family) if sds else None
+    return statistics.median(sds) if sds else None
+
+
+def planned_power(modality: str, columns_: list[dict]) -> dict | None:
+    """What the modality's round can detect before its fresh seeds run: its claims (declared, or those its
+    proposal will hold) on its fresh seeds, at the median stage-1 spread of its columns, Holm's first step. Stated
+    in advance, so a null of the round reads "none larger than this" by design, not after the fact."""
+    sds = [c["paired_sd"] for c in columns_ if c["modality"] == modality and c["paired_sd"] is not None]
+    declared = next((r for r in TUNED_ROUNDS if r.modality == modality), None)
+    families = len(sweeps(modality)) - 1  # every family but the baseline
+    claims = len(declared.claims) if declared else families * (len(columns(modality)) + (modality == "graph"))
+    seeds = len(declared.seeds if declared else FRESH_SEEDS[modality])
+    if not sds:
+        return None
+    sd = statistics.median(sds)
+    return {"claims": claims, "seeds": seeds, "paired_sd": sd, "mde": min_detectable_effect(sd, seeds, claims)}
 
 
 def _command(modality: str, dataset: str | None, config: Config) -> str:
@@ -108,7 +124,8 @@ def column_data(scores: list[Score], modality: str, dataset: str | None) -> tupl
               "metric": METRICS[modality], "baseline": base_label, "baseline_spec": base.spec,
               "baseline_temperature": base.temperature, "baseline_selected": base_sel.config is not None,
               "protocol": PROTOCOL[modality], "stage1_seeds": list(seeds),
-              "mde": _column_mde(deltas, len(seeds), max(len(family), 1)),
+              "paired_sd": (sd := _paired_sd(deltas, len(seeds))),
+              "mde": min_detectable_effect(sd, len(seeds), max(len(family), 1)) if sd else None,
               "baseline_mean": statistics.fmean(baseline.values()) if baseline else None,
               "untrained_delta": untrained.mean if untrained else None,
               "selections": [{"family": s.family, "label": label_of(modality, s.config) if s.config else None,
@@ -215,6 +232,7 @@ def data(records: list[dict]) -> dict:
     for modality in MODALITIES:
         if modality not in declared_modalities:
             out["proposed"][modality] = proposal(modality, {d: chosen_by_column[(modality, d)] for d in columns(modality)})
+    out["planned"] = {m: planned_power(m, out["columns"]) for m in MODALITIES}
     out["history_claims"] = history(scores)
     survivors = out["history_claims"]["survivors"]
     out["history"] = (f"The six rounds of the untuned board, re-judged post hoc as one Holm family over all "
@@ -235,11 +253,11 @@ def verdict(modality: str, data_: dict) -> str:
         picked = sum(s["label"] is not None for h in header for s in h["selections"])
         total = sum(len(h["selections"]) for h in header)
         return (f"No verdict yet: stage 1 has {complete} of {len(rows)} configurations complete and {picked} of {total} "
-                "families selected; the tuned round is declared once every selection is made.")
+                "families selected; the tuned round is declared once every selection is made." + _planned(data_, modality))
     if any(c["verdict"] == "pending" for c in claims):
         ran = sum(len(set(c["scores"]) & set(c["baseline_scores"])) for c in claims)
         return (f"No verdict yet: the declared round has {ran} of {sum(len(c['seeds']) for c in claims)} paired fresh "
-                "runs in; nothing is judged before all of them.")
+                "runs in; nothing is judged before all of them." + _planned(data_, modality))
     gains = [f"{c['family']} ({c['column']}) {c['delta']:+.2f}" for c in claims if c["verdict"] == "gain"]
     losses = [f"{c['family']} ({c['column']}) {c['delta']:+.2f}" for c in claims if c["verdict"] == "loss"]
     mde = max((c["mde"] for c in claims if c["mde"] is not None), default=None)
@@ -250,6 +268,14 @@ def verdict(modality: str, data_: dict) -> str:
     if not any(c["family"] == "hard" and c["verdict"] == "gain" for c in claims):
         said.append("hard negatives (HCL) do not beat a temperature-tuned NT-Xent here")
     return "; ".join(said) + f" (Holm over {len(claims)} claims, fresh seeds)."
+
+
+def _planned(data_: dict, modality: str) -> str:
+    plan = data_["planned"].get(modality)
+    if not plan or plan["mde"] is None:
+        return ""
+    return (f" Planned power: its {plan['claims']} claims on {plan['seeds']} fresh seeds detect a true |Δ| of "
+            f"{plan['mde']:.1f} points or more (80% power after Holm, at stage 1's median paired s.d. of {plan['paired_sd']:.2f}).")
 
 
 def proposal(modality: str, chosen: dict[str | None, list[Selection]]) -> str | None:

@@ -122,11 +122,19 @@ def markdown(data: dict, coverage: str) -> list[str]:
     return [*out, "## History", "", *history_section(data), "", *legend()]
 
 
+def _stage1_mde(mdes: list[float]) -> str:
+    if not mdes:
+        return ""
+    if len(mdes) == 1:
+        return f" Stage-1 minimum detectable effect: {mdes[0]:.1f} points."
+    return f" Stage-1 minimum detectable effect: {min(mdes):.1f} to {max(mdes):.1f} points across its {len(mdes)} columns."
+
+
 def readme_section(data: dict) -> list[str]:
     """The README's headline: one verdict per modality, its power, and the link to the page."""
-    mdes = {c["modality"]: c["mde"] for c in data["columns"] if c["mde"] is not None}
-    lines = [f"- **{m}**: {data['verdicts'][m]}" + (f" Stage-1 minimum detectable effect: {mdes[m]:.1f} points."
-                                                     if m in mdes else "") for m in MODALITIES]
+    lines = [f"- **{m}**: {data['verdicts'][m]}" + _stage1_mde([c["mde"] for c in data["columns"]
+                                                                 if c["modality"] == m and c["mde"] is not None])
+             for m in MODALITIES]
     return ["Tuned against tuned (every family, NT-Xent included, gets the same tuning budget; claims judged on fresh "
             f"seeds, Holm per modality; {len(TUNED_ROUNDS)} of {len(MODALITIES)} rounds declared so far):", "", *lines,
             "", "The whole board: [tables/leaderboard.md](tables/leaderboard.md), interactive "

@@ -266,3 +266,22 @@ def test_the_proposed_round_is_code_that_declares_each_selection_against_the_bas
                          for s in c.yields.seeds) for arm in arms}
     assert all(v == list(suites.FRESH_SEEDS[modality]) for v in seeds.values())
     assert {c.round for c in fresh} == {declared.digest}
+
+
+def test_each_round_states_its_planned_power_before_its_fresh_seeds_run():
+    from common.stats import min_detectable_effect
+
+    wobble = {0.1: [0.0, 1.0, 0.0, 1.0], 0.3: [0.0, 2.0, 0.0, 2.0], 0.5: [0.0, 3.0, 0.0, 3.0], 0.2: [0.0] * 4}
+    records = [_image({"name": "ntxent", "params": {}}, s, 40.0 + s + (t == 0.2) * 5 + wobble[t][s], temperature=t)
+               for s in range(4) for t in wobble]
+    board = json.loads(json.dumps(leaderboard.data(records)))
+    sds = sorted(statistics.stdev(w) for t, w in wobble.items() if t != 0.2)  # the paired s.d. of each comparison
+    column = next(c for c in board["columns"] if c["modality"] == "image")
+    assert column["paired_sd"] == pytest.approx(sds[1])  # the median
+    families = len(sweeps("image")) - 1
+    plan = board["planned"]["image"]
+    assert (plan["claims"], plan["seeds"]) == (families, len(suites.FRESH_SEEDS["image"]))
+    assert plan["mde"] == pytest.approx(min_detectable_effect(sds[1], 8, families))
+    assert plan["mde"] < column["mde"]  # more seeds and fewer tests than stage 1's
+    assert f"detect a true |Δ| of {plan['mde']:.1f} points or more" in board["verdicts"]["image"]
+    assert board["planned"]["graph"] is None and "Planned power" not in board["verdicts"]["graph"]  # no spread yet
