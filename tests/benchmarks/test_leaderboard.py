@@ -249,6 +249,8 @@ def test_the_proposed_round_is_code_that_declares_each_selection_against_the_bas
     families = [s.family for s in sweeps(modality) if s.family != suites.BASELINE]
     per_family = len(chosen) + (modality == "graph")  # graph: each data set and their mean
     assert [c.family for c in declared.claims] == [f for f in families for _ in range(per_family)]
+    planned = leaderboard.planned_power(modality, [{"modality": modality, "paired_sd": 1.0}])
+    assert (planned["claims"], planned["seeds"]) == (len(declared.claims), len(declared.seeds))  # power as declared
     for claim in declared.claims:
         for (column, spec, t), (base_column, base_spec, base_t) in zip(claim.configs, claim.baselines, strict=True):
             sel = chosen[None] if None in chosen else chosen[column]
