@@ -174,7 +174,8 @@ def round_claims(scores: list[Score], declared: Round) -> list[tuple[Claim, dict
                 values = table(scores, declared.modality, dataset).get((spec, temperature), {})
                 for seed, v in values.items():
                     per_seed.setdefault(seed, []).append(v)
-            arms.append({s: statistics.fmean(v) for s, v in per_seed.items() if len(v) == len(configs)})
+            arms.append({s: statistics.fmean(v) for s, v in per_seed.items()  # stage-1 seeds stay out
+                         if s in declared.seeds and len(v) == len(configs)})
         key = f"{declared.modality}:{claim.column}:{claim.family}"
         out.append((Claim(key, arms[0], arms[1], declared.seeds), {"column": claim.column, "family": claim.family}))
     return out

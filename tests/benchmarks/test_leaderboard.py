@@ -287,3 +287,19 @@ def test_each_round_states_its_planned_power_before_its_fresh_seeds_run():
     assert plan["mde"] < column["mde"]  # more seeds and fewer tests than stage 1's
     assert f"detect a true |Δ| of {plan['mde']:.1f} points or more" in board["verdicts"]["image"]
     assert board["planned"]["graph"] is None and "Planned power" not in board["verdicts"]["graph"]  # no spread yet
+
+
+def test_a_declared_round_counts_and_shows_only_its_fresh_seeds(monkeypatch):
+    hard = ((COLUMN, "hard:beta=2,tau_plus=0.1", 0.5),)
+    declared = Round("image", (Claim(COLUMN, "hard", hard, ((COLUMN, "ntxent", 0.05),)),), suites.FRESH_SEEDS["image"])
+    monkeypatch.setattr(leaderboard, "TUNED_ROUNDS", (declared,))
+    arms = [({"name": "hard", "params": {"beta": 2.0, "tau_plus": 0.1}}, 0.5, 1.0), ({"name": "ntxent", "params": {}}, 0.05, 0.0)]
+    stage1_only = [_image(spec, s, 40.0 + s + gain, temperature=t) for spec, t, gain in arms for s in range(4)]
+    board = leaderboard.data(stage1_only)
+    (claim,) = board["claims"]
+    assert claim["scores"] == claim["baseline_scores"] == {} and claim["verdict"] == "pending"
+    assert "has 0 of 8 paired fresh runs in" in board["verdicts"]["image"]
+    fresh = [_image(spec, s, 40.0 + s + gain, temperature=t) for spec, t, gain in arms for s in declared.seeds[:3]]
+    board = leaderboard.data(stage1_only + fresh)
+    assert sorted(map(int, board["claims"][0]["scores"])) == list(declared.seeds[:3])
+    assert "has 3 of 8 paired fresh runs in" in board["verdicts"]["image"]
