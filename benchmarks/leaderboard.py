@@ -38,6 +38,7 @@ from benchmarks.suites import (
     stage1_configs,
     sweeps,
 )
+from benchmarks.suites import Claim as SuiteClaim
 from common.errors import UserError
 from common.protocols import PROTOCOL
 from common.stats import Claim, PairedDelta, Score, ci95, holm_adjusted, judge, min_detectable_effect, paired_delta
@@ -177,8 +178,26 @@ def round_claims(scores: list[Score], declared: Round) -> list[tuple[Claim, dict
             arms.append({s: statistics.fmean(v) for s, v in per_seed.items()  # stage-1 seeds stay out
                          if s in declared.seeds and len(v) == len(configs)})
         key = f"{declared.modality}:{claim.column}:{claim.family}"
-        out.append((Claim(key, arms[0], arms[1], declared.seeds), {"column": claim.column, "family": claim.family}))
+        out.append((Claim(key, arms[0], arms[1], declared.seeds), _claim_meta(declared, claim)))
     return out
+
+
+def _claim_meta(declared: Round, claim: SuiteClaim) -> dict:
+    """What the pages show of a claim: its column id (as cells have), both arms' labels and specs, and the harness
+    command that runs its fresh seeds (the graph mean's arms are each data set's selection, so it has none)."""
+    modality = declared.modality
+    if len(claim.configs) > 1:
+        return {"column": f"{modality}:{claim.column}", "family": claim.family,
+                "label": f"{claim.family} (each data set's selection)", "baseline": f"{BASELINE} (each data set's selection)",
+                "spec": "; ".join(f"{c}: {spec} t={t:g}" for c, spec, t in claim.configs), "temperature": None,
+                "command": ""}
+    (column, spec, t), (_, base_spec, base_t) = claim.configs[0], claim.baselines[0]
+    dataset = column if modality == "graph" else None
+    arm, base = Config(claim.family, spec, t), Config(BASELINE, base_spec, base_t)
+    fresh = [config_key(modality, dataset, c).replace("leaderboard/", "leaderboard/fresh/", 1) for c in (arm, base)]
+    return {"column": column_id(modality, dataset), "family": claim.family, "label": label_of(modality, arm),
+            "baseline": label_of(modality, base), "spec": spec, "temperature": t,
+            "command": "python -m benchmarks run leaderboard " + " ".join(f"--only '{k}/*'" for k in fresh)}
 
 
 def history(scores: list[Score]) -> dict:
@@ -259,13 +278,20 @@ def verdict(modality: str, data_: dict) -> str:
         ran = sum(len(set(c["scores"]) & set(c["baseline_scores"])) for c in claims)
         return (f"No verdict yet: the declared round has {ran} of {sum(len(c['seeds']) for c in claims)} paired fresh "
                 "runs in; nothing is judged before all of them." + _planned(data_, modality))
-    gains = [f"{c['family']} ({c['column']}) {c['delta']:+.2f}" for c in claims if c["verdict"] == "gain"]
-    losses = [f"{c['family']} ({c['column']}) {c['delta']:+.2f}" for c in claims if c["verdict"] == "loss"]
+    def named(c: dict) -> str:  # graph claims say their data set (or the mean of the six)
+        return c["label"] + (f" on {c['column'].split(':', 1)[1]}" if modality == "graph" else "")
+
+    gains = [f"{named(c)} {c['delta']:+.2f}" for c in claims if c["verdict"] == "gain"]
+    losses = [f"{named(c)} {c['delta']:+.2f}" for c in claims if c["verdict"] == "loss"]
+    nulls = [named(c) for c in claims if c["verdict"] == "no effect"]
     mde = max((c["mde"] for c in claims if c["mde"] is not None), default=None)
+    bound = f"no effect larger than {mde:.1f} points" if mde else "no effect"
     said = [f"better than the temperature-tuned NT-Xent: {', '.join(gains)}" if gains else
             "no family beats the temperature-tuned NT-Xent" + (f" by more than {mde:.1f} points" if mde else "")]
     if losses:
         said.append(f"worse: {', '.join(losses)}")
+    if nulls:
+        said.append(f"{bound}: {', '.join(nulls)}" if len(nulls) <= 8 else f"{bound} in the other {len(nulls)} claims")
     if not any(c["family"] == "hard" and c["verdict"] == "gain" for c in claims):
         said.append("hard negatives (HCL) do not beat a temperature-tuned NT-Xent here")
     return "; ".join(said) + f" (Holm over {len(claims)} claims, fresh seeds)."

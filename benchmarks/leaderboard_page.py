@@ -90,7 +90,7 @@ def pvalue(p: float | None) -> str:
 
 
 def modality_of(column: str) -> str:
-    """Claims name a column id or a pooled one ("graph:mean of 6"); either way the modality precedes the colon."""
+    """Claims name a column id or a pooled one ("graph:mean of the 6 data sets"); the modality precedes the colon."""
     return column.split(":")[0]
 
 

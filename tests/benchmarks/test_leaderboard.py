@@ -303,3 +303,32 @@ def test_a_declared_round_counts_and_shows_only_its_fresh_seeds(monkeypatch):
     board = leaderboard.data(stage1_only + fresh)
     assert sorted(map(int, board["claims"][0]["scores"])) == list(declared.seeds[:3])
     assert "has 3 of 8 paired fresh runs in" in board["verdicts"]["image"]
+
+
+def test_a_judged_round_reaches_every_page_with_its_configurations(monkeypatch):
+    from benchmarks.leaderboard_md import markdown, readme_section
+    from benchmarks.leaderboard_page import html
+
+    hard, dcl = ((COLUMN, "hard:beta=2,tau_plus=0.1", 0.5),), ((COLUMN, "decoupled", 0.1),)
+    base = ((COLUMN, "ntxent", 0.05),)
+    declared = Round("image", (Claim(COLUMN, "hard", hard, base), Claim(COLUMN, "decoupled", dcl, base)),
+                     suites.FRESH_SEEDS["image"])
+    monkeypatch.setattr(leaderboard, "TUNED_ROUNDS", (declared,))
+    arms = [({"name": "hard", "params": {"beta": 2.0, "tau_plus": 0.1}}, 0.5, [2.0, 2.2]),
+            ({"name": "decoupled", "params": {}}, 0.1, [0.3, -0.3]), ({"name": "ntxent", "params": {}}, 0.05, [0.0, 0.0])]
+    records = [_image(spec, s, 40.0 + s + wobble[s % 2], temperature=t) for spec, t, wobble in arms
+               for s in declared.seeds]
+    board = json.loads(json.dumps(leaderboard.data(records)))
+    claims = {c["family"]: c for c in board["claims"]}
+    assert claims["hard"]["verdict"] == "gain" and claims["decoupled"]["verdict"] == "no effect"
+    assert (claims["hard"]["label"], claims["hard"]["baseline"]) == ("hard beta=2", "ntxent t=0.05")
+    assert claims["hard"]["column"] == f"image:{COLUMN}"
+    said = board["verdicts"]["image"]
+    assert said.startswith("better than the temperature-tuned NT-Xent: hard beta=2 +2.10")
+    assert f"no effect larger than {claims['decoupled']['mde']:.1f} points: decoupled t=0.1" in said
+    assert "Stage-1 minimum" not in "".join(readme_section(board))  # the verdict states the round's own power
+    page = html(board)
+    claims_table = page.split("Claims tested on fresh seeds")[1].split("</table>")[0]
+    assert "hard beta=2" in claims_table and "decoupled t=0.1" in claims_table
+    assert "--only &#x27;leaderboard/fresh/image/hard:beta=2,tau_plus=0.1/*&#x27;" in claims_table  # how to rerun it
+    assert "| hard beta=2 | ntxent t=0.05 | 8-15 | +2.10" in "\n".join(markdown(board, "c"))
