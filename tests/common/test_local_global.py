@@ -79,7 +79,7 @@ def test_paper_gradient_equals_a_row_by_row_autograd_transcription(tau_plus, bet
     def rows(a, b):
         scores = a @ b.T
         others = [[j for j in range(b.shape[0]) if j != own] for own in batch.tolist()]
-        scale = max(float(scores[i, js].abs().max()) for i, js in enumerate(others))
+        scale = max(float(scores[i, js].detach().abs().max()) for i, js in enumerate(others))
         total = 0.0
         for i, own in enumerate(batch.tolist()):
             p, q = scores[i, own], scores[i, others[i]]
