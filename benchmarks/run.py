@@ -40,6 +40,10 @@ def run_suite(args: argparse.Namespace) -> int:
     if not cells:
         raise UserError(f"no cell of {args.suite} matches --only {' '.join(args.only)}; "
                         f"`python -m benchmarks run {args.suite} --dry-run` lists the keys")
+    if args.suite == "leaderboard":  # a round changed after its fresh seeds ran must not gather more under a new digest
+        from benchmarks.leaderboard import check_rounds
+
+        check_rounds(read_folder(args.records))
     if args.suite == "robustness":  # say which columns wait for stage 1: their arms are not in the suite yet
         from benchmarks.robustness_cells import committed_plan, waiting_line
 

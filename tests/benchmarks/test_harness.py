@@ -1,6 +1,7 @@
 """Harness: suite expansion, sharding, resume by harness records and by the pipelines' own keys, dry-run,
 image cells on a GPU, table rendering."""
 
+import json
 import os
 import subprocess
 import sys
@@ -303,3 +304,17 @@ def test_objectives_where_prints_every_familys_implementation_as_a_file_line_tha
         for place in line.split()[2::2]:
             path, number = place.rsplit(":", 1)
             assert (root / path).read_text().splitlines()[int(number) - 1].startswith("def ")
+
+
+def test_a_round_changed_after_its_fresh_seeds_ran_stops_the_leaderboard_before_any_cell(tmp_path):
+    ran = {"command": "python -m image run --profile quick --seed 8 --objective hard", "pipeline": "harness",
+           "config": {"cell": "leaderboard/fresh/image/hard/seed=8", "suite": "leaderboard", "round": "0123456789abcdef"},
+           "finished_at": "2026-12-07T18:33:12+00:00", "git_commit": "4cb2c73", "hardware": {"cpu": "x", "cpu_count": 2},
+           "metrics": {}, "protocol": None, "seed": 0, "versions": {}, "wall_time_s": 1.0}
+    (tmp_path / "leaderboard-quick-shard1of1.jsonl").write_text(json.dumps(ran) + "\n")
+    for extra in (("--dry-run",), ()):  # a failing check would run a MUTAG cell (about a minute), not hours of images
+        result = _bench("run", "leaderboard", "--records", str(tmp_path), "--only", "leaderboard/graph/MUTAG/ntxent",
+                        *extra, timeout=60)
+        assert result.returncode == 2 and "changed after its fresh seeds ran" in result.stderr, result.stderr
+        assert len(result.stderr.splitlines()) == 1 and "to run" not in result.stdout
+    assert len((tmp_path / "leaderboard-quick-shard1of1.jsonl").read_text().splitlines()) == 1  # nothing appended
