@@ -194,7 +194,7 @@ def _claim_meta(declared: Round, claim: SuiteClaim) -> dict:
     (column, spec, t), (_, base_spec, base_t) = claim.configs[0], claim.baselines[0]
     dataset = column if modality == "graph" else None
     arm, base = Config(claim.family, spec, t), Config(BASELINE, base_spec, base_t)
-    fresh = [config_key(modality, dataset, c).replace("leaderboard/", "leaderboard/fresh/", 1) for c in (arm, base)]
+    fresh = [config_key(modality, dataset, c, fresh=True) for c in (arm, base)]
     return {"column": column_id(modality, dataset), "family": claim.family, "label": label_of(modality, arm),
             "baseline": label_of(modality, base), "spec": spec, "temperature": t,
             "command": "python -m benchmarks run leaderboard " + " ".join(f"--only '{k}/*'" for k in fresh)}

@@ -55,7 +55,7 @@ def leaderboard_suite(profile: str) -> list[SuiteCell]:
             for column, spec, temperature in (*claim.configs, *claim.baselines):
                 config = Config(spec.split(":")[0], spec, temperature)
                 dataset = column if declared.modality == "graph" else None
-                key = config_key(declared.modality, dataset, config).replace("leaderboard/", "leaderboard/fresh/", 1)
+                key = config_key(declared.modality, dataset, config, fresh=True)
                 for cell in run_cells(declared.modality, dataset, config, declared.seeds, key, declared.digest):
                     cells[cell.key] = cell
     return list(cells.values())

@@ -284,10 +284,12 @@ def columns(modality: str) -> tuple[str | None, ...]:
     return LEADERBOARD_GRAPH_DATASETS if modality == "graph" else (None,)
 
 
-def config_key(modality: str, dataset: str | None, config: Config) -> str:
-    """A cell's stable key; configurations at the profile temperature keep the untuned board's keys."""
+def config_key(modality: str, dataset: str | None, config: Config, *, fresh: bool = False) -> str:
+    """A cell's stable key (``leaderboard/fresh/...`` for a declared round's fresh seeds); configurations at the
+    profile temperature keep the untuned board's keys."""
     at = "" if config.temperature == profile_temperature(modality) else f"@t={config.temperature:g}"
-    return "/".join(["leaderboard", modality, *([dataset] if dataset else []), config.spec + at])
+    return "/".join(["leaderboard", *(["fresh"] if fresh else []), modality, *([dataset] if dataset else []),
+                     config.spec + at])
 
 
 def stage1_configs(modality: str) -> list[Config]:
