@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -53,7 +52,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help=f"JSONL file the run records are appended to (default: {DEFAULT_RECORDS})")
     p.add_argument("--out", type=Path, default=None, help=argparse.SUPPRESS)  # deprecated name of --records
     p.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
-    p.add_argument("--threads", type=at_least(1), default=os.cpu_count(), help="torch threads and SVM jobs")
+    p.add_argument("--threads", type=at_least(0), default=0,
+                   help="torch threads and SVM jobs (default 0: torch's choice, which honours OMP_NUM_THREADS)")
     p.add_argument("--no-download", action="store_true",
                    help="never try PyG's download when raw files are missing (also HARDNEG_OFFLINE=1)")
     p.add_argument("--compile", action="store_true",

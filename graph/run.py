@@ -53,11 +53,14 @@ def run(args: argparse.Namespace) -> None:
     cells = planned_cells(args)
     retained = args.retain_memory and retain_freed_memory()
     with flush_denormal(args.flush_denormal) as flushing:  # before the first parallel op
-        torch.set_num_threads(args.threads)
+        if args.threads:  # 0 keeps torch's choice, so a one-thread queue (OMP_NUM_THREADS=1) is not oversubscribed
+            torch.set_num_threads(args.threads)
         _run_cells(args, cells, device, {"flush_denormal": flushing, "retain_freed_memory": retained})
 
 
 def _run_cells(args: argparse.Namespace, cells: list[Cell], device: str, process_settings: dict[str, bool]) -> None:
+    import torch
+
     from common.records import append_record, make_record, read_records
     from common.resume import recorded
     from graph.data import load_tu
@@ -77,7 +80,7 @@ def _run_cells(args: argparse.Namespace, cells: list[Cell], device: str, process
             check_labels(loaded[cell.dataset].labels.numpy(), f"data set {cell.dataset}")
         data = loaded[cell.dataset]
         start = time.perf_counter()
-        metrics = train_and_evaluate(cell, data, device=device, n_jobs=args.threads, progress=args.progress,
+        metrics = train_and_evaluate(cell, data, device=device, n_jobs=torch.get_num_threads(), progress=args.progress,
                                      compile=args.compile, eval_at=args.eval_at, distinct_nodes=args.distinct_nodes)
         config = {**cell_config(cell, data, device), "compile": args.compile, "eval_at": list(args.eval_at),
                   "distinct_nodes": args.distinct_nodes, **process_settings}

@@ -78,3 +78,16 @@ def test_out_is_a_deprecated_name_of_records_with_one_warning(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("warning:") == 1 and "--records" in err
     assert parse_args([]).records.name == "records.jsonl" and capsys.readouterr().err == ""
+
+
+def test_threads_default_follows_omp_num_threads(toy_root, tmp_path):
+    """A one-thread background queue (OMP_NUM_THREADS=1) must not start two threads per run: beside another run
+    on a 2-core machine that oversubscribes the cores (a MUTAG repeat took 160 s instead of about 40)."""
+    out = tmp_path / "records.jsonl"
+    env = {**os.environ, "HARDNEG_CACHE": str(tmp_path / "cache"), "HARDNEG_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-m", "graph", "--dataset", "TOY", "--data-dir", str(toy_root),
+                             "--objective", "infograph", "--repeats", "1", "--epochs", "1",
+                             "--records", str(out), "--no-progress"],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert {json.loads(line)["hardware"]["torch_threads"] for line in out.read_text().splitlines()} == {1}
