@@ -216,8 +216,21 @@ class Round:
 
 
 #: The tuned rounds, one per modality, declared from the page's "claims to declare" once that modality's stage 1
-#: (selections included) is complete. None is declared yet.
-TUNED_ROUNDS: tuple[Round, ...] = ()
+#: (selections included) is complete, before any of its fresh seeds ran.
+TUNED_ROUNDS: tuple[Round, ...] = (
+    # image, from the records of commit 5cef6d9 (stage-1 seeds 0-3; every selection made, the controls of ring at
+    # t=0.05 in, fnc's still to run): every family's selected configuration vs the selected NT-Xent t=0.05.
+    Round('image', (
+        Claim('CIFAR-10 (JPEG q75)', 'decoupled', (('CIFAR-10 (JPEG q75)', 'decoupled', 0.1),), (('CIFAR-10 (JPEG q75)', 'ntxent', 0.05),)),
+        Claim('CIFAR-10 (JPEG q75)', 'dclw', (('CIFAR-10 (JPEG q75)', 'dclw:detach=no,sigma=0.5', 0.05),), (('CIFAR-10 (JPEG q75)', 'ntxent', 0.05),)),
+        Claim('CIFAR-10 (JPEG q75)', 'hardness', (('CIFAR-10 (JPEG q75)', 'hardness:alpha=40', 0.5),), (('CIFAR-10 (JPEG q75)', 'ntxent', 0.05),)),
+        Claim('CIFAR-10 (JPEG q75)', 'hard', (('CIFAR-10 (JPEG q75)', 'hard:beta=2,tau_plus=0.1', 0.5),), (('CIFAR-10 (JPEG q75)', 'ntxent', 0.05),)),
+        Claim('CIFAR-10 (JPEG q75)', 'debiased', (('CIFAR-10 (JPEG q75)', 'debiased:tau_plus=0.1', 0.5),), (('CIFAR-10 (JPEG q75)', 'ntxent', 0.05),)),
+        Claim('CIFAR-10 (JPEG q75)', 'fnc', (('CIFAR-10 (JPEG q75)', 'fnc:mode=attraction,threshold=0.5,topk=10', 0.5),), (('CIFAR-10 (JPEG q75)', 'ntxent', 0.05),)),
+        Claim('CIFAR-10 (JPEG q75)', 'ring', (('CIFAR-10 (JPEG q75)', 'ring:lower=0.85,upper=0.95', 0.5),), (('CIFAR-10 (JPEG q75)', 'ntxent', 0.05),)),
+        Claim('CIFAR-10 (JPEG q75)', 'mochi', (('CIFAR-10 (JPEG q75)', 'mochi:num_hard=16,num_mix=4,num_query_mix=4,seed=0', 0.5),), (('CIFAR-10 (JPEG q75)', 'ntxent', 0.05),)),
+    ), FRESH_SEEDS['image']),
+)
 
 # The six rounds of the untuned leaderboard (NT-Xent at the profile temperature; stage-1 grid of the registry's
 # defaults plus one sweep each): (modality, data set, objective spec, fresh seeds). Kept as declared; the page

@@ -146,7 +146,7 @@ CASES: list[tuple[str, list[str], Callable[[Path], Path | None], str]] = [
     ("graph-nan-lr", [*_GRAPH, "--records", "{records}", "--lr", "nan"], lambda t: None, "--lr must be a finite number"),
     ("graph-unknown-device", [*_GRAPH, "--records", "{records}", "--device", "tpu"], lambda t: None, "--device 'tpu' is not a device"),
     ("graph-missing-gpu", [*_GRAPH, "--records", "{records}", "--device", "cuda:3"], lambda t: None, "--device cuda:3"),
-    ("graph-threads-zero", [*_GRAPH, "--records", "{records}", "--threads", "0"], lambda t: None, "--threads: must be >= 1"),
+    ("graph-negative-threads", [*_GRAPH, "--records", "{records}", "--threads", "-1"], lambda t: None, "--threads: must be >= 0"),
     # images
     ("cifar-zip-bad-crc", [*_IMAGE, "--records", "{records}", "--out-dir", "{tmp}/runs"], lambda t: _jpeg_zip(t, "crc"),
      "test/dog/0001.jpg cannot be read"),
