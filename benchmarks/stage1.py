@@ -190,11 +190,14 @@ def follow_ups(modality: str, dataset: str | None, scores: list[Score] | None = 
 
 
 def cell_hours(todo: list, records: list[dict]) -> dict[str, float]:
-    """Cell key -> CPU-hours: the median recorded time of a run of the same protocol (graphs: and data set) times the
-    runs the cell makes; cells with nothing to go by are left out."""
+    """Cell key -> CPU-hours: the median recorded time of a one-thread run of the same protocol (graphs: and data
+    set) times the runs the cell makes; cells with nothing to go by are left out. Runs on more threads are left out:
+    beside another run on a 2-core machine they oversubscribe it (a MUTAG repeat: 160 s on two threads, 6 s on one)."""
     times: dict[tuple[str, str | None], list[float]] = {}
     for r in records:
         config = r.get("config", {})
+        if (r.get("hardware") or {}).get("torch_threads", 1) != 1:
+            continue
         if r.get("pipeline") == "graph" and config.get("profile") == "paper" and config.get("epochs") == 200:
             key: tuple[str, str | None] = ("graph", config.get("dataset"))
         elif r.get("pipeline") == "image" and config.get("profile") == "quick" and config.get("method") != "random-init":
@@ -222,7 +225,7 @@ def time_left(todo: list, records: list[dict]) -> str:
     if not left:
         return "Every declared cell has run."
     return ("The cells still to run would take about " + ", ".join(f"{m} {h:.0f} h" for m, h in sorted(left.items()))
-            + " on one such core (median recorded time of the same protocol and data set, times the runs each cell "
-            "makes).")
+            + " on one such core (median recorded time of a one-thread run of the same protocol and data set, times "
+            "the runs each cell makes).")
 
 

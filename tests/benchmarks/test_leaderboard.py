@@ -198,6 +198,9 @@ def test_time_left_prices_unrun_cells_by_the_median_recorded_run_and_says_when_n
     todo = [c for c in expand("leaderboard", "quick") if c.key == "leaderboard/image/ntxent@t=0.2/seed=1"]
     records = [{**_image({"name": "ntxent", "params": {}}, 0, 40.0), "wall_time_s": 7200.0},
                {**_image({"name": "ntxent", "params": {}}, 1, 41.0), "wall_time_s": 3600.0}]
+    two_threads = {"cpu": "x", "cpu_count": 2, "gpu": None, "torch_threads": 2}  # oversubscribed: not a core's time
+    records += [{**_image({"name": "ntxent", "params": {}}, s, 41.0), "wall_time_s": 36000.0, "hardware": two_threads}
+                for s in (2, 3)]
     assert stage1.time_left(todo, records).startswith("The cells still to run would take about image 2 h")
     assert stage1.time_left([], records) == "Every declared cell has run."
 
