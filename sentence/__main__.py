@@ -58,7 +58,7 @@ def _evaluation(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tasks", type=_tasks, default=TASKS, help=f"comma-separated transfer tasks (default {','.join(TASKS)})")
     parser.add_argument("--inner-kfold", type=at_least(1), default=None,
                         help="inner cross-validation folds that choose the L2 strength (profile default)")
-    parser.add_argument("--jobs", type=at_least(1), default=None, help="parallel classifier fits (default: all usable cores)")
+    parser.add_argument("--jobs", type=at_least(1), default=None, help="parallel classifier fits (default: OMP_NUM_THREADS where set, else all usable cores)")
 
 
 def _records(parser: argparse.ArgumentParser, default: Path | None) -> None:

@@ -251,6 +251,11 @@ def encode(encoder: Encoder, sentences: list[str], batch_size: int) -> np.ndarra
 
 
 def default_jobs() -> int:
+    """All usable cores, or OMP_NUM_THREADS where it is set: a one-thread queue beside another must not start a
+    classifier fit per core (the fits are independent, so the scores do not depend on it)."""
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    if threads.isdigit() and int(threads) > 0:
+        return int(threads)
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 

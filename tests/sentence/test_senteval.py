@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -128,3 +129,13 @@ def test_warm_started_path_matches_logistic_regression_cv() -> None:
     fast = cross_validated_accuracy(features, labels, config, n_jobs=1)
     assert abs(fast - legacy_scores(task, {"all": features}, config, n_jobs=1)["toy"]) < 0.1
     assert fast > 70.0
+
+
+def test_default_jobs_follow_omp_num_threads(monkeypatch):
+    """A one-thread queue (OMP_NUM_THREADS=1) must get one classifier fit at a time; unset, every usable core."""
+    from sentence.senteval import default_jobs
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert default_jobs() == 1
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert default_jobs() == len(os.sched_getaffinity(0))
