@@ -192,7 +192,7 @@ def follow_ups(modality: str, dataset: str | None, scores: list[Score] | None = 
 def cell_hours(todo: list, records: list[dict]) -> dict[str, float]:
     """Cell key -> CPU-hours: the median recorded time of a one-thread run of the same protocol (graphs: and data
     set) times the runs the cell makes; cells with nothing to go by are left out. Runs on more threads are left out:
-    beside another run on a 2-core machine they oversubscribe it (a MUTAG repeat: 160 s on two threads, 6 s on one)."""
+    beside another run they oversubscribe the cores, so their time is not a core's (README, Experiment harness)."""
     times: dict[tuple[str, str | None], list[float]] = {}
     for r in records:
         config = r.get("config", {})
